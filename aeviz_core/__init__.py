@@ -1,0 +1,64 @@
+"""aeviz_core: autoencoder anomaly exploration for multichannel sensor data.
+
+The package imports nothing heavy at import time: names are resolved lazily
+(PEP 562), so ``import aeviz_core`` stays cheap for the CLI and for the
+Streamlit pages that need only the data loaders or the review store.
+TensorFlow/Keras is imported the first time a model-related name is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    # data
+    "DataError": "data",
+    "DataReport": "data",
+    "SensorData": "data",
+    "DatasetUnavailableError": "data",
+    "load_sensor_table": "data",
+    "load_uci_digits": "data",
+    "write_digits_csv": "data",
+    "load_mnist": "data",
+    "make_pump_station": "synthetic",
+    # windows and scaling
+    "ChannelScaler": "windows",
+    "sliding_windows": "windows",
+    "window_starts": "windows",
+    "windows_to_rows": "windows",
+    # thresholds
+    "ThresholdRule": "thresholds",
+    "fit_threshold": "thresholds",
+    "THRESHOLD_RULES": "thresholds",
+    # models and detector
+    "build_model": "models",
+    "VariationalAutoencoder": "models",
+    "Autoencoder": "models",
+    "AutoencoderDetector": "detector",
+    "TrainingCallback": "detector",
+    "save_detector": "registry",
+    "load_detector": "registry",
+    "ModelMismatchError": "registry",
+    "UnsafeModelError": "registry",
+    "score_table": "scoring",
+    "score_file": "scoring",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'aeviz_core' has no attribute {name!r}")
+    module = importlib.import_module(f".{module_name}", __name__)
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
