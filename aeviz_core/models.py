@@ -1,0 +1,289 @@
+"""Keras 3 autoencoders: dense, Conv1D (sensor windows), Conv2D (images), and VAEs.
+
+Only backend-agnostic Keras APIs are used (``keras.ops``, ``keras.random``,
+``keras.layers``), so the same models run on TensorFlow (the default) and on
+JAX (``KERAS_BACKEND=jax``). Encoder and decoder are separate ``keras.Model``
+objects; the autoencoder classes are registered and rebuild themselves from
+their config, so a ``.keras`` file loads with ``safe_mode=True`` and holds no
+Python code.
+
+VAE loss weighting
+------------------
+``weighting="elbo"`` (default) sums the squared error over the features of an
+item, as the Gaussian log-likelihood in the ELBO does, and adds
+``beta * KL`` with the KL summed over latent dimensions. ``weighting="demo"``
+reproduces the widely copied demo: the squared error *averaged* over features
+plus the KL summed. Averaging divides the data term by the number of features
+(64 for 8x8 digits), so the KL term dominates and the encoder learns to map
+every item onto the prior: the latent space collapses into one blob.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers, ops
+
+__all__ = ["Autoencoder", "Sampling", "VariationalAutoencoder", "build_model"]
+
+ARCHITECTURES = ("dense", "conv1d", "conv2d")
+VAE_WEIGHTINGS = ("elbo", "demo")
+
+
+def _dense_stack(units, activation, name):
+    return [layers.Dense(u, activation=activation, name=f"{name}_dense{i}") for i, u in enumerate(units)]
+
+
+def _build_encoder(arch, input_shape, hidden, latent_outputs, activation, name="encoder"):
+    """Encoder from ``input_shape`` to ``latent_outputs`` linear units."""
+    inputs = keras.Input(shape=input_shape, name="x")
+    x = inputs
+    if arch == "dense":
+        x = layers.Flatten()(x)
+        for layer in _dense_stack(hidden, activation, "enc"):
+            x = layer(x)
+    else:
+        conv = layers.Conv1D if arch == "conv1d" else layers.Conv2D
+        kernel = 5 if arch == "conv1d" else 3
+        for i, filters in enumerate(hidden):
+            x = conv(filters, kernel, strides=2, padding="same", activation=activation, name=f"enc_conv{i}")(x)
+        x = layers.Flatten()(x)
+    outputs = layers.Dense(latent_outputs, name="latent")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _build_decoder(arch, output_shape, hidden, latent_dim, activation, name="decoder"):
+    """Decoder from ``latent_dim`` to ``output_shape`` (linear output)."""
+    inputs = keras.Input(shape=(latent_dim,), name="z")
+    x = inputs
+    if arch == "dense":
+        for layer in _dense_stack(tuple(reversed(hidden)), activation, "dec"):
+            x = layer(x)
+        x = layers.Dense(math.prod(output_shape), name="dec_out")(x)
+        outputs = layers.Reshape(output_shape)(x)
+        return keras.Model(inputs, outputs, name=name)
+    spatial = output_shape[:-1]
+    factor = 2 ** len(hidden)
+    reduced = tuple(math.ceil(s / factor) for s in spatial)
+    x = layers.Dense(math.prod(reduced) * hidden[-1], activation=activation, name="dec_dense")(x)
+    x = layers.Reshape((*reduced, hidden[-1]))(x)
+    conv_t = layers.Conv1DTranspose if arch == "conv1d" else layers.Conv2DTranspose
+    kernel = 5 if arch == "conv1d" else 3
+    for i, filters in enumerate(reversed(hidden)):
+        x = conv_t(filters, kernel, strides=2, padding="same", activation=activation, name=f"dec_convt{i}")(x)
+    conv = layers.Conv1D if arch == "conv1d" else layers.Conv2D
+    x = conv(output_shape[-1], kernel, padding="same", name="dec_out")(x)
+    excess = tuple(r * factor - s for r, s in zip(reduced, spatial))
+    if arch == "conv1d" and excess[0]:
+        x = layers.Cropping1D((0, excess[0]))(x)
+    elif arch == "conv2d" and any(excess):
+        x = layers.Cropping2D(tuple((0, e) for e in excess))(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _check_arch(arch, input_shape, hidden, latent_dim):
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
+    want = {"conv1d": 2, "conv2d": 3}.get(arch)
+    if want is not None and len(input_shape) != want:
+        kind = "(window, channels)" if arch == "conv1d" else "(height, width, channels)"
+        raise ValueError(f"{arch} needs items of shape {kind}, got item shape {tuple(input_shape)}")
+    if int(latent_dim) < 1:
+        raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+    if len(hidden) == 0 or any(int(h) < 1 for h in hidden):
+        raise ValueError(f"hidden must be a non-empty tuple of positive sizes, got {hidden!r}")
+
+
+@keras.saving.register_keras_serializable(package="aeviz")
+class Autoencoder(keras.Model):
+    """A deterministic autoencoder: ``decoder(encoder(x))``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        Shape of one item (without the batch axis).
+    arch : {"dense", "conv1d", "conv2d"}
+    latent_dim : int
+    hidden : tuple of int
+        Dense units (dense) or filters per stride-2 conv block (conv).
+    activation : str
+    """
+
+    def __init__(self, input_shape, arch="dense", latent_dim=2, hidden=(256, 128),
+                 activation="gelu", **kwargs):
+        super().__init__(**kwargs)
+        input_shape = tuple(int(s) for s in input_shape)
+        hidden = tuple(int(h) for h in hidden)
+        _check_arch(arch, input_shape, hidden, latent_dim)
+        self.item_shape = input_shape
+        self.arch = arch
+        self.latent_dim = int(latent_dim)
+        self.hidden = hidden
+        self.activation = activation
+        self.encoder = _build_encoder(arch, input_shape, hidden, self.latent_dim, activation)
+        self.decoder = _build_decoder(arch, input_shape, hidden, self.latent_dim, activation)
+
+    def call(self, x, training=False):
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+    def encode(self, x, training=False):
+        """Latent coordinates, shape (n, latent_dim)."""
+        return self.encoder(x, training=training)
+
+    def get_config(self):
+        return {
+            "input_shape": list(self.item_shape),
+            "arch": self.arch,
+            "latent_dim": self.latent_dim,
+            "hidden": list(self.hidden),
+            "activation": self.activation,
+            "name": self.name,
+        }
+
+
+@keras.saving.register_keras_serializable(package="aeviz")
+class Sampling(layers.Layer):
+    """Reparameterisation ``z = mean + exp(log_var / 2) * eps`` with a seeded generator."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, z_mean, z_log_var):
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="aeviz")
+class VariationalAutoencoder(keras.Model):
+    """A VAE whose ``fit`` reports ``loss``, ``reconstruction_loss`` and ``kl_loss``.
+
+    The encoder outputs ``2 * latent_dim`` units (mean and log-variance); the
+    decoder maps a latent sample back. At inference ``call`` decodes the
+    mean, so reconstruction errors are deterministic.
+
+    Parameters
+    ----------
+    input_shape, arch, latent_dim, hidden, activation
+        As for :class:`Autoencoder`.
+    beta : float
+        Weight of the KL term (beta-VAE); 1 is the ELBO.
+    weighting : {"elbo", "demo"}
+        See the module docstring.
+    seed : int, optional
+        Seed of the sampling layer's ``keras.random.SeedGenerator``.
+    """
+
+    def __init__(self, input_shape, arch="dense", latent_dim=2, hidden=(256, 128),
+                 activation="gelu", beta=1.0, weighting="elbo", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        input_shape = tuple(int(s) for s in input_shape)
+        hidden = tuple(int(h) for h in hidden)
+        _check_arch(arch, input_shape, hidden, latent_dim)
+        if weighting not in VAE_WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {VAE_WEIGHTINGS}, got {weighting!r}")
+        if not float(beta) >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        self.item_shape = input_shape
+        self.arch = arch
+        self.latent_dim = int(latent_dim)
+        self.hidden = hidden
+        self.activation = activation
+        self.beta = float(beta)
+        self.weighting = weighting
+        self.seed = seed
+        self.encoder = _build_encoder(arch, input_shape, hidden, 2 * self.latent_dim, activation)
+        self.decoder = _build_decoder(arch, input_shape, hidden, self.latent_dim, activation)
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+
+    def _moments(self, x, training=False):
+        h = self.encoder(x, training=training)
+        z_mean, z_log_var = h[:, : self.latent_dim], h[:, self.latent_dim :]
+        return z_mean, ops.clip(z_log_var, -20.0, 10.0)
+
+    def call(self, x, training=False):
+        z_mean, z_log_var = self._moments(x, training=training)
+        z = self.sampling(z_mean, z_log_var) if training else z_mean
+        kl = -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+        self.add_loss(ops.mean(kl))
+        return self.decoder(z, training=training)
+
+    def encode(self, x, training=False):
+        """Latent means, shape (n, latent_dim)."""
+        return self._moments(x, training=training)[0]
+
+    def encode_moments(self, x):
+        """Latent means and log-variances, each (n, latent_dim)."""
+        return self._moments(x)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        squared = ops.square(ops.cast(y, y_pred.dtype) - y_pred)
+        per_item = ops.reshape(squared, (ops.shape(squared)[0], -1))
+        if self.weighting == "elbo":
+            reconstruction = ops.mean(ops.sum(per_item, axis=-1))
+        else:
+            reconstruction = ops.mean(ops.mean(per_item, axis=-1))
+        kl = ops.sum(self.losses)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return reconstruction + self.beta * kl
+
+    def get_config(self):
+        return {
+            "input_shape": list(self.item_shape),
+            "arch": self.arch,
+            "latent_dim": self.latent_dim,
+            "hidden": list(self.hidden),
+            "activation": self.activation,
+            "beta": self.beta,
+            "weighting": self.weighting,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+
+def build_model(kind, input_shape, *, latent_dim=2, hidden=(256, 128), activation="gelu",
+                beta=1.0, weighting="elbo", seed=None):
+    """Build an (uncompiled) autoencoder.
+
+    Parameters
+    ----------
+    kind : {"ae", "conv-ae", "vae", "conv-vae"}
+        ``conv-*`` picks Conv1D for (window, channels) items and Conv2D for
+        (height, width, channels) items.
+    input_shape : tuple of int
+        Shape of one item.
+    latent_dim, hidden, activation, beta, weighting, seed
+        See :class:`Autoencoder` and :class:`VariationalAutoencoder`.
+
+    Returns
+    -------
+    model : Autoencoder or VariationalAutoencoder
+
+    Examples
+    --------
+    >>> build_model("ae", (64,), latent_dim=2).latent_dim
+    2
+    """
+    kinds = ("ae", "conv-ae", "vae", "conv-vae")
+    if kind not in kinds:
+        raise ValueError(f"model must be one of {kinds}, got {kind!r}")
+    arch = "dense"
+    if kind.startswith("conv"):
+        arch = {2: "conv1d", 3: "conv2d"}.get(len(input_shape))
+        if arch is None:
+            raise ValueError(
+                f"model {kind!r} needs windows (window, channels) or images (height, width, channels); "
+                f"got items of shape {tuple(input_shape)}: use 'ae' for flat tables"
+            )
+    if kind.endswith("vae"):
+        return VariationalAutoencoder(input_shape, arch, latent_dim, hidden, activation,
+                                      beta=beta, weighting=weighting, seed=seed)
+    return Autoencoder(input_shape, arch, latent_dim, hidden, activation)
