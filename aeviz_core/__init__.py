@@ -39,12 +39,18 @@ _EXPORTS = {
     "Autoencoder": "models",
     "AutoencoderDetector": "detector",
     "TrainingCallback": "detector",
+    "TrainingError": "detector",
+    "EpochInfo": "detector",
+    "ModelMismatchError": "detector",
+    "iter_window_batches": "windows",
+    "normal_mask": "scoring",
+    "SCORE_COLUMNS": "scoring",
+    "detector_to_zip": "registry",
+    "load_detector_zip": "registry",
     "save_detector": "registry",
     "load_detector": "registry",
-    "ModelMismatchError": "registry",
     "UnsafeModelError": "registry",
     "score_table": "scoring",
-    "score_file": "scoring",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

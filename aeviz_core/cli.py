@@ -1,0 +1,154 @@
+"""The ``aeviz`` command line: ``aeviz train`` and ``aeviz score``.
+
+Bad input ends with one line on stderr (``aeviz: error: ...``) and a non-zero
+exit code, never a traceback. Progress of long work goes to stderr, so stdout
+and the output files stay clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aeviz", description="Autoencoder anomaly detection for sensor data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a detector on a sensor table and save a model directory")
+    train.add_argument("data", help="CSV or Parquet file")
+    train.add_argument("--out", required=True, help="model directory to write")
+    train.add_argument("--model", choices=("ae", "conv-ae", "vae"), default="ae")
+    train.add_argument("--window", type=int, default=32,
+                       help="window length in rows (0: rows are independent items); default 32")
+    train.add_argument("--stride", type=int, default=1, help="step between training windows; default 1")
+    train.add_argument("--latent-dim", type=int, default=None,
+                       help="latent size; default 8 for windows, 2 for tables")
+    train.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping ends sooner)")
+    train.add_argument("--train-rows", type=int, default=None,
+                       help="train on the first N rows (default: rows labelled normal when a label "
+                            "column exists, else all rows)")
+    train.add_argument("--label-col", default=None, help="label column (1/anomalous vs 0/normal)")
+    train.add_argument("--time-col", default=None, help="time column (default: detected)")
+    train.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore")
+    train.add_argument("--seed", type=int, default=0)
+
+    score = sub.add_parser("score", help="score every row of a sensor table with a saved model")
+    score.add_argument("data", help="CSV or Parquet file")
+    score.add_argument("--model", required=True, help="model directory written by 'aeviz train'")
+    score.add_argument("--out", required=True, help="CSV of row, time, score, flag, top_channel")
+    return parser
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _train(args) -> int:
+    from .data import load_sensor_table
+    from .detector import AutoencoderDetector
+    from .registry import save_detector
+    from .scoring import normal_mask
+
+    label_cols = [args.label_col] if args.label_col else None
+    data = load_sensor_table(args.data, time_col=args.time_col, label_cols=label_cols, drop=args.drop)
+    for warning in data.report.warnings:
+        _progress(f"aeviz: warning: {warning}")
+    channels = data.channels
+    y = None
+    if args.train_rows is not None:
+        if not 2 <= args.train_rows <= len(channels):
+            raise ValueError(f"--train-rows must be between 2 and {len(channels)}, got {args.train_rows}")
+        channels = channels.iloc[: args.train_rows]
+        _progress(f"aeviz: training on the first {args.train_rows} rows")
+    else:
+        label = args.label_col or _binary_label(data.labels)
+        if label is not None:
+            if label not in data.labels.columns:
+                raise ValueError(f"--label-col {label!r} is not a column of {args.data}")
+            y = (~normal_mask(data.labels[label])).astype(int)
+            _progress(f"aeviz: training on the {int((y == 0).sum())} rows labelled normal in {label!r}")
+    window = args.window or None
+    if window is not None and window < 2:
+        raise ValueError(f"--window must be 0 (no windows) or >= 2, got {args.window}")
+    latent = args.latent_dim or (8 if window else 2)
+    detector = AutoencoderDetector(
+        model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed, **({"epochs": args.epochs} if args.epochs else {}),
+    )
+    detector.fit(channels, y, progress=lambda e: _progress(
+        f"epoch {e.epoch}/{e.epochs}  loss {e.loss:.4f}"
+        + ("" if e.val_loss is None else f"  val_loss {e.val_loss:.4f}")))
+    extra = {"time_col": None if data.time is None else str(data.time.name),
+             "label_cols": [str(c) for c in data.labels.columns], "drop": list(args.drop),
+             "source": str(args.data), "train_rows": int(len(channels) if y is None else (y == 0).sum())}
+    save_detector(detector, args.out, extra=extra)
+    _progress(f"aeviz: saved model to {args.out} (threshold {detector.threshold_:.4g}, "
+              f"rule {detector.threshold_rule_.rule} {detector.threshold_rule_.param})")
+    return 0
+
+
+def _binary_label(labels) -> str | None:
+    """The label column that says normal/anomalous, when the file has one."""
+    for name in labels.columns:
+        if str(name).lower() in ("anomaly", "is_anomaly", "anomalous", "label", "outlier", "attack", "fault"):
+            return name
+    return None
+
+
+def _score(args) -> int:
+    from .data import load_sensor_table
+    from .registry import load_detector
+    from .scoring import score_table
+
+    detector = load_detector(args.model)
+    extra = detector.saved_meta_.get("extra", {})
+    drop = [c for c in extra.get("drop", [])]
+    data = load_sensor_table(args.data, time_col=extra.get("time_col"), drop=drop)
+    for warning in data.report.warnings:
+        _progress(f"aeviz: warning: {warning}")
+    _progress(f"aeviz: scoring {len(data.channels)} rows with {args.model}")
+    scores = score_table(detector, data)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.part")
+    scores.to_csv(tmp, index=False)
+    os.replace(tmp, out)
+    _progress(f"aeviz: wrote {len(scores)} rows to {out}; {int(scores['flag'].sum())} flagged")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``aeviz`` console script; returns the exit code."""
+    args = _build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .data import DataError, DatasetUnavailableError
+    from .detector import TrainingError
+    from .registry import UnsafeModelError
+
+    try:
+        return _train(args) if args.command == "train" else _score(args)
+    except (DataError, UnsafeModelError, ValueError, FileNotFoundError, IsADirectoryError,
+            PermissionError, DatasetUnavailableError) as exc:
+        print(f"aeviz: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except TrainingError as exc:
+        print(f"aeviz: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("aeviz: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the promise is one line, never a traceback
+        print(f"aeviz: error: unexpected {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())

@@ -1,0 +1,636 @@
+"""``AutoencoderDetector``: a scikit-learn outlier detector around a Keras autoencoder.
+
+Score direction, everywhere in aeviz:
+
+* :meth:`AutoencoderDetector.reconstruction_error` and
+  :meth:`~AutoencoderDetector.channel_errors`: **higher = worse** (what the app
+  shows);
+* :meth:`~AutoencoderDetector.score_samples`: scikit-learn's convention,
+  **higher = more normal** (``-reconstruction_error``);
+* :meth:`~AutoencoderDetector.decision_function` ``= score_samples - offset_``
+  with ``offset_ = -threshold_``: negative means flagged;
+* :meth:`~AutoencoderDetector.predict`: ``+1`` normal, ``-1`` flagged
+  (flagged when the error is strictly greater than ``threshold_``).
+
+Inputs
+------
+* 2-D ``(n_items, n_features)`` with ``window=None``: a table, one item a row.
+* 2-D ``(n_rows, n_channels)`` with ``window=W``: a time series, cut into
+  windows of ``W`` rows internally. Errors are per **row**: each window's
+  squared error at each time step is averaged over the windows that cover
+  the row, so a fault is located on the rows where it happens, not smeared
+  over the window. The latent (:meth:`transform`) is per window.
+* 3-D ``(n_windows, window, n_channels)``: windows cut by the caller; items
+  are windows (Conv1D for ``model="conv-ae"``).
+* 4-D ``(n_images, height, width, channels)``: images (Conv2D for ``conv-ae``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .models import build_model
+from .thresholds import ThresholdRule
+from .windows import ChannelScaler, iter_window_batches, window_starts
+
+__all__ = [
+    "AutoencoderDetector",
+    "EpochInfo",
+    "ModelMismatchError",
+    "TrainingCallback",
+    "TrainingError",
+]
+
+MODELS = ("ae", "conv-ae", "vae", "conv-vae")
+SCALINGS = ("channel", "global", "none")
+
+
+class ModelMismatchError(ValueError):
+    """The data does not match the model (other channels, order, width or item shape)."""
+
+
+class TrainingError(RuntimeError):
+    """Training could not finish (the loss became NaN, memory ran out, ...)."""
+
+
+@dataclass(frozen=True)
+class EpochInfo:
+    """What the ``progress`` hook of :meth:`AutoencoderDetector.fit` receives each epoch."""
+
+    epoch: int  # 1-based
+    epochs: int
+    loss: float
+    val_loss: float | None
+    logs: dict = field(default_factory=dict)
+
+
+def _weights_fingerprint(model) -> str:
+    """Identity of a trained model: a hash of its config and weights."""
+    h = hashlib.sha256(repr(model.get_config()).encode())
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _data_fingerprint(X: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(str(X.shape).encode())
+    h.update(np.ascontiguousarray(X, dtype=np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+class AutoencoderDetector(OutlierMixin, BaseEstimator):
+    """Anomaly detector scoring items by how badly an autoencoder rebuilds them.
+
+    Parameters
+    ----------
+    model : {"ae", "conv-ae", "vae", "conv-vae"}, default "ae"
+        Dense AE, convolutional AE (Conv1D on windows, Conv2D on images), or
+        their variational versions.
+    latent_dim : int, default 2
+    hidden : tuple of int or None, default None
+        Dense units (``ae``/``vae``, default ``(256, 128)``) or conv filters
+        per stride-2 block (``conv-*``, default ``(32, 64)``).
+    activation : str, default "gelu"
+    epochs : int, default 60
+        Upper bound; early stopping usually ends sooner.
+    batch_size : int, default 64
+    learning_rate : float, default 3e-3
+        Peak rate of Adam with cosine decay.
+    beta : float, default 1.0
+        KL weight of a VAE.
+    vae_weighting : {"elbo", "demo"}, default "elbo"
+        See :mod:`aeviz_core.models`; ``"demo"`` reproduces the collapse.
+    window : int or None, default None
+        Window length when a 2-D input is a time series; ``None`` = a table.
+    stride : int, default 1
+        Step between training windows (scoring always uses every window, so
+        every row is scored the same way).
+    scaling : {"channel", "global", "none"}, default "channel"
+        Per-channel standardisation (sensors in different units), one
+        scale for all values (pixels), or none. Fitted in ``fit`` only.
+    threshold : str, default "percentile"
+        Threshold rule (see :mod:`aeviz_core.thresholds`).
+    threshold_param : float or None
+        The rule's parameter (rule default when None).
+    validation_fraction : float, default 0.1
+        Held-out share of the training items (the last ones for series and
+        windows, a random share for tables and images): early stopping and the
+        threshold use their errors, which are honest where training errors are
+        optimistic.
+    early_stopping : bool, default True
+    patience : int, default 8
+    random_state : int or None
+        Makes a run repeatable (weights, shuffling, VAE sampling).
+    verbose : int, default 0
+
+    Attributes
+    ----------
+    model_ : keras.Model
+    scaler_ : ChannelScaler or None
+    threshold_ : float
+        Flag when ``reconstruction_error > threshold_``.
+    offset_ : float
+        ``-threshold_`` (scikit-learn's convention).
+    fit_errors_ : ndarray
+        Item errors the threshold was fitted on (held-out when available),
+        kept so the threshold can move without retraining.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str (when fitted on a DataFrame)
+    item_shape_ : tuple
+    input_kind_ : {"table", "series", "windows", "images"}
+    history_ : dict of lists
+    interrupted_ : bool
+        True when a stop request ended training early.
+    fingerprint_ : str
+        Hash of the training data.
+    model_id_ : str
+        Hash of the trained model's config and weights (keys operators' reviews).
+
+    Examples
+    --------
+    >>> det = AutoencoderDetector(epochs=5, random_state=0).fit(X_train)  # doctest: +SKIP
+    >>> det.predict(X_new)  # +1 normal, -1 flagged                   # doctest: +SKIP
+    """
+
+    def __init__(self, model="ae", latent_dim=2, hidden=None, activation="gelu",
+                 epochs=60, batch_size=64, learning_rate=3e-3, beta=1.0, vae_weighting="elbo",
+                 window=None, stride=1, scaling="channel", threshold="percentile",
+                 threshold_param=None, validation_fraction=0.1, early_stopping=True,
+                 patience=8, random_state=None, verbose=0):
+        self.model = model
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.activation = activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.beta = beta
+        self.vae_weighting = vae_weighting
+        self.window = window
+        self.stride = stride
+        self.scaling = scaling
+        self.threshold = threshold
+        self.threshold_param = threshold_param
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _validate_params(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {SCALINGS}, got {self.scaling!r}")
+        for name, low in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("patience", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.window is not None and (not isinstance(self.window, (int, np.integer)) or self.window < 2):
+            raise ValueError(f"window must be None or an integer >= 2, got {self.window!r}")
+        if not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
+            raise ValueError(f"stride must be an integer >= 1, got {self.stride!r}")
+        if not 0.0 <= float(self.validation_fraction) < 0.5:
+            raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
+        if not float(self.learning_rate) > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        ThresholdRule(self.threshold, self.threshold_param).resolved()
+
+    def _check_array(self, X, *, fitting=False) -> np.ndarray:
+        """Turn X into a finite float32 array; remember or check its columns."""
+        names = None
+        if isinstance(X, pd.DataFrame):
+            names = np.asarray([str(c) for c in X.columns], dtype=object)
+            non_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+            if non_numeric:
+                raise ValueError(f"column {non_numeric[0]!r} is not numeric: drop it or load it as a label")
+            X = X.to_numpy(dtype=np.float64)
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"X must be numeric: {exc}") from None
+        if X.ndim < 2 or X.ndim > 4:
+            raise ValueError(f"X must be 2-D, 3-D (windows) or 4-D (images), got shape {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows")
+        bad = ~np.isfinite(X)
+        if bad.any():
+            idx = np.argwhere(bad)[0]
+            what = "NaN" if np.isnan(X[tuple(idx)]) else "an infinite value"
+            channel = idx[-1]
+            label = repr(names[channel]) if names is not None and X.ndim == 2 else str(channel)
+            raise ValueError(f"X contains {what} at item {idx[0]}, channel {label}")
+        if fitting:
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        else:
+            self._check_compatible(X, names)
+        return X
+
+    def _check_compatible(self, X, names):
+        check_is_fitted(self, "model_")
+        expected = getattr(self, "feature_names_in_", None)
+        if names is not None and expected is not None and list(names) != list(expected):
+            missing = [c for c in expected if c not in set(names)]
+            extra = [c for c in names if c not in set(expected)]
+            if missing or extra:
+                raise ModelMismatchError(
+                    f"the data's channels do not match the model's: missing {missing}, unexpected {extra}"
+                )
+            raise ModelMismatchError(f"the data's channels are in another order than the model's: expected {list(expected)}")
+        if X.shape[-1] != self.n_features_in_:
+            raise ModelMismatchError(
+                f"X has {X.shape[-1]} channels, the model was trained on {self.n_features_in_}"
+            )
+        if self.input_kind_ in ("windows", "images") and X.shape[1:] != self.item_shape_:
+            raise ModelMismatchError(f"items have shape {X.shape[1:]}, the model expects {self.item_shape_}")
+        if self.input_kind_ == "series" and X.ndim != 2:
+            raise ModelMismatchError(f"the model scores a 2-D series (rows, channels), got shape {X.shape}")
+        if self.input_kind_ == "series" and X.shape[0] < self.window:
+            raise ModelMismatchError(f"the data has {X.shape[0]} rows, fewer than one window of {self.window} rows")
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, *, progress=None, stop=None):
+        """Train the autoencoder on normal data and fit the threshold.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame
+            See the module docstring for the accepted shapes.
+        y : array-like of 0/1, optional
+            Labels of the rows/items (1 = anomalous). When given, only normal
+            data trains: items with ``y == 0``, or for a series the windows
+            whose rows are all ``y == 0`` (no window spans a fault).
+        progress : callable, optional
+            Called after every epoch with an :class:`EpochInfo`.
+        stop : object with ``is_set()``, optional
+            E.g. a ``threading.Event``; training stops after the current batch
+            once it is set (``interrupted_`` becomes True; the model keeps the
+            weights reached so far and is usable).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X = self._check_array(X, fitting=True)
+
+        if self.random_state is not None:
+            keras.utils.set_random_seed(int(self.random_state))
+        rng = np.random.default_rng(self.random_state)
+
+        self.input_kind_ = self._input_kind(X)
+        self.n_features_in_ = X.shape[-1]
+        self.fingerprint_ = _data_fingerprint(X)
+        self.scaler_ = self._fit_scaler(X)
+        Xs = self._scale(X)
+        items = self._training_items(Xs, normal=self._normal_mask(y, len(X)))
+        self.item_shape_ = tuple(items.shape[1:])
+        n_val = int(round(len(items) * self.validation_fraction))
+        if len(items) - n_val < 2:
+            raise ValueError(f"too few items to train: {len(items)} (need at least {n_val + 2})")
+        if self.input_kind_ in ("table", "images"):
+            order = rng.permutation(len(items))
+            items = items[order]
+        train, val = (items[:-n_val], items[-n_val:]) if n_val else (items, None)
+
+        model = build_model(self.model, self.item_shape_, latent_dim=self.latent_dim,
+                            hidden=self._hidden(), activation=self.activation,
+                            beta=self.beta, weighting=self.vae_weighting, seed=self.random_state)
+        steps = self.epochs * math.ceil(len(train) / self.batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(float(self.learning_rate), steps, alpha=0.05)
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss=None if self.model.endswith("vae") else "mse")
+        callbacks = [keras.callbacks.TerminateOnNaN(), TrainingCallback(self.epochs, progress, stop)]
+        if self.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss" if val is not None else "loss", patience=self.patience,
+                restore_best_weights=True, min_delta=1e-5))
+        try:
+            history = model.fit(train, train, validation_data=None if val is None else (val, val),
+                                epochs=self.epochs, batch_size=self.batch_size, shuffle=True,
+                                callbacks=callbacks, verbose=self.verbose)
+        except MemoryError:
+            raise TrainingError(
+                "training ran out of memory: lower batch_size, the window or the number of rows"
+            ) from None
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        losses = self.history_.get("loss", [])
+        if not losses or not all(math.isfinite(v) for v in losses):
+            raise TrainingError(
+                f"training diverged: the loss became NaN or infinite at epoch {len(losses)}; "
+                "lower learning_rate or check the data's scale"
+            )
+        self.interrupted_ = callbacks[1].interrupted
+        self.model_ = model
+        self.model_id_ = _weights_fingerprint(model)
+        self._scorer = None
+        fit_items = val if val is not None else train
+        self.fit_errors_ = self._item_errors(fit_items)[0]
+        self.set_threshold(self.threshold, self.threshold_param)
+        return self
+
+    def _hidden(self) -> tuple:
+        if self.hidden is not None:
+            return tuple(int(h) for h in self.hidden)
+        return (32, 64) if self.model.startswith("conv") else (256, 128)
+
+    def _input_kind(self, X):
+        if X.ndim == 2:
+            kind = "table" if self.window is None else "series"
+        else:
+            kind = "windows" if X.ndim == 3 else "images"
+        if kind == "series" and X.shape[0] < self.window + 2:
+            raise ValueError(
+                f"the data has {X.shape[0]} rows; training needs at least window + 2 = {self.window + 2}"
+            )
+        if kind == "table" and self.model.startswith("conv"):
+            raise ValueError(
+                f"model {self.model!r} needs windows or images: set window= for a time series, "
+                "or use model='ae' for a flat table"
+            )
+        return kind
+
+    def _fit_scaler(self, X):
+        if self.scaling == "none":
+            return None
+        if self.scaling == "global":
+            return ChannelScaler(robust=False).fit(X.reshape(-1, 1))
+        return ChannelScaler(robust=False).fit(X)
+
+    def _scale(self, X) -> np.ndarray:
+        if self.scaler_ is None:
+            return X.astype(np.float32)
+        if self.scaler_.n_features_in_ == 1 and X.shape[-1] != 1:
+            return self.scaler_.transform(X[..., None])[..., 0]
+        return self.scaler_.transform(X)
+
+    @staticmethod
+    def _normal_mask(y, n):
+        if y is None:
+            return None
+        y = np.asarray(y)
+        if y.shape != (n,):
+            raise ValueError(f"y must have one label per item ({n}), got shape {y.shape}")
+        normal = y == 0
+        if not normal.any():
+            raise ValueError("y marks every item anomalous: nothing normal to train on")
+        return normal
+
+    def _training_items(self, Xs, normal=None):
+        """Items to train on; for a series, windows (only all-normal ones when masked)."""
+        if self.input_kind_ != "series":
+            return Xs if normal is None else Xs[normal]
+        starts = window_starts(len(Xs), self.window, self.stride)
+        if normal is not None:
+            bad = np.concatenate([[0], np.cumsum(~normal)])
+            starts = starts[bad[starts + self.window] - bad[starts] == 0]
+            if len(starts) < 2:
+                raise ValueError(f"fewer than 2 windows of {self.window} rows lie entirely in normal rows")
+        view = np.lib.stride_tricks.sliding_window_view(Xs, self.window, axis=0).transpose(0, 2, 1)
+        return view[starts]
+
+    # ------------------------------------------------------------------ thresholds
+    def set_threshold(self, rule=None, param=None):
+        """Refit the threshold from the stored errors, in place, without retraining.
+
+        Parameters
+        ----------
+        rule : str, optional
+            Threshold rule; keeps the current one when None.
+        param : float, optional
+            The rule's parameter (``"manual"``: the threshold value itself).
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "fit_errors_")
+        spec = ThresholdRule(rule or self.threshold_rule_.rule, param).resolved()
+        self.threshold_rule_ = spec
+        self.threshold_ = spec.fit(self.fit_errors_)
+        self.offset_ = -self.threshold_
+        return self
+
+    def with_threshold(self, rule=None, param=None) -> AutoencoderDetector:
+        """A copy with another threshold; the Keras model is shared, not copied.
+
+        Use this on a detector shared between sessions (``st.cache_resource``):
+        the shared one is never mutated.
+        """
+        other = copy.copy(self)
+        return other.set_threshold(rule, param)
+
+    # ------------------------------------------------------------------ scoring core
+    def _compiled_scorer(self):
+        """A jitted ``x -> squared error`` (same shape as x), built once and reused.
+
+        The forward pass and the subtraction run inside one compiled function,
+        so scoring does not pay ``model.predict``'s per-call set-up.
+        """
+        if getattr(self, "_scorer", None) is None:
+            model = self.model_
+
+            def score(x):
+                return keras.ops.square(x - model(x, training=False))
+
+            backend = keras.backend.backend()
+            if backend == "tensorflow":
+                import tensorflow as tf
+
+                self._scorer = tf.function(score, reduce_retracing=True)
+            elif backend == "jax":
+                import jax
+
+                self._scorer = jax.jit(score)
+            else:
+                self._scorer = score
+        return self._scorer
+
+    def _squared_errors(self, items, batch_size=4096):
+        """Yield (start, squared error array) per batch, padding the last batch."""
+        scorer = self._compiled_scorer()
+        n = len(items)
+        for i in range(0, n, batch_size):
+            batch = np.asarray(items[i : i + batch_size], dtype=np.float32)
+            m = len(batch)
+            if m < batch_size and n > batch_size:  # keep one shape: no retracing
+                batch = np.concatenate([batch, np.zeros((batch_size - m, *batch.shape[1:]), np.float32)])
+            yield i, np.asarray(scorer(batch))[:m]
+
+    def _item_errors(self, items):
+        """Mean squared error per item and per channel, for scaled items."""
+        n = len(items)
+        item_err = np.empty(n, dtype=np.float64)
+        chan_err = np.empty((n, items.shape[-1]), dtype=np.float64)
+        for i, sq in self._squared_errors(items):
+            axes = tuple(range(1, sq.ndim - 1))
+            per_channel = sq.mean(axis=axes) if axes else sq
+            chan_err[i : i + len(sq)] = per_channel
+            item_err[i : i + len(sq)] = per_channel.mean(axis=1)
+        return item_err, chan_err
+
+    def _series_errors(self, Xs):
+        """Per-row, per-channel squared error averaged over the windows covering each row."""
+        n, c = Xs.shape
+        w = self.window
+        total = np.zeros((n, c), dtype=np.float64)
+        batch_size = max(256, 2**18 // (w * c))
+        scorer = self._compiled_scorer()
+        for starts, windows in iter_window_batches(Xs, w, 1, batch_size):
+            m = len(windows)
+            batch = np.asarray(windows, dtype=np.float32)
+            if m < batch_size and n - w + 1 > batch_size:
+                batch = np.concatenate([batch, np.zeros((batch_size - m, w, c), np.float32)])
+            sq = np.asarray(scorer(batch))[:m]
+            for offset in range(w):
+                # windows start at consecutive rows: a slice add, not a scatter
+                total[starts[0] + offset : starts[-1] + offset + 1] += sq[:, offset, :]
+        return total / _coverage(n, w)[:, None]
+
+    def _errors(self, X):
+        """(item_errors, channel_errors) in the unit the app shows: scaled MSE."""
+        Xs = self._scale(X)
+        if self.input_kind_ == "series":
+            chan = self._series_errors(Xs)
+            return chan.mean(axis=1), chan
+        return self._item_errors(Xs)
+
+    # ------------------------------------------------------------------ public scoring API
+    def reconstruction_error(self, X) -> np.ndarray:
+        """Mean squared reconstruction error of each item (higher = worse).
+
+        Returns
+        -------
+        errors : ndarray, shape (n_items,) or (n_rows,) for a series
+            In scaled units, so channels of different physical units weigh
+            the same.
+        """
+        X = self._check_array(X)
+        return self._errors(X)[0]
+
+    def channel_errors(self, X) -> np.ndarray:
+        """Mean squared error per channel (which sensor), higher = worse.
+
+        Returns
+        -------
+        errors : ndarray, shape (n_items, n_channels) or (n_rows, n_channels)
+            Row ``i`` averages to ``reconstruction_error(X)[i]``.
+        """
+        X = self._check_array(X)
+        return self._errors(X)[1]
+
+    def score(self, X):
+        """Both error arrays in one pass: ``(reconstruction_error, channel_errors)``."""
+        X = self._check_array(X)
+        return self._errors(X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """scikit-learn's score: ``-reconstruction_error`` (higher = more normal)."""
+        return -self.reconstruction_error(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """``score_samples - offset_``: negative = flagged."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """+1 for normal items, -1 for flagged ones (error > ``threshold_``)."""
+        return np.where(self.reconstruction_error(X) > self.threshold_, -1, 1)
+
+    def transform(self, X) -> np.ndarray:
+        """Latent coordinates (a VAE's means).
+
+        Returns
+        -------
+        Z : ndarray, shape (n_items, latent_dim), or (n_windows, latent_dim) for a
+            series, one per window starting at ``window_starts(n_rows, window, stride)``.
+        """
+        X = self._check_array(X)
+        Xs = self._scale(X)
+        if self.input_kind_ == "series":
+            Xs = self._training_items(Xs)
+        out = [np.asarray(self.model_.encode(Xs[i : i + 4096])) for i in range(0, len(Xs), 4096)]
+        return np.concatenate(out).astype(np.float32)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """Reconstructions in the input's units and shape (a series: per row,
+        averaged over the windows covering each row)."""
+        X = self._check_array(X)
+        Xs = self._scale(X)
+        if self.input_kind_ != "series":
+            recon = np.concatenate([np.asarray(self.model_(Xs[i : i + 4096], training=False))
+                                    for i in range(0, len(Xs), 4096)])
+        else:
+            n, w = len(Xs), self.window
+            recon = np.zeros_like(Xs, dtype=np.float64)
+            for starts, windows in iter_window_batches(Xs, w, 1, 4096):
+                r = np.asarray(self.model_(np.asarray(windows), training=False))
+                for offset in range(w):
+                    recon[starts[0] + offset : starts[-1] + offset + 1] += r[:, offset, :]
+            recon /= _coverage(n, w)[:, None]
+        if self.scaler_ is None:
+            return recon
+        if self.scaler_.n_features_in_ == 1 and recon.shape[-1] != 1:
+            return self.scaler_.inverse_transform(recon[..., None])[..., 0]
+        return self.scaler_.inverse_transform(recon)
+
+    def latent_starts(self, n_rows: int) -> np.ndarray:
+        """For a series: the first row of each latent point returned by :meth:`transform`."""
+        return window_starts(n_rows, self.window, self.stride)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_scorer", None)  # compiled functions do not pickle
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = True
+        return tags
+
+
+class TrainingCallback(keras.callbacks.Callback):
+    """Forwards each epoch to ``progress(EpochInfo)`` and stops when ``stop.is_set()``."""
+
+    def __init__(self, epochs, progress=None, stop=None):
+        super().__init__()
+        self.epochs = epochs
+        self.progress = progress
+        self.stop = stop
+        self.interrupted = False
+
+    def _check_stop(self):
+        if self.stop is not None and self.stop.is_set():
+            self.interrupted = True
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check_stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self.progress is not None:
+            val = logs.get("val_loss")
+            self.progress(EpochInfo(epoch + 1, self.epochs, float(logs.get("loss", math.nan)),
+                                    None if val is None else float(val), logs))
+        self._check_stop()
+
+
+def _coverage(n_rows: int, window: int) -> np.ndarray:
+    """How many stride-1 windows cover each row: rows max(0, r-w+1) .. min(r, n-w)."""
+    rows = np.arange(n_rows)
+    return (np.minimum(rows, n_rows - window) - np.maximum(0, rows - window + 1) + 1).astype(np.float64)
