@@ -1,0 +1,824 @@
+"""How good is a latent space, how good is a detector, and where are the events.
+
+Three groups of pure functions over numpy arrays and pandas frames:
+
+* **latent quality** -- :func:`knn_accuracy`, :func:`trustworthiness_score`,
+  :func:`silhouette_by_class`, :func:`latent_spread`, bundled by
+  :func:`latent_quality`;
+* **detection** -- :func:`detection_metrics`, :func:`best_f1_threshold`,
+  :func:`roc_pr_curves`. Scores follow one direction throughout: higher = more
+  anomalous (a reconstruction error), and a row is flagged when its score is
+  *strictly greater* than the threshold, as in :mod:`aeviz_core.thresholds`;
+* **events** -- :func:`flags_to_events` turns per-row flags into alarm events,
+  :func:`event_metrics` scores them against labelled anomaly events. Both are
+  vectorised: sensor series run to millions of rows.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "best_f1_threshold",
+    "detection_metrics",
+    "event_metrics",
+    "flags_to_events",
+    "knn_accuracy",
+    "latent_quality",
+    "latent_spread",
+    "roc_pr_curves",
+    "silhouette_by_class",
+    "trustworthiness_score",
+]
+
+# columns of the frame returned by flags_to_events, in order
+EVENT_COLUMNS = (
+    "event", "start", "end", "n_rows", "start_time", "end_time", "duration_s",
+    "peak_score", "peak_row", "top_channel", "top_channels",
+)
+
+_SECONDS_PER_DAY = 86_400.0
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def _as_matrix(name: str, X, *, flatten: bool = False) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if flatten and X.ndim > 2:
+        X = X.reshape(X.shape[0], -1)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {X.shape}")
+    n_bad = int(np.count_nonzero(~np.isfinite(X)))
+    if n_bad:
+        raise ValueError(f"{name} must be finite, got {n_bad} NaN or infinite values")
+    return X
+
+
+def _as_vector(name: str, x, n: int | None = None, dtype=None) -> np.ndarray:
+    x = np.asarray(x, dtype=dtype)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {x.shape}")
+    if n is not None and x.shape[0] != n:
+        raise ValueError(f"{name} must have {n} entries (one per row), got {x.shape[0]}")
+    return x
+
+
+def _as_binary(name: str, y, n: int | None = None) -> np.ndarray:
+    """0/1 or boolean labels as a boolean array."""
+    y = _as_vector(name, y, n)
+    if y.dtype == bool:
+        return y
+    if not (np.issubdtype(y.dtype, np.number) and np.isin(y, (0, 1)).all()):
+        bad = np.unique(y[~np.isin(y, (0, 1))])[:5] if np.issubdtype(y.dtype, np.number) else y[:5]
+        raise ValueError(f"{name} must contain only 0/1 or booleans, got values such as {bad.tolist()}")
+    return y.astype(bool)
+
+
+def _as_scores(scores, n: int | None = None) -> np.ndarray:
+    s = _as_vector("scores", scores, n, dtype=np.float64)
+    n_bad = int(np.count_nonzero(~np.isfinite(s)))
+    if n_bad:
+        raise ValueError(
+            f"scores must be finite, got {n_bad} NaN or infinite values; drop unscored rows first"
+        )
+    return s
+
+
+def _subsample(n: int, max_samples: int, random_state) -> np.ndarray:
+    """Sorted row indices: all rows, or a seeded sample of ``max_samples`` of them."""
+    if n <= max_samples:
+        return np.arange(n)
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(n, size=max_samples, replace=False))
+
+
+def _class_labels(labels, n: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(f"labels must be 1-D with {n} entries (one per row), got shape {labels.shape}")
+    return labels
+
+
+# --------------------------------------------------------------------------- latent quality
+
+def knn_accuracy(coords, labels, k=5, cv=5, random_state=0) -> float:
+    """Cross-validated k-nearest-neighbour accuracy of the labels in a latent layout.
+
+    High when points of one class sit together, whatever their shape.
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_samples, n_dims)
+        Projected (or raw) latent coordinates, finite.
+    labels : array-like of shape (n_samples,)
+        Class labels, at least two classes.
+    k : int, default 5
+        Neighbours voting, ``k >= 1``; lowered to the size of the smallest
+        training fold when that is smaller.
+    cv : int, default 5
+        Folds of stratified k-fold cross-validation, ``cv >= 2``; lowered to the
+        size of the smallest class (which must be >= 2).
+    random_state : int or None, default 0
+        Seed for shuffling the folds.
+
+    Returns
+    -------
+    accuracy : float
+        Mean held-out accuracy in [0, 1]; higher = classes better separated.
+        Chance level is the share of the largest class.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 50)
+    >>> knn_accuracy(rng.normal(size=(100, 2)) + 10 * y[:, None], y)
+    1.0
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X = _as_matrix("coords", coords)
+    y = _class_labels(labels, X.shape[0])
+    k = _check_int("k", k, 1)
+    cv = _check_int("cv", cv, 2)
+    _, counts = np.unique(y, return_counts=True)
+    if counts.size < 2:
+        raise ValueError(f"labels must contain >= 2 classes, got {counts.size}")
+    if counts.min() < 2:
+        raise ValueError(f"every class in labels needs >= 2 members, got a class with {counts.min()}")
+    n_splits = min(cv, int(counts.min()))
+    smallest_train = X.shape[0] - int(np.ceil(X.shape[0] / n_splits))
+    model = KNeighborsClassifier(n_neighbors=min(k, smallest_train))
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    return float(cross_val_score(model, X, y, cv=folds).mean())
+
+
+def trustworthiness_score(X_high, coords, k=10, max_samples=5000, random_state=0) -> float:
+    """How well a low-dimensional layout keeps the neighbourhoods of the original data.
+
+    Wraps :func:`sklearn.manifold.trustworthiness`, which penalises points that
+    are near neighbours in ``coords`` but not in ``X_high``. It costs O(n^2)
+    memory, so above ``max_samples`` rows a seeded subsample is scored.
+
+    Parameters
+    ----------
+    X_high : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        The original data (or latent) the layout came from; images are
+        flattened.
+    coords : array-like of shape (n_samples, n_dims)
+        The layout.
+    k : int, default 10
+        Neighbourhood size, ``k >= 1``; lowered to below half the number of
+        scored rows, as scikit-learn requires.
+    max_samples : int, default 5000
+        Most rows scored, ``max_samples >= 3``.
+    random_state : int or None, default 0
+        Seed for the subsample, so the score repeats.
+
+    Returns
+    -------
+    trustworthiness : float
+        In [0, 1]; higher = neighbourhoods better kept (1 = perfectly).
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> round(trustworthiness_score(X, X), 3)
+    1.0
+    """
+    from sklearn.manifold import trustworthiness
+
+    X = _as_matrix("X_high", X_high, flatten=True)
+    C = _as_matrix("coords", coords)
+    if X.shape[0] != C.shape[0]:
+        raise ValueError(f"coords must have {X.shape[0]} rows like X_high, got {C.shape[0]}")
+    k = _check_int("k", k, 1)
+    max_samples = _check_int("max_samples", max_samples, 3)
+    if X.shape[0] < 3:
+        raise ValueError(f"X_high must have >= 3 rows, got {X.shape[0]}")
+    rows = _subsample(X.shape[0], max_samples, random_state)
+    k = min(k, (rows.size - 1) // 2)
+    return float(trustworthiness(X[rows], C[rows], n_neighbors=k))
+
+
+def silhouette_by_class(coords, labels, max_samples=5000, random_state=0) -> float:
+    """Mean silhouette of the classes in a latent layout.
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_samples, n_dims)
+        Projected (or raw) latent coordinates.
+    labels : array-like of shape (n_samples,)
+        Class labels; at least two classes among the scored rows.
+    max_samples : int, default 5000
+        Most rows scored (the silhouette costs O(n^2)); above it a seeded
+        subsample is used. ``max_samples >= 3``.
+    random_state : int or None, default 0
+        Seed for the subsample.
+
+    Returns
+    -------
+    silhouette : float
+        In [-1, 1]; higher = tighter, better separated classes, about 0 =
+        overlapping classes.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 50)
+    >>> silhouette_by_class(rng.normal(size=(100, 2)) + 10 * y[:, None], y) > 0.8
+    True
+    """
+    from sklearn.metrics import silhouette_score
+
+    X = _as_matrix("coords", coords)
+    y = _class_labels(labels, X.shape[0])
+    max_samples = _check_int("max_samples", max_samples, 3)
+    rows = _subsample(X.shape[0], max_samples, random_state)
+    n_classes = np.unique(y[rows]).size
+    if not 2 <= n_classes <= rows.size - 1:
+        raise ValueError(
+            f"labels must have between 2 and {rows.size - 1} classes among the scored rows, "
+            f"got {n_classes}"
+        )
+    return float(silhouette_score(X[rows], y[rows]))
+
+
+def latent_spread(Z, *, collapse_tol=0.05) -> dict:
+    """Per-dimension spread of latent vectors, to spot a collapsed encoder.
+
+    A VAE whose KL term wins maps every input to (nearly) the prior's mean, so
+    its latent means barely move. Pass the raw latent means: standardising them
+    first would hide exactly this.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, latent_dim)
+        Raw latent vectors (a VAE's posterior means), not rescaled.
+    collapse_tol : float, default 0.05
+        Spread (standard deviation) below which the latent counts as collapsed,
+        in the latent's own units (for a VAE, those of its N(0, 1) prior). > 0.
+
+    Returns
+    -------
+    spread : dict
+        ``std`` : ndarray of shape (latent_dim,), the standard deviation of each
+        dimension; ``mean_std`` : float, their mean; ``n_collapsed_dims`` : int,
+        dimensions with std < ``collapse_tol`` (inactive units);
+        ``collapsed`` : bool, ``mean_std < collapse_tol``.
+
+    Examples
+    --------
+    >>> Z = np.random.default_rng(0).normal(scale=1e-3, size=(500, 4))
+    >>> latent_spread(Z)["collapsed"]
+    True
+    """
+    Z = _as_matrix("Z", Z)
+    if Z.shape[0] < 2:
+        raise ValueError(f"Z must have >= 2 rows, got {Z.shape[0]}")
+    if not (isinstance(collapse_tol, numbers.Real) and collapse_tol > 0):
+        raise ValueError(f"collapse_tol must be > 0, got {collapse_tol!r}")
+    std = Z.std(axis=0)
+    mean_std = float(std.mean())
+    return {
+        "std": std,
+        "mean_std": mean_std,
+        "n_collapsed_dims": int(np.count_nonzero(std < collapse_tol)),
+        "collapsed": bool(mean_std < collapse_tol),
+    }
+
+
+def latent_quality(X_high, coords, labels=None, *, k_nn=5, k_trust=10, cv=5, Z=None,
+                   max_samples=5000, random_state=0) -> dict:
+    """All latent-quality numbers for one layout, for a summary table.
+
+    Parameters
+    ----------
+    X_high : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        The data the latent came from (images are flattened).
+    coords : array-like of shape (n_samples, n_dims)
+        The layout to judge (a projection, or the latent itself).
+    labels : array-like of shape (n_samples,), optional
+        Class labels. Without them (or with fewer than two classes) the
+        label-based scores are NaN.
+    k_nn : int, default 5
+        Neighbours for :func:`knn_accuracy`.
+    k_trust : int, default 10
+        Neighbourhood for :func:`trustworthiness_score`.
+    cv : int, default 5
+        Folds for :func:`knn_accuracy`.
+    Z : array-like of shape (n_samples, latent_dim), optional
+        Raw latent means for :func:`latent_spread`.
+    max_samples : int, default 5000
+        Row cap for trustworthiness and silhouette.
+    random_state : int or None, default 0
+        Seed for folds and subsamples.
+
+    Returns
+    -------
+    quality : dict
+        ``trustworthiness`` : float in [0, 1], higher = better;
+        ``knn_accuracy`` : float in [0, 1] or NaN, higher = better;
+        ``silhouette`` : float in [-1, 1] or NaN, higher = better;
+        ``spread`` : the :func:`latent_spread` dict, or None without ``Z``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 5))
+    >>> sorted(latent_quality(X, X[:, :2]))
+    ['knn_accuracy', 'silhouette', 'spread', 'trustworthiness']
+    """
+    C = _as_matrix("coords", coords)
+    quality = {
+        "trustworthiness": trustworthiness_score(
+            X_high, C, k=k_trust, max_samples=max_samples, random_state=random_state),
+        "knn_accuracy": float("nan"),
+        "silhouette": float("nan"),
+        "spread": None,
+    }
+    if labels is not None:
+        y = _class_labels(labels, C.shape[0])
+        if np.unique(y).size >= 2:
+            quality["knn_accuracy"] = knn_accuracy(C, y, k=k_nn, cv=cv, random_state=random_state)
+            quality["silhouette"] = silhouette_by_class(
+                C, y, max_samples=max_samples, random_state=random_state)
+    if Z is not None:
+        Z = _as_matrix("Z", Z)
+        if Z.shape[0] != C.shape[0]:
+            raise ValueError(f"Z must have {C.shape[0]} rows like coords, got {Z.shape[0]}")
+        quality["spread"] = latent_spread(Z)
+    return quality
+
+
+# --------------------------------------------------------------------------- detection
+
+def detection_metrics(scores, labels, threshold) -> dict:
+    """Confusion counts, rates and ranking scores of a thresholded detector.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+        Anomaly scores, higher = more anomalous (e.g. reconstruction error).
+        Finite.
+    labels : array-like of shape (n,)
+        Truth, 1/True = anomalous, 0/False = normal.
+    threshold : float
+        A row is flagged when ``score > threshold`` (strictly greater).
+
+    Returns
+    -------
+    metrics : dict
+        ``threshold`` : float; ``tp``, ``fp``, ``tn``, ``fn`` : int;
+        ``precision`` : tp / (tp + fp), NaN when nothing is flagged;
+        ``recall`` : tp / (tp + fn), NaN without anomalies;
+        ``f1`` : 2 tp / (2 tp + fp + fn), NaN when that is 0 / 0;
+        ``false_alarm_rate`` : fp / negatives, NaN without normal rows;
+        ``missed_alarm_rate`` : fn / positives, NaN without anomalies;
+        ``roc_auc`` and ``pr_auc`` (average precision) : threshold-free, higher
+        = better, NaN when the labels hold a single class.
+
+    Examples
+    --------
+    >>> m = detection_metrics([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], threshold=0.3)
+    >>> m["tp"], m["fp"], m["false_alarm_rate"], m["roc_auc"]
+    (2, 1, 0.5, 0.75)
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    s = _as_scores(scores)
+    y = _as_binary("labels", labels, s.shape[0])
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a number, got {threshold!r}") from None
+    if np.isnan(threshold):
+        raise ValueError("threshold must be a number, got nan")
+    flagged = s > threshold
+    tp = int(np.count_nonzero(flagged & y))
+    fp = int(np.count_nonzero(flagged & ~y))
+    fn = int(np.count_nonzero(~flagged & y))
+    tn = int(y.size - tp - fp - fn)
+    single_class = tp + fn == 0 or fp + tn == 0
+    return {
+        "threshold": threshold,
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "false_alarm_rate": _ratio(fp, fp + tn),
+        "missed_alarm_rate": _ratio(fn, tp + fn),
+        "roc_auc": float("nan") if single_class else float(roc_auc_score(y, s)),
+        "pr_auc": float("nan") if single_class else float(average_precision_score(y, s)),
+    }
+
+
+def _ratio(num: int, den: int) -> float:
+    return float(num / den) if den else float("nan")
+
+
+def _operating_points(s: np.ndarray, y: np.ndarray):
+    """Counts at every distinct cut, flagging the top scores first.
+
+    Returns the distinct scores in decreasing order, and tp and fp when every
+    score >= each of them is flagged.
+    """
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    last_of_value = np.flatnonzero(np.diff(s_sorted) != 0)
+    last_of_value = np.append(last_of_value, s.size - 1)
+    tp = np.cumsum(y_sorted)[last_of_value]
+    fp = last_of_value + 1 - tp
+    return s_sorted[last_of_value], tp, fp
+
+
+def _strict_thresholds(values: np.ndarray) -> np.ndarray:
+    """For distinct decreasing ``values``, thresholds t_i with (s > t_i) == (s >= values[i]).
+
+    The midpoint to the next lower value, or the value just below the lowest.
+    """
+    lower = np.append(values[1:], np.nextafter(values[-1], -np.inf))
+    mid = lower + (values - lower) / 2
+    return np.where((mid > lower) & (mid < values), mid, lower)
+
+
+def best_f1_threshold(scores, labels) -> tuple[float, float]:
+    """The threshold that maximises F1 on labelled scores.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+        Anomaly scores, higher = more anomalous. Finite.
+    labels : array-like of shape (n,)
+        Truth, 1/True = anomalous.
+
+    Returns
+    -------
+    threshold : float
+        Flag ``score > threshold`` (strictly greater) to reach the best F1;
+        halfway between two neighbouring distinct scores, so that
+        :func:`detection_metrics` with it reproduces ``f1``. Without any
+        anomaly it is the largest score (flag nothing).
+    f1 : float
+        The best F1 in [0, 1]; NaN when the labels hold no anomaly.
+
+    Examples
+    --------
+    >>> best_f1_threshold([0.1, 0.2, 0.9, 0.8], [0, 0, 1, 1])
+    (0.5, 1.0)
+    """
+    s = _as_scores(scores)
+    y = _as_binary("labels", labels, s.shape[0])
+    if s.size == 0:
+        raise ValueError("scores must not be empty")
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return float(s.max()), float("nan")
+    values, tp, fp = _operating_points(s, y)
+    f1 = 2 * tp / (tp + fp + n_pos)
+    best = int(np.argmax(f1))
+    return float(_strict_thresholds(values)[best]), float(f1[best])
+
+
+def _downsample(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
+    if len(frame) <= max_points:
+        return frame.reset_index(drop=True)
+    keep = np.unique(np.linspace(0, len(frame) - 1, max_points).round().astype(int))
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+def roc_pr_curves(scores, labels, max_points=500) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ROC and precision-recall curves as small frames for charts.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+        Anomaly scores, higher = more anomalous. Finite.
+    labels : array-like of shape (n,)
+        Truth, 1/True = anomalous.
+    max_points : int, default 500
+        Most rows per frame, ``max_points >= 2``; longer curves keep evenly
+        spaced points, always including both ends.
+
+    Returns
+    -------
+    roc : DataFrame
+        Columns ``threshold``, ``fpr``, ``tpr``; from (0, 0) (nothing flagged,
+        ``threshold`` = the largest score) to (1, 1). Empty when the labels hold
+        a single class.
+    pr : DataFrame
+        Columns ``threshold``, ``recall``, ``precision``, one row per threshold
+        that flags something, recall increasing. Empty without anomalies.
+
+    Each ``threshold`` is finite and flags ``score > threshold`` (strictly
+    greater), as everywhere in aeviz.
+
+    Examples
+    --------
+    >>> roc, pr = roc_pr_curves([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    >>> roc[["fpr", "tpr"]].values.tolist()
+    [[0.0, 0.0], [0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [1.0, 1.0]]
+    """
+    s = _as_scores(scores)
+    y = _as_binary("labels", labels, s.shape[0])
+    max_points = _check_int("max_points", max_points, 2)
+    roc = pd.DataFrame({"threshold": [], "fpr": [], "tpr": []}, dtype=float)
+    pr = pd.DataFrame({"threshold": [], "recall": [], "precision": []}, dtype=float)
+    n_pos = int(y.sum())
+    n_neg = int(y.size - n_pos)
+    if n_pos == 0:
+        return roc, pr
+    values, tp, fp = _operating_points(s, y)
+    thresholds = _strict_thresholds(values)
+    pr = _downsample(pd.DataFrame({
+        "threshold": thresholds, "recall": tp / n_pos, "precision": tp / (tp + fp),
+    }), max_points)
+    if n_neg:
+        roc = _downsample(pd.DataFrame({
+            "threshold": np.append(values[0], thresholds),
+            "fpr": np.append(0.0, fp / n_neg),
+            "tpr": np.append(0.0, tp / n_pos),
+        }), max_points)
+    return roc, pr
+
+
+# --------------------------------------------------------------------------- events
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and inclusive end rows of the runs of True in a 1-D boolean array."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+
+
+def _as_time(time, n: int):
+    """(values indexable by row, is_datetime) for a time axis, or (None, False)."""
+    if time is None:
+        return None, False
+    if isinstance(time, (pd.Series, pd.Index)):
+        values = time
+    else:
+        values = np.asarray(time)
+    if np.ndim(values) != 1 or len(values) != n:
+        raise ValueError(f"time must be 1-D with {n} entries (one per row), got shape {np.shape(values)}")
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return np.asarray(values, dtype=np.float64), False
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(values)), True
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"time must hold datetimes or numbers of seconds, got dtype {values.dtype}"
+        ) from err
+
+
+def _seconds(delta, is_datetime: bool) -> np.ndarray:
+    if is_datetime:
+        return np.asarray(pd.TimedeltaIndex(delta).total_seconds(), dtype=np.float64)
+    return np.asarray(delta, dtype=np.float64)
+
+
+def _empty_events(time_values, is_datetime: bool) -> pd.DataFrame:
+    if is_datetime:
+        time_dtype = time_values.dtype
+    elif time_values is not None:
+        time_dtype = np.float64
+    else:
+        time_dtype = "datetime64[ns]"
+    return pd.DataFrame({
+        "event": pd.Series(dtype=np.int64), "start": pd.Series(dtype=np.int64),
+        "end": pd.Series(dtype=np.int64), "n_rows": pd.Series(dtype=np.int64),
+        "start_time": pd.Series(dtype=time_dtype), "end_time": pd.Series(dtype=time_dtype),
+        "duration_s": pd.Series(dtype=np.float64), "peak_score": pd.Series(dtype=np.float64),
+        "peak_row": pd.Series(dtype=np.int64), "top_channel": pd.Series(dtype=object),
+        "top_channels": pd.Series(dtype=object),
+    })
+
+
+def flags_to_events(flags, scores, *, channel_errors=None, channel_names=None, time=None,
+                    min_gap=0, top_k=3) -> pd.DataFrame:
+    """Merge per-row alarm flags into events, one row per event.
+
+    Consecutive flagged rows form one event; events separated by at most
+    ``min_gap`` unflagged rows are merged, and the rows between them become
+    part of the merged event.
+
+    Parameters
+    ----------
+    flags : array-like of shape (n,)
+        Per-row alarm, bool or 0/1 (e.g. ``scores > threshold``).
+    scores : array-like of shape (n,) or None
+        Per-row anomaly score, higher = more anomalous; NaN (unscored rows) is
+        ignored. None leaves ``peak_score`` NaN and ``peak_row`` at ``start``.
+    channel_errors : array-like of shape (n, n_channels), optional
+        Per-row, per-channel error; summed over each event to name the
+        channels that drove it. NaN counts as 0.
+    channel_names : sequence of str, optional
+        Names of the ``n_channels`` channels; default ``"ch0"``, ``"ch1"``, ...
+    time : array-like of shape (n,), optional
+        Row timestamps: datetimes, or numbers read as seconds.
+    min_gap : int, default 0
+        Merge events separated by ``<= min_gap`` unflagged rows; 0 merges
+        nothing beyond consecutive rows. ``min_gap >= 0``.
+    top_k : int, default 3
+        How many channels ``top_channels`` lists, ``top_k >= 1``.
+
+    Returns
+    -------
+    events : DataFrame
+        One row per event in time order, columns ``EVENT_COLUMNS``:
+
+        - ``event`` : int, 0-based id;
+        - ``start``, ``end`` : int, 0-based row indices, both inclusive;
+        - ``n_rows`` : int, ``end - start + 1`` (the duration in rows);
+        - ``start_time``, ``end_time`` : the timestamps of ``start`` and
+          ``end``, NaT without ``time``;
+        - ``duration_s`` : float, ``end_time - start_time`` in seconds (0 for a
+          one-row event), NaN without ``time``;
+        - ``peak_score`` : float, the largest score in the event;
+        - ``peak_row`` : int, the first row holding it;
+        - ``top_channel`` : str, the channel with the largest summed error,
+          None without ``channel_errors``;
+        - ``top_channels`` : str, the ``top_k`` largest, ``", "``-joined,
+          largest first; None without ``channel_errors``.
+
+        With no flagged row the frame is empty, with the same columns.
+
+    Examples
+    --------
+    >>> ev = flags_to_events([0, 1, 1, 0, 0, 1], [0.1, 0.5, 0.9, 0.2, 0.1, 0.7])
+    >>> ev[["start", "end", "peak_row"]].values.tolist()
+    [[1, 2, 2], [5, 5, 5]]
+    >>> ev["peak_score"].tolist()
+    [0.9, 0.7]
+    """
+    f = _as_binary("flags", flags)
+    n = f.size
+    s = None if scores is None else _as_vector("scores", scores, n, dtype=np.float64)
+    min_gap = _check_int("min_gap", min_gap, 0)
+    top_k = _check_int("top_k", top_k, 1)
+    time_values, is_datetime = _as_time(time, n)
+    E = None
+    if channel_errors is not None:
+        E = np.asarray(channel_errors, dtype=np.float64)
+        if E.ndim != 2 or E.shape[0] != n:
+            raise ValueError(f"channel_errors must have shape ({n}, n_channels), got {E.shape}")
+        if channel_names is None:
+            channel_names = [f"ch{i}" for i in range(E.shape[1])]
+        channel_names = np.asarray([str(c) for c in channel_names], dtype=object)
+        if channel_names.shape != (E.shape[1],):
+            raise ValueError(
+                f"channel_names must have {E.shape[1]} names (one per channel), got {channel_names.size}"
+            )
+
+    starts, ends = _runs(f)
+    if starts.size and min_gap:
+        keep = starts[1:] - ends[:-1] - 1 > min_gap
+        starts = starts[np.concatenate(([True], keep))]
+        ends = ends[np.concatenate((keep, [True]))]
+    if not starts.size:
+        return _empty_events(time_values, is_datetime)
+
+    # rows inside an event, and the position where each event starts among them
+    inside = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(inside, starts, 1)
+    np.add.at(inside, ends + 1, -1)
+    rows = np.flatnonzero(np.cumsum(inside[:n]) > 0)
+    offsets = np.searchsorted(rows, starts)
+    event_of_row = np.repeat(np.arange(starts.size), ends - starts + 1)
+
+    if s is None:
+        peak = np.full(starts.size, np.nan)
+        peak_row = starts.copy()
+    else:
+        sub = s[rows]
+        peak = np.fmax.reduceat(sub, offsets)
+        at_peak = (sub == peak[event_of_row]) | np.isnan(peak[event_of_row])
+        positions = np.flatnonzero(at_peak)
+        _, first = np.unique(event_of_row[positions], return_index=True)
+        peak_row = rows[positions[first]]
+
+    events = pd.DataFrame({
+        "event": np.arange(starts.size, dtype=np.int64),
+        "start": starts.astype(np.int64),
+        "end": ends.astype(np.int64),
+        "n_rows": (ends - starts + 1).astype(np.int64),
+    })
+    if time_values is None:
+        events["start_time"] = pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns]")
+        events["end_time"] = pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns]")
+        events["duration_s"] = np.nan
+    else:
+        start_time, end_time = time_values[starts], time_values[ends]
+        events["start_time"] = start_time
+        events["end_time"] = end_time
+        events["duration_s"] = _seconds(end_time - start_time, is_datetime)
+    events["peak_score"] = peak.astype(np.float64)
+    events["peak_row"] = peak_row.astype(np.int64)
+    if E is None:
+        events["top_channel"] = None
+        events["top_channels"] = None
+    else:
+        totals = np.add.reduceat(np.nan_to_num(E[rows], nan=0.0), offsets, axis=0)
+        ranked = np.argsort(-totals, axis=1, kind="stable")[:, :top_k]
+        names = channel_names[ranked]
+        events["top_channel"] = names[:, 0]
+        events["top_channels"] = [", ".join(row) for row in names]
+    return events[list(EVENT_COLUMNS)]
+
+
+def event_metrics(pred_events, labels, *, time=None) -> dict:
+    """Score alarm events against labelled anomaly events.
+
+    Truth events are the runs of consecutive 1s in ``labels``. A truth event is
+    detected when any predicted event overlaps it by at least one row; a
+    predicted event is a false event when it overlaps no truth event.
+
+    Parameters
+    ----------
+    pred_events : DataFrame
+        Predicted events with inclusive 0-based ``start`` and ``end`` rows, as
+        returned by :func:`flags_to_events`; may be empty.
+    labels : array-like of shape (n,)
+        Per-row truth of the whole series, 1/True = anomalous.
+    time : array-like of shape (n,), optional
+        Row timestamps (datetimes, or numbers of seconds), used for the span of
+        the series: ``time[-1] - time[0]`` plus the median step, i.e. n rows
+        times the sampling period. Without it rows are assumed 1 s apart
+        (1 Hz), so the span is ``n`` seconds.
+
+    Returns
+    -------
+    metrics : dict
+        ``n_true_events``, ``n_pred_events``, ``n_detected`` (truth events
+        overlapped), ``n_false_events`` : int;
+        ``event_recall`` : n_detected / n_true_events, NaN without truth events;
+        ``event_precision`` : predicted events overlapping a truth event /
+        n_pred_events, NaN without predicted events;
+        ``false_events_per_day`` : n_false_events / span in days (lower =
+        better); ``span_days`` : float; ``assumed_1hz`` : bool, True when
+        ``time`` was not given.
+
+    Examples
+    --------
+    >>> labels = np.array([0, 1, 1, 0, 0, 0, 1, 0, 0, 0])
+    >>> pred = pd.DataFrame({"start": [2, 8], "end": [3, 8]})
+    >>> m = event_metrics(pred, labels)
+    >>> m["n_detected"], m["n_false_events"], m["event_recall"]
+    (1, 1, 0.5)
+    """
+    y = _as_binary("labels", labels)
+    n = y.size
+    if n == 0:
+        raise ValueError("labels must not be empty")
+    if not isinstance(pred_events, pd.DataFrame) or not {"start", "end"} <= set(pred_events.columns):
+        raise ValueError("pred_events must be a DataFrame with 'start' and 'end' columns")
+    p_start = pred_events["start"].to_numpy(dtype=np.int64)
+    p_end = pred_events["end"].to_numpy(dtype=np.int64)
+    if p_start.size and (p_start.min() < 0 or p_end.max() >= n or (p_start > p_end).any()):
+        raise ValueError(f"pred_events rows must satisfy 0 <= start <= end < {n} (len(labels))")
+    time_values, is_datetime = _as_time(time, n)
+
+    t_start, t_end = _runs(y)
+    # prefix sums answer "does [a, b] hold any labelled / any predicted row?" in O(1)
+    label_cum = np.concatenate(([0], np.cumsum(y)))
+    covered = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(covered, p_start, 1)
+    np.add.at(covered, p_end + 1, -1)
+    covered_cum = np.concatenate(([0], np.cumsum(np.cumsum(covered[:n]) > 0)))
+    pred_hits = label_cum[p_end + 1] - label_cum[p_start] > 0
+    truth_hit = covered_cum[t_end + 1] - covered_cum[t_start] > 0
+
+    if time_values is None:
+        span_s = float(n)
+    elif n < 2:
+        span_s = float("nan")
+    else:
+        steps = _seconds(time_values[1:] - time_values[:-1], is_datetime)
+        span_s = float(steps.sum() + np.median(steps))
+    span_days = span_s / _SECONDS_PER_DAY
+    n_false = int(np.count_nonzero(~pred_hits))
+    return {
+        "n_true_events": int(t_start.size),
+        "n_pred_events": int(p_start.size),
+        "n_detected": int(np.count_nonzero(truth_hit)),
+        "n_false_events": n_false,
+        "event_recall": _ratio(int(np.count_nonzero(truth_hit)), int(t_start.size)),
+        "event_precision": _ratio(int(np.count_nonzero(pred_hits)), int(p_start.size)),
+        "false_events_per_day": n_false / span_days if span_days > 0 else float("nan"),
+        "span_days": span_days,
+        "assumed_1hz": time is None,
+    }
