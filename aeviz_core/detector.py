@@ -201,6 +201,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"window must be None or an integer >= 2, got {self.window!r}")
         if not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
             raise ValueError(f"stride must be an integer >= 1, got {self.stride!r}")
+        if self.window is not None and self.stride > self.window:
+            raise ValueError(f"stride must be <= window ({self.window}), got {self.stride}")
         if not 0.0 <= float(self.validation_fraction) < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
         if not float(self.learning_rate) > 0:
@@ -297,15 +299,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.fingerprint_ = _data_fingerprint(X)
         self.scaler_ = self._fit_scaler(X)
         Xs = self._scale(X)
-        items = self._training_items(Xs, normal=self._normal_mask(y, len(X)))
-        self.item_shape_ = tuple(items.shape[1:])
-        n_val = int(round(len(items) * self.validation_fraction))
-        if len(items) - n_val < 2:
-            raise ValueError(f"too few items to train: {len(items)} (need at least {n_val + 2})")
-        if self.input_kind_ in ("table", "images"):
-            order = rng.permutation(len(items))
-            items = items[order]
-        train, val = (items[:-n_val], items[-n_val:]) if n_val else (items, None)
+        normal = self._normal_mask(y, len(X))
+        if self.input_kind_ == "series":
+            train, val, holdout = self._split_series(Xs, normal)
+        else:
+            train, val = self._split_items(Xs, normal, rng)
+        self.item_shape_ = tuple(train.shape[1:])
 
         model = build_model(self.model, self.item_shape_, latent_dim=self.latent_dim,
                             hidden=self._hidden(), activation=self.activation,
@@ -338,8 +337,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.model_ = model
         self.model_id_ = _weights_fingerprint(model)
         self._scorer = None
-        fit_items = val if val is not None else train
-        self.fit_errors_ = self._item_errors(fit_items)[0]
+        if self.input_kind_ == "series":
+            # the threshold applies to row errors, so it is fitted on row errors
+            # of the held-out (or, without one, the training) rows
+            rows, mask = holdout
+            self.fit_errors_ = self._series_errors(rows).mean(axis=1)[mask]
+        else:
+            self.fit_errors_ = self._item_errors(val if val is not None else train)[0]
         self.set_threshold(self.threshold, self.threshold_param)
         return self
 
@@ -377,6 +381,35 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         if self.scaler_.n_features_in_ == 1 and X.shape[-1] != 1:
             return self.scaler_.transform(X[..., None])[..., 0]
         return self.scaler_.transform(X)
+
+    def _split_items(self, Xs, normal, rng):
+        """Shuffled train / validation items of a table, images or windows."""
+        items = Xs if normal is None else Xs[normal]
+        n_val = int(round(len(items) * self.validation_fraction))
+        if len(items) - n_val < 2:
+            raise ValueError(f"too few items to train: {len(items)} (need at least {n_val + 2})")
+        if self.input_kind_ in ("table", "images"):
+            items = items[rng.permutation(len(items))]
+        return (items[:-n_val], items[-n_val:]) if n_val else (items, None)
+
+    def _split_series(self, Xs, normal):
+        """Training windows from the first rows, validation from the last rows (time order).
+
+        Returns the training windows, the validation windows (or None) and
+        the rows whose errors fit the threshold with their normal mask.
+        """
+        n = len(Xs)
+        normal = np.ones(n, bool) if normal is None else normal
+        n_val = int(round(n * self.validation_fraction))
+        if n_val < 2 * self.window:  # too short to hold out: fit on the training rows
+            return self._training_items(Xs, normal), None, (Xs, normal)
+        split = n - n_val
+        train = self._training_items(Xs[:split], normal[:split])
+        try:
+            val = self._training_items(Xs[split:], normal[split:])
+        except ValueError:  # the held-out rows are all faults: no validation windows
+            return train, None, (Xs[:split], normal[:split])
+        return train, val, (Xs[split:], normal[split:])
 
     @staticmethod
     def _normal_mask(y, n):

@@ -124,6 +124,9 @@ class Autoencoder(keras.Model):
         self.encoder = _build_encoder(arch, input_shape, hidden, self.latent_dim, activation)
         self.decoder = _build_decoder(arch, input_shape, hidden, self.latent_dim, activation)
 
+    def build(self, input_shape=None):
+        self.built = True  # encoder and decoder are built in __init__
+
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
 
@@ -202,6 +205,9 @@ class VariationalAutoencoder(keras.Model):
         self.sampling = Sampling(seed=seed, name="sampling")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+
+    def build(self, input_shape=None):
+        self.built = True  # encoder and decoder are built in __init__
 
     def _moments(self, x, training=False):
         h = self.encoder(x, training=training)

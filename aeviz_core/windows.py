@@ -22,6 +22,8 @@ def _check_window(window: int, stride: int) -> None:
         raise ValueError(f"window must be an integer >= 2, got {window!r}")
     if not isinstance(stride, (int, np.integer)) or stride < 1:
         raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
+    if stride > window:
+        raise ValueError(f"stride must be <= window ({window}) so every row is covered, got {stride}")
 
 
 def window_starts(n_rows: int, window: int, stride: int = 1) -> np.ndarray:

@@ -1,0 +1,49 @@
+"""Shared, seeded fixtures. Models trained here are small and fast; the quality
+floors on the shipped data live in test_quality.py."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def make_series(n=3000, seed=0):
+    """Four coupled channels (two phases of one oscillation, a harmonic, a level)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    X = np.c_[np.sin(t / 20), np.cos(t / 20), 0.5 * np.sin(t / 7), np.full(n, 3.0)]
+    X = X + rng.normal(0, 0.05, X.shape)
+    return pd.DataFrame(X, columns=["a", "b", "c", "level"])
+
+
+@pytest.fixture(scope="session")
+def series():
+    return make_series()
+
+
+@pytest.fixture(scope="session")
+def faulty_series(series):
+    """The series with a 10-row spike (about 6 sigma) on channel 'b' at rows 2000-2009."""
+    X = series.copy()
+    X.loc[2000:2009, "b"] += 4.0
+    return X
+
+
+@pytest.fixture(scope="session")
+def series_detector(series):
+    from aeviz_core import AutoencoderDetector
+
+    return AutoencoderDetector(window=16, stride=2, latent_dim=3, epochs=15, random_state=0).fit(
+        series.iloc[:1500]
+    )
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X.astype(np.float32), y

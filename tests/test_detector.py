@@ -1,0 +1,173 @@
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from aeviz_core import AutoencoderDetector, ModelMismatchError, TrainingError
+
+
+def test_fit_sets_the_fitted_attributes(series_detector, series):
+    det = series_detector
+    assert det.input_kind_ == "series" and det.n_features_in_ == 4
+    assert list(det.feature_names_in_) == ["a", "b", "c", "level"]
+    assert det.item_shape_ == (16, 4)
+    assert np.isfinite(det.threshold_) and det.offset_ == -det.threshold_
+    assert len(det.history_["loss"]) >= 1 and "val_loss" in det.history_
+    assert len(det.model_id_) == 16 and len(det.fingerprint_) == 16
+
+
+def test_a_spike_is_found_on_its_rows_and_its_channel(series_detector, faulty_series):
+    det = series_detector
+    errors = det.reconstruction_error(faulty_series)
+    channels = det.channel_errors(faulty_series)
+    assert errors.shape == (3000,) and channels.shape == (3000, 4)
+    np.testing.assert_allclose(channels.mean(axis=1), errors, rtol=1e-6)
+    truth = np.zeros(3000, int)
+    truth[2000:2010] = 1
+    assert roc_auc_score(truth, errors) > 0.97
+    assert np.argmax(channels[2000:2010].sum(axis=0)) == 1  # the event's top channel is "b"
+    assert np.mean(np.argmax(channels[2000:2010], axis=1) == 1) >= 0.8  # and most of its rows
+    flagged = det.predict(faulty_series) == -1
+    assert flagged[2000:2010].mean() >= 0.8
+    assert flagged[:1500].mean() < 0.05
+
+
+def test_score_directions_agree(series_detector, faulty_series):
+    det = series_detector
+    err = det.reconstruction_error(faulty_series)
+    np.testing.assert_allclose(det.score_samples(faulty_series), -err)
+    decision = det.decision_function(faulty_series)
+    np.testing.assert_array_equal(det.predict(faulty_series), np.where(decision < 0, -1, 1))
+
+
+def test_latent_and_reconstruction_shapes(series_detector, series):
+    det = series_detector
+    Z = det.transform(series)
+    assert Z.shape == (len(det.latent_starts(3000)), 3)
+    recon = det.reconstruct(series)
+    assert recon.shape == (3000, 4)
+    assert np.abs(recon - series.to_numpy()).mean() < 0.15  # back in the input's units
+
+
+def test_threshold_moves_without_retraining(series_detector):
+    det = series_detector
+    weights = [w.copy() for w in det.model_.get_weights()]
+    other = det.with_threshold("percentile", 50)
+    assert other.threshold_ < det.threshold_
+    assert det.threshold_rule_.rule == "percentile" and det.threshold_rule_.param == 99.5
+    assert other.model_ is det.model_
+    for a, b in zip(weights, det.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    manual = det.with_threshold("manual", 1.5)
+    assert manual.threshold_ == 1.5
+
+
+def test_other_channels_are_refused(series_detector, series):
+    renamed = series.rename(columns={"c": "pressure"})
+    with pytest.raises(ModelMismatchError, match=r"missing \['c'\], unexpected \['pressure'\]"):
+        series_detector.reconstruction_error(renamed)
+    with pytest.raises(ModelMismatchError, match="3 channels, the model was trained on 4"):
+        series_detector.reconstruction_error(series.to_numpy()[:, :3])
+    with pytest.raises(ModelMismatchError, match="another order"):
+        series_detector.reconstruction_error(series[["b", "a", "c", "level"]])
+
+
+def test_nan_is_named(series_detector, series):
+    bad = series.copy()
+    bad.iloc[7, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN at item 7, channel 'c'"):
+        series_detector.reconstruction_error(bad)
+
+
+def test_labels_keep_faults_out_of_training(series, faulty_series):
+    y = np.zeros(len(faulty_series), int)
+    y[2000:2010] = 1
+    det = AutoencoderDetector(window=16, stride=4, latent_dim=3, epochs=2, random_state=0)
+    det.fit(faulty_series, y)
+    starts = det._training_items(det._scale(faulty_series.to_numpy()), normal=y == 0)
+    assert len(starts) < len(det._training_items(det._scale(faulty_series.to_numpy())))
+
+
+def test_random_state_makes_runs_repeatable(series):
+    a = AutoencoderDetector(window=8, stride=8, latent_dim=2, epochs=3, random_state=3).fit(series.iloc[:800])
+    b = AutoencoderDetector(window=8, stride=8, latent_dim=2, epochs=3, random_state=3).fit(series.iloc[:800])
+    np.testing.assert_allclose(a.reconstruction_error(series.iloc[:800]),
+                               b.reconstruction_error(series.iloc[:800]), rtol=1e-4)
+
+
+def test_tables_and_images_work(digits):
+    X, y = digits
+    table = AutoencoderDetector(epochs=3, random_state=0).fit(X[:600])
+    assert table.input_kind_ == "table" and table.reconstruction_error(X[:10]).shape == (10,)
+    assert table.channel_errors(X[:10]).shape == (10, 64)
+    images = X.reshape(-1, 8, 8, 1)
+    conv = AutoencoderDetector(model="conv-ae", hidden=(8, 16), epochs=2, scaling="global",
+                               random_state=0).fit(images[:600])
+    assert conv.input_kind_ == "images" and conv.reconstruct(images[:5]).shape == (5, 8, 8, 1)
+    with pytest.raises(ModelMismatchError, match="items have shape"):
+        conv.reconstruction_error(X[:5].reshape(-1, 4, 16, 1))
+
+
+def test_vae_detector_reports_its_losses(digits):
+    X, _ = digits
+    det = AutoencoderDetector(model="vae", epochs=2, random_state=0).fit(X[:500])
+    assert {"reconstruction_loss", "kl_loss"} <= set(det.history_)
+    assert det.transform(X[:20]).shape == (20, 2)
+
+
+def test_progress_and_stop(series):
+    seen, stop = [], threading.Event()
+
+    def progress(info):
+        seen.append(info)
+        if info.epoch == 2:
+            stop.set()
+
+    det = AutoencoderDetector(window=8, stride=4, epochs=50, early_stopping=False, random_state=0)
+    det.fit(series.iloc[:800], progress=progress, stop=stop)
+    assert [i.epoch for i in seen] == [1, 2] and seen[0].epochs == 50
+    assert seen[0].val_loss is not None and det.interrupted_
+    assert np.isfinite(det.reconstruction_error(series.iloc[:100])).all()
+
+
+def test_nan_loss_is_a_training_error(series):
+    huge = series.iloc[:400] * 1e30
+    det = AutoencoderDetector(window=8, stride=4, epochs=3, scaling="none", learning_rate=10.0)
+    with pytest.raises(TrainingError, match="loss became NaN"):
+        det.fit(huge)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"model": "pca"}, "model must be one of"),
+    ({"latent_dim": 0}, "latent_dim must be an integer >= 1, got 0"),
+    ({"window": 1}, "window must be None or an integer >= 2, got 1"),
+    ({"threshold": "magic"}, "threshold rule must be one of"),
+    ({"validation_fraction": 0.9}, "validation_fraction must be in"),
+    ({"model": "conv-ae"}, "needs windows or images"),
+])
+def test_bad_parameters_are_named(params, message, series):
+    with pytest.raises(ValueError, match=message):
+        AutoencoderDetector(**params).fit(series.iloc[:200])
+
+
+def test_too_few_rows():
+    with pytest.raises(ValueError, match="training needs at least window \\+ 2 = 34"):
+        AutoencoderDetector(window=32).fit(np.zeros((20, 3)))
+
+
+def test_constant_channel_scores_are_finite(series):
+    X = series.iloc[:600].copy()
+    X["level"] = 3.0
+    det = AutoencoderDetector(window=8, stride=4, epochs=2, random_state=0).fit(X)
+    assert np.isfinite(det.reconstruction_error(X)).all()
+
+
+def test_sklearn_clone_and_params():
+    from sklearn.base import clone
+
+    det = AutoencoderDetector(latent_dim=5, hidden=(32, 16))
+    again = clone(det)
+    assert again.get_params() == det.get_params()
+    assert isinstance(pd.Series(det.get_params()), pd.Series)
