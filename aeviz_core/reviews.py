@@ -1,0 +1,1030 @@
+"""Operators' decisions on flagged anomaly events, stored so that none is lost.
+
+An *event* is a run of consecutive flagged rows, merged: its span is its first
+and last row (0-based, inclusive) and, when the data has a time index, its
+first and last time. A review is keyed by
+``(model_id, data_fingerprint, start, end)``, so re-scoring the same data with
+the same model finds the same reviews again. A different model (or a moved
+threshold) gives different spans; a decision made on an overlapping span of
+the same data is then still shown in the queue, marked ``stale``, until
+someone reviews the event again.
+
+Storage
+-------
+Any SQLAlchemy database. The default is an SQLite file created on first use
+(WAL journal, busy timeout, ``synchronous=FULL``); a PostgreSQL URL keeps the
+reviews of a Streamlit Community Cloud copy. :func:`resolve_db_url` says which
+URL is used.
+
+Guarantees
+----------
+- Every change of a review appends one row to ``review_audit`` (who, when in
+  UTC, old and new status and note) in the transaction that makes the change.
+- Every change increments the review's ``version``. A writer that passes the
+  version it saw gets :class:`ReviewConflictError` if the review moved on; a
+  writer that passes none overwrites, and both writes stay in the audit.
+- Lock contention loses no write: SQLite write transactions start with
+  ``BEGIN IMMEDIATE`` and wait up to a busy timeout, and transient failures
+  (database locked, serialization failure, deadlock, a concurrent first write
+  of the same event) are retried.
+
+Schema history
+--------------
+The schema version is the ``schema_version`` row of the ``aeviz_meta`` table
+(portable, unlike SQLite's ``PRAGMA user_version``). Older databases are
+migrated when a store opens them, in one transaction.
+
+1. ``reviews`` holds decisions only (no event details, no ``version``);
+   ``review_audit`` records statuses but not notes.
+2. ``reviews`` also holds event details (times, peak score, top channels) and a
+   ``version``; ``review_audit`` records old and new notes and the version.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "REVIEW_STATUSES",
+    "Review",
+    "ReviewConflictError",
+    "ReviewStore",
+    "resolve_db_url",
+]
+
+REVIEW_STATUSES: tuple[str, ...] = ("open", "confirmed", "dismissed", "follow_up")
+"""Allowed review statuses: no decision yet, a real anomaly, a false alarm,
+needs follow-up."""
+
+SCHEMA_VERSION = 2
+
+DB_URL_ENV = "AEVIZ_DB_URL"
+DB_PATH_ENV = "AEVIZ_DB_PATH"
+DEFAULT_DB_PATH = Path("~/.aeviz/reviews.db")
+_SECRETS_PATH = ("connections", "reviews", "url")
+
+_SORTS = ("score", "time")
+_QUEUE_COLUMNS = (
+    "status",
+    "note",
+    "reviewer",
+    "reviewed_at",
+    "version",
+    "stale",
+    "review_model_id",
+)
+
+_BUSY_TIMEOUT_MS = 10_000
+_MAX_ATTEMPTS = 30
+_BACKOFF_S = (0.005, 0.25)  # first and largest upper bound of the jittered sleep between attempts
+_SQLITE_BEGIN = "aeviz_sqlite_begin"  # execution option: the BEGIN mode of an SQLite transaction
+_PG_SCHEMA_LOCK = 0x61657669  # advisory lock key serialising schema creation on PostgreSQL
+# unique violation (a concurrent first write), serialization failure, deadlock
+_TRANSIENT_PGCODES = frozenset({"23505", "40001", "40P01"})
+_TRANSIENT_SQLITE = ("database is locked", "database table is locked")
+
+_T = TypeVar("_T")
+
+
+class _UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_metadata = MetaData()
+
+_meta = Table(
+    "aeviz_meta",
+    _metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+_reviews = Table(
+    "reviews",
+    _metadata,
+    Column("model_id", String(255), primary_key=True),
+    Column("data_fingerprint", String(255), primary_key=True),
+    Column("start_row", Integer, primary_key=True, autoincrement=False),
+    Column("end_row", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("reviewer", String(255)),
+    Column("reviewed_at", _UTCDateTime()),
+    Column("start_time", String(64)),
+    Column("end_time", String(64)),
+    Column("peak_score", Float),
+    Column("top_channels", Text),
+    Column("version", Integer, nullable=False, server_default=text("0")),
+    Index("ix_reviews_fingerprint_span", "data_fingerprint", "start_row"),
+)
+
+_audit = Table(
+    "review_audit",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("changed_at", _UTCDateTime(), nullable=False),
+    Column("reviewer", String(255), nullable=False),
+    Column("model_id", String(255), nullable=False),
+    Column("data_fingerprint", String(255), nullable=False),
+    Column("start_row", Integer, nullable=False),
+    Column("end_row", Integer, nullable=False),
+    Column("old_status", String(16), nullable=False),
+    Column("new_status", String(16), nullable=False),
+    Column("old_note", Text),
+    Column("new_note", Text),
+    Column("version", Integer),
+    Index("ix_review_audit_event", "data_fingerprint", "model_id"),
+)
+
+# Migrations are frozen SQL, not derived from the tables above, which describe
+# only the current schema. Key: the version each migration starts from.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE reviews ADD COLUMN start_time VARCHAR(64)",
+        "ALTER TABLE reviews ADD COLUMN end_time VARCHAR(64)",
+        "ALTER TABLE reviews ADD COLUMN peak_score FLOAT",
+        "ALTER TABLE reviews ADD COLUMN top_channels TEXT",
+        "ALTER TABLE reviews ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+        # version 1 stored decided events only: each row is one decision
+        "UPDATE reviews SET version = 1",
+        "ALTER TABLE review_audit ADD COLUMN old_note TEXT",
+        "ALTER TABLE review_audit ADD COLUMN new_note TEXT",
+        "ALTER TABLE review_audit ADD COLUMN version INTEGER",
+        "CREATE INDEX ix_reviews_fingerprint_span ON reviews (data_fingerprint, start_row)",
+        "CREATE INDEX ix_review_audit_event ON review_audit (data_fingerprint, model_id)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Review:
+    """The decision on one event.
+
+    Attributes
+    ----------
+    model_id, data_fingerprint : str
+        The model that flagged the event and the data it was flagged in.
+    start, end : int
+        The event's first and last row, 0-based and inclusive.
+    status : str
+        One of :data:`REVIEW_STATUSES`.
+    note : str
+        Free text.
+    reviewer : str or None
+        Who made the latest change; ``None`` before any.
+    reviewed_at : datetime or None
+        When, timezone-aware UTC.
+    version : int
+        Number of changes so far; 0 for an event nobody has reviewed.
+    """
+
+    model_id: str
+    data_fingerprint: str
+    start: int
+    end: int
+    status: str
+    note: str
+    reviewer: str | None
+    reviewed_at: datetime | None
+    version: int
+
+
+class ReviewConflictError(Exception):
+    """A review changed after the caller read it.
+
+    Raised by :meth:`ReviewStore.set_review` when ``expected_version`` is not
+    the stored version. Nothing was written; read the review again and decide.
+
+    Attributes
+    ----------
+    expected_version : int
+        The version the caller saw.
+    current : Review
+        The review as it is now, including who changed it.
+    """
+
+    def __init__(self, expected_version: int, current: Review) -> None:
+        self.expected_version = expected_version
+        self.current = current
+        message = (
+            f"review of rows {current.start}-{current.end} (model {current.model_id!r}) "
+            f"is at version {current.version}, not the version {expected_version} you saw"
+        )
+        if current.reviewer is not None:
+            when = (
+                ""
+                if current.reviewed_at is None
+                else f" at {current.reviewed_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
+            message += f": {current.reviewer!r} changed it{when} to {current.status!r}"
+        super().__init__(message)
+
+
+class _RowMoved(Exception):
+    """A compare-and-set update found another version: retry the transaction."""
+
+
+def resolve_db_url(url: str | None = None, secrets: Mapping[str, Any] | None = None) -> str:
+    """Pick the database URL of the review store.
+
+    The first of these that is set and not empty wins:
+
+    1. ``url``;
+    2. ``secrets["connections"]["reviews"]["url"]``, then
+       ``secrets["AEVIZ_DB_URL"]`` (``secrets`` is e.g. ``st.secrets``; one
+       without a file behind it, for which Streamlit raises
+       ``FileNotFoundError``, counts as empty);
+    3. the environment variable ``AEVIZ_DB_URL``;
+    4. an SQLite file at the environment variable ``AEVIZ_DB_PATH``, else at
+       ``~/.aeviz/reviews.db``.
+
+    Parameters
+    ----------
+    url : str, optional
+        An SQLAlchemy URL chosen by the caller.
+    secrets : mapping, optional
+        The app's secrets.
+
+    Returns
+    -------
+    url : str
+        An SQLAlchemy URL.
+
+    Examples
+    --------
+    >>> resolve_db_url(secrets={"connections": {"reviews": {"url": "postgresql://h/db"}}})
+    'postgresql://h/db'
+    """
+    if url:
+        return url
+    if secrets is not None:
+        try:
+            from_secrets = _lookup(secrets, _SECRETS_PATH) or _lookup(secrets, (DB_URL_ENV,))
+        except FileNotFoundError:
+            from_secrets = None
+        if from_secrets:
+            return str(from_secrets)
+    if os.environ.get(DB_URL_ENV):
+        return os.environ[DB_URL_ENV]
+    path = Path(os.environ.get(DB_PATH_ENV) or DEFAULT_DB_PATH).expanduser().resolve()
+    return f"sqlite:///{path}"
+
+
+def _lookup(secrets: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = secrets
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+class ReviewStore:
+    """Review decisions on anomaly events, with an audit trail.
+
+    The store is a plain object that threads may share: every call opens its
+    own connection from the engine's pool. Give each process its own store.
+
+    Parameters
+    ----------
+    url : str, optional
+        SQLAlchemy URL; ``None`` resolves one with :func:`resolve_db_url`.
+        An SQLite file and its folder are created on first use; in-memory
+        SQLite is refused (each connection would see its own database).
+    engine : sqlalchemy.Engine, optional
+        Use this engine instead of a URL (see :meth:`from_engine`).
+
+    Raises
+    ------
+    RuntimeError
+        If the database holds a newer schema than this version of aeviz knows,
+        or tables named like the store's without a schema version.
+
+    Examples
+    --------
+    >>> store = ReviewStore("sqlite:///reviews.db")  # doctest: +SKIP
+    >>> store.upsert_events("ae-1", "sha1:ab12", events)  # doctest: +SKIP
+    >>> queue = store.queue("ae-1", "sha1:ab12", events, status="open")  # doctest: +SKIP
+    >>> store.set_review("ae-1", "sha1:ab12", 120, 131, "confirmed",
+    ...                  reviewer="ana", expected_version=0)  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
+        if url is not None and engine is not None:
+            raise ValueError("pass either url or engine to ReviewStore, not both")
+        self._owns_engine = engine is None
+        if engine is None:
+            engine = _create_engine(resolve_db_url(url))
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+        self._engine = engine
+        self._writer = engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+        try:
+            self._run(_ensure_schema, write=True)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_engine(cls, engine: Engine) -> ReviewStore:
+        """Open a store on an existing engine.
+
+        The store does not dispose of the engine on :meth:`close`. An SQLite
+        engine gets the store's connection settings (WAL, busy timeout,
+        transactions it begins itself); its pooled connections are replaced.
+
+        Parameters
+        ----------
+        engine : sqlalchemy.Engine
+
+        Returns
+        -------
+        store : ReviewStore
+        """
+        return cls(engine=engine)
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"ReviewStore(url={self.url!r})"
+
+    def __enter__(self) -> ReviewStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the store's connections (an engine given to it is left open)."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def upsert_events(self, model_id: str, data_fingerprint: str, events: pd.DataFrame) -> int:
+        """Record flagged events, without touching those already recorded.
+
+        Parameters
+        ----------
+        model_id : str
+            The model that flagged the events.
+        data_fingerprint : str
+            The data they were flagged in.
+        events : pandas.DataFrame
+            One row per event: ``start`` and ``end`` (0-based rows, inclusive)
+            and optionally ``start_time``, ``end_time``, ``peak_score`` and
+            ``top_channels`` (str).
+
+        Returns
+        -------
+        n_new : int
+            Number of events recorded by this call.
+        """
+        spans = _event_spans(events)
+        details = {
+            "start_time": _optional_column(events, "start_time", _time_text),
+            "end_time": _optional_column(events, "end_time", _time_text),
+            "peak_score": _optional_column(events, "peak_score", float),
+            "top_channels": _optional_column(events, "top_channels", str),
+        }
+        records = sorted(
+            (
+                {
+                    "model_id": model_id,
+                    "data_fingerprint": data_fingerprint,
+                    "start_row": start,
+                    "end_row": end,
+                    **{name: values[i] for name, values in details.items()},
+                }
+                for i, (start, end) in enumerate(spans)
+            ),
+            key=lambda record: (record["start_row"], record["end_row"]),
+        )
+
+        def work(conn: Connection) -> int:
+            known = set(
+                conn.execute(
+                    select(_reviews.c.start_row, _reviews.c.end_row).where(
+                        _reviews.c.model_id == model_id,
+                        _reviews.c.data_fingerprint == data_fingerprint,
+                    )
+                ).tuples()
+            )
+            new = [r for r in records if (r["start_row"], r["end_row"]) not in known]
+            if new:
+                conn.execute(insert(_reviews), new)
+            return len(new)
+
+        return self._run(work, write=True)
+
+    def queue(
+        self,
+        model_id: str,
+        data_fingerprint: str,
+        events: pd.DataFrame,
+        status: str | Iterable[str] | None = None,
+        sort: str = "score",
+    ) -> pd.DataFrame:
+        """The events joined with their reviews: the operator's work list.
+
+        An event shows its own review when it has one (``version > 0``).
+        Otherwise it shows the latest decision on the same data whose span
+        overlaps it most, from another model or another span, marked
+        ``stale``; failing that, it is ``open``.
+
+        Parameters
+        ----------
+        model_id, data_fingerprint : str
+            The current model and data.
+        events : pandas.DataFrame
+            As for :meth:`upsert_events`; they need not be recorded first.
+        status : str or iterable of str, optional
+            Keep only events shown with these statuses.
+        sort : {"score", "time"}
+            ``"score"``: highest ``peak_score`` first; ``"time"``: by
+            ``start_time``. Ties, and frames without that column, go by
+            ``start``.
+
+        Returns
+        -------
+        queue : pandas.DataFrame
+            The columns of ``events`` plus ``status``, ``note``, ``reviewer``,
+            ``reviewed_at`` (UTC), ``version`` (the event's own review's
+            version, to pass back as ``expected_version``), ``stale`` (bool)
+            and ``review_model_id`` (the model the shown decision was made
+            under), on a fresh index.
+        """
+        if sort not in _SORTS:
+            raise ValueError(f"sort must be one of {_SORTS}, got {sort!r}")
+        wanted = _check_statuses(status)
+        spans = _event_spans(events)
+        stored = self._run(lambda conn: _stored_reviews(conn, data_fingerprint), write=False)
+        reviews = _match_reviews(model_id, spans, stored)
+        queue = pd.concat(
+            [
+                events.drop(columns=list(_QUEUE_COLUMNS), errors="ignore").reset_index(drop=True),
+                reviews,
+            ],
+            axis=1,
+        )
+        if wanted is not None:
+            queue = queue[queue["status"].isin(wanted)]
+        return _sorted(queue, sort).reset_index(drop=True)
+
+    def get_review(
+        self, model_id: str, data_fingerprint: str, start: int, end: int
+    ) -> Review | None:
+        """The review of one event under one model.
+
+        Parameters
+        ----------
+        model_id, data_fingerprint : str
+        start, end : int
+            The event's first and last row.
+
+        Returns
+        -------
+        review : Review or None
+            ``None`` when the event was neither recorded nor reviewed.
+        """
+        start, end = _check_span(start, end)
+        return self._run(
+            lambda conn: _read_review(conn, model_id, data_fingerprint, start, end), write=False
+        )
+
+    def set_review(
+        self,
+        model_id: str,
+        data_fingerprint: str,
+        start: int,
+        end: int,
+        status: str,
+        *,
+        reviewer: str,
+        note: str = "",
+        expected_version: int | None = None,
+    ) -> Review:
+        """Record a decision, with its audit row, in one transaction.
+
+        Parameters
+        ----------
+        model_id, data_fingerprint : str
+        start, end : int
+            The event's first and last row.
+        status : str
+            One of :data:`REVIEW_STATUSES`.
+        reviewer : str
+            Who decides; not empty.
+        note : str
+            Free text; replaces the previous note.
+        expected_version : int, optional
+            The version the caller saw (``0`` for an event never reviewed).
+            If the review has moved on, nothing is written and
+            :class:`ReviewConflictError` is raised. ``None``: last write wins.
+
+        Returns
+        -------
+        review : Review
+            The review as written, ``version`` incremented.
+
+        Raises
+        ------
+        ValueError
+            On an unknown status, an empty reviewer or a bad span.
+        ReviewConflictError
+            If ``expected_version`` is not the stored version.
+        """
+        _check_status(status)
+        start, end = _check_span(start, end)
+        if not reviewer or not reviewer.strip():
+            raise ValueError(f"reviewer must be a non-empty name, got {reviewer!r}")
+        if expected_version is not None and expected_version < 0:
+            raise ValueError(f"expected_version must be >= 0, got {expected_version}")
+
+        def work(conn: Connection) -> Review:
+            stored = _read_review(conn, model_id, data_fingerprint, start, end)
+            old = stored or Review(
+                model_id, data_fingerprint, start, end, "open", "", None, None, 0
+            )
+            if expected_version is not None and expected_version != old.version:
+                raise ReviewConflictError(expected_version, old)
+            new = Review(
+                model_id,
+                data_fingerprint,
+                start,
+                end,
+                status,
+                note,
+                reviewer,
+                datetime.now(UTC),
+                old.version + 1,
+            )
+            decision = {
+                "status": new.status,
+                "note": new.note,
+                "reviewer": new.reviewer,
+                "reviewed_at": new.reviewed_at,
+                "version": new.version,
+            }
+            key = {
+                "model_id": model_id,
+                "data_fingerprint": data_fingerprint,
+                "start_row": start,
+                "end_row": end,
+            }
+            if stored is None:
+                conn.execute(insert(_reviews).values(**key, **decision))
+            else:
+                written = conn.execute(
+                    update(_reviews)
+                    .where(
+                        _key_clause(model_id, data_fingerprint, start, end),
+                        _reviews.c.version == old.version,
+                    )
+                    .values(**decision)
+                ).rowcount
+                if written != 1:
+                    raise _RowMoved
+            conn.execute(
+                insert(_audit).values(
+                    **key,
+                    changed_at=new.reviewed_at,
+                    reviewer=reviewer,
+                    old_status=old.status,
+                    new_status=status,
+                    old_note=old.note,
+                    new_note=note,
+                    version=new.version,
+                )
+            )
+            return new
+
+        return self._run(work, write=True)
+
+    def audit(
+        self, model_id: str | None = None, data_fingerprint: str | None = None
+    ) -> pd.DataFrame:
+        """Every change ever made, oldest first.
+
+        Parameters
+        ----------
+        model_id, data_fingerprint : str, optional
+            Keep only changes for this model and/or data.
+
+        Returns
+        -------
+        audit : pandas.DataFrame
+            Columns ``id``, ``changed_at`` (UTC), ``reviewer``, ``model_id``,
+            ``data_fingerprint``, ``start``, ``end``, ``old_status``,
+            ``new_status``, ``old_note``, ``new_note`` and ``version`` (the
+            review's version after the change). Changes recorded by schema
+            version 1 have no notes or version.
+        """
+        query = select(
+            _audit.c.id,
+            _audit.c.changed_at,
+            _audit.c.reviewer,
+            _audit.c.model_id,
+            _audit.c.data_fingerprint,
+            _audit.c.start_row.label("start"),
+            _audit.c.end_row.label("end"),
+            _audit.c.old_status,
+            _audit.c.new_status,
+            _audit.c.old_note,
+            _audit.c.new_note,
+            _audit.c.version,
+        ).order_by(_audit.c.id)
+        if model_id is not None:
+            query = query.where(_audit.c.model_id == model_id)
+        if data_fingerprint is not None:
+            query = query.where(_audit.c.data_fingerprint == data_fingerprint)
+
+        def work(conn: Connection) -> pd.DataFrame:
+            result = conn.execute(query)
+            return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+        frame = self._run(work, write=False)
+        frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
+        frame["version"] = frame["version"].astype("Int64")
+        return frame
+
+    @staticmethod
+    def threshold_summary(queue: pd.DataFrame) -> dict[str, Any]:
+        """What the reviews so far say about the flags and the threshold.
+
+        Only current decisions count towards precision and the threshold:
+        stale ones were made on another model's events.
+
+        The suggested threshold separates the peak scores (higher = more
+        anomalous; flag when strictly greater) of confirmed events from those
+        of dismissed ones. When every dismissed score is below every confirmed
+        one, it is the midpoint between the highest dismissed and the lowest
+        confirmed score (``"midpoint"``). Otherwise it is the cut that
+        maximises F1 of "flagged" against "confirmed", among the midpoints
+        between consecutive distinct scores and the value just below the
+        lowest score (keep flagging all); ties go to the highest cut, which
+        raises fewer alarms (``"max_f1"``).
+
+        Parameters
+        ----------
+        queue : pandas.DataFrame
+            From :meth:`queue`; ``peak_score`` is needed for a threshold.
+
+        Returns
+        -------
+        summary : dict
+            ``n_events`` (int); ``counts`` (status -> int, every status, as
+            shown); ``stale`` (int); ``precision`` (confirmed / (confirmed +
+            dismissed), ``None`` before any such decision); ``threshold``
+            (float or ``None`` until there are both confirmed and dismissed
+            events with scores); ``threshold_method`` (``"midpoint"``,
+            ``"max_f1"`` or ``None``).
+
+        Examples
+        --------
+        >>> q = pd.DataFrame({"peak_score": [5.0, 1.0, 3.0], "stale": False,
+        ...                   "status": ["confirmed", "dismissed", "open"]})
+        >>> s = ReviewStore.threshold_summary(q)
+        >>> s["precision"], s["threshold"], s["threshold_method"]
+        (0.5, 3.0, 'midpoint')
+        """
+        counts = {status: int((queue["status"] == status).sum()) for status in REVIEW_STATUSES}
+        current = queue[~queue["stale"].astype(bool)]
+        n_confirmed = int((current["status"] == "confirmed").sum())
+        n_dismissed = int((current["status"] == "dismissed").sum())
+        decided = n_confirmed + n_dismissed
+        threshold, method = None, None
+        if "peak_score" in current:
+            scores = pd.to_numeric(current["peak_score"], errors="coerce")
+            threshold, method = _separating_threshold(
+                scores[current["status"] == "confirmed"].dropna().to_numpy(dtype=float),
+                scores[current["status"] == "dismissed"].dropna().to_numpy(dtype=float),
+            )
+        return {
+            "n_events": len(queue),
+            "counts": counts,
+            "stale": int(queue["stale"].astype(bool).sum()),
+            "precision": n_confirmed / decided if decided else None,
+            "threshold": threshold,
+            "threshold_method": method,
+        }
+
+    @staticmethod
+    def export_csv(queue: pd.DataFrame) -> bytes:
+        """The queue as UTF-8 CSV, for a download button.
+
+        Parameters
+        ----------
+        queue : pandas.DataFrame
+            From :meth:`queue`.
+
+        Returns
+        -------
+        csv : bytes
+        """
+        return queue.to_csv(index=False).encode("utf-8")
+
+    def _run(self, work: Callable[[Connection], _T], *, write: bool) -> _T:
+        """Run ``work`` in one transaction, retrying transient failures."""
+        engine = self._writer if write else self._engine
+        for attempt in range(_MAX_ATTEMPTS - 1):
+            try:
+                with engine.begin() as conn:
+                    return work(conn)
+            except (DBAPIError, _RowMoved) as exc:
+                if not _is_transient(exc):
+                    raise
+            first, largest = _BACKOFF_S
+            time.sleep(random.uniform(0, min(largest, first * 2**attempt)))
+        with engine.begin() as conn:
+            return work(conn)
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    if not parsed.database or parsed.database == ":memory:" or parsed.query.get("mode") == "memory":
+        raise ValueError(f"the review store needs an SQLite file, got in-memory URL {url!r}")
+    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(parsed)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Make the engine's SQLite connections use WAL and let the store begin transactions."""
+    if event.contains(engine, "connect", _sqlite_connect):
+        return
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    engine.dispose()
+
+
+def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # The sqlite3 driver's own transaction handling neither begins a
+    # transaction before DDL nor lets a write transaction take its lock up
+    # front; _sqlite_begin emits BEGIN instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = FULL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock at BEGIN, waiting up to the busy timeout;
+    # a DEFERRED transaction that reads and then writes can fail without waiting.
+    mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _is_transient(exc: Exception) -> bool:
+    if isinstance(exc, _RowMoved):
+        return True
+    orig = getattr(exc, "orig", None)
+    pgcode = getattr(orig, "pgcode", None)
+    if pgcode is not None:
+        return pgcode in _TRANSIENT_PGCODES
+    return any(message in str(orig) for message in _TRANSIENT_SQLITE)
+
+
+def _ensure_schema(conn: Connection) -> None:
+    """Create the current schema, or migrate an older one to it."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
+    inspector = inspect(conn)
+    if not inspector.has_table(_meta.name):
+        if inspector.has_table(_reviews.name):
+            raise RuntimeError(
+                f"{conn.engine.url!r} has a 'reviews' table but no schema version: "
+                "not a database written by aeviz"
+            )
+        _metadata.create_all(conn)
+        conn.execute(insert(_meta).values(name="schema_version", value=str(SCHEMA_VERSION)))
+        return
+    version = int(conn.scalar(select(_meta.c.value).where(_meta.c.name == "schema_version")))
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"review database schema version must be <= {SCHEMA_VERSION} for this aeviz, "
+            f"got {version}: upgrade aeviz"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    for from_version in range(version, SCHEMA_VERSION):
+        for statement in _MIGRATIONS[from_version]:
+            conn.exec_driver_sql(statement)
+    conn.execute(
+        update(_meta).where(_meta.c.name == "schema_version").values(value=str(SCHEMA_VERSION))
+    )
+
+
+def _key_clause(model_id: str, data_fingerprint: str, start: int, end: int) -> Any:
+    return and_(
+        _reviews.c.model_id == model_id,
+        _reviews.c.data_fingerprint == data_fingerprint,
+        _reviews.c.start_row == start,
+        _reviews.c.end_row == end,
+    )
+
+
+def _read_review(
+    conn: Connection, model_id: str, data_fingerprint: str, start: int, end: int
+) -> Review | None:
+    row = conn.execute(
+        select(
+            _reviews.c.status,
+            _reviews.c.note,
+            _reviews.c.reviewer,
+            _reviews.c.reviewed_at,
+            _reviews.c.version,
+        ).where(_key_clause(model_id, data_fingerprint, start, end))
+    ).one_or_none()
+    if row is None:
+        return None
+    return Review(model_id, data_fingerprint, start, end, *row)
+
+
+def _stored_reviews(conn: Connection, data_fingerprint: str) -> pd.DataFrame:
+    """All reviews of one data set, every model, least recently reviewed first."""
+    columns = [
+        _reviews.c.model_id,
+        _reviews.c.start_row,
+        _reviews.c.end_row,
+        _reviews.c.status,
+        _reviews.c.note,
+        _reviews.c.reviewer,
+        _reviews.c.reviewed_at,
+        _reviews.c.version,
+    ]
+    rows = conn.execute(
+        select(*columns).where(_reviews.c.data_fingerprint == data_fingerprint)
+    ).all()
+    frame = pd.DataFrame(rows, columns=[c.name for c in columns])
+    frame["reviewed_at"] = pd.to_datetime(frame["reviewed_at"], utc=True)
+    return frame.sort_values("reviewed_at", na_position="first", kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _match_reviews(
+    model_id: str, spans: list[tuple[int, int]], stored: pd.DataFrame
+) -> pd.DataFrame:
+    """The review to show for each event: its own, else the best stale one."""
+    own = stored[stored["model_id"] == model_id]
+    own_version = {
+        (start, end): version
+        for start, end, version in own[["start_row", "end_row", "version"]].itertuples(index=False)
+    }
+    decided = stored[stored["version"] > 0].reset_index(drop=True)
+    own_decided = {
+        (start, end): i
+        for i, (model, start, end) in enumerate(
+            decided[["model_id", "start_row", "end_row"]].itertuples(index=False)
+        )
+        if model == model_id
+    }
+    starts, ends = decided["start_row"].to_numpy(), decided["end_row"].to_numpy()
+    rows = []
+    for start, end in spans:
+        version = int(own_version.get((start, end), 0))
+        index = own_decided.get((start, end))
+        stale = index is None
+        if stale and len(decided):
+            overlap = np.minimum(ends, end) - np.maximum(starts, start) + 1
+            if overlap.max() > 0:
+                # most overlap, then most recent: ``decided`` is in order of recency
+                index = int(np.flatnonzero(overlap == overlap.max())[-1])
+        if index is None:
+            rows.append(("open", "", None, pd.NaT, version, False, None))
+        else:
+            shown = decided.iloc[index]
+            rows.append(
+                (
+                    shown["status"],
+                    shown["note"],
+                    shown["reviewer"],
+                    shown["reviewed_at"],
+                    version,
+                    stale,
+                    shown["model_id"],
+                )
+            )
+    frame = pd.DataFrame(rows, columns=list(_QUEUE_COLUMNS))
+    frame["reviewed_at"] = pd.to_datetime(frame["reviewed_at"], utc=True)
+    frame["version"] = frame["version"].astype(np.int64)
+    frame["stale"] = frame["stale"].astype(bool)
+    return frame
+
+
+def _sorted(queue: pd.DataFrame, sort: str) -> pd.DataFrame:
+    if sort == "score" and "peak_score" in queue:
+        return queue.sort_values(
+            ["peak_score", "start"], ascending=[False, True], na_position="last"
+        )
+    if sort == "time" and "start_time" in queue:
+        return queue.sort_values(["start_time", "start"], na_position="last")
+    return queue.sort_values("start", kind="stable")
+
+
+def _separating_threshold(
+    confirmed: np.ndarray, dismissed: np.ndarray
+) -> tuple[float | None, str | None]:
+    """The cut on peak scores that best separates confirmed from dismissed events."""
+    if confirmed.size == 0 or dismissed.size == 0:
+        return None, None
+    if dismissed.max() < confirmed.min():
+        return float((dismissed.max() + confirmed.min()) / 2), "midpoint"
+    scores = np.unique(np.concatenate([confirmed, dismissed]))
+    cuts = np.concatenate([[np.nextafter(scores[0], -np.inf)], (scores[:-1] + scores[1:]) / 2])
+    true_pos = (confirmed[None, :] > cuts[:, None]).sum(axis=1)
+    false_pos = (dismissed[None, :] > cuts[:, None]).sum(axis=1)
+    f1 = 2 * true_pos / (true_pos + false_pos + confirmed.size)
+    return float(cuts[np.flatnonzero(f1 == f1.max())[-1]]), "max_f1"
+
+
+def _check_status(status: str) -> None:
+    if status not in REVIEW_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(REVIEW_STATUSES)}; got {status!r}")
+
+
+def _check_statuses(status: str | Iterable[str] | None) -> set[str] | None:
+    if status is None:
+        return None
+    wanted = {status} if isinstance(status, str) else set(status)
+    for value in wanted:
+        _check_status(value)
+    return wanted
+
+
+def _check_span(start: int, end: int) -> tuple[int, int]:
+    start, end = int(start), int(end)
+    if not 0 <= start <= end:
+        raise ValueError(f"an event span needs 0 <= start <= end, got start={start}, end={end}")
+    return start, end
+
+
+def _event_spans(events: pd.DataFrame) -> list[tuple[int, int]]:
+    missing = [name for name in ("start", "end") if name not in events.columns]
+    if missing:
+        raise ValueError(f"events must have columns 'start' and 'end', missing {missing}")
+    return [
+        _check_span(start, end) for start, end in zip(events["start"], events["end"], strict=True)
+    ]
+
+
+def _optional_column(events: pd.DataFrame, name: str, convert: Callable[[Any], Any]) -> list[Any]:
+    if name not in events.columns:
+        return [None] * len(events)
+    return [None if pd.isna(value) else convert(value) for value in events[name]]
+
+
+def _time_text(value: Any) -> str:
+    if isinstance(value, (datetime, np.datetime64)):
+        return pd.Timestamp(value).isoformat()
+    return str(value)
