@@ -1,0 +1,933 @@
+"""Load multichannel sensor tables and the digit image data sets.
+
+:func:`load_sensor_table` turns a CSV/TSV/Parquet file (a path, bytes, or an
+uploaded file object) into a :class:`SensorData`: float64 channels sorted by
+time, the parsed time column, the label columns kept apart, and a
+:class:`DataReport` of everything that was repaired or looks suspicious.
+Every malformed input raises :class:`DataError` with a one-line message that
+names the problem, the column and the row; no pandas or pyarrow exception
+escapes.
+
+Row numbers in messages
+-----------------------
+A message that points at a row says ``row N``: the N-th *data* row of the
+file, counted from 1, header not counted. ``row 1`` is line 2 of a CSV with
+one header line (blank lines are skipped and not counted). Row numbers always
+refer to the order in the file, also after the rows were sorted by time.
+
+Digits
+------
+:func:`load_uci_digits` reads scikit-learn's bundled copy of the UCI
+handwritten digits (8x8, offline). :func:`load_mnist` fetches MNIST through
+Keras's cache and raises :class:`DatasetUnavailableError` when it cannot.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "LABEL_NAMES",
+    "TIME_NAMES",
+    "DataError",
+    "DataReport",
+    "DatasetUnavailableError",
+    "SensorData",
+    "load_mnist",
+    "load_sensor_table",
+    "load_uci_digits",
+    "mnist_cached",
+    "write_digits_csv",
+]
+
+#: Column names (case-insensitive) taken as the time column.
+TIME_NAMES = frozenset({"time", "timestamp", "datetime", "date", "ts"})
+#: Column names (case-insensitive) kept apart as labels, never as channels.
+LABEL_NAMES = frozenset({
+    "anomaly", "label", "labels", "is_anomaly", "anomalous", "fault",
+    "fault_type", "fault_channel", "attack", "target", "class",
+    "changepoint", "outlier",
+})
+
+_PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
+_SEPARATORS = (",", ";", "\t")
+_SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+_MAGIC = (
+    (b"PK\x03\x04", "a ZIP archive (or an .xlsx/.docx file)"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel/Office file"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf", "a 7-zip archive"),
+    (b"Rar!", "a RAR archive"),
+)
+_SNIFF_BYTES = 64 * 1024
+_GAP_FACTOR = 1.5  # an interval longer than this x the median is a gap
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class DataError(ValueError):
+    """A malformed input table; the message names the problem, column and row."""
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A data set that cannot be fetched now (e.g. MNIST while offline)."""
+
+
+@dataclass
+class DataReport:
+    """What :func:`load_sensor_table` found and repaired.
+
+    Attributes
+    ----------
+    n_rows, n_channels : int
+        Shape of the loaded channels.
+    duplicate_times : int
+        Rows whose timestamp equals the previous one (rows are kept).
+    unsorted : bool
+        True when the file was not in time order (the rows were sorted).
+    gaps : int
+        Intervals longer than 1.5 x the median interval.
+    largest_gap : pandas.Timedelta or float or None
+        The longest such interval (seconds for a numeric time column); None
+        when there is no gap or no time column.
+    median_interval : pandas.Timedelta or float or None
+        Median of the positive intervals; None without a time column.
+    interpolated : dict of str to int
+        Channel -> number of cells filled by linear interpolation.
+    constant_channels : list of str
+        Channels with a single value (kept; scaling handles them).
+    warnings : list of str
+        Human-readable findings, one line each.
+    """
+
+    n_rows: int
+    n_channels: int
+    duplicate_times: int = 0
+    unsorted: bool = False
+    gaps: int = 0
+    largest_gap: pd.Timedelta | float | None = None
+    median_interval: pd.Timedelta | float | None = None
+    interpolated: dict[str, int] = field(default_factory=dict)
+    constant_channels: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SensorData:
+    """A loaded multichannel recording.
+
+    Attributes
+    ----------
+    channels : pandas.DataFrame
+        float64 numeric channels, RangeIndex ``0..n-1``, rows sorted by time,
+        no NaN or inf.
+    time : pandas.Series or None
+        Parsed datetime64 (or numeric seconds when the column is numeric),
+        sorted, same length; None when the table has no time column.
+    labels : pandas.DataFrame
+        Label columns (``anomaly``, ``fault_type``...), same index; text
+        labels have ``""`` where the file had no value. Zero columns if none.
+    report : DataReport
+    source_name : str
+        File name (or ``"<bytes>"``).
+    """
+
+    channels: pd.DataFrame
+    time: pd.Series | None
+    labels: pd.DataFrame
+    report: DataReport
+    source_name: str
+
+    @property
+    def channel_names(self) -> list[str]:
+        """Channel column names, in file order."""
+        return [str(c) for c in self.channels.columns]
+
+    @property
+    def values(self) -> np.ndarray:
+        """Channels as a float32 array of shape (n_rows, n_channels)."""
+        return self.channels.to_numpy(dtype=np.float32)
+
+    def fingerprint(self) -> str:
+        """Stable sha256 hex digest of the channel names and float64 values.
+
+        Used to key reviews and saved models: any changed value, name or
+        column order gives another fingerprint.
+        """
+        digest = hashlib.sha256()
+        digest.update(json.dumps(self.channel_names).encode("utf-8"))
+        values = np.ascontiguousarray(self.channels.to_numpy(dtype="<f8"))
+        digest.update(str(values.shape).encode("ascii"))
+        digest.update(values.tobytes())
+        return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# reading the raw table
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _read_source(source) -> tuple[bytes, str, str]:
+    """Return (content, display name, lower-case suffix)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "<bytes>", ""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"file not found: {path}")
+        try:
+            return path.read_bytes(), path.name, path.suffix.lower()
+        except OSError as exc:
+            raise DataError(f"could not read {path}: {exc.strerror or exc}") from exc
+    if hasattr(source, "read"):
+        if hasattr(source, "seek"):
+            try:
+                source.seek(0)
+            except (OSError, ValueError):
+                pass
+        content = source.read()
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        name = Path(str(getattr(source, "name", "") or "upload")).name
+        return bytes(content), name, Path(name).suffix.lower()
+    raise TypeError(
+        "source must be a path, bytes or a binary file-like object, "
+        f"got {type(source).__name__}"
+    )
+
+
+def _check_binary(content: bytes, name: str) -> None:
+    for magic, what in _MAGIC:
+        if content.startswith(magic):
+            raise DataError(f"{name} is {what}, not a CSV or Parquet table")
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 text
+        return
+    nul = content.find(b"\x00", 0, _SNIFF_BYTES)
+    if nul >= 0:
+        raise DataError(
+            f"{name} is not a text table: binary content (a NUL byte) at byte {nul}"
+        )
+
+
+_TEXT_FORMATS = (
+    (re.compile(r"\s*<(!doctype html|html|\?xml|svg)", re.IGNORECASE), "an HTML/XML document"),
+    (re.compile(r"\s*[\[{]\s*[\"\[{]"), "JSON"),
+)
+
+
+def _check_text_format(text: str, name: str) -> None:
+    for pattern, what in _TEXT_FORMATS:
+        if pattern.match(text[:200]):
+            raise DataError(f"{name} looks like {what}, not a CSV table")
+
+
+def _decode(content: bytes, name: str, notes: list[str]) -> str:
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return content.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{name} has a UTF-16 mark but is not valid UTF-16") from exc
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        notes.append(
+            f"{name} is not valid UTF-8 (byte 0x{content[exc.start]:02x} at "
+            f"offset {exc.start}); read as latin-1: check accented names and units"
+        )
+        text = content.decode("latin-1")
+    sample = text[:_SNIFF_BYTES]
+    control = sum(
+        1 for ch in sample
+        if (ord(ch) < 32 and ch not in "\t\r\n") or 0x7F <= ord(ch) < 0xA0
+    )
+    if control > 0.01 * len(sample):
+        raise DataError(f"{name} is not a text table: it looks like binary data")
+    return text
+
+
+def _detect_sep(lines: list[str]) -> str:
+    """csv.Sniffer on a sample, checked against the header, else by counting."""
+    sep = None
+    try:
+        sep = csv.Sniffer().sniff("\n".join(lines), delimiters="".join(_SEPARATORS)).delimiter
+    except csv.Error:
+        pass
+    header_counts = {s: lines[0].count(s) for s in _SEPARATORS}
+    if sep in header_counts and header_counts[sep] > 0:
+        return sep
+    if max(header_counts.values()) == 0:
+        return sep if sep in _SEPARATORS else ","
+    # counting fallback: prefer a separator found the same number of times on
+    # every sampled line, then the one most frequent in the header
+    def score(s: str) -> tuple[bool, int]:
+        counts = {line.count(s) for line in lines}
+        return (len(counts) == 1 and header_counts[s] > 0, header_counts[s])
+
+    return max(_SEPARATORS, key=score)
+
+
+_COMMA_NUMBER = re.compile(r"\s*\"?[-+]?\d+,\d+\"?\s*")
+_POINT_NUMBER = re.compile(r"\s*\"?[-+]?\d+\.\d+\"?\s*")
+
+
+def _decimal_mark(lines: list[str], sep: str) -> str:
+    """"," when more fields look like 1,5 than like 1.5 (never with sep ",")."""
+    if sep == ",":
+        return "."
+    fields = [f for line in lines for f in line.split(sep)]
+    commas = sum(1 for f in fields if _COMMA_NUMBER.fullmatch(f))
+    points = sum(1 for f in fields if _POINT_NUMBER.fullmatch(f))
+    return "," if commas > points else "."
+
+
+def _parser_message(exc: Exception, name: str, sep: str) -> str:
+    text = _one_line(exc)
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if found:
+        expected, line, saw = (int(g) for g in found.groups())
+        return (
+            f"{name}: row {line - 1} (line {line} of the file) has {saw} fields, "
+            f"the header has {expected} (separator {_SEP_NAMES.get(sep, repr(sep))}): "
+            "check quoting, the separator, or decimal commas"
+        )
+    return f"{name}: could not parse the table as CSV ({text})"
+
+
+def _read_text_table(text: str, name: str, sep: str | None) -> tuple[pd.DataFrame, str]:
+    """Parse delimited text; returns (frame, decimal mark)."""
+    lines = [line for line in text[:_SNIFF_BYTES].splitlines() if line.strip()][:50]
+    if not lines:
+        raise DataError(f"{name} is empty")
+    if len(lines) > 1 and len(text) > _SNIFF_BYTES:
+        lines = lines[:-1]  # the last sampled line may be cut off
+    if sep is None:
+        sep = _detect_sep(lines)
+    decimal = _decimal_mark(lines[1:], sep)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = pd.read_csv(
+                io.StringIO(text), sep=sep, decimal=decimal,
+                skipinitialspace=True, low_memory=False,
+            )
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{name} is empty") from exc
+    except MemoryError:
+        raise
+    except pd.errors.ParserError as exc:
+        raise DataError(_parser_message(exc, name, sep)) from exc
+    except Exception as exc:  # any other parser failure: one line, no traceback
+        raise DataError(f"{name}: could not parse the table ({_one_line(exc)})") from exc
+    return frame, decimal
+
+
+def _read_parquet(content: bytes, name: str) -> pd.DataFrame:
+    try:
+        import pyarrow.parquet as pq
+
+        frame = pq.read_table(io.BytesIO(content)).to_pandas()
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"{name}: could not read the Parquet file ({_one_line(exc)})"
+        ) from exc
+    if not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index()
+    return frame.reset_index(drop=True)
+
+
+def _read_frame(source, sep: str | None, notes: list[str]) -> tuple[pd.DataFrame, str, str]:
+    content, name, suffix = _read_source(source)
+    if not content.strip():
+        raise DataError(f"{name} is empty")
+    if content.startswith(b"PAR1") or suffix in _PARQUET_SUFFIXES:
+        return _read_parquet(content, name), name, "."
+    _check_binary(content, name)
+    text = _decode(content, name, notes)
+    if not text.strip():
+        raise DataError(f"{name} is empty")
+    _check_text_format(text, name)
+    frame, decimal = _read_text_table(text, name, sep)
+    return frame, name, decimal
+
+
+# --------------------------------------------------------------------------
+# columns
+
+
+def _as_names(value, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    try:
+        return [str(v) for v in value]
+    except TypeError:
+        raise TypeError(f"{what} must be a column name or a list of names, got {value!r}") from None
+
+
+def _columns_text(columns) -> str:
+    names = [repr(str(c)) for c in columns]
+    if len(names) > 12:
+        names = names[:12] + [f"... ({len(columns)} in all)"]
+    return ", ".join(names)
+
+
+def _row(position: int) -> str:
+    return f"row {position + 1}"
+
+
+_DAY_MONTH_YEAR = re.compile(r"\s*(\d{1,2})([./-])\d{1,2}\2\d{2,4}\b")
+
+
+def _day_first(values: pd.Series) -> bool:
+    """Whether dates read day first: 05.01.2026, or 25/01/2026 somewhere in a sample."""
+    sample = values.dropna().astype(str).head(200)
+    found = [m for m in map(_DAY_MONTH_YEAR.match, sample) if m]
+    if not found:
+        return False
+    return found[0].group(2) == "." or any(int(m.group(1)) > 12 for m in found)
+
+
+def _parse_times(values: pd.Series) -> pd.Series:
+    """Parse text to datetimes; unparseable values become NaT."""
+    n_missing = int(values.isna().sum())
+    best = None
+    dayfirst = _day_first(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kwargs in ({}, {"format": "mixed"}, {"format": "mixed", "utc": True}):
+            try:
+                parsed = pd.to_datetime(values, errors="coerce", dayfirst=dayfirst, **kwargs)
+            except (ValueError, TypeError, OverflowError):
+                continue
+            if best is None or parsed.isna().sum() < best.isna().sum():
+                best = parsed
+            if best.isna().sum() == n_missing:
+                break
+    if best is None:
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    return best
+
+
+def _zero_step(series: pd.Series):
+    """The zero of ``series.diff()``: a zero Timedelta for times, else 0."""
+    return pd.Timedelta(0) if pd.api.types.is_datetime64_any_dtype(series) else 0
+
+
+def _is_text(col: pd.Series) -> bool:
+    return not (
+        pd.api.types.is_numeric_dtype(col)
+        or pd.api.types.is_datetime64_any_dtype(col)
+        or pd.api.types.is_timedelta64_dtype(col)
+    )
+
+
+def _find_time_column(frame: pd.DataFrame, time_col, labels: list[str]) -> str | None:
+    if time_col is not None:
+        time_col = str(time_col)
+        if time_col not in frame.columns:
+            raise DataError(
+                f"time_col={time_col!r} is not a column; columns are {_columns_text(frame.columns)}"
+            )
+        if time_col in labels:
+            raise DataError(f"column {time_col!r} cannot be both the time column and a label")
+        return time_col
+    candidates = [c for c in frame.columns if c not in labels]
+    for column in candidates:
+        if column.lower() in TIME_NAMES:
+            return column
+    for column in candidates:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            return column
+    if candidates and candidates[0] == frame.columns[0] and _is_text(frame[candidates[0]]):
+        head = frame[candidates[0]].dropna().head(200)
+        if len(head) and _parse_times(head.astype(str)).notna().mean() >= 0.5:
+            return candidates[0]
+    return None
+
+
+def _time_values(col: pd.Series, name: str) -> pd.Series:
+    """The time column as datetime64 or numeric; DataError on a missing/bad value."""
+    if pd.api.types.is_bool_dtype(col):
+        raise DataError(f"time column {name!r} holds true/false values, not times")
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col):
+        parsed = col
+    elif pd.api.types.is_timedelta64_dtype(col):
+        parsed = col.dt.total_seconds()
+    else:
+        parsed = _parse_times(col.astype(object).where(col.notna(), None).map(
+            lambda v: v if v is None else str(v).strip()))
+        bad = parsed.isna() & col.notna()
+        if bad.any():
+            position = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"time column {name!r} has {col.iloc[position]!r} at {_row(position)}, "
+                "which is not a date/time: fix it, or pass time_col= to pick another column"
+            )
+    missing = parsed.isna().to_numpy()
+    if pd.api.types.is_numeric_dtype(parsed):
+        missing = missing | ~np.isfinite(parsed.to_numpy(dtype=np.float64, na_value=np.nan))
+    if missing.any():
+        position = int(np.flatnonzero(missing)[0])
+        raise DataError(
+            f"time column {name!r} has no value at {_row(position)} "
+            f"({int(missing.sum())} missing in all): fill or remove these rows"
+        )
+    return parsed.reset_index(drop=True).rename(name)
+
+
+def _text_to_numbers(text: pd.Series, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers from stripped text, and the mask of present values that are not numbers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    spelled_nan = (text.str.lower() == "nan").fillna(False).to_numpy(dtype=bool)
+    return values, present & np.isnan(values) & ~spelled_nan
+
+
+def _channel_values(col: pd.Series, name: str, decimal: str, time_name) -> np.ndarray:
+    """A channel column as float64 (NaN/inf kept); DataError on text."""
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
+        hint = f"{time_name!r} is the time column" if time_name else "it is not a channel"
+        raise DataError(
+            f"column {name!r} holds dates/times ({hint}): "
+            f"remove it with drop=[{name!r}] or pick it with time_col={name!r}"
+        )
+    present = col.notna().to_numpy()
+    text = col.astype(object).where(col.notna(), None).map(
+        lambda v: v if v is None else str(v).strip())
+    if decimal == ",":
+        text = text.str.replace(",", ".", regex=False)
+    values, bad = _text_to_numbers(text, present)
+    if bad.any() and text[bad].str.fullmatch(r"[-+]?\d+,\d+").all():
+        # decimal commas inside quotes in a comma-separated file: "1,5"
+        values, bad = _text_to_numbers(text.str.replace(",", ".", regex=False), present)
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        value = col.iloc[position]
+        fix = f"remove it with drop=[{name!r}] or mark it as a label with label_cols=[{name!r}]"
+        if bad.sum() == present.sum():
+            head = text[present].head(50)
+            if _parse_times(head).notna().all():
+                hint = f"{time_name!r} is the time column" if time_name else "not a channel"
+                raise DataError(
+                    f"column {name!r} holds dates/times (e.g. {value!r} at {_row(position)}; "
+                    f"{hint}): remove it with drop=[{name!r}] or pick it with time_col={name!r}"
+                )
+            raise DataError(
+                f"column {name!r} is text (e.g. {value!r} at {_row(position)}), "
+                f"not a time column and not a known label name: {fix}"
+            )
+        raise DataError(
+            f"column {name!r} has text {value!r} at {_row(position)} "
+            f"({int(bad.sum())} text value(s) in all); a channel must be numeric: "
+            f"fix the value, or {fix}"
+        )
+    return values
+
+
+# --------------------------------------------------------------------------
+# time order, gaps, missing values
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of True in a 1-D bool array."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def _fmt_interval(value) -> str:
+    if isinstance(value, pd.Timedelta):
+        text = str(value)
+        return text.removeprefix("0 days ")
+    return f"{value:g}"
+
+
+def _time_report(time: pd.Series, rows: np.ndarray, report: DataReport) -> None:
+    name = time.name
+    if len(time) < 2:
+        return
+    diffs = time.diff().iloc[1:].reset_index(drop=True)
+    zero = diffs == _zero_step(time)
+    report.duplicate_times = int(zero.sum())
+    if report.duplicate_times:
+        first = int(rows[int(np.flatnonzero(zero.to_numpy())[0]) + 1])
+        report.warnings.append(
+            f"{report.duplicate_times} duplicate timestamp(s) in {name!r} "
+            f"(first at {_row(first)}); the rows are kept"
+        )
+    positive = diffs[~zero]
+    if positive.empty:
+        return
+    median = positive.median()
+    if not isinstance(median, pd.Timedelta):
+        median = float(median)
+    report.median_interval = median
+    is_gap = (positive > _GAP_FACTOR * median).to_numpy()
+    report.gaps = int(is_gap.sum())
+    if report.gaps:
+        largest_at = int(positive.to_numpy().argmax())
+        largest = positive.iloc[largest_at]
+        report.largest_gap = largest if isinstance(largest, pd.Timedelta) else float(largest)
+        after = int(rows[int(positive.index[largest_at]) + 1])
+        report.warnings.append(
+            f"{report.gaps} gap(s) in {name!r} longer than {_GAP_FACTOR} x the median "
+            f"interval ({_fmt_interval(median)}); the largest is "
+            f"{_fmt_interval(report.largest_gap)}, before {_row(after)}"
+        )
+
+
+def _fill_missing(
+    values: np.ndarray, names: list[str], rows: np.ndarray, max_gap: int,
+    sorted_note: str, report: DataReport,
+) -> None:
+    """Interpolate short runs of NaN/inf in place; refuse long ones."""
+    positions = np.arange(len(values), dtype=np.float64)
+    for j, name in enumerate(names):
+        column = values[:, j]
+        n_inf = int(np.isinf(column).sum())
+        huge = np.isfinite(column) & (np.abs(column) > _FLOAT32_MAX)
+        if huge.any():
+            i = int(np.flatnonzero(huge)[0])
+            raise DataError(
+                f"column {name!r} has {column[i]:g} at {_row(int(rows[i]))}, beyond the "
+                f"float32 range (+/-{_FLOAT32_MAX:.3g}) the models use: rescale the column"
+            )
+        missing = ~np.isfinite(column)
+        if not missing.any():
+            continue
+        if missing.all():
+            raise DataError(f"column {name!r} has no finite value in any row")
+        runs = _runs(missing)
+        long = [(a, b) for a, b in runs if b - a > max_gap]
+        if long:
+            a, b = long[0]
+            more = f" (and {len(long) - 1} more such run(s))" if len(long) > 1 else ""
+            raise DataError(
+                f"column {name!r} is missing {b - a} consecutive values at rows "
+                f"{int(rows[a]) + 1}-{int(rows[b - 1]) + 1}{sorted_note}, more than "
+                f"max_gap={max_gap}{more}: fill or remove these rows, or raise max_gap"
+            )
+        column[missing] = np.interp(positions[missing], positions[~missing], column[~missing])
+        count = int(missing.sum())
+        report.interpolated[name] = count
+        inf_note = f", {n_inf} of them infinite (overflow?)" if n_inf else ""
+        report.warnings.append(
+            f"interpolated {count} missing value(s) in {name!r}{inf_note}; longest run "
+            f"{max(b - a for a, b in runs)} row(s), first at {_row(int(rows[runs[0][0]]))}"
+        )
+
+
+def _drop_unnamed(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Drop header-less columns that are empty (trailing separators) or a saved index."""
+    unnamed = [c for c in frame.columns if re.fullmatch(r"Unnamed: \d+", c)]
+    empty = [c for c in unnamed if frame[c].isna().all()]
+    if empty:
+        notes.append(
+            f"dropped {len(empty)} empty column(s) without a header (trailing separators?)"
+        )
+    index = []
+    if unnamed and unnamed[0] == frame.columns[0] and frame.columns[0] not in empty:
+        first = frame[frame.columns[0]]
+        if pd.api.types.is_integer_dtype(first) and (
+            np.array_equal(first.to_numpy(), np.arange(len(first)))
+            or np.array_equal(first.to_numpy(), np.arange(1, len(first) + 1))
+        ):
+            index = [frame.columns[0]]
+            notes.append(f"dropped column {index[0]!r}: a saved row index (0, 1, 2, ...)")
+    return frame.drop(columns=empty + index)
+
+
+# --------------------------------------------------------------------------
+# public loader
+
+
+def load_sensor_table(
+    source,
+    *,
+    time_col: str | None = None,
+    label_cols=None,
+    drop=(),
+    max_gap: int = 10,
+    min_rows: int = 2,
+    sep: str | None = None,
+    max_channels: int = 2000,
+) -> SensorData:
+    """Load a multichannel sensor table, checked and repaired.
+
+    Parameters
+    ----------
+    source : str, pathlib.Path, bytes or binary file-like
+        A ``.csv``/``.tsv``/``.txt`` or ``.parquet``/``.pq`` file, its bytes,
+        or an object with ``read()`` and ``name`` (Streamlit's UploadedFile).
+        The separator (comma, semicolon or tab) is detected unless ``sep`` is
+        given; decimal commas are understood with ``;`` or tab separators.
+        UTF-8 with or without BOM is read; anything else falls back to
+        latin-1 with a warning.
+    time_col : str, optional
+        Time column. By default a column named time/timestamp/datetime/date/ts
+        (any case), else a datetime-typed column, else the first column when
+        it parses as dates. Rows are sorted by it.
+    label_cols : str or list of str, optional
+        Columns kept apart as labels. By default the columns whose lower-case
+        name is in :data:`LABEL_NAMES` (anomaly, fault_type, ...).
+    drop : str or list of str
+        Columns removed before anything else.
+    max_gap : int
+        Longest run of consecutive missing/non-finite cells in a channel that
+        is linearly interpolated (edges take the nearest value); a longer run
+        raises DataError.
+    min_rows : int
+        Fewest data rows accepted.
+    sep : str, optional
+        Force a separator for text files.
+    max_channels : int
+        Most channels accepted.
+
+    Returns
+    -------
+    SensorData
+        ``channels`` (float64, finite, sorted by time), ``time``, ``labels``
+        and a :class:`DataReport` whose ``warnings`` list every repair.
+
+    Raises
+    ------
+    DataError
+        For any malformed input; the message names the problem, the column
+        and the row (``row N`` = N-th data row of the file, header not
+        counted).
+
+    Examples
+    --------
+    >>> data = load_sensor_table(b"time,a,b\\n0,1,2\\n1,2,4\\n2,3,6\\n")
+    >>> data.channel_names, data.values.shape
+    (['a', 'b'], (3, 2))
+    """
+    if not isinstance(max_gap, (int, np.integer)) or max_gap < 0:
+        raise ValueError(f"max_gap must be an integer >= 0, got {max_gap!r}")
+    if not isinstance(min_rows, (int, np.integer)) or min_rows < 1:
+        raise ValueError(f"min_rows must be an integer >= 1, got {min_rows!r}")
+    if not isinstance(max_channels, (int, np.integer)) or max_channels < 1:
+        raise ValueError(f"max_channels must be an integer >= 1, got {max_channels!r}")
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
+        raise ValueError(f"sep must be a single character such as ',' ';' or '\\t', got {sep!r}")
+
+    notes: list[str] = []
+    frame, name, decimal = _read_frame(source, sep, notes)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.shape[1] == 0:
+        raise DataError(f"{name} is empty")
+    duplicated = frame.columns[frame.columns.duplicated()]
+    if len(duplicated):
+        raise DataError(f"{name}: column name {duplicated[0]!r} appears more than once")
+    n_rows = len(frame)
+    if n_rows == 0:
+        raise DataError(
+            f"{name} has a header ({_columns_text(frame.columns)}) but no data rows"
+        )
+    if n_rows < min_rows:
+        raise DataError(
+            f"{name} has only {n_rows} data row(s); at least min_rows={min_rows} are needed"
+        )
+
+    drop = _as_names(drop, "drop")
+    unknown = [c for c in drop if c not in frame.columns]
+    if unknown:
+        raise DataError(
+            f"drop names column(s) not in {name}: {_columns_text(unknown)}; "
+            f"columns are {_columns_text(frame.columns)}"
+        )
+    frame = frame.drop(columns=drop)
+    frame = _drop_unnamed(frame, notes)
+
+    if label_cols is None:
+        labels = [c for c in frame.columns if c.lower() in LABEL_NAMES and c != time_col]
+    else:
+        labels = _as_names(label_cols, "label_cols")
+        unknown = [c for c in labels if c not in frame.columns]
+        if unknown:
+            raise DataError(
+                f"label_cols names column(s) not in {name}: {_columns_text(unknown)}; "
+                f"columns are {_columns_text(frame.columns)}"
+            )
+    time_name = _find_time_column(frame, time_col, labels)
+    channel_names = [c for c in frame.columns if c != time_name and c not in labels]
+    if not channel_names:
+        kept = ([f"time column {time_name!r}"] if time_name else []) + (
+            [f"label column(s) {_columns_text(labels)}"] if labels else [])
+        raise DataError(
+            f"{name} has no numeric channel: only {' and '.join(kept) or 'no columns'} "
+            "after drop"
+        )
+    if len(channel_names) > max_channels:
+        raise DataError(
+            f"{name} has {len(channel_names)} channels, more than "
+            f"max_channels={max_channels}: drop columns or raise max_channels"
+        )
+
+    report = DataReport(n_rows=n_rows, n_channels=len(channel_names), warnings=notes)
+    values = np.empty((n_rows, len(channel_names)), dtype=np.float64)
+    for j, column in enumerate(channel_names):
+        values[:, j] = _channel_values(frame[column], column, decimal, time_name)
+
+    rows = np.arange(n_rows)  # file position of each (sorted) row
+    time = None
+    sorted_note = ""
+    if time_name is not None:
+        time = _time_values(frame[time_name], time_name)
+        if not time.is_monotonic_increasing:
+            report.unsorted = True
+            back = (time.diff() < _zero_step(time)).to_numpy()
+            first = int(np.flatnonzero(back)[0])
+            rows = time.sort_values(kind="stable").index.to_numpy()
+            time = time.iloc[rows].reset_index(drop=True)
+            values = values[rows]
+            sorted_note = " (in time order)"
+            report.warnings.append(
+                f"rows were not in time order (first step back at {_row(first)}); "
+                f"sorted by {time_name!r}"
+            )
+        _time_report(time, rows, report)
+
+    _fill_missing(values, channel_names, rows, int(max_gap), sorted_note, report)
+    spans = np.ptp(values, axis=0)
+    for j, column in enumerate(channel_names):
+        if spans[j] == 0:
+            report.constant_channels.append(column)
+            report.warnings.append(
+                f"channel {column!r} is constant ({values[0, j]:g}); kept, it carries "
+                "no information and scaling handles it"
+            )
+
+    label_frame = frame[labels].iloc[rows].reset_index(drop=True)
+    for column in labels:
+        if _is_text(label_frame[column]):
+            label_frame[column] = label_frame[column].fillna("")
+    channels = pd.DataFrame(values, columns=channel_names)
+    return SensorData(
+        channels=channels, time=time, labels=label_frame, report=report, source_name=name,
+    )
+
+
+# --------------------------------------------------------------------------
+# digits
+
+
+def load_uci_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The UCI handwritten digits bundled with scikit-learn (offline).
+
+    Returns
+    -------
+    X : ndarray of float32, shape (1797, 64)
+        8x8 images flattened row by row, values 0-16.
+    y : ndarray of int64, shape (1797,)
+        Digit 0-9.
+
+    Examples
+    --------
+    >>> X, y = load_uci_digits()
+    >>> X.shape, int(X.max())
+    ((1797, 64), 16)
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.data.astype(np.float32), digits.target.astype(np.int64)
+
+
+def write_digits_csv(path) -> Path:
+    """Write the UCI digits as CSV: columns ``p0..p63`` (integers 0-16), ``label``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    X, y = load_uci_digits()
+    frame = pd.DataFrame(X.astype(np.int64), columns=[f"p{i}" for i in range(X.shape[1])])
+    frame["label"] = y
+    path = Path(path)
+    frame.to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+def _keras_home() -> Path:
+    # mirrors keras.src.backend.config: $KERAS_HOME, else ~/.keras (or /tmp/.keras
+    # when the home folder is not writable)
+    if os.environ.get("KERAS_HOME"):
+        return Path(os.environ["KERAS_HOME"])
+    home = Path("~").expanduser()
+    return (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
+
+
+def mnist_cached() -> bool:
+    """Whether MNIST is already in Keras's cache (``<keras home>/datasets/mnist.npz``)."""
+    return (_keras_home() / "datasets" / "mnist.npz").is_file()
+
+
+def load_mnist(n: int = 10000, random_state=0) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded subset of the MNIST training images, via Keras's cache.
+
+    The first call downloads ``mnist.npz`` (11 MB) into ``~/.keras/datasets``;
+    later calls read the cache.
+
+    Parameters
+    ----------
+    n : int
+        Number of images, 1 to 60000, drawn without replacement.
+    random_state : int or numpy.random.Generator
+        Seed of the subset.
+
+    Returns
+    -------
+    X : ndarray of float32, shape (n, 28, 28)
+        Pixel intensities scaled to [0, 1].
+    y : ndarray of int64, shape (n,)
+        Digit 0-9.
+
+    Raises
+    ------
+    DatasetUnavailableError
+        When MNIST cannot be downloaded or read (offline, corrupt cache).
+    """
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    try:
+        import keras
+
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise DatasetUnavailableError(
+            "MNIST could not be downloaded (offline?) or read from the Keras cache "
+            f"({_one_line(exc)}); the UCI digits are available offline"
+        ) from exc
+    if n > len(x_train):
+        raise ValueError(f"n must be <= {len(x_train)} (MNIST training images), got {n}")
+    rng = np.random.default_rng(random_state)
+    index = np.sort(rng.choice(len(x_train), size=int(n), replace=False))
+    X = np.asarray(x_train[index], dtype=np.float32) / np.float32(255.0)
+    return X, np.asarray(y_train[index], dtype=np.int64)
