@@ -51,6 +51,31 @@ _EXPORTS = {
     "load_detector": "registry",
     "UnsafeModelError": "registry",
     "score_table": "scoring",
+    # latent projections and metrics
+    "PROJECTION_METHODS": "projection",
+    "project_latent": "projection",
+    "latent_box": "projection",
+    "latent_grid": "projection",
+    "prior_samples": "projection",
+    "EVENT_COLUMNS": "metrics",
+    "knn_accuracy": "metrics",
+    "trustworthiness_score": "metrics",
+    "silhouette_by_class": "metrics",
+    "latent_spread": "metrics",
+    "latent_quality": "metrics",
+    "detection_metrics": "metrics",
+    "best_f1_threshold": "metrics",
+    "roc_pr_curves": "metrics",
+    "flags_to_events": "metrics",
+    "event_metrics": "metrics",
+
+    # operators' reviews
+    "REVIEW_STATUSES": "reviews",
+    "Review": "reviews",
+    "ReviewConflictError": "reviews",
+    "ReviewStore": "reviews",
+    "resolve_db_url": "reviews",
+    "mnist_cached": "data",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

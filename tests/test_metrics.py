@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.datasets import make_swiss_roll
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from aeviz_core.metrics import (
+from aeviz_core import (
     EVENT_COLUMNS,
     best_f1_threshold,
     detection_metrics,
@@ -23,7 +23,7 @@ from aeviz_core.metrics import (
     silhouette_by_class,
     trustworthiness_score,
 )
-from aeviz_core.projection import project_latent
+from aeviz_core import project_latent
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aeviz_core.metrics import knn_accuracy
-from aeviz_core.projection import latent_box, latent_grid, prior_samples, project_latent
+from aeviz_core import knn_accuracy
+from aeviz_core import latent_box, latent_grid, prior_samples, project_latent
 
 
 @pytest.fixture(scope="session")

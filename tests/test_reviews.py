@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import DBAPIError
 
-from aeviz_core.reviews import (
+from aeviz_core import (
     REVIEW_STATUSES,
     ReviewConflictError,
     ReviewStore,
@@ -43,7 +43,7 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 WRITER = textwrap.dedent(
     """
     import json, sys
-    from aeviz_core.reviews import ReviewStore
+    from aeviz_core import ReviewStore
 
     url, reviewer, model, data = sys.argv[1:5]
     store = ReviewStore(url)
