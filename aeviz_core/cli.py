@@ -57,6 +57,11 @@ def _train(args) -> int:
     from .registry import save_detector
     from .scoring import normal_mask
 
+    window = args.window or None
+    if window is not None and window < 2:
+        raise ValueError(f"--window must be 0 (no windows) or >= 2, got {args.window}")
+    if args.train_rows is not None and args.train_rows < 2:
+        raise ValueError(f"--train-rows must be at least 2, got {args.train_rows}")
     label_cols = [args.label_col] if args.label_col else None
     data = load_sensor_table(args.data, time_col=args.time_col, label_cols=label_cols, drop=args.drop)
     for warning in data.report.warnings:
@@ -64,8 +69,8 @@ def _train(args) -> int:
     channels = data.channels
     y = None
     if args.train_rows is not None:
-        if not 2 <= args.train_rows <= len(channels):
-            raise ValueError(f"--train-rows must be between 2 and {len(channels)}, got {args.train_rows}")
+        if args.train_rows > len(channels):
+            raise ValueError(f"--train-rows must be at most the {len(channels)} rows of the file, got {args.train_rows}")
         channels = channels.iloc[: args.train_rows]
         _progress(f"aeviz: training on the first {args.train_rows} rows")
     else:
@@ -75,9 +80,6 @@ def _train(args) -> int:
                 raise ValueError(f"--label-col {label!r} is not a column of {args.data}")
             y = (~normal_mask(data.labels[label])).astype(int)
             _progress(f"aeviz: training on the {int((y == 0).sum())} rows labelled normal in {label!r}")
-    window = args.window or None
-    if window is not None and window < 2:
-        raise ValueError(f"--window must be 0 (no windows) or >= 2, got {args.window}")
     latent = args.latent_dim or (8 if window else 2)
     detector = AutoencoderDetector(
         model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed, **({"epochs": args.epochs} if args.epochs else {}),

@@ -1,0 +1,125 @@
+import io
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from aeviz_core import (
+    ModelMismatchError,
+    UnsafeModelError,
+    detector_to_zip,
+    load_detector,
+    load_detector_zip,
+    save_detector,
+)
+
+
+def test_save_then_load_gives_the_same_scores(series_detector, faulty_series, tmp_path):
+    path = save_detector(series_detector, tmp_path / "model", extra={"time_col": "time"})
+    assert sorted(p.name for p in path.iterdir()) == ["aeviz.json", "fit_errors.npy", "model.keras"]
+    loaded = load_detector(path)
+    np.testing.assert_allclose(loaded.reconstruction_error(faulty_series),
+                               series_detector.reconstruction_error(faulty_series), rtol=1e-5)
+    assert loaded.threshold_ == series_detector.threshold_
+    assert loaded.model_id_ == series_detector.model_id_
+    assert loaded.get_params() == series_detector.get_params()
+    assert loaded.saved_meta_["extra"] == {"time_col": "time"}
+    moved = loaded.with_threshold("percentile", 90)  # fit errors came along
+    assert moved.threshold_ < loaded.threshold_
+
+
+def test_saved_json_has_versions_and_fingerprints(series_detector, tmp_path):
+    meta = json.loads((save_detector(series_detector, tmp_path / "m") / "aeviz.json").read_text())
+    assert meta["format"] == "aeviz-model" and meta["keras_version"] == keras.__version__
+    assert meta["feature_names"] == ["a", "b", "c", "level"]
+    assert meta["threshold"]["rule"] == "percentile" and meta["data_fingerprint"]
+
+
+def test_resaving_replaces_the_model_atomically(series_detector, tmp_path):
+    path = save_detector(series_detector, tmp_path / "m")
+    (path / "stray.txt").write_text("old")
+    save_detector(series_detector, path)
+    assert not (path / "stray.txt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_loaded_model_refuses_other_channels(series_detector, series, tmp_path):
+    loaded = load_detector(save_detector(series_detector, tmp_path / "m"))
+    with pytest.raises(ModelMismatchError, match="unexpected"):
+        loaded.reconstruction_error(series.rename(columns={"a": "x"}))
+
+
+def test_not_a_model_directory(tmp_path):
+    with pytest.raises(UnsafeModelError, match="not a model directory"):
+        load_detector(tmp_path / "missing")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(UnsafeModelError, match="aeviz.json or model.keras is missing"):
+        load_detector(tmp_path / "d")
+
+
+def test_foreign_json_is_refused(series_detector, tmp_path):
+    path = save_detector(series_detector, tmp_path / "m")
+    (path / "aeviz.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(UnsafeModelError, match="not written by aeviz"):
+        load_detector(path)
+
+
+def test_a_lambda_layer_is_refused(series_detector, tmp_path):
+    path = save_detector(series_detector, tmp_path / "m")
+    inputs = keras.Input((4,))
+    evil = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    evil.save(path / "model.keras")
+    with pytest.raises(UnsafeModelError, match="Lambda layer"):
+        load_detector(path)
+
+
+def test_a_plain_keras_model_is_refused(series_detector, tmp_path):
+    path = save_detector(series_detector, tmp_path / "m")
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(4)(inputs)).save(path / "model.keras")
+    with pytest.raises(UnsafeModelError, match="not an aeviz autoencoder"):
+        load_detector(path)
+
+
+def test_a_pickle_is_refused(series_detector, tmp_path):
+    path = save_detector(series_detector, tmp_path / "m")
+    (path / "model.keras").write_bytes(b"\x80\x04\x95 not a keras archive")
+    with pytest.raises(UnsafeModelError, match="could not be loaded safely"):
+        load_detector(path)
+    path = save_detector(series_detector, tmp_path / "m2")
+    np.save(path / "fit_errors.npy", np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(UnsafeModelError, match="fit_errors.npy: unreadable"):
+        load_detector(path)
+
+
+def test_zip_round_trip(series_detector, series, tmp_path):
+    data = detector_to_zip(series_detector)
+    loaded = load_detector_zip(data, tmp_path / "unpacked")
+    np.testing.assert_allclose(loaded.reconstruction_error(series.iloc[:200]),
+                               series_detector.reconstruction_error(series.iloc[:200]), rtol=1e-5)
+
+
+def test_zip_slip_is_refused(series_detector, tmp_path):
+    good = zipfile.ZipFile(io.BytesIO(detector_to_zip(series_detector)))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in good.namelist():
+            zf.writestr(name, good.read(name))
+        zf.writestr("../escaped.txt", "pwned")
+    target = tmp_path / "inside" / "target"
+    with pytest.raises(UnsafeModelError, match="unsafe path '../escaped.txt'"):
+        load_detector_zip(buf.getvalue(), target)
+    assert not (tmp_path / "inside" / "escaped.txt").exists()
+    assert not target.exists()
+
+
+def test_bad_zips(tmp_path):
+    with pytest.raises(UnsafeModelError, match="not a zip file"):
+        load_detector_zip(b"hello", tmp_path / "t")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("model.keras", "x")
+    with pytest.raises(UnsafeModelError, match="not an aeviz model"):
+        load_detector_zip(buf.getvalue(), tmp_path / "t")
