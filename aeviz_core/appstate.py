@@ -1,0 +1,593 @@
+"""What the app's pages share: the documented session keys, the current data set,
+the trained models, and the training settings. Pure Python, no Streamlit.
+
+Session state
+-------------
+Every page reads and writes the session through these keys only; each is set
+once, by :func:`init_session` (``if key not in state``), and documented here:
+
+================  ===========================================================
+key               value
+================  ===========================================================
+``dataset``       :class:`Dataset`: the data every page works on (the pump
+                  station sample on a fresh session).
+``models``        ``dict[str, ModelEntry]``: the models of this session, by
+                  name, in the order they were trained or loaded.
+``active_model``  ``str`` or None: the name of the model pages 3-4 show.
+``thresholds``    ``dict[str, tuple[str, float]]``: model name -> threshold
+                  rule and parameter chosen on the Anomalies page (the
+                  detector itself is never mutated: pages call
+                  ``detector.with_threshold``).
+``train_job``     :class:`TrainingJob` or None: the training running in the
+                  background for this session.
+``model_dir``     ``str``: the folder models are saved to and loaded from
+                  (``$AEVIZ_MODEL_DIR``, else ``models/`` beside the app).
+================  ===========================================================
+
+Widget keys are local to the page that owns them and start with the page's
+name (``train.*``, ``anomalies.*``...), so they never collide with these.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time as _time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ACTIVE_MODEL",
+    "DATASET",
+    "MODELS",
+    "MODEL_DIR",
+    "SESSION_KEYS",
+    "THRESHOLDS",
+    "TRAIN_JOB",
+    "Dataset",
+    "ModelEntry",
+    "TrainSettings",
+    "TrainingJob",
+    "decode_latent",
+    "default_model_dir",
+    "default_settings",
+    "init_session",
+    "latent_frame",
+    "latent_inputs",
+    "overlay_frame",
+    "parse_hidden",
+    "training_data",
+    "window_means",
+]
+
+DATASET = "dataset"
+MODELS = "models"
+ACTIVE_MODEL = "active_model"
+THRESHOLDS = "thresholds"
+TRAIN_JOB = "train_job"
+MODEL_DIR = "model_dir"
+
+#: key -> one line on what it holds (the table in the module docstring).
+SESSION_KEYS = {
+    DATASET: "Dataset: the data every page works on",
+    MODELS: "dict[str, ModelEntry]: this session's models, by name",
+    ACTIVE_MODEL: "str or None: the model the Latent explorer and Anomalies pages show",
+    THRESHOLDS: "dict[str, (rule, param)]: the threshold chosen per model",
+    TRAIN_JOB: "TrainingJob or None: the training running for this session",
+    MODEL_DIR: "str: the folder models are saved to and loaded from",
+}
+
+
+def default_model_dir() -> str:
+    """``$AEVIZ_MODEL_DIR``, else ``models/`` at the repository root."""
+    return os.environ.get("AEVIZ_MODEL_DIR") or str(Path(__file__).resolve().parent.parent / "models")
+
+
+def init_session(state, dataset_factory=None) -> None:
+    """Set every session key that is missing; never overwrite one.
+
+    Parameters
+    ----------
+    state : MutableMapping
+        ``st.session_state`` (or a dict in tests).
+    dataset_factory : callable, optional
+        Called (only when ``dataset`` is missing) for the initial :class:`Dataset`.
+    """
+    if DATASET not in state:
+        state[DATASET] = dataset_factory() if dataset_factory is not None else None
+    if MODELS not in state:
+        state[MODELS] = {}
+    if ACTIVE_MODEL not in state:
+        state[ACTIVE_MODEL] = None
+    if THRESHOLDS not in state:
+        state[THRESHOLDS] = {}
+    if TRAIN_JOB not in state:
+        state[TRAIN_JOB] = None
+    if MODEL_DIR not in state:
+        state[MODEL_DIR] = default_model_dir()
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class Dataset:
+    """The data a session works on, whatever it came from.
+
+    Attributes
+    ----------
+    name : str
+        Shown in the sidebar ("pump_station.csv", "UCI digits").
+    kind : {"sensor", "images"}
+        A multichannel table/time series, or digit images.
+    X : ndarray
+        ``sensor``: float32 ``(n_rows, n_channels)``; ``images``: float32
+        ``(n, h, w)``.
+    key : str
+        Version key (a fingerprint of the values): cached arrays derived from
+        this data set are keyed by it, so a cache never returns stale results.
+    sensor : SensorData or None
+        The loaded table (channels, time, labels, report) for ``sensor``.
+    classes : ndarray or None
+        A class per item (digit, or a sensor row's fault type, "normal" when none).
+    anomaly : ndarray of int8 or None
+        1 = labelled anomalous row/item, 0 = normal; None without labels.
+    source : str
+        Where it came from (``sample:pump``, ``upload:<name>:<key>``), so the
+        Data page knows whether a choice is already loaded.
+    """
+
+    name: str
+    kind: str
+    X: np.ndarray
+    key: str
+    sensor: object = None
+    classes: np.ndarray | None = None
+    anomaly: np.ndarray | None = None
+    source: str = ""
+
+    @property
+    def n_items(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def is_images(self) -> bool:
+        return self.kind == "images"
+
+    @property
+    def channel_names(self) -> list[str]:
+        if self.sensor is not None:
+            return self.sensor.channel_names
+        return [f"p{i}" for i in range(int(np.prod(self.X.shape[1:])))]
+
+    @property
+    def time(self):
+        return None if self.sensor is None else self.sensor.time
+
+    @property
+    def image_shape(self) -> tuple[int, int] | None:
+        return tuple(self.X.shape[1:3]) if self.is_images else None
+
+    @property
+    def model_input(self):
+        """What a detector's ``fit``/``score`` take: the channel frame (named
+        channels), or the images flattened to ``(n, h*w)`` for a dense model."""
+        if self.sensor is not None:
+            return self.sensor.channels
+        return self.X.reshape(len(self.X), -1)
+
+    @classmethod
+    def from_sensor(cls, data, name: str | None = None) -> Dataset:
+        """Wrap a :class:`SensorData`; the ``anomaly`` label column (else the
+        first label column) gives the 0/1 anomaly labels, ``fault_type`` the classes."""
+        from .scoring import normal_mask
+
+        anomaly = classes = None
+        labels = data.labels
+        if labels is not None and labels.shape[1]:
+            column = "anomaly" if "anomaly" in labels.columns else labels.columns[0]
+            anomaly = (~normal_mask(labels[column])).astype(np.int8)
+            if "fault_type" in labels.columns:
+                text = labels["fault_type"].fillna("").astype(str).str.strip()
+                classes = np.where(text == "", "normal", text).astype(object)
+            else:
+                classes = np.where(anomaly == 1, "anomaly", "normal").astype(object)
+        return cls(name=name or data.source_name, kind="sensor", X=data.values,
+                   key=data.fingerprint()[:16], sensor=data, classes=classes, anomaly=anomaly)
+
+    @classmethod
+    def from_images(cls, X, y, name: str) -> Dataset:
+        """Digit images ``(n, h, w)`` (or ``(n, h*w)`` of a square) and their classes."""
+        import hashlib
+
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim == 2:
+            side = int(round(math.sqrt(X.shape[1])))
+            if side * side != X.shape[1]:
+                raise ValueError(f"image rows must hold a square number of pixels, got {X.shape[1]}")
+            X = X.reshape(len(X), side, side)
+        key = hashlib.sha256(np.ascontiguousarray(X).tobytes() + str(X.shape).encode()).hexdigest()[:16]
+        return cls(name=name, kind="images", X=X, key=key,
+                   classes=np.asarray(y).astype(str).astype(object), anomaly=None)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything the Train form sets; :meth:`detector_params` maps it to
+    :class:`AutoencoderDetector`'s parameters.
+
+    ``train_start``/``train_end`` delimit the training rows of a series (end
+    exclusive); ``normal_classes`` the classes of images that count as normal
+    (the others are held out as anomalies), None = all.
+    """
+
+    model: str = "ae"
+    latent_dim: int = 16
+    hidden: tuple = (256, 128)
+    window: int | None = 32
+    stride: int = 4
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    beta: float = 1.0
+    vae_weighting: str = "elbo"
+    early_stopping: bool = True
+    patience: int = 5
+    seed: int = 0
+    train_start: int = 0
+    train_end: int | None = None
+    normal_classes: tuple | None = None
+
+    def detector_params(self, dataset: Dataset) -> dict:
+        """Keyword arguments of :class:`AutoencoderDetector` for this data set."""
+        images = dataset.is_images
+        return {
+            "model": self.model,
+            "latent_dim": int(self.latent_dim),
+            "hidden": tuple(int(h) for h in self.hidden),
+            "window": None if images else (None if not self.window else int(self.window)),
+            "stride": 1 if images or not self.window else int(self.stride),
+            "epochs": int(self.epochs),
+            "batch_size": int(self.batch_size),
+            "learning_rate": float(self.learning_rate),
+            "beta": float(self.beta),
+            "vae_weighting": self.vae_weighting,
+            "scaling": "global" if images else "channel",
+            "early_stopping": bool(self.early_stopping),
+            "patience": int(self.patience),
+            "random_state": int(self.seed),
+        }
+
+    def check(self, dataset: Dataset) -> None:
+        """Raise ValueError (naming the setting) for what ``fit`` would refuse later."""
+        if self.model not in ("ae", "conv-ae", "vae", "conv-vae"):
+            raise ValueError(f"model must be ae, conv-ae, vae or conv-vae, got {self.model!r}")
+        if dataset.is_images:
+            return
+        if not self.window:
+            if self.model.startswith("conv"):
+                raise ValueError("a conv model needs a window of at least 2 rows")
+            return
+        if self.window < 2:
+            raise ValueError(f"window must be >= 2, got {self.window}")
+        if not 1 <= self.stride <= self.window:
+            raise ValueError(f"stride must be between 1 and the window ({self.window}), got {self.stride}")
+        end = dataset.n_items if self.train_end is None else self.train_end
+        if end - self.train_start < self.window + 2:
+            raise ValueError(
+                f"the training period holds {end - self.train_start} rows; it needs at least "
+                f"window + 2 = {self.window + 2}")
+
+    def describe(self) -> str:
+        """One line for a model list: ``vae, latent 16, window 32/4, 20 epochs``."""
+        parts = [self.model, f"latent {self.latent_dim}"]
+        if self.window:
+            parts.append(f"window {self.window}/{self.stride}")
+        if self.model.endswith("vae"):
+            parts.append(f"beta {self.beta:g} {self.vae_weighting}")
+        parts.append(f"{self.epochs} epochs")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_settings(dataset: Dataset) -> TrainSettings:
+    """Settings an impatient user can afford on a shared CPU.
+
+    A series trains a dense AE on windows of 32 rows (stride 4, latent 16,
+    20 epochs with early stopping) over its leading normal rows: up to the
+    first labelled anomaly, at most the first half. Images train a dense AE
+    with a 2-D latent (drawn directly) on every class.
+    """
+    if dataset.is_images:
+        return TrainSettings(model="ae", latent_dim=2, hidden=(256, 128), window=None, stride=1,
+                             epochs=30, batch_size=64, train_end=None)
+    n = dataset.n_items
+    end = n // 2
+    if dataset.anomaly is not None and dataset.anomaly.any():
+        end = min(end, int(np.argmax(dataset.anomaly == 1)))
+    window = 32 if end >= 32 * 8 else max(2, end // 8)
+    end = max(end, window + 2)
+    return TrainSettings(window=window, stride=min(4, window), train_end=min(end, n))
+
+
+def parse_hidden(text: str) -> tuple:
+    """``"256, 128"`` -> ``(256, 128)``; a ValueError names what is wrong."""
+    parts = [p for p in str(text).replace(";", ",").replace(" ", ",").split(",") if p]
+    if not parts:
+        raise ValueError("layers must list at least one size, e.g. 256, 128")
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"layers must be whole numbers separated by commas, got {text!r}") from None
+    bad = [s for s in sizes if not 1 <= s <= 4096]
+    if bad:
+        raise ValueError(f"each layer size must be between 1 and 4096, got {bad[0]}")
+    return sizes
+
+
+def training_data(dataset: Dataset, settings: TrainSettings):
+    """``(X, y)`` to pass to ``fit``: the training rows of a series, or all the
+    images with ``y = 1`` for the classes not counted as normal.
+
+    ``X`` is a DataFrame of channels (series), ``(n, h*w)`` pixels (``ae``/``vae``)
+    or ``(n, h, w, 1)`` images (``conv-*``); ``y`` is 0/1 or None.
+    """
+    if dataset.is_images:
+        X = dataset.X[..., None] if settings.model.startswith("conv") else dataset.X.reshape(dataset.n_items, -1)
+        y = None
+        if settings.normal_classes:
+            normal = set(str(c) for c in settings.normal_classes)
+            y = np.array([0 if str(c) in normal else 1 for c in dataset.classes], dtype=np.int8)
+        return X, y
+    start = int(settings.train_start)
+    end = dataset.n_items if settings.train_end is None else int(settings.train_end)
+    if not 0 <= start < end <= dataset.n_items:
+        raise ValueError(
+            f"the training period must satisfy 0 <= start < end <= {dataset.n_items}, got {start}..{end}"
+        )
+    X = dataset.sensor.channels.iloc[start:end].reset_index(drop=True)
+    y = None if dataset.anomaly is None else dataset.anomaly[start:end]
+    return X, y
+
+
+def scoring_input(dataset: Dataset, detector):
+    """The whole data set in the form ``detector`` scores (frame, flat pixels or images)."""
+    if not dataset.is_images:
+        return dataset.sensor.channels
+    if getattr(detector, "input_kind_", "table") == "images":
+        return dataset.X[..., None]
+    return dataset.X.reshape(dataset.n_items, -1)
+
+
+@dataclass
+class ModelEntry:
+    """A model of the session, with where it came from."""
+
+    name: str
+    detector: object
+    dataset_key: str
+    dataset_name: str
+    settings: dict = field(default_factory=dict)
+    source: str = "trained"  # trained | loaded
+    created: float = field(default_factory=_time.time)
+
+    def summary(self) -> dict:
+        det = self.detector
+        hist = getattr(det, "history_", {}) or {}
+        loss = hist.get("loss") or [math.nan]
+        val = hist.get("val_loss") or [math.nan]
+        return {
+            "name": self.name,
+            "model": det.model,
+            "latent": det.latent_dim,
+            "window": det.window,
+            "data": self.dataset_name,
+            "epochs run": len(hist.get("loss", [])),
+            "final loss": float(loss[-1]),
+            "final val loss": float(val[-1]),
+            "threshold": float(det.threshold_),
+            "stopped early": bool(getattr(det, "interrupted_", False)),
+            "source": self.source,
+            "model id": det.model_id_,
+        }
+
+
+def unique_name(base: str, taken) -> str:
+    """``base``, or ``base (2)``, ``base (3)``... not in ``taken``."""
+    if base not in taken:
+        return base
+    i = 2
+    while f"{base} ({i})" in taken:
+        i += 1
+    return f"{base} ({i})"
+
+
+class TrainingJob:
+    """A training running in a background thread, polled by the Train page.
+
+    The page cannot train in its own script run: a click on *Stop* reruns the
+    script, which would abort ``fit`` and lose the model. Here ``fit`` runs in
+    a thread; the page polls ``history``/``done``; *Stop* sets ``stop``, and
+    the detector keeps the weights reached so far.
+    """
+
+    def __init__(self, detector, X, y, *, name: str, dataset: Dataset, settings: TrainSettings):
+        self.detector = detector
+        self.name = name
+        self.dataset_key = dataset.key
+        self.dataset_name = dataset.name
+        self.settings = settings
+        self.stop = threading.Event()
+        self.history: list[dict] = []
+        self.error: str | None = None
+        self.started = _time.time()
+        self.finished: float | None = None
+        self._X, self._y = X, y
+        self._thread = threading.Thread(target=self._run, name=f"aeviz-train-{name}", daemon=True)
+
+    def start(self) -> TrainingJob:
+        self._thread.start()
+        return self
+
+    def _progress(self, info):
+        self.history.append({"epoch": info.epoch, "epochs": info.epochs, "loss": info.loss,
+                             "val_loss": info.val_loss})
+
+    def _run(self):
+        try:
+            self.detector.fit(self._X, self._y, progress=self._progress, stop=self.stop)
+        except (ValueError, RuntimeError, MemoryError) as exc:  # DataError, TrainingError...
+            self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # noqa: BLE001  (shown to the user, never a traceback)
+            self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        finally:
+            self._X = self._y = None
+            self.finished = _time.time()
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    def wait(self, timeout=None) -> bool:
+        self._thread.join(timeout)
+        return self.done
+
+    @property
+    def epochs(self) -> int:
+        return int(self.settings.epochs)
+
+    def entry(self) -> ModelEntry:
+        """The finished model as a :class:`ModelEntry` (only when ``done`` without error)."""
+        return ModelEntry(name=self.name, detector=self.detector, dataset_key=self.dataset_key,
+                          dataset_name=self.dataset_name, settings=self.settings.to_dict())
+
+
+# --------------------------------------------------------------------------- latent helpers
+
+
+def window_means(values, starts, window: int | None) -> np.ndarray:
+    """Mean of ``values`` (per row) over each window ``[s, s + window)``.
+
+    With ``window=None`` returns ``values[starts]``. Used to give each latent
+    point of a series its window's error (or the share of flagged rows).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    starts = np.asarray(starts, dtype=np.int64)
+    if window is None:
+        return values[starts]
+    csum = np.concatenate([[0.0], np.cumsum(values)])
+    return (csum[starts + window] - csum[starts]) / window
+
+
+def latent_inputs(dataset: Dataset, detector) -> np.ndarray:
+    """What each latent point encodes, flattened, for the quality numbers:
+    image pixels, or a series' windows (at the model's stride) with each channel
+    standardised. Shape ``(n_points, n_features)``, float32."""
+    if dataset.is_images or detector.window is None:
+        return np.asarray(dataset.X, dtype=np.float32).reshape(dataset.n_items, -1)
+    X = dataset.X.astype(np.float32)
+    std = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    w = int(detector.window)
+    starts = detector.latent_starts(len(X))
+    view = np.lib.stride_tricks.sliding_window_view(X, w, axis=0)  # (n - w + 1, c, w)
+    return np.ascontiguousarray(view[starts]).reshape(len(starts), -1)
+
+
+def latent_frame(coords, *, dataset: Dataset, detector, row_errors, threshold) -> pd.DataFrame:
+    """One line per latent point: ``idx, [x, y, z], error, flag, class, [time], row``.
+
+    ``coords`` (one row per point, 2 or 3 columns) may be None: the caller
+    then adds the coordinates of the points it projects.
+
+    For a series each point is a window: ``row`` is its first row, ``error``
+    the mean row error over the window, ``flag`` "flagged" when any row of the
+    window is above ``threshold``, ``class`` the most anomalous label inside it.
+    For images/tables a point is an item.
+    """
+    errors = np.asarray(row_errors, dtype=np.float64)
+    if dataset.is_images or detector.window is None:
+        n = len(errors)
+    else:
+        n = len(detector.latent_starts(dataset.n_items))
+    frame = pd.DataFrame({"idx": np.arange(n, dtype=np.int64)})
+    if coords is not None:
+        coords = np.asarray(coords)
+        if len(coords) != n:
+            raise ValueError(f"coords must have one row per latent point ({n}), got {len(coords)}")
+        for name, j in zip("xyz", range(coords.shape[1]), strict=False):
+            frame[name] = coords[:, j]
+    flagged_rows = (errors > threshold).astype(np.float64)
+    if dataset.is_images or detector.window is None:
+        frame["error"] = errors
+        frame["flag"] = np.where(flagged_rows > 0, "flagged", "normal")
+        if dataset.classes is not None:
+            frame["class"] = np.asarray(dataset.classes).astype(str)
+        if dataset.time is not None:
+            frame["time"] = dataset.time.to_numpy()
+        frame["row"] = np.arange(n, dtype=np.int64)
+        return frame
+    starts = detector.latent_starts(dataset.n_items)
+    w = int(detector.window)
+    frame["row"] = starts
+    frame["error"] = window_means(errors, starts, w)
+    frame["flag"] = np.where(window_means(flagged_rows, starts, w) > 0, "flagged", "normal")
+    if dataset.anomaly is not None and dataset.classes is not None:
+        share = window_means(dataset.anomaly, starts, w)
+        # the window's class: its labelled fault when any row is anomalous
+        classes = np.asarray(dataset.classes).astype(str)
+        last = np.minimum(starts + w - 1, len(classes) - 1)
+        mid = np.minimum(starts + w // 2, len(classes) - 1)
+        pick = np.where(classes[mid] != "normal", classes[mid],
+                        np.where(classes[last] != "normal", classes[last], classes[starts]))
+        frame["class"] = np.where(share > 0, pick, "normal")
+    if dataset.time is not None:
+        frame["time"] = dataset.time.to_numpy()[starts]
+    return frame
+
+
+def decode_latent(detector, Z) -> np.ndarray:
+    """Decode latent points to items in the data's units (images: ``(n, h, w)``).
+
+    For the Compare page's prior samples and latent grids. A detector method
+    would be the natural home (``AutoencoderDetector.decode``); until it has
+    one, this undoes the scaling the detector applied.
+    """
+    Z = np.asarray(Z, dtype=np.float32)
+    out = np.asarray(detector.model_.decoder(Z, training=False), dtype=np.float64)
+    scaler = detector.scaler_
+    if scaler is not None:
+        if scaler.n_features_in_ == 1 and out.shape[-1] != 1:
+            out = scaler.inverse_transform(out[..., None])[..., 0]
+        else:
+            out = scaler.inverse_transform(out)
+    return out
+
+
+def with_settings(settings: TrainSettings, **changes) -> TrainSettings:
+    """A copy of ``settings`` with some fields changed (frozen dataclass)."""
+    return replace(settings, **changes)
+
+
+def overlay_frame(x, actual: pd.DataFrame, reconstruction, rows, *, x_name: str = "time") -> pd.DataFrame:
+    """Long ``[x_name, channel, kind, value]`` of the actual and reconstructed
+    channels over ``rows`` (for :func:`aeviz_core.charts.window_overlay`)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    x = np.asarray(x)[rows]
+    recon = np.asarray(reconstruction)[rows]
+    parts = []
+    for j, name in enumerate(actual.columns):
+        parts.append(pd.DataFrame({x_name: x, "channel": str(name), "kind": "actual",
+                                   "value": actual[name].to_numpy()[rows]}))
+        parts.append(pd.DataFrame({x_name: x, "channel": str(name), "kind": "reconstruction",
+                                   "value": recon[:, j]}))
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,309 @@
+"""Streamlit glue the pages share: cached loaders and computations, session set-up,
+model pickers. ``aeviz_core`` imports no Streamlit, so its cache wrappers live here.
+
+Caching rules
+-------------
+* ``st.cache_resource`` for models (shared by every session: never mutated;
+  pages call ``detector.with_threshold``), ``st.cache_data`` for frames and
+  arrays (each caller gets a copy).
+* Streamlit hashes a large frame or array from a sample, so every function
+  that takes one takes it as an unhashed ``_argument`` together with an
+  explicit version key (a model's ``model_id_``, a data set's ``key``): the
+  key, not the array, decides what is cached, and a new model or new data can
+  never be answered from a stale entry.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from aeviz_core import appstate as A
+from aeviz_core.appstate import Dataset, ModelEntry
+
+ROOT = Path(__file__).resolve().parent
+SAMPLE_DIR = ROOT / "sample_data"
+
+#: sample id -> label in the Data page's picker
+SAMPLES = {
+    "pump": "Pump station (7 sensors, 43,200 rows at 1 Hz)",
+    "digits": "UCI digits (1,797 images, 8x8)",
+    "mnist": "MNIST (10,000 images, 28x28)",
+}
+TRAIN_PAGE = "pages/2_train.py"
+DATA_PAGE = "pages/1_data.py"
+
+
+# --------------------------------------------------------------------------- data
+
+
+@st.cache_data(show_spinner="Loading the sample...", max_entries=4)
+def load_sample(sample: str) -> Dataset:
+    """A bundled sample as a :class:`Dataset` (``pump``, ``digits``, ``mnist``)."""
+    from aeviz_core import load_mnist, load_sensor_table, load_uci_digits
+
+    if sample == "pump":
+        data = load_sensor_table(SAMPLE_DIR / "pump_station.csv")
+        ds = Dataset.from_sensor(data, "pump_station.csv")
+    elif sample == "digits":
+        X, y = load_uci_digits()
+        ds = Dataset.from_images(X.reshape(-1, 8, 8), y, "UCI digits")
+    elif sample == "mnist":
+        X, y = load_mnist(10000)
+        ds = Dataset.from_images(X, y, "MNIST (10,000)")
+    else:
+        raise ValueError(f"sample must be one of {sorted(SAMPLES)}, got {sample!r}")
+    ds.source = f"sample:{sample}"
+    return ds
+
+
+@st.cache_data(show_spinner="Reading the file...", max_entries=4)
+def load_upload(content: bytes, name: str, sep: str | None = None, time_col: str | None = None) -> Dataset:
+    """An uploaded CSV/Parquet table as a :class:`Dataset`; raises ``DataError``."""
+    from aeviz_core import load_sensor_table
+
+    buffer = io.BytesIO(content)
+    buffer.name = name
+    data = load_sensor_table(buffer, sep=sep, time_col=time_col or None)
+    ds = Dataset.from_sensor(data, name)
+    ds.source = f"upload:{name}:{ds.key}"
+    return ds
+
+
+def pump_dataset() -> Dataset:
+    return load_sample("pump")
+
+
+# --------------------------------------------------------------------------- session
+
+
+def setup() -> None:
+    """Set the documented session keys once and collect a finished training."""
+    A.init_session(st.session_state, pump_dataset)
+    collect_training()
+
+
+def dataset() -> Dataset:
+    return st.session_state[A.DATASET]
+
+
+def set_dataset(ds: Dataset) -> None:
+    """Make ``ds`` the session's data set (models stay; pages show those that fit)."""
+    st.session_state[A.DATASET] = ds
+
+
+def collect_training() -> ModelEntry | None:
+    """Move a finished background training into ``models``; returns the new entry."""
+    job = st.session_state.get(A.TRAIN_JOB)
+    if job is None or not job.done:
+        return None
+    st.session_state[A.TRAIN_JOB] = None
+    if job.error:
+        st.session_state["train.last_error"] = job.error
+        return None
+    entry = job.entry()
+    add_model(entry)
+    st.session_state["train.last_done"] = entry.name
+    return entry
+
+
+def add_model(entry: ModelEntry) -> None:
+    models = st.session_state[A.MODELS]
+    entry.name = A.unique_name(entry.name, [n for n, e in models.items() if e is not entry])
+    models[entry.name] = entry
+    st.session_state[A.ACTIVE_MODEL] = entry.name
+
+
+def compatible_models(ds: Dataset) -> dict[str, ModelEntry]:
+    """Models of the session that can score ``ds`` (same channels, item shape)."""
+    out = {}
+    for name, entry in st.session_state[A.MODELS].items():
+        if model_problem(entry, ds) is None:
+            out[name] = entry
+    return out
+
+
+def model_problem(entry: ModelEntry, ds: Dataset) -> str | None:
+    """Why ``entry`` cannot score ``ds`` (one line), or None when it can."""
+    det = entry.detector
+    if ds.is_images:
+        if det.input_kind_ == "images":
+            ok = tuple(det.item_shape_[:2]) == ds.image_shape
+        else:
+            ok = det.input_kind_ == "table" and det.n_features_in_ == int(np.prod(ds.image_shape))
+        return None if ok else f"{entry.name} was trained on other items than {ds.name}'s images"
+    if det.input_kind_ not in ("series", "table"):
+        return f"{entry.name} scores {det.input_kind_}, not a sensor table"
+    names = getattr(det, "feature_names_in_", None)
+    if names is not None and list(names) != ds.channel_names:
+        return f"{entry.name} was trained on channels {list(names)}, {ds.name} has {ds.channel_names}"
+    if det.n_features_in_ != len(ds.channel_names):
+        return f"{entry.name} expects {det.n_features_in_} channels, {ds.name} has {len(ds.channel_names)}"
+    if det.input_kind_ == "series" and ds.n_items < det.window:
+        return f"{ds.name} has fewer rows than one window of {det.window}"
+    return None
+
+
+def need_model(ds: Dataset, *, what: str) -> None:
+    """The message a page shows when no model fits the current data set."""
+    st.info(f"No model fits **{ds.name}** yet: train one (or load a saved one) to see {what}.",
+            icon=":material/model_training:")
+    st.page_link(TRAIN_PAGE, label="Go to Train", icon=":material/arrow_forward:")
+
+
+def pick_model(models: dict[str, ModelEntry], *, key: str) -> ModelEntry:
+    """A model selectbox that follows and sets ``active_model``."""
+    names = list(models)
+    active = st.session_state.get(A.ACTIVE_MODEL)
+    index = names.index(active) if active in names else len(names) - 1
+    name = st.selectbox("Model", names, index=index, key=key,
+                        format_func=lambda n: f"{n}  ({models[n].detector.model}, latent {models[n].detector.latent_dim})")
+    st.session_state[A.ACTIVE_MODEL] = name
+    return models[name]
+
+
+def thresholded(entry: ModelEntry):
+    """The entry's detector with the threshold chosen on the Anomalies page (a copy)."""
+    choice = st.session_state[A.THRESHOLDS].get(entry.name)
+    if choice is None:
+        return entry.detector
+    try:
+        return entry.detector.with_threshold(*choice)
+    except ValueError:
+        return entry.detector
+
+
+# --------------------------------------------------------------------------- cached computations
+
+
+@st.cache_data(show_spinner="Scoring...", max_entries=16)
+def scores(_det, model_id: str, data_key: str, _X) -> tuple[np.ndarray, np.ndarray]:
+    """``(errors, channel_errors)`` of the data (per row for a series), keyed by model and data."""
+    errors, channel = _det.score(_X)
+    return errors.astype(np.float64), channel.astype(np.float32)
+
+
+@st.cache_data(show_spinner="Encoding...", max_entries=16)
+def latent(_det, model_id: str, data_key: str, _X) -> np.ndarray:
+    """The latent points (a series: one per window at the model's stride)."""
+    return _det.transform(_X)
+
+
+@st.cache_data(show_spinner="Reconstructing...", max_entries=8)
+def reconstruction(_det, model_id: str, data_key: str, _X) -> np.ndarray:
+    """Reconstructions in the data's units and shape."""
+    return np.asarray(_det.reconstruct(_X), dtype=np.float32)
+
+
+@st.cache_data(show_spinner="Projecting the latent space...", max_entries=32)
+def projection(_Z, z_key: str, method: str, n_components: int) -> np.ndarray:
+    """2-D/3-D coordinates of the latent points ``_Z`` identified by ``z_key``."""
+    from aeviz_core import project_latent
+
+    kwargs = {}
+    if method == "tsne":
+        kwargs["max_iter"] = 500
+    return project_latent(_Z, method, n_components=n_components, random_state=0, **kwargs)
+
+
+@st.cache_data(show_spinner="Measuring the layout...", max_entries=32)
+def quality(_X_high, _coords, _labels, key: str, _Z=None) -> dict:
+    """k-NN accuracy, trustworthiness, silhouette and spread of a layout (subsampled)."""
+    from aeviz_core import latent_quality
+
+    return latent_quality(_X_high, _coords, _labels, Z=_Z, max_samples=1500)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def curves(_scores, _labels, key: str):
+    """ROC and PR curves (threshold-free: computed once per model and data)."""
+    from aeviz_core import roc_pr_curves
+
+    return roc_pr_curves(_scores, _labels)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def best_f1(_scores, _labels, key: str):
+    from aeviz_core import best_f1_threshold
+
+    return best_f1_threshold(_scores, _labels)
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=8)
+def load_saved_model(path: str, mtime: float):
+    """A model directory, loaded once per (path, modification time) and shared."""
+    from aeviz_core import load_detector
+
+    return load_detector(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def compare_pair(weighting: str, beta: float, epochs: int, latent_dim: int, seed: int,
+                 held_out: int | None = None):
+    """An AE and a VAE trained on the UCI digits with the same architecture, shared
+    by all sessions (the Compare page's pair); ``held_out`` digit is left out of training."""
+    from aeviz_core import AutoencoderDetector, load_uci_digits
+
+    X, digit = load_uci_digits()
+    y = None if held_out is None else (digit == held_out).astype(np.int8)
+    common = dict(latent_dim=latent_dim, hidden=(256, 128), epochs=epochs, batch_size=64,
+                  scaling="global", random_state=seed, patience=8)
+    ae = AutoencoderDetector(model="ae", **common).fit(X, y)
+    vae = AutoencoderDetector(model="vae", beta=beta, vae_weighting=weighting, **common).fit(X, y)
+    return ae, vae
+
+
+# --------------------------------------------------------------------------- model directory
+
+
+def saved_models(model_dir: str) -> list[Path]:
+    """Model directories (holding ``aeviz.json``) directly under ``model_dir``."""
+    root = Path(model_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and (p / "aeviz.json").is_file())
+
+
+def safe_dir_name(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.strip())
+    return keep.strip("-.") or "model"
+
+
+def upload_dir(model_dir: str) -> str:
+    root = Path(model_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkdtemp(prefix="upload-", dir=root)
+    except OSError:
+        return tempfile.mkdtemp(prefix="aeviz-upload-")
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A number for a metric tile: NaN as an em dash."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    return f"{value:.{digits}f}"
+
+
+def elapsed(start: float) -> str:
+    return f"{time.time() - start:.1f} s"
+
+
+def events_for_display(events: pd.DataFrame) -> pd.DataFrame:
+    """The events table sorted by peak score, with readable columns."""
+    cols = ["event", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "top_channels"]
+    cols = [c for c in cols if c in events.columns]
+    out = events[cols].sort_values("peak_score", ascending=False).reset_index(drop=True)
+    if "start_time" in out and out["start_time"].isna().all():
+        out = out.drop(columns=["start_time", "duration_s"], errors="ignore")
+    return out

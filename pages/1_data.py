@@ -1,0 +1,91 @@
+"""Data: choose a sample or upload a table, preview it, see the channels and labelled anomalies."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import app_support as S
+from aeviz_core import DataError, DatasetUnavailableError, charts, mnist_cached
+
+st.title("Data")
+
+ds = S.dataset()
+mnist_ok = mnist_cached()
+choices = ["pump", "digits", "mnist", "upload"]
+labels = {**S.SAMPLES, "upload": "Upload a CSV or Parquet file"}
+if not mnist_ok:
+    labels["mnist"] += " (not cached: needs a network the first time)"
+if "data.source" not in st.session_state:
+    current = ds.source.split(":")[1] if ds.source.startswith("sample:") else "upload"
+    st.session_state["data.source"] = current
+source = st.radio("Data", choices, format_func=labels.get, key="data.source", horizontal=True)
+
+if source == "upload":
+    up = st.file_uploader("Sensor table (CSV, TSV or Parquet): one column per channel, optional time "
+                          "and label columns (anomaly, fault_type...)",
+                          type=["csv", "tsv", "txt", "parquet", "pq"], key="data.upload")
+    with st.expander("Reading options"):
+        sep_name = st.selectbox("Separator", ["detect", "comma", "semicolon", "tab"], key="data.sep")
+        time_col = st.text_input("Time column (empty: detect)", key="data.time_col").strip()
+    if up is not None:
+        sep = {"detect": None, "comma": ",", "semicolon": ";", "tab": "\t"}[sep_name]
+        try:
+            loaded = S.load_upload(up.getvalue(), up.name, sep, time_col or None)
+        except DataError as exc:
+            st.error(f"**{up.name}** could not be used: {exc}", icon=":material/error:")
+        else:
+            if loaded.source != ds.source:
+                S.set_dataset(loaded)
+                ds = loaded
+    elif not ds.source.startswith("upload:"):
+        st.info("Choose a file to upload; until then the app keeps the current data.")
+elif ds.source != f"sample:{source}":
+    try:
+        ds = S.load_sample(source)
+        S.set_dataset(ds)
+    except DatasetUnavailableError as exc:
+        st.error(str(exc), icon=":material/cloud_off:")
+
+ds = S.dataset()
+st.subheader(ds.name)
+
+if ds.is_images:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Images", f"{ds.n_items:,}")
+    c2.metric("Size", "x".join(str(s) for s in ds.image_shape))
+    c3.metric("Classes", len(np.unique(ds.classes)))
+    st.caption("The first 60 images (darker = higher intensity), their digit below each row's caption.")
+    show = ds.X[:60]
+    st.image(charts.tile_images(show, ncols=20), clamp=True, width=min(900, 45 * 20))
+    st.caption("Digits: " + " ".join(str(c) for c in ds.classes[:60]))
+    counts = pd.Series(ds.classes).value_counts().sort_index().rename_axis("class").reset_index(name="images")
+    st.dataframe(counts.T, hide_index=False)
+else:
+    data = ds.sensor
+    report = data.report
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Rows", f"{ds.n_items:,}")
+    c2.metric("Channels", len(ds.channel_names))
+    c3.metric("Labelled anomalous rows", "—" if ds.anomaly is None else f"{int(ds.anomaly.sum()):,}")
+    c4.metric("Interpolated cells", f"{sum(report.interpolated.values()):,}")
+    for line in report.warnings:
+        st.warning(line, icon=":material/report:")
+
+    st.markdown("**Channels over time**" + (" (labelled anomalies shaded)" if ds.anomaly is not None else ""))
+    x = data.time.to_numpy() if data.time is not None else np.arange(ds.n_items)
+    x_name = "time" if data.time is not None else "row"
+    per_channel = st.select_slider("Points per channel", [500, 1000, 2000, 4000], value=1000,
+                                   key="data.points",
+                                   help="Long series are thinned per bucket to their minimum and maximum, "
+                                        "so spikes stay visible.")
+    long = charts.long_series(x, data.channels, per_channel, x_name=x_name)
+    spans = charts.label_spans(ds.anomaly, x) if ds.anomaly is not None else None
+    st.altair_chart(charts.channels_chart(long, spans, x=x_name), key="data.channels")
+
+    st.markdown("**Preview** (first 500 rows)")
+    preview = data.channels.head(500).copy()
+    if data.time is not None:
+        preview.insert(0, "time", data.time.head(500))
+    for column in data.labels.columns:
+        preview[column] = data.labels[column].head(500)
+    st.dataframe(preview, height=260)

@@ -1,0 +1,190 @@
+"""Train: a form for the model and its settings; training runs in the background with a
+live loss curve and a Stop button; trained models are listed, saved, loaded and downloaded."""
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+import app_support as S
+from aeviz_core import appstate as A
+from aeviz_core import charts
+
+st.title("Train")
+
+ds = S.dataset()
+state = st.session_state
+defaults = A.default_settings(ds)
+KINDS = {"ae": "AE (dense)", "conv-ae": "Conv AE", "vae": "VAE (dense)", "conv-vae": "Conv VAE"}
+job = state[A.TRAIN_JOB]
+
+st.caption(f"Training on **{ds.name}**. Training starts only when you press *Train*; "
+           "it runs in the background, so you can stop it or look at other pages meanwhile.")
+
+with st.form("train.form"):
+    c1, c2, c3 = st.columns(3)
+    kind = c1.selectbox("Model", list(KINDS), format_func=KINDS.get, key="train.model")
+    latent_dim = c2.number_input("Latent size", 1, 256, defaults.latent_dim, key="train.latent")
+    hidden_text = c3.text_input("Layers (units, or conv filters)", ", ".join(map(str, defaults.hidden)),
+                                key="train.hidden",
+                                help="Dense units per layer for AE/VAE (e.g. 256, 128); filters per "
+                                     "stride-2 block for the conv models (e.g. 32, 64).")
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input("Epochs (at most)", 1, 500, defaults.epochs, key="train.epochs")
+    batch = c2.number_input("Batch size", 8, 4096, defaults.batch_size, key="train.batch")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, defaults.seed, key="train.seed")
+    lr = c4.number_input("Learning rate", 1e-5, 1.0, defaults.learning_rate, format="%.4f", key="train.lr")
+    c1, c2, c3 = st.columns(3)
+    early = c1.checkbox("Early stopping", defaults.early_stopping, key="train.early",
+                        help="Stop when the validation loss has not improved for *patience* epochs "
+                             "and keep the best weights.")
+    patience = c2.number_input("Patience", 1, 100, defaults.patience, key="train.patience")
+    c1, c2 = st.columns(2)
+    beta = c1.number_input("Beta (VAE: KL weight)", 0.0, 100.0, 1.0, step=0.1, key="train.beta")
+    weighting = c2.selectbox("VAE loss weighting", ["elbo", "demo"], key="train.weighting",
+                             help="elbo sums the squared error over an item's features; demo averages it, "
+                                  "which lets the KL term win and collapses the latent space.")
+    if ds.is_images:
+        classes = sorted(set(str(c) for c in ds.classes), key=lambda c: (len(c), c))
+        normal = st.multiselect("Normal classes (the others are held out as anomalies)", classes,
+                                default=classes, key="train.normal")
+        window = stride = None
+        start, end = 0, ds.n_items
+    else:
+        c1, c2 = st.columns(2)
+        window = c1.number_input("Window (rows)", 2, 4096, defaults.window, key="train.window")
+        stride = c2.number_input("Stride (rows between training windows)", 1, 4096, defaults.stride,
+                                 key="train.stride")
+        start, end = st.slider("Training period (rows; only rows labelled normal train)", 0, ds.n_items,
+                               (defaults.train_start, defaults.train_end), key="train.period")
+        normal = None
+    submitted = st.form_submit_button("Train", type="primary", disabled=job is not None)
+
+if submitted:
+    try:
+        settings = A.TrainSettings(
+            model=kind, latent_dim=int(latent_dim), hidden=A.parse_hidden(hidden_text),
+            window=None if window is None else int(window), stride=1 if stride is None else int(stride),
+            epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr), beta=float(beta),
+            vae_weighting=weighting, early_stopping=bool(early), patience=int(patience), seed=int(seed),
+            train_start=int(start), train_end=int(end),
+            normal_classes=tuple(normal) if normal is not None and len(normal) < len(set(ds.classes)) else None,
+        )
+        if ds.is_images and normal is not None and not normal:
+            raise ValueError("choose at least one normal class")
+        from aeviz_core import AutoencoderDetector
+
+        settings.check(ds)
+        detector = AutoencoderDetector(**settings.detector_params(ds))
+        X, y = A.training_data(ds, settings)
+        name = A.unique_name(f"{kind}-{len(state[A.MODELS]) + 1}", state[A.MODELS])
+        job = A.TrainingJob(detector, X, y, name=name, dataset=ds, settings=settings).start()
+        state[A.TRAIN_JOB] = job
+        state.pop("train.last_error", None)
+    except ValueError as exc:
+        st.error(f"Cannot train with these settings: {exc}", icon=":material/error:")
+
+if job is not None:
+    st.subheader(f"Training {job.name}")
+    st.button("Stop training", on_click=job.stop.set, key="train.stop", icon=":material/stop_circle:",
+              help="Stops after the current batch; the model keeps the weights reached so far.")
+    bar = st.progress(0.0)
+    curve = st.empty()
+
+    def show():
+        done = len(job.history)
+        last = job.history[-1] if job.history else None
+        text = f"epoch {done}/{job.epochs}" + (f", loss {last['loss']:.4g}" if last else "")
+        text += "  (stopping...)" if job.stop.is_set() else ""
+        bar.progress(min(done / job.epochs, 1.0), text=text)
+        if job.history:
+            curve.altair_chart(charts.loss_chart(job.history))
+
+    while not job.done:
+        show()
+        time.sleep(0.3)
+    show()
+    S.collect_training()
+    job = None
+
+if state.get("train.last_error"):
+    st.error(f"Training failed: {state['train.last_error']}", icon=":material/error:")
+
+done_name = state.pop("train.last_done", None)
+if done_name and done_name in state[A.MODELS]:
+    entry = state[A.MODELS][done_name]
+    det = entry.detector
+    hist = det.history_
+    st.success(f"**{entry.name}** trained: {len(hist['loss'])} epochs"
+               + (" (stopped by you)" if det.interrupted_ else "")
+               + f", final loss {hist['loss'][-1]:.4g}"
+               + (f", validation loss {hist['val_loss'][-1]:.4g}" if hist.get("val_loss") else "")
+               + f", threshold {det.threshold_:.4g} ({det.threshold_rule_.rule} {det.threshold_rule_.param:g}).",
+               icon=":material/check_circle:")
+    st.altair_chart(charts.loss_chart(hist), key="train.final_loss")
+
+# ------------------------------------------------------------------ models of the session
+st.subheader("Models")
+models = state[A.MODELS]
+if not models:
+    st.caption("No model yet in this session.")
+else:
+    table = pd.DataFrame([e.summary() for e in models.values()])
+    st.dataframe(table, hide_index=True)
+    name = st.selectbox("Model", list(models), index=len(models) - 1, key="train.pick")
+    entry = models[name]
+    c1, c2 = st.columns(2)
+    with c1:
+        if st.button("Save to the model directory", key="train.save", icon=":material/save:"):
+            from aeviz_core import save_detector
+
+            target = Path(state[A.MODEL_DIR]) / S.safe_dir_name(entry.name)
+            try:
+                save_detector(entry.detector, target, extra={"data": entry.dataset_name,
+                                                             "settings": entry.settings})
+                st.success(f"Saved to `{target}`")
+            except OSError as exc:
+                st.error(f"Could not save to {target}: {exc.strerror or exc}")
+    with c2:
+        from aeviz_core import detector_to_zip
+
+        st.download_button("Download as zip", data=lambda: detector_to_zip(entry.detector),
+                           file_name=f"{S.safe_dir_name(entry.name)}.zip", mime="application/zip",
+                           key="train.download", icon=":material/download:")
+
+# ------------------------------------------------------------------ load
+st.subheader("Load a model")
+state[A.MODEL_DIR] = st.text_input("Model directory", state[A.MODEL_DIR], key="train.model_dir")
+saved = S.saved_models(state[A.MODEL_DIR])
+c1, c2 = st.columns(2)
+with c1:
+    if saved:
+        pick = st.selectbox("Saved models", saved, format_func=lambda p: p.name, key="train.saved")
+        if st.button("Load", key="train.load", icon=":material/upload_file:"):
+            from aeviz_core import UnsafeModelError
+
+            try:
+                det = S.load_saved_model(str(pick), (pick / "aeviz.json").stat().st_mtime)
+            except (UnsafeModelError, OSError, ValueError) as exc:
+                st.error(f"Could not load {pick.name}: {exc}")
+            else:
+                S.add_model(A.ModelEntry(name=pick.name, detector=det, dataset_key=det.fingerprint_,
+                                         dataset_name=str(det.saved_meta_.get("extra", {}).get("data", "?")),
+                                         settings=det.get_params(), source="loaded"))
+                st.rerun()
+    else:
+        st.caption("No saved model in this directory yet.")
+with c2:
+    up = st.file_uploader("Or upload a model zip", type=["zip"], key="train.upload_zip")
+    if up is not None and st.button("Load the zip", key="train.load_zip"):
+        from aeviz_core import UnsafeModelError, load_detector_zip
+
+        try:
+            det = load_detector_zip(up.getvalue(), S.upload_dir(state[A.MODEL_DIR]))
+        except (UnsafeModelError, OSError, ValueError) as exc:
+            st.error(f"Could not load {up.name}: {exc}")
+        else:
+            S.add_model(A.ModelEntry(name=Path(up.name).stem, detector=det, dataset_key=det.fingerprint_,
+                                     dataset_name="uploaded zip", settings=det.get_params(), source="loaded"))
+            st.rerun()

@@ -1,0 +1,160 @@
+"""Anomalies: choose the threshold rule and value; see the error histogram, the score over
+time with flagged events, which sensor drove each event, and the detection numbers.
+The errors are computed once per model and data (cached); moving the threshold only
+re-thresholds them, inside a fragment, and never retrains."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import app_support as S
+from aeviz_core import THRESHOLD_RULES, appstate as A, charts
+from aeviz_core import detection_metrics, event_metrics, flags_to_events
+
+st.title("Anomalies")
+
+ds = S.dataset()
+models = S.compatible_models(ds)
+if not models:
+    S.need_model(ds, what="its anomalies")
+    st.stop()
+
+entry = S.pick_model(models, key="anomalies.model")
+det = entry.detector
+X = A.scoring_input(ds, det)
+errors, channel_errors = S.scores(det, det.model_id_, ds.key, X)
+series = not ds.is_images
+
+# labels to evaluate against, and the rows that were not used for training
+labels = None
+if series and ds.anomaly is not None:
+    labels = ds.anomaly.astype(np.int8)
+elif ds.is_images and entry.settings.get("normal_classes"):
+    normal = {str(c) for c in entry.settings["normal_classes"]}
+    labels = np.array([0 if str(c) in normal else 1 for c in ds.classes], dtype=np.int8)
+eval_mask = np.ones(len(errors), dtype=bool)
+train_end = entry.settings.get("train_end")
+if series and entry.dataset_key == ds.key and train_end and train_end < ds.n_items:
+    eval_mask[: int(train_end)] = False
+RULE_SLIDERS = {  # rule -> (min, max, step, format)
+    "percentile": (50.0, 99.99, 0.01, "%.2f"),
+    "mad": (0.5, 30.0, 0.25, "%.2f"),
+    "contamination": (0.001, 0.5, 0.001, "%.3f"),
+    "far": (0.0005, 0.2, 0.0005, "%.4f"),
+}
+
+
+def use_best_f1(value: float) -> None:
+    st.session_state["anomalies.rule"] = "manual"
+    st.session_state["anomalies.param.manual"] = float(value)
+
+
+@st.fragment
+def threshold_view():
+    state = st.session_state
+    rule0, param0 = state[A.THRESHOLDS].get(entry.name, (det.threshold_rule_.rule, det.threshold_rule_.param))
+    rules = list(THRESHOLD_RULES)
+    if "anomalies.rule" not in state:
+        state["anomalies.rule"] = rule0
+    c1, c2, c3 = st.columns([2, 3, 2])
+    rule = c1.selectbox("Threshold rule", rules, key="anomalies.rule",
+                        format_func=lambda r: f"{r}: {THRESHOLD_RULES[r]['label']}")
+    key = f"anomalies.param.{rule}"
+    if rule == "manual":
+        if key not in state:
+            state[key] = float(param0 if rule0 == "manual" else det.threshold_)
+        param = c2.number_input("Threshold (reconstruction error)", min_value=0.0, key=key, format="%.5g")
+    else:
+        lo, hi, step, fmt = RULE_SLIDERS[rule]
+        if key not in state:
+            state[key] = float(np.clip(param0 if rule0 == rule else THRESHOLD_RULES[rule]["default"], lo, hi))
+        param = c2.slider(THRESHOLD_RULES[rule]["label"], lo, hi, step=step, key=key, format=fmt)
+    try:
+        current = det.with_threshold(rule, param)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    state[A.THRESHOLDS][entry.name] = (rule, float(param))
+    threshold = current.threshold_
+    flags = errors > threshold
+    c3.metric("Threshold", f"{threshold:.4g}", help="Flag when the reconstruction error is above this.")
+
+    n_flag = int(flags.sum())
+    st.markdown(f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged "
+                f"({n_flag / max(len(flags), 1):.2%}).")
+    st.altair_chart(charts.error_histogram(errors, threshold, labels=labels), key="anomalies.hist")
+
+    if series:
+        x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
+        min_gap = st.number_input("Merge events fewer than this many rows apart", 0, 10_000,
+                                  int(det.window or 0), key="anomalies.min_gap")
+        events = flags_to_events(flags, errors, channel_errors=channel_errors,
+                                 channel_names=ds.channel_names, time=ds.time, min_gap=int(min_gap))
+        st.markdown("**Score over time** (orange: labelled anomalies; red bands: flagged events)")
+        st.altair_chart(charts.score_timeline(x, errors, threshold, events=events, labels=labels),
+                        key="anomalies.timeline")
+        st.markdown(f"**Flagged events** ({len(events):,}, highest peak first; select one to see which sensor)")
+        table = S.events_for_display(events).head(1000)
+        picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
+                              key="anomalies.events", height=240)
+        if len(table):
+            rows = picked.selection.rows if picked is not None else []
+            ev = events.set_index("event").loc[int(table.iloc[rows[0] if rows else 0]["event"])]
+            lo, hi = int(ev["start"]), int(ev["end"])
+            share = channel_errors[lo: hi + 1].sum(axis=0)
+            c1, c2 = st.columns([2, 3])
+            c1.altair_chart(charts.contributions_chart(
+                ds.channel_names, share, title=f"event {ev.name}: rows {lo}-{hi}"), key="anomalies.contrib")
+            recon = S.reconstruction(det, det.model_id_, ds.key, X)
+            pad = max(int(det.window or 10), 10)
+            context = np.arange(max(0, lo - pad), min(ds.n_items, hi + pad + 1))
+            top = np.argsort(-share)[:3]
+            frame = A.overlay_frame(x, ds.sensor.channels.iloc[:, top], recon[:, top], context,
+                                    x_name="time" if ds.time is not None else "row")
+            c2.altair_chart(charts.window_overlay(frame, x="time" if ds.time is not None else "row"),
+                            key="anomalies.event_overlay")
+    else:
+        order = np.argsort(-errors)
+        flagged_idx = order[: n_flag]
+        st.markdown(f"**Flagged items** (highest error first)")
+        table = pd.DataFrame({"item": flagged_idx, "class": np.asarray(ds.classes)[flagged_idx],
+                              "error": errors[flagged_idx]})
+        st.dataframe(table.head(1000), hide_index=True, height=200)
+        if n_flag:
+            recon = S.reconstruction(det, det.model_id_, ds.key, X)
+            top = flagged_idx[:24]
+            st.image(charts.image_pairs(ds.X[top], recon[top].reshape(ds.X[top].shape), ncols=12),
+                     caption="The most anomalous items (odd rows) above their reconstructions",
+                     clamp=True, width=min(900, 60 * min(12, len(top))))
+
+    # ---------------------------------------------------------------- detection numbers
+    if labels is None:
+        st.caption("No labels: precision, recall and the ROC/PR curves need labelled anomalies "
+                   "(a label column in the data, or normal classes chosen when training on images).")
+        return
+    y, s = labels[eval_mask], errors[eval_mask]
+    if not eval_mask.all():
+        st.caption(f"Evaluated on the {int(eval_mask.sum()):,} rows after the training period.")
+    m = detection_metrics(s, y, threshold)
+    cols = st.columns(7)
+    for col, (name, value) in zip(cols, [("Precision", m["precision"]), ("Recall", m["recall"]),
+                                         ("F1", m["f1"]), ("False-alarm rate", m["false_alarm_rate"]),
+                                         ("Missed-alarm rate", m["missed_alarm_rate"]),
+                                         ("ROC AUC", m["roc_auc"]), ("PR AUC", m["pr_auc"])], strict=True):
+        col.metric(name, S.fmt(value))
+    if series:
+        ev_m = event_metrics(flags_to_events(flags[eval_mask], s), y)
+        st.caption(f"Events: {ev_m['n_detected']} of {ev_m['n_true_events']} labelled events detected, "
+                   f"{ev_m['n_false_events']} false events.")
+    curve_key = f"{det.model_id_}:{ds.key}:{int(eval_mask.sum())}"
+    roc, pr = S.curves(s, y, curve_key)
+    best_t, best_f = S.best_f1(s, y, curve_key)
+    if len(roc):
+        c1, c2 = st.columns(2)
+        c1.altair_chart(charts.roc_chart(roc, point=(m["false_alarm_rate"], m["recall"])), key="anomalies.roc")
+        c2.altair_chart(charts.pr_chart(pr, point=(m["recall"], m["precision"])), key="anomalies.pr")
+    st.button(f"Use the best-F1 threshold ({best_t:.4g}, F1 {best_f:.3f} on these labels)",
+              on_click=use_best_f1, args=(best_t,), key="anomalies.best")
+
+
+threshold_view()

@@ -1,0 +1,59 @@
+"""aeviz: explore anomalies in multichannel sensor data (and digit images) with autoencoders.
+
+Run with ``streamlit run streamlit_app.py``: the app opens on the bundled pump
+station sample. This file is the router: page config, the shared sidebar and
+``st.navigation`` over the page files in ``pages/`` (a new page is one more
+``st.Page`` line in ``PAGES``). The session keys the pages share are
+documented in ``aeviz_core/appstate.py``.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import streamlit as st  # noqa: E402
+
+
+def pages() -> list:
+    """The app's pages, in menu order."""
+    return [
+        st.Page("pages/1_data.py", title="Data", icon=":material/table_chart:", default=True),
+        st.Page("pages/2_train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/3_latent_explorer.py", title="Latent explorer", icon=":material/scatter_plot:"),
+        st.Page("pages/4_anomalies.py", title="Anomalies", icon=":material/warning:"),
+        st.Page("pages/6_compare.py", title="Compare AE vs VAE", icon=":material/compare:"),
+    ]
+
+
+def sidebar() -> None:
+    import app_support as S
+    from aeviz_core import appstate as A
+
+    ds = st.session_state[A.DATASET]
+    with st.sidebar:
+        st.caption("Current data")
+        what = f"{ds.n_items:,} images" if ds.is_images else f"{ds.n_items:,} rows x {len(ds.channel_names)} channels"
+        st.markdown(f"**{ds.name}**  \n{what}")
+        models = st.session_state[A.MODELS]
+        fitting = S.compatible_models(ds)
+        st.caption("Models")
+        st.markdown(f"{len(models)} in this session, {len(fitting)} fit this data"
+                    + (f"  \nactive: **{st.session_state[A.ACTIVE_MODEL]}**" if st.session_state[A.ACTIVE_MODEL] else ""))
+        job = st.session_state[A.TRAIN_JOB]
+        if job is not None:
+            done = len(job.history)
+            st.progress(min(done / max(job.epochs, 1), 1.0), text=f"training {job.name}: epoch {done}/{job.epochs}")
+
+
+def run() -> None:
+    st.set_page_config(page_title="aeviz", page_icon=":material/sensors:", layout="wide")
+    import app_support as S
+
+    S.setup()
+    page = st.navigation(pages())
+    sidebar()
+    page.run()
+
+
+if __name__ == "__main__":
+    run()
