@@ -46,6 +46,8 @@ __all__ = [
 COLOR_BY = {"class": "class", "reconstruction error": "error", "time": "time", "flag": "flag"}
 FLAG_COLORS = {"normal": "#9aa5b1", "flagged": "#d62728"}
 _ANOMALY_FILL = "#f5a623"
+_CATEGORY_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                    "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31"] * 4
 
 
 # --------------------------------------------------------------------------- thinning
@@ -343,6 +345,10 @@ def _color_encoding(frame: pd.DataFrame, column: str):
         return alt.Color("error:Q", title="error", scale=alt.Scale(
             type="log" if positive else "linear", scheme="viridis"))
     kind = _tooltip_type(series)
+    if kind == "N" and "normal" in set(series.astype(str)):
+        others = sorted(set(series.astype(str)) - {"normal"})
+        return alt.Color(f"{column}:N", title=column, scale=alt.Scale(
+            domain=["normal", *others], range=[FLAG_COLORS["normal"], *_CATEGORY_COLORS[: len(others)]]))
     if kind == "T":
         return alt.Color(f"{column}:T", title=column, scale=alt.Scale(scheme="plasma"))
     if kind == "Q" and series.nunique() > 12:
@@ -388,7 +394,7 @@ def selected_indices(selection, frame: pd.DataFrame | None = None) -> np.ndarray
     return np.unique(np.asarray(found, dtype=np.int64))
 
 
-def window_overlay(frame: pd.DataFrame, *, x: str = "time", height: int = 70) -> alt.FacetChart:
+def window_overlay(frame: pd.DataFrame, *, x: str = "time", height: int = 70, width: int = 600) -> alt.FacetChart:
     """Actual vs reconstruction per channel: ``frame`` is long ``[x, channel, kind, value]``
     with ``kind`` in {"actual", "reconstruction"}; one row of the facet per channel."""
     xt = _x_type(frame[x]) if len(frame) else "Q"
@@ -399,8 +405,9 @@ def window_overlay(frame: pd.DataFrame, *, x: str = "time", height: int = 70) ->
                                                               range=["#1f77b4", "#ff7f0e"])),
         strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(
             domain=["actual", "reconstruction"], range=[[1, 0], [4, 2]])),
-    ).properties(height=height, width=600).facet(
-        row=alt.Row("channel:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+    ).properties(height=height, width=width).facet(
+        row=alt.Row("channel:N", title=None, sort=list(pd.unique(frame["channel"])),
+                    header=alt.Header(labelAngle=0, labelAlign="left")),
         spacing=4,
     ).resolve_scale(y="independent")
 
@@ -444,8 +451,8 @@ def error_histogram(errors, threshold: float, *, labels=None, bins: int = 60, lo
         x=alt.X("lo:Q", title="reconstruction error" + (" (log)" if log else ""), scale=scale),
         x2="hi",
         y=alt.Y("count:Q", stack=True, title="items"),
-        color=alt.Color("label:N", title=None, scale=alt.Scale(
-            domain=["all", "normal", "anomaly"], range=["#4c78a8", "#4c78a8", _ANOMALY_FILL])),
+        color=alt.Color("label:N", title=None, legend=None if labels is None else alt.Legend(), scale=alt.Scale(
+            domain=list(groups), range=["#4c78a8"] if labels is None else ["#4c78a8", _ANOMALY_FILL])),
         tooltip=[alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g"), "count:Q", "label:N"],
     )
     rule = alt.Chart(pd.DataFrame({"threshold": [float(threshold)]})).mark_rule(
@@ -510,11 +517,11 @@ def contributions_chart(channel_names, values, *, title: str | None = None) -> a
     frame["share"] = frame["error"] / total if total > 0 else 0.0
     chart = alt.Chart(frame).mark_bar().encode(
         x=alt.X("share:Q", title="share of the event's error", axis=alt.Axis(format="%")),
-        y=alt.Y("channel:N", sort="-x", title=None),
+        y=alt.Y("channel:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
         color=alt.condition(alt.datum.share == float(frame["share"].max()), alt.value("#d62728"),
                             alt.value("#4c78a8")),
         tooltip=["channel:N", alt.Tooltip("error:Q", format=".4g"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=max(80, 22 * len(frame)))
+    ).properties(height=max(80, 26 * len(frame)))
     return chart.properties(title=title) if title else chart
 
 

@@ -3,14 +3,17 @@
 Score direction, everywhere in aeviz:
 
 * :meth:`AutoencoderDetector.reconstruction_error` and
-  :meth:`~AutoencoderDetector.channel_errors`: **higher = worse** (what the app
-  shows);
+  :meth:`~AutoencoderDetector.channel_errors`: **higher = worse**;
+* :meth:`~AutoencoderDetector.anomaly_score` and
+  :meth:`~AutoencoderDetector.channel_scores`: **higher = more anomalous**,
+  the score that is thresholded (equal to the reconstruction error for
+  tables, windows and images; a residual-energy test for series);
 * :meth:`~AutoencoderDetector.score_samples`: scikit-learn's convention,
-  **higher = more normal** (``-reconstruction_error``);
+  **higher = more normal** (``-anomaly_score``);
 * :meth:`~AutoencoderDetector.decision_function` ``= score_samples - offset_``
   with ``offset_ = -threshold_``: negative means flagged;
 * :meth:`~AutoencoderDetector.predict`: ``+1`` normal, ``-1`` flagged
-  (flagged when the error is strictly greater than ``threshold_``).
+  (flagged when the anomaly score is strictly greater than ``threshold_``).
 
 Inputs
 ------
@@ -115,6 +118,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     stride : int, default 1
         Step between training windows (scoring always uses every window, so
         every row is scored the same way).
+    smooth : int or None, default None
+        Rows averaged around each row by a series' :meth:`anomaly_score`
+        (``None``: ``2 * window - 1``).
     scaling : {"channel", "global", "none"}, default "channel"
         Per-channel standardisation (sensors in different units), one
         scale for all values (pixels), or none. Fitted in ``fit`` only.
@@ -138,7 +144,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     model_ : keras.Model
     scaler_ : ChannelScaler or None
     threshold_ : float
-        Flag when ``reconstruction_error > threshold_``.
+        Flag when ``anomaly_score > threshold_``.
+    channel_scale_ : ndarray (series only)
+        Each channel's mean squared error on held-out normal rows.
     offset_ : float
         ``-threshold_`` (scikit-learn's convention).
     fit_errors_ : ndarray
@@ -164,7 +172,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def __init__(self, model="ae", latent_dim=2, hidden=None, activation="gelu",
                  epochs=60, batch_size=64, learning_rate=3e-3, beta=1.0, vae_weighting="elbo",
-                 window=None, stride=1, scaling="channel", threshold="percentile",
+                 window=None, stride=1, smooth=None, scaling="channel", threshold="percentile",
                  threshold_param=None, validation_fraction=0.1, early_stopping=True,
                  patience=8, random_state=None, verbose=0):
         self.model = model
@@ -178,6 +186,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.vae_weighting = vae_weighting
         self.window = window
         self.stride = stride
+        self.smooth = smooth
         self.scaling = scaling
         self.threshold = threshold
         self.threshold_param = threshold_param
@@ -201,6 +210,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"window must be None or an integer >= 2, got {self.window!r}")
         if not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
             raise ValueError(f"stride must be an integer >= 1, got {self.stride!r}")
+        if self.smooth is not None and (not isinstance(self.smooth, (int, np.integer)) or self.smooth < 1):
+            raise ValueError(f"smooth must be None or an integer >= 1, got {self.smooth!r}")
         if self.window is not None and self.stride > self.window:
             raise ValueError(f"stride must be <= window ({self.window}), got {self.stride}")
         if not 0.0 <= float(self.validation_fraction) < 0.5:
@@ -341,7 +352,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             # the threshold applies to row errors, so it is fitted on row errors
             # of the held-out (or, without one, the training) rows
             rows, mask = holdout
-            self.fit_errors_ = self._series_errors(rows).mean(axis=1)[mask]
+            raw = self._series_errors(rows)
+            scale = raw[mask].mean(axis=0)
+            self.channel_scale_ = np.maximum(scale, 1e-6 * max(scale.max(), 1e-12))
+            self.fit_errors_ = _residual_energy_deviation(raw / self.channel_scale_, self._smooth()).max(axis=1)[mask]
         else:
             self.fit_errors_ = self._item_errors(val if val is not None else train)[0]
         self.set_threshold(self.threshold, self.threshold_param)
@@ -535,12 +549,23 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return total / _coverage(n, w)[:, None]
 
     def _errors(self, X):
-        """(item_errors, channel_errors) in the unit the app shows: scaled MSE."""
+        """(item_errors, channel_errors): scaled MSE; for a series normalised per channel."""
         Xs = self._scale(X)
         if self.input_kind_ == "series":
-            chan = self._series_errors(Xs)
+            chan = self._series_errors(Xs) / self.channel_scale_
             return chan.mean(axis=1), chan
         return self._item_errors(Xs)
+
+    def _scores(self, X):
+        """(anomaly_score, channel_scores) of checked X: see :meth:`anomaly_score`."""
+        item, chan = self._errors(X)
+        if self.input_kind_ != "series":
+            return item, chan
+        deviation = _residual_energy_deviation(chan, self._smooth())
+        return deviation.max(axis=1), deviation
+
+    def _smooth(self) -> int:
+        return int(self.smooth) if self.smooth is not None else 2 * self.window - 1
 
     # ------------------------------------------------------------------ public scoring API
     def reconstruction_error(self, X) -> np.ndarray:
@@ -550,13 +575,15 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         -------
         errors : ndarray, shape (n_items,) or (n_rows,) for a series
             In scaled units, so channels of different physical units weigh
-            the same.
+            the same. For a series each channel's error is divided by its
+            mean error on held-out normal rows (``channel_scale_``), so 1 is
+            a typical error and 10 ten times the typical error.
         """
         X = self._check_array(X)
         return self._errors(X)[0]
 
     def channel_errors(self, X) -> np.ndarray:
-        """Mean squared error per channel (which sensor), higher = worse.
+        """Reconstruction error per channel (which sensor), higher = worse.
 
         Returns
         -------
@@ -566,22 +593,46 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         X = self._check_array(X)
         return self._errors(X)[1]
 
-    def score(self, X):
-        """Both error arrays in one pass: ``(reconstruction_error, channel_errors)``."""
+    def anomaly_score(self, X) -> np.ndarray:
+        """The score that is thresholded and flagged (higher = more anomalous).
+
+        For tables, windows and images it is :meth:`reconstruction_error`.
+        For a series it is the largest, over channels, residual-energy
+        deviation ``|log(r)|``, where ``r`` is the channel's normalised error
+        averaged over ``smooth`` rows around the row: 0 when a channel's
+        residual looks like normal data, large when it is much larger (spikes,
+        drifts, noise, broken relations between channels) **or much smaller**
+        than normal (a stuck or flat-lined sensor, which an autoencoder
+        reconstructs perfectly because it no longer carries noise).
+
+        Returns
+        -------
+        scores : ndarray, shape (n_items,) or (n_rows,)
+        """
         X = self._check_array(X)
-        return self._errors(X)
+        return self._scores(X)[0]
+
+    def channel_scores(self, X) -> np.ndarray:
+        """Per-channel parts of :meth:`anomaly_score` (argmax = the suspect sensor)."""
+        X = self._check_array(X)
+        return self._scores(X)[1]
+
+    def score(self, X):
+        """``(anomaly_score, channel_scores)`` in one pass."""
+        X = self._check_array(X)
+        return self._scores(X)
 
     def score_samples(self, X) -> np.ndarray:
-        """scikit-learn's score: ``-reconstruction_error`` (higher = more normal)."""
-        return -self.reconstruction_error(X)
+        """scikit-learn's score: ``-anomaly_score`` (higher = more normal)."""
+        return -self.anomaly_score(X)
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples - offset_``: negative = flagged."""
         return self.score_samples(X) - self.offset_
 
     def predict(self, X) -> np.ndarray:
-        """+1 for normal items, -1 for flagged ones (error > ``threshold_``)."""
-        return np.where(self.reconstruction_error(X) > self.threshold_, -1, 1)
+        """+1 for normal items, -1 for flagged ones (``anomaly_score > threshold_``)."""
+        return np.where(self.anomaly_score(X) > self.threshold_, -1, 1)
 
     def transform(self, X) -> np.ndarray:
         """Latent coordinates (a VAE's means).
@@ -661,6 +712,17 @@ class TrainingCallback(keras.callbacks.Callback):
             self.progress(EpochInfo(epoch + 1, self.epochs, float(logs.get("loss", math.nan)),
                                     None if val is None else float(val), logs))
         self._check_stop()
+
+
+def _residual_energy_deviation(channel_errors: np.ndarray, smooth: int) -> np.ndarray:
+    """``|log r|`` with ``r`` the centred moving average of normalised errors over ``smooth`` rows."""
+    n = len(channel_errors)
+    half = smooth // 2
+    csum = np.vstack([np.zeros((1, channel_errors.shape[1])), np.cumsum(channel_errors, axis=0)])
+    rows = np.arange(n)
+    lo, hi = np.maximum(rows - half, 0), np.minimum(rows + half + 1, n)
+    mean = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
+    return np.abs(np.log(np.maximum(mean, 1e-6)))
 
 
 def _coverage(n_rows: int, window: int) -> np.ndarray:

@@ -89,6 +89,8 @@ def save_detector(detector, path, *, extra: dict | None = None) -> Path:
         "feature_names": None if not hasattr(detector, "feature_names_in_")
         else [str(c) for c in detector.feature_names_in_],
         "scaler": None if detector.scaler_ is None else detector.scaler_.to_dict(),
+        "channel_scale": None if getattr(detector, "channel_scale_", None) is None
+        else [float(v) for v in detector.channel_scale_],
         "threshold": {"rule": detector.threshold_rule_.rule, "param": detector.threshold_rule_.param,
                       "value": float(detector.threshold_)},
         "data_fingerprint": detector.fingerprint_,
@@ -170,6 +172,8 @@ def load_detector(path):
         det.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
     det.scaler_ = None if meta["scaler"] is None else ChannelScaler.from_dict(meta["scaler"])
     det.fit_errors_ = errors
+    if meta.get("channel_scale") is not None:
+        det.channel_scale_ = np.asarray(meta["channel_scale"], dtype=np.float64)
     det.fingerprint_ = meta["data_fingerprint"]
     det.model_id_ = meta["model_id"]
     det.history_ = meta["history"]

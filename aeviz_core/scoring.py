@@ -3,7 +3,8 @@
 One line per input row with ``row`` (0-based), ``time`` (when the data has a
 time column), ``score`` (reconstruction error, higher = more anomalous),
 ``flag`` (1 when ``score > threshold``) and ``top_channel`` (the channel
-with the largest error on that row).
+with the largest part in that row's score). ``score`` is the detector's
+:meth:`~aeviz_core.detector.AutoencoderDetector.anomaly_score`.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def score_table(detector, data, *, threshold: float | None = None) -> pd.DataFra
     """
     channels = data.channels if hasattr(data, "channels") else data
     time = getattr(data, "time", None)
-    item_err, chan_err = detector.score(channels)
+    item_err, chan_err = detector.score(channels)  # anomaly score and its channel parts
     limit = detector.threshold_ if threshold is None else float(threshold)
     names = np.asarray([str(c) for c in channels.columns], dtype=object)
     out = {"row": np.arange(len(item_err), dtype=np.int64)}

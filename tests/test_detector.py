@@ -29,14 +29,30 @@ def test_a_spike_is_found_on_its_rows_and_its_channel(series_detector, faulty_se
     assert roc_auc_score(truth, errors) > 0.97
     assert np.argmax(channels[2000:2010].sum(axis=0)) == 1  # the event's top channel is "b"
     assert np.mean(np.argmax(channels[2000:2010], axis=1) == 1) >= 0.8  # and most of its rows
+    assert np.median(errors[:1500]) < 1.5  # normalised: 1 is a typical error
+    scores, parts = det.score(faulty_series)
+    assert roc_auc_score(truth, scores) > 0.97
+    assert np.argmax(parts[2000:2010].sum(axis=0)) == 1
     flagged = det.predict(faulty_series) == -1
     assert flagged[2000:2010].mean() >= 0.8
     assert flagged[:1500].mean() < 0.05
 
 
+def test_a_stuck_sensor_scores_high_although_its_error_is_small(series_detector, series):
+    stuck = series.copy()
+    stuck.loc[2000:2150, "c"] = stuck.loc[2000, "c"]
+    det = series_detector
+    err = det.channel_errors(stuck)
+    assert err[2020:2130, 2].mean() < err[:1500, 2].mean() * 3  # the reconstruction error barely moves
+    truth = np.zeros(3000, int)
+    truth[2000:2151] = 1
+    assert roc_auc_score(truth, det.anomaly_score(stuck)) > 0.9
+    assert np.argmax(det.channel_scores(stuck)[2000:2151].sum(axis=0)) == 2
+
+
 def test_score_directions_agree(series_detector, faulty_series):
     det = series_detector
-    err = det.reconstruction_error(faulty_series)
+    err = det.anomaly_score(faulty_series)
     np.testing.assert_allclose(det.score_samples(faulty_series), -err)
     decision = det.decision_function(faulty_series)
     np.testing.assert_array_equal(det.predict(faulty_series), np.where(decision < 0, -1, 1))
