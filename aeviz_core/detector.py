@@ -347,7 +347,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.interrupted_ = callbacks[1].interrupted
         self.model_ = model
         self.model_id_ = _weights_fingerprint(model)
-        self._scorer = None
+        self.__dict__.pop("_scorers", None)
         if self.input_kind_ == "series":
             # the threshold applies to row errors, so it is fitted on row errors
             # of the held-out (or, without one, the training) rows
@@ -482,53 +482,59 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return other.set_threshold(rule, param)
 
     # ------------------------------------------------------------------ scoring core
-    def _compiled_scorer(self):
-        """A jitted ``x -> squared error`` (same shape as x), built once and reused.
+    def _compiled_scorer(self, reduce: bool):
+        """A jitted scoring function, built once per detector and reused.
 
-        The forward pass and the subtraction run inside one compiled function,
-        so scoring does not pay ``model.predict``'s per-call set-up.
+        ``reduce=True``: ``x -> per-channel mean squared error (b, channels)``,
+        averaged on the device so only b x channels floats come back;
+        ``reduce=False``: ``x -> squared error`` of x's shape (series need
+        every position). The forward pass and the error run in one compiled
+        call, without ``model.predict``'s per-call set-up.
         """
-        if getattr(self, "_scorer", None) is None:
+        scorers = self.__dict__.setdefault("_scorers", {})
+        if reduce not in scorers:
             model = self.model_
 
             def score(x):
-                return keras.ops.square(x - model(x, training=False))
+                sq = keras.ops.square(x - model(x, training=False))
+                if reduce and sq.ndim > 2:
+                    return keras.ops.mean(sq, axis=tuple(range(1, sq.ndim - 1)))
+                return sq
 
             backend = keras.backend.backend()
             if backend == "tensorflow":
                 import tensorflow as tf
 
-                self._scorer = tf.function(score, reduce_retracing=True)
+                scorers[reduce] = tf.function(score, reduce_retracing=True)
             elif backend == "jax":
                 import jax
 
-                self._scorer = jax.jit(score)
+                scorers[reduce] = jax.jit(score)
             else:
-                self._scorer = score
-        return self._scorer
+                scorers[reduce] = score
+        return scorers[reduce]
 
-    def _squared_errors(self, items, batch_size=4096):
-        """Yield (start, squared error array) per batch, padding the last batch."""
-        scorer = self._compiled_scorer()
-        n = len(items)
-        for i in range(0, n, batch_size):
-            batch = np.asarray(items[i : i + batch_size], dtype=np.float32)
+    def _scored_batches(self, batches, n, batch_size, reduce):
+        """Run the compiled scorer over ``(key, batch)`` pairs, padding short batches.
+
+        Every call sees one batch shape, so nothing is traced twice.
+        """
+        scorer = self._compiled_scorer(reduce)
+        for key, batch in batches:
+            batch = np.asarray(batch, dtype=np.float32)
             m = len(batch)
-            if m < batch_size and n > batch_size:  # keep one shape: no retracing
+            if m < batch_size and n > batch_size:
                 batch = np.concatenate([batch, np.zeros((batch_size - m, *batch.shape[1:]), np.float32)])
-            yield i, np.asarray(scorer(batch))[:m]
+            yield key, np.asarray(scorer(batch))[:m]
 
-    def _item_errors(self, items):
+    def _item_errors(self, items, batch_size=1024):
         """Mean squared error per item and per channel, for scaled items."""
         n = len(items)
-        item_err = np.empty(n, dtype=np.float64)
         chan_err = np.empty((n, items.shape[-1]), dtype=np.float64)
-        for i, sq in self._squared_errors(items):
-            axes = tuple(range(1, sq.ndim - 1))
-            per_channel = sq.mean(axis=axes) if axes else sq
-            chan_err[i : i + len(sq)] = per_channel
-            item_err[i : i + len(sq)] = per_channel.mean(axis=1)
-        return item_err, chan_err
+        batches = ((i, items[i : i + batch_size]) for i in range(0, n, batch_size))
+        for i, per_channel in self._scored_batches(batches, n, batch_size, reduce=True):
+            chan_err[i : i + len(per_channel)] = per_channel
+        return chan_err.mean(axis=1), chan_err
 
     def _series_errors(self, Xs):
         """Per-row, per-channel squared error averaged over the windows covering each row."""
@@ -536,13 +542,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         w = self.window
         total = np.zeros((n, c), dtype=np.float64)
         batch_size = max(256, 2**18 // (w * c))
-        scorer = self._compiled_scorer()
-        for starts, windows in iter_window_batches(Xs, w, 1, batch_size):
-            m = len(windows)
-            batch = np.asarray(windows, dtype=np.float32)
-            if m < batch_size and n - w + 1 > batch_size:
-                batch = np.concatenate([batch, np.zeros((batch_size - m, w, c), np.float32)])
-            sq = np.asarray(scorer(batch))[:m]
+        batches = iter_window_batches(Xs, w, 1, batch_size)
+        for starts, sq in self._scored_batches(batches, n - w + 1, batch_size, reduce=False):
             for offset in range(w):
                 # windows start at consecutive rows: a slice add, not a scatter
                 total[starts[0] + offset : starts[-1] + offset + 1] += sq[:, offset, :]
@@ -677,7 +678,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_scorer", None)  # compiled functions do not pickle
+        state.pop("_scorers", None)  # compiled functions do not pickle
         return state
 
     def __sklearn_tags__(self):
