@@ -25,12 +25,13 @@ def pages() -> list:
     ]
 
 
-def sidebar() -> None:
+def sidebar(box) -> None:
+    """What the session holds (data, models, a running training), drawn into ``box``."""
     import app_support as S
     from aeviz_core import appstate as A
 
     ds = st.session_state[A.DATASET]
-    with st.sidebar:
+    with box:
         st.caption("Current data")
         what = f"{ds.n_items:,} images" if ds.is_images else f"{ds.n_items:,} rows x {len(ds.channel_names)} channels"
         st.markdown(f"**{ds.name}**  \n{what}")
@@ -51,8 +52,11 @@ def run() -> None:
 
     S.setup()
     page = st.navigation(pages())
-    sidebar()
-    page.run()
+    box = st.sidebar.container()
+    try:
+        page.run()
+    finally:  # after the page, so a data set or model chosen in this run shows at once
+        sidebar(box)
 
 
 if __name__ == "__main__":

@@ -58,8 +58,10 @@ if ds.is_images:
     show = ds.X[:60]
     st.image(charts.tile_images(show, ncols=20), clamp=True, width=min(900, 45 * 20))
     st.caption("Digits: " + " ".join(str(c) for c in ds.classes[:60]))
-    counts = pd.Series(ds.classes).value_counts().sort_index().rename_axis("class").reset_index(name="images")
-    st.dataframe(counts.T, hide_index=False)
+    counts = pd.Series(ds.classes).astype(str).value_counts()
+    counts = counts.reindex(sorted(counts.index, key=lambda c: (len(c), c)))
+    st.markdown("**Images per class**")
+    st.dataframe(pd.DataFrame([counts.to_numpy()], columns=list(counts.index)), hide_index=True)
 else:
     data = ds.sensor
     report = data.report

@@ -107,6 +107,9 @@ if job is not None:
     show()
     S.collect_training()
     job = None
+    shown_live = True
+else:
+    shown_live = False
 
 if state.get("train.last_error"):
     st.error(f"Training failed: {state['train.last_error']}", icon=":material/error:")
@@ -122,7 +125,8 @@ if done_name and done_name in state[A.MODELS]:
                + (f", validation loss {hist['val_loss'][-1]:.4g}" if hist.get("val_loss") else "")
                + f", threshold {det.threshold_:.4g} ({det.threshold_rule_.rule} {det.threshold_rule_.param:g}).",
                icon=":material/check_circle:")
-    st.altair_chart(charts.loss_chart(hist), key="train.final_loss")
+    if not shown_live:
+        st.altair_chart(charts.loss_chart(hist), key="train.final_loss")
 
 # ------------------------------------------------------------------ models of the session
 st.subheader("Models")

@@ -58,7 +58,8 @@ def threshold_view():
         state["anomalies.rule"] = rule0
     c1, c2, c3 = st.columns([2, 3, 2])
     rule = c1.selectbox("Threshold rule", rules, key="anomalies.rule",
-                        format_func=lambda r: f"{r}: {THRESHOLD_RULES[r]['label']}")
+                        help="percentile / mad / contamination / far are fitted on the model's held-out "
+                             "normal errors; manual is a fixed value.")
     key = f"anomalies.param.{rule}"
     if rule == "manual":
         if key not in state:
@@ -111,7 +112,8 @@ def threshold_view():
             top = np.argsort(-share)[:3]
             frame = A.overlay_frame(x, ds.sensor.channels.iloc[:, top], recon[:, top], context,
                                     x_name="time" if ds.time is not None else "row")
-            c2.altair_chart(charts.window_overlay(frame, x="time" if ds.time is not None else "row"),
+            c2.caption("The event's top channels: actual (solid) and reconstruction (dashed)")
+            c2.altair_chart(charts.window_overlay(frame, x="time" if ds.time is not None else "row", width=480),
                             key="anomalies.event_overlay")
     else:
         order = np.argsort(-errors)

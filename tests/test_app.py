@@ -1,0 +1,307 @@
+"""The app through ``streamlit.testing.v1.AppTest``: every page, the main widget paths
+with tiny epoch counts, bad uploads, and never an exception on the page."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+TIMEOUT = 180
+
+
+def new_app(monkeypatch, tmp_path) -> AppTest:
+    monkeypatch.setenv("AEVIZ_MODEL_DIR", str(tmp_path / "models"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    return at.run()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The Vega-Lite specs on the page."""
+    out = []
+    for node in at.get("vega_lite_chart") if hasattr(at, "get") else []:
+        proto = getattr(node, "proto", None)
+        spec = getattr(proto, "spec", None)
+        if spec:
+            out.append(json.loads(spec))
+    return out
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def train_tiny(at: AppTest, *, epochs=1, period=(0, 3000), window=16, stride=4, **extra) -> AppTest:
+    at.switch_page("pages/2_train.py").run()
+    at.number_input(key="train.epochs").set_value(epochs)
+    if at.slider(key="train.period") is not None and period is not None:
+        at.slider(key="train.period").set_value(period)
+        at.number_input(key="train.window").set_value(window)
+        at.number_input(key="train.stride").set_value(stride)
+    for key, value in extra.items():
+        at.get_by_key(key).set_value(value) if hasattr(at, "get_by_key") else None
+    at.button[0].click()  # the form's Train button
+    return ok(at.run())
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One session with a tiny model trained on the pump sample (shared: training costs seconds)."""
+    mp = pytest.MonkeyPatch()
+    folder = tmp_path_factory.mktemp("app")
+    mp.setenv("AEVIZ_MODEL_DIR", str(folder / "models"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    train_tiny(at)
+    yield at
+    mp.undo()
+
+
+# --------------------------------------------------------------------------- navigation
+
+
+def test_opens_on_the_pump_sample(monkeypatch, tmp_path):
+    at = ok(new_app(monkeypatch, tmp_path))
+    assert at.title[0].value == "Data"
+    assert metric(at, "Rows") == "43,200"
+    assert metric(at, "Channels") == "7"
+    assert metric(at, "Labelled anomalous rows") == "6,761"
+    specs = charts(at)
+    assert specs and "vconcat" in specs[0], "the channels chart is a stack of one chart per channel"
+    assert any("pump_station.csv" in m.value for m in at.sidebar.markdown)
+
+
+@pytest.mark.parametrize("page,needs_model", [
+    ("pages/1_data.py", False), ("pages/2_train.py", False), ("pages/3_latent_explorer.py", True),
+    ("pages/4_anomalies.py", True), ("pages/6_compare.py", False)])
+def test_every_page_opens_without_models(monkeypatch, tmp_path, page, needs_model):
+    at = new_app(monkeypatch, tmp_path)
+    ok(at.switch_page(page).run())
+    if needs_model:
+        assert any("No model fits" in i.value for i in at.info)
+        assert len(at.get("page_link")) == 1  # the link to Train
+
+
+def test_data_page_switches_to_digits(monkeypatch, tmp_path):
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("digits")
+    ok(at.run())
+    assert metric(at, "Images") == "1,797"
+    assert len(at.get("image")) >= 1  # the digit thumbnails
+    assert at.session_state["dataset"].name == "UCI digits"
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+@pytest.mark.parametrize("name,content,expect", [
+    ("broken.csv", b"time,a,b\n2026-01-01 00:00:00,1,2\n2026-01-01 00:00:01,x1,3\n", ["'a'", "row 2"]),
+    ("picture.csv", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, ["PNG"]),
+    ("empty.csv", b"", ["empty"]),
+    ("header_only.csv", b"time,a,b\n", ["no data rows"]),
+    ("ragged.csv", b"a,b\n1,2\n3,4,5\n6,7\n", ["row 2"]),
+])
+def test_bad_uploads_show_a_message_not_a_traceback(monkeypatch, tmp_path, name, content, expect):
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("upload")
+    ok(at.run())
+    at.file_uploader(key="data.upload").set_value((name, content, "text/csv"))
+    ok(at.run())
+    assert at.error, "a bad upload must show st.error"
+    message = at.error[0].value
+    assert name in message
+    for part in expect:
+        assert part in message, message
+    # the previous data set is kept
+    assert at.session_state["dataset"].name == "pump_station.csv"
+
+
+def test_good_upload_becomes_the_dataset(monkeypatch, tmp_path):
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("upload")
+    ok(at.run())
+    rows = "\n".join(f"2026-01-01 00:{i // 60:02d}:{i % 60:02d},{np.sin(i / 5):.4f},{np.cos(i / 5):.4f},"
+                     f"{'' if i % 50 == 7 else i % 3},{int(i > 250)}" for i in range(300))
+    csv = ("time,a,b,c,anomaly\n" + rows).encode()
+    at.file_uploader(key="data.upload").set_value(("mine.csv", csv, "text/csv"))
+    ok(at.run())
+    assert not at.error
+    assert metric(at, "Rows") == "300"
+    assert at.session_state["dataset"].name == "mine.csv"
+    # the missing cells of channel c were interpolated, and the page says so
+    assert any("'c'" in w.value for w in at.warning)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def test_train_rejects_bad_settings(monkeypatch, tmp_path):
+    at = new_app(monkeypatch, tmp_path)
+    at.switch_page("pages/2_train.py").run()
+    at.text_input(key="train.hidden").set_value("256, lots")
+    at.button[0].click()
+    ok(at.run())
+    assert any("layers" in e.value for e in at.error)
+    at.text_input(key="train.hidden").set_value("64")
+    at.number_input(key="train.window").set_value(8)
+    at.number_input(key="train.stride").set_value(16)
+    at.button[0].click()
+    ok(at.run())
+    assert any("stride" in e.value for e in at.error)
+    assert not at.session_state["models"]
+
+
+def test_training_registers_a_model(trained):
+    at = trained
+    assert any("trained:" in s.value for s in at.success)
+    models = at.session_state["models"]
+    assert len(models) == 1
+    entry = next(iter(models.values()))
+    assert entry.detector.window == 16 and len(entry.detector.history_["loss"]) == 1
+    assert at.session_state["active_model"] == entry.name
+    assert at.session_state["train_job"] is None
+    assert len(at.dataframe) >= 1  # the model list
+
+
+def test_save_and_load_from_the_model_directory(trained):
+    at = trained
+    at.switch_page("pages/2_train.py").run()
+    at.button(key="train.save").click()
+    ok(at.run())
+    assert any("Saved to" in s.value for s in at.success)
+    folder = Path(at.session_state["model_dir"])
+    assert any((p / "aeviz.json").is_file() for p in folder.iterdir())
+    ok(at.run())
+    at.button(key="train.load").click()
+    ok(at.run())
+    assert len(at.session_state["models"]) == 2
+    assert len(at.get("download_button")) == 1
+
+
+def test_bad_model_zip_is_refused_with_a_message(trained):
+    at = trained
+    at.switch_page("pages/2_train.py").run()
+    at.file_uploader(key="train.upload_zip").set_value(("evil.zip", b"not a zip at all", "application/zip"))
+    ok(at.run())
+    at.button(key="train.load_zip").click()
+    ok(at.run())
+    assert any("not a zip" in e.value for e in at.error)
+
+
+# --------------------------------------------------------------------------- latent explorer
+
+
+def test_latent_explorer(trained):
+    at = trained
+    ok(at.switch_page("pages/3_latent_explorer.py").run())
+    specs = charts(at)
+    scatter = specs[0]
+    names = {p["name"] for p in scatter.get("params", [])}
+    assert {"pick", "box"} <= names, names
+    assert float(metric(at, "Trustworthiness")) > 0.5
+    assert metric(at, "5-NN accuracy") != "—"
+    for colour in ("reconstruction error", "time", "flag"):
+        at.selectbox(key="latent.colour").set_value(colour)
+        ok(at.run())
+    at.radio(key="latent.dims.pca").set_value(3)
+    ok(at.run())
+    assert "hconcat" in charts(at)[0]  # three axis pairs side by side
+
+
+# --------------------------------------------------------------------------- anomalies
+
+
+def test_anomalies_threshold_moves_without_retraining(trained):
+    at = trained
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    active = at.session_state["active_model"]
+    model_id = at.session_state["models"][active].detector.model_id_
+    first = float(metric(at, "Threshold"))
+    flagged = [m.value for m in at.markdown if "flagged (" in m.value][0]
+    assert metric(at, "Precision") != "" and metric(at, "ROC AUC") != "—"
+    t0 = time.perf_counter()
+    at.slider(key="anomalies.param.percentile").set_value(90.0)
+    ok(at.run())
+    assert time.perf_counter() - t0 < 20
+    assert float(metric(at, "Threshold")) < first
+    assert [m.value for m in at.markdown if "flagged (" in m.value][0] != flagged
+    # the cached model is never mutated: the threshold lives in the session
+    entry = at.session_state["models"][active]
+    assert entry.detector.model_id_ == model_id
+    assert entry.detector.threshold_ == pytest.approx(first, rel=1e-3)
+    assert at.session_state["thresholds"][entry.name] == ("percentile", 90.0)
+    for rule in ("mad", "contamination", "far", "manual"):
+        at.selectbox(key="anomalies.rule").set_value(rule)
+        ok(at.run())
+    at.button(key="anomalies.best").click()
+    ok(at.run())
+    assert at.selectbox(key="anomalies.rule").value == "manual"
+    assert len(charts(at)) >= 4  # histogram, timeline, contributions, overlay, ROC, PR
+
+
+# --------------------------------------------------------------------------- images and compare
+
+
+def test_digits_train_with_a_held_out_class(monkeypatch, tmp_path):
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("digits")
+    ok(at.run())
+    at.switch_page("pages/2_train.py").run()
+    at.number_input(key="train.epochs").set_value(2)
+    at.multiselect(key="train.normal").set_value([str(d) for d in range(1, 10)])
+    at.button[0].click()
+    ok(at.run())
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    assert metric(at, "ROC AUC") != "—"
+    assert len(at.get("image")) >= 1  # the most anomalous digits and their reconstructions
+    ok(at.switch_page("pages/3_latent_explorer.py").run())
+    assert charts(at)[0]["params"]
+
+
+def test_compare_trains_its_pair(monkeypatch, tmp_path):
+    at = new_app(monkeypatch, tmp_path)
+    ok(at.switch_page("pages/6_compare.py").run())
+    at.number_input(key="compare.epochs").set_value(2)
+    at.button[0].click()
+    ok(at.run())
+    table = at.dataframe[0].value
+    assert list(table.index) == ["AE", "VAE"]
+    assert len(charts(at)) == 2  # the two latent scatters
+    assert "divides it by 64" in at.markdown[0].value or "divides the data term by 64" in at.markdown[0].value
+    at.radio(key="compare.decode").set_value("prior samples")
+    ok(at.run())
+
+
+# --------------------------------------------------------------------------- the training job
+
+
+def test_training_job_can_be_stopped():
+    from aeviz_core import AutoencoderDetector
+    from aeviz_core.appstate import Dataset, TrainingJob, TrainSettings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 64)).astype(np.float32)
+    ds = Dataset.from_images(X, np.zeros(2000, int), "noise")
+    settings = TrainSettings(model="ae", latent_dim=2, window=None, epochs=500, batch_size=16)
+    det = AutoencoderDetector(**settings.detector_params(ds))
+    job = TrainingJob(det, X, None, name="stop-me", dataset=ds, settings=settings).start()
+    while not job.history:
+        time.sleep(0.05)
+    job.stop.set()
+    assert job.wait(60)
+    assert job.error is None
+    assert det.interrupted_ and len(det.history_["loss"]) < 500
+    assert job.entry().detector is det

@@ -1,0 +1,211 @@
+"""The app in a real browser: ``streamlit run`` on a free local port, driven by
+Playwright in Debian's chromium through Data -> Train -> Latent explorer ->
+Anomalies -> Compare on the pump sample, with screenshots in
+``bench/results/screenshots/``.
+
+Skipped (with the reason) when chromium or Playwright is missing, unless the
+``CI`` environment variable is set: then it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "bench" / "results" / "screenshots"
+CHROMIUM = os.environ.get("AEVIZ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    if not Path(CHROMIUM).exists():
+        return f"no chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def _need_browser():
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run in CI: {reason}")
+        pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(script: Path, port: int, env_extra: dict | None = None, cwd: Path = ROOT):
+    """``streamlit run script`` on 127.0.0.1:port; returns the process once /_stcore/health answers."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env_extra or {}))
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {proc.stdout.read().decode(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError("streamlit did not answer within 60 s")
+
+
+def stop_app(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_idle(page, timeout=120_000):
+    """Wait until the script run ends (the 'Running...' status widget is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
+    page.wait_for_timeout(300)
+
+
+def go(page, title: str):
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.wait_for_selector(f'h1:has-text("{title}")', timeout=60_000)
+    wait_idle(page)
+
+
+def no_exception(page):
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]').first.inner_text()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    _need_browser()
+    port = free_port()
+    proc = start_app(ROOT / "streamlit_app.py", port,
+                     {"AEVIZ_MODEL_DIR": str(tmp_path_factory.mktemp("models"))})
+    yield f"http://127.0.0.1:{port}"
+    stop_app(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+def shot(page, name: str):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_walk_through_the_app(app, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 1500})
+    page.set_default_timeout(60_000)
+    page.goto(app)
+    page.wait_for_selector('h1:has-text("Data")')
+    wait_idle(page)
+    page.wait_for_selector('[data-testid="stVegaLiteChart"]')
+    no_exception(page)
+    assert page.get_by_text("pump_station.csv").first.is_visible()
+    shot(page, "1_data")
+
+    # Train: tiny settings, submit, wait for the summary
+    go(page, "Train")
+    epochs = page.get_by_label("Epochs (at most)")
+    epochs.fill("2")
+    epochs.press("Tab")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector('text=trained:', timeout=180_000)
+    wait_idle(page)
+    no_exception(page)
+    shot(page, "2_train")
+
+    # Latent explorer: drag a box over the middle of the scatter, expect the selection
+    go(page, "Latent explorer")
+    chart = page.locator('[data-testid="stVegaLiteChart"]').first
+    chart.wait_for()
+    page.wait_for_timeout(1500)
+    box = chart.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + box["width"] * 0.4, y0 + box["height"] * 0.5, steps=8)
+    page.mouse.up()
+    page.wait_for_selector("text=selected point(s)", timeout=60_000)
+    wait_idle(page)
+    no_exception(page)
+    shot(page, "3_latent_explorer")
+
+    # Anomalies: move the threshold with the keyboard; the flagged count changes
+    go(page, "Anomalies")
+    counted = page.locator("text=/flagged \\(/").first
+    before = counted.inner_text()
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    thumb.focus()
+    for _ in range(60):
+        thumb.press("ArrowLeft")
+    page.wait_for_function(
+        "(before) => !Array.from(document.querySelectorAll('p')).some(p => p.innerText === before)",
+        arg=before, timeout=30_000)
+    wait_idle(page)
+    after = page.locator("text=/flagged \\(/").first.inner_text()
+    assert after != before
+    no_exception(page)
+    shot(page, "4_anomalies")
+
+    # Compare: train the pair with 2 epochs
+    go(page, "Compare AE vs VAE")
+    ep = page.get_by_label("Epochs")
+    ep.fill("2")
+    ep.press("Tab")
+    page.get_by_role("button", name="Train the pair").click()
+    page.wait_for_selector("text=Quality and detection numbers", timeout=180_000)
+    wait_idle(page)
+    no_exception(page)
+    shot(page, "5_compare")
+    page.close()
+
+
+def test_bad_upload_shows_a_message(app, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(app)
+    page.wait_for_selector('h1:has-text("Data")')
+    wait_idle(page)
+    page.get_by_text("Upload a CSV or Parquet file").click()
+    wait_idle(page)
+    bad = tmp_path / "broken.csv"
+    bad.write_text("time,a,b\n2026-01-01 00:00:00,1,2\n2026-01-01 00:00:01,x1,3\n")
+    page.locator('input[type="file"]').set_input_files(str(bad))
+    page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=60_000)
+    text = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+    assert "broken.csv" in text and "row" in text
+    no_exception(page)
+    shot(page, "6_bad_upload")
+    page.close()
