@@ -321,7 +321,15 @@ def latent_scatter(frame: pd.DataFrame, color: str = "class", *, dims=("x", "y")
         if w:
             props["width"] = w
         views.append(view.properties(**props))
-    chart = views[0] if len(views) == 1 else alt.hconcat(*views)
+    if len(views) == 1:
+        chart = views[0]
+    else:
+        import warnings
+
+        with warnings.catch_warnings():  # one selection shared by the three views is the intent
+            warnings.filterwarnings("ignore", message=".*deduplicated selection parameter.*")
+            chart = alt.hconcat(*views)
+            chart.to_dict()
     if title:
         chart = chart.properties(title=title)
     return chart
