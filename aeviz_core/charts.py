@@ -529,7 +529,7 @@ def contributions_chart(channel_names, values, *, title: str | None = None) -> a
         color=alt.condition(alt.datum.share == float(frame["share"].max()), alt.value("#d62728"),
                             alt.value("#4c78a8")),
         tooltip=["channel:N", alt.Tooltip("error:Q", format=".4g"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=max(80, 26 * len(frame)))
+    ).properties(height=alt.Step(24))
     return chart.properties(title=title) if title else chart
 
 
