@@ -44,6 +44,8 @@ def _build_parser() -> argparse.ArgumentParser:
     score.add_argument("data", help="CSV or Parquet file")
     score.add_argument("--model", required=True, help="model directory written by 'aeviz train'")
     score.add_argument("--out", required=True, help="CSV of row, time, score, flag, top_channel")
+    score.add_argument("--chunk-rows", type=int, default=250_000,
+                       help="rows read and scored at a time (memory stays bounded); default 250000")
     return parser
 
 
@@ -105,25 +107,44 @@ def _binary_label(labels) -> str | None:
 
 
 def _score(args) -> int:
-    from .data import load_sensor_table
     from .registry import load_detector
-    from .scoring import score_table
+    from .streaming import iter_sensor_chunks, score_stream
 
     detector = load_detector(args.model)
     extra = detector.saved_meta_.get("extra", {})
-    drop = [c for c in extra.get("drop", [])]
-    data = load_sensor_table(args.data, time_col=extra.get("time_col"), drop=drop)
-    for warning in data.report.warnings:
-        _progress(f"aeviz: warning: {warning}")
-    _progress(f"aeviz: scoring {len(data.channels)} rows with {args.model}")
-    scores = score_table(detector, data)
+    chunks = iter_sensor_chunks(args.data, chunk_rows=args.chunk_rows, time_col=extra.get("time_col"),
+                                drop=extra.get("drop", []))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.part")
-    scores.to_csv(tmp, index=False)
-    os.replace(tmp, out)
-    _progress(f"aeviz: wrote {len(scores)} rows to {out}; {int(scores['flag'].sum())} flagged")
+    rows = flagged = 0
+    try:
+        with open(tmp, "w", newline="") as fh:
+            for chunk_scores in score_stream(detector, _warn_chunks(chunks)):
+                chunk_scores.to_csv(fh, index=False, header=rows == 0)
+                rows += len(chunk_scores)
+                flagged += int(chunk_scores["flag"].sum())
+                _progress(f"aeviz: scored {rows} rows")
+        if rows == 0:
+            raise ValueError(f"{args.data} has no rows to score")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _progress(f"aeviz: wrote {rows} rows to {out}; {flagged} flagged")
     return 0
+
+
+def _warn_chunks(chunks, limit: int = 20):
+    """Pass chunks through, printing their data warnings (at most ``limit``)."""
+    shown = 0
+    for chunk in chunks:
+        for warning in chunk.report.warnings:
+            if shown < limit:
+                _progress(f"aeviz: warning: {warning}")
+            shown += 1
+        yield chunk
+    if shown > limit:
+        _progress(f"aeviz: warning: {shown - limit} more warnings not shown")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -356,6 +356,8 @@ def _read_parquet(content: bytes, name: str) -> pd.DataFrame:
 
 
 def _read_frame(source, sep: str | None, notes: list[str]) -> tuple[pd.DataFrame, str, str]:
+    if isinstance(source, pd.DataFrame):  # a chunk of a streamed file, already parsed
+        return source.reset_index(drop=True), str(source.attrs.get("name", "<frame>")), "."
     content, name, suffix = _read_source(source)
     if not content.strip():
         raise DataError(f"{name} is empty")
@@ -679,9 +681,11 @@ def load_sensor_table(
 
     Parameters
     ----------
-    source : str, pathlib.Path, bytes or binary file-like
+    source : str, pathlib.Path, bytes, binary file-like or DataFrame
         A ``.csv``/``.tsv``/``.txt`` or ``.parquet``/``.pq`` file, its bytes,
-        or an object with ``read()`` and ``name`` (Streamlit's UploadedFile).
+        an object with ``read()`` and ``name`` (Streamlit's UploadedFile), or
+        an already parsed frame (a chunk of a streamed file; its
+        ``attrs["name"]`` names it in messages).
         The separator (comma, semicolon or tab) is detected unless ``sep`` is
         given; decimal commas are understood with ``;`` or tab separators.
         UTF-8 with or without BOM is read; anything else falls back to

@@ -565,6 +565,18 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         deviation = _residual_energy_deviation(chan, self._smooth())
         return deviation.max(axis=1), deviation
 
+    @property
+    def context_rows(self) -> int:
+        """Rows on each side that a row's score depends on (0 for tables, windows, images).
+
+        A piece of a series scored with this many extra rows before and after
+        gives its rows the same scores as scoring the whole series.
+        """
+        check_is_fitted(self, "model_")
+        if self.input_kind_ != "series":
+            return 0
+        return self.window - 1 + self._smooth() // 2
+
     def _smooth(self) -> int:
         return int(self.smooth) if self.smooth is not None else 2 * self.window - 1
 
