@@ -230,6 +230,15 @@ def curves(_scores, _labels, key: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def aucs(_scores, _labels, key: str) -> dict:
+    """ROC AUC and PR AUC (threshold-free: once per model and data)."""
+    from aeviz_core import detection_metrics
+
+    m = detection_metrics(_scores, _labels, float(np.max(_scores)))
+    return {"roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"]}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def best_f1(_scores, _labels, key: str):
     from aeviz_core import best_f1_threshold
 

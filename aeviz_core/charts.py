@@ -197,7 +197,7 @@ def channels_chart(long: pd.DataFrame, spans: pd.DataFrame | None = None, *, x: 
         layer = line
         if spans is not None and len(spans):
             shade = alt.Chart(spans).mark_rect(color=_ANOMALY_FILL, opacity=0.3).encode(
-                x=f"start:{xt}", x2="end")
+                x=alt.X(f"start:{xt}"), x2=alt.X2("end"))
             layer = alt.layer(shade, line)
         rows.append(layer.properties(height=height, width=width))
     return alt.vconcat(*rows, spacing=4).resolve_scale(x="shared")
@@ -457,14 +457,15 @@ def error_histogram(errors, threshold: float, *, labels=None, bins: int = 60, lo
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
     bars = alt.Chart(frame).mark_rect(opacity=0.85).encode(
         x=alt.X("lo:Q", title="reconstruction error" + (" (log)" if log else ""), scale=scale),
-        x2="hi",
+        x2=alt.X2("hi"),
         y=alt.Y("count:Q", stack=True, title="items"),
         color=alt.Color("label:N", title=None, legend=None if labels is None else alt.Legend(), scale=alt.Scale(
             domain=list(groups), range=["#4c78a8"] if labels is None else ["#4c78a8", _ANOMALY_FILL])),
-        tooltip=[alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g"), "count:Q", "label:N"],
+        tooltip=[alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g"),
+                 alt.Tooltip("count:Q"), alt.Tooltip("label:N")],
     )
     rule = alt.Chart(pd.DataFrame({"threshold": [float(threshold)]})).mark_rule(
-        color="#d62728", strokeWidth=2).encode(x="threshold:Q", tooltip=[alt.Tooltip("threshold:Q", format=".4g")])
+        color="#d62728", strokeWidth=2).encode(x=alt.X("threshold:Q"), tooltip=[alt.Tooltip("threshold:Q", format=".4g")])
     return alt.layer(bars, rule).properties(height=height)
 
 
@@ -502,18 +503,18 @@ def score_timeline(x, scores, threshold: float, *, events: pd.DataFrame | None =
         spans = label_spans(labels, x)
         if len(spans):
             layers.append(alt.Chart(spans).mark_rect(color=_ANOMALY_FILL, opacity=0.25).encode(
-                x=f"start:{xt}", x2="end"))
+                x=alt.X(f"start:{xt}"), x2=alt.X2("end")))
     layers.append(line)
     rule = alt.Chart(pd.DataFrame({"threshold": [max(float(threshold), floor) if use_log else float(threshold)]}))
-    layers.append(rule.mark_rule(color="#d62728", strokeDash=[5, 3]).encode(y="threshold:Q"))
+    layers.append(rule.mark_rule(color="#d62728", strokeDash=[5, 3]).encode(y=alt.Y("threshold:Q")))
     if events is not None and len(events):
         ev = pd.DataFrame({"start": x[events["start"].to_numpy()],
                            "end": x[np.minimum(events["end"].to_numpy() + 1, len(x) - 1)],
                            "event": events["event"].to_numpy(),
                            "peak": events["peak_score"].to_numpy()})
         layers.append(alt.Chart(ev).mark_rect(color="#d62728", opacity=0.9, height=8).encode(
-            x=f"start:{xt}", x2="end", y=alt.value(4),
-            tooltip=["event:Q", alt.Tooltip("peak:Q", format=".4g")]))
+            x=alt.X(f"start:{xt}"), x2=alt.X2("end"), y=alt.YValue(4),
+            tooltip=[alt.Tooltip("event:Q"), alt.Tooltip("peak:Q", format=".4g")]))
     return alt.layer(*layers).properties(height=height)
 
 
@@ -523,12 +524,14 @@ def contributions_chart(channel_names, values, *, title: str | None = None) -> a
     frame = pd.DataFrame({"channel": [str(c) for c in channel_names], "error": v})
     total = float(v.sum())
     frame["share"] = frame["error"] / total if total > 0 else 0.0
+    frame["top"] = np.where(frame["share"] == frame["share"].max(), "top", "other")
     chart = alt.Chart(frame).mark_bar().encode(
         x=alt.X("share:Q", title="share of the event's error", axis=alt.Axis(format="%")),
         y=alt.Y("channel:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
-        color=alt.condition(alt.datum.share == float(frame["share"].max()), alt.value("#d62728"),
-                            alt.value("#4c78a8")),
-        tooltip=["channel:N", alt.Tooltip("error:Q", format=".4g"), alt.Tooltip("share:Q", format=".1%")],
+        color=alt.Color("top:N", legend=None, scale=alt.Scale(domain=["top", "other"],
+                                                             range=["#d62728", "#4c78a8"])),
+        tooltip=[alt.Tooltip("channel:N"), alt.Tooltip("error:Q", format=".4g"),
+                 alt.Tooltip("share:Q", format=".1%")],
     ).properties(height=alt.Step(24))
     return chart.properties(title=title) if title else chart
 

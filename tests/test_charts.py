@@ -249,3 +249,16 @@ def test_window_means_and_unique_names():
     assert A.window_means(values, np.array([3]), None).tolist() == [3.0]
     assert A.unique_name("ae-1", []) == "ae-1"
     assert A.unique_name("ae-1", ["ae-1", "ae-1 (2)"]) == "ae-1 (3)"
+
+
+def test_rates_at_matches_detection_metrics():
+    from aeviz_core import detection_metrics
+
+    rng = np.random.default_rng(0)
+    scores = rng.random(500)
+    labels = (rng.random(500) < 0.2).astype(int)
+    full = detection_metrics(scores, labels, 0.7)
+    fast = A.rates_at(scores > 0.7, labels)
+    for key, value in fast.items():
+        assert value == pytest.approx(full[key], nan_ok=True), key
+    assert np.isnan(A.rates_at(np.zeros(5, bool), np.zeros(5))["precision"])
