@@ -329,7 +329,6 @@ def latent_scatter(frame: pd.DataFrame, color: str = "class", *, dims=("x", "y")
         with warnings.catch_warnings():  # one selection shared by the three views is the intent
             warnings.filterwarnings("ignore", message=".*deduplicated selection parameter.*")
             chart = alt.hconcat(*views)
-            chart.to_dict()
     if title:
         chart = chart.properties(title=title)
     return chart
