@@ -65,16 +65,23 @@ def load_sample(sample: str) -> Dataset:
 
 
 @st.cache_data(show_spinner="Reading the file...", max_entries=4)
-def load_upload(content: bytes, name: str, sep: str | None = None, time_col: str | None = None) -> Dataset:
+def load_upload(content: bytes, name: str, sep: str | None = None, time_col: str | None = None,
+                drop: tuple = (), label_cols: tuple | None = None) -> Dataset:
     """An uploaded CSV/Parquet table as a :class:`Dataset`; raises ``DataError``."""
     from aeviz_core import load_sensor_table
 
     buffer = io.BytesIO(content)
     buffer.name = name
-    data = load_sensor_table(buffer, sep=sep, time_col=time_col or None)
+    data = load_sensor_table(buffer, sep=sep, time_col=time_col or None, drop=list(drop),
+                             label_cols=None if label_cols is None else list(label_cols))
     ds = Dataset.from_sensor(data, name)
     ds.source = f"upload:{name}:{ds.key}"
     return ds
+
+
+def column_list(text: str) -> tuple:
+    """``"a, b"`` -> ``("a", "b")`` (names typed in a text box)."""
+    return tuple(part.strip() for part in str(text).split(",") if part.strip())
 
 
 def pump_dataset() -> Dataset:

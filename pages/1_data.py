@@ -27,12 +27,18 @@ if source == "upload":
     with st.expander("Reading options"):
         sep_name = st.selectbox("Separator", ["detect", "comma", "semicolon", "tab"], key="data.sep")
         time_col = st.text_input("Time column (empty: detect)", key="data.time_col").strip()
+        drop = S.column_list(st.text_input("Columns to ignore (comma-separated)", key="data.drop"))
+        label_text = st.text_input("Label columns (comma-separated; empty: detect anomaly, label, "
+                                   "fault_type...)", key="data.labels")
     if up is not None:
         sep = {"detect": None, "comma": ",", "semicolon": ";", "tab": "\t"}[sep_name]
+        label_cols = S.column_list(label_text) or None
         try:
-            loaded = S.load_upload(up.getvalue(), up.name, sep, time_col or None)
+            loaded = S.load_upload(up.getvalue(), up.name, sep, time_col or None, drop, label_cols)
         except DataError as exc:
             st.error(f"**{up.name}** could not be used: {exc}", icon=":material/error:")
+            st.caption(f"Fix the file, or use *Reading options* to ignore a column or read it as a label. "
+                       f"The app keeps the current data ({ds.name}).")
         else:
             if loaded.source != ds.source:
                 S.set_dataset(loaded)

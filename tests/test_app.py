@@ -129,6 +129,21 @@ def test_bad_uploads_show_a_message_not_a_traceback(monkeypatch, tmp_path, name,
     assert at.session_state["dataset"].name == "pump_station.csv"
 
 
+def test_reading_options_ignore_a_bad_column(monkeypatch, tmp_path):
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("upload")
+    ok(at.run())
+    csv = b"time,a,b,note\n" + b"".join(
+        f"2026-01-01 00:00:{i:02d},{i},{2 * i},{'x' if i == 3 else 'ok'}\n".encode() for i in range(40))
+    at.file_uploader(key="data.upload").set_value(("notes.csv", csv, "text/csv"))
+    ok(at.run())
+    assert any("'note'" in e.value for e in at.error)
+    at.text_input(key="data.drop").set_value("note")
+    ok(at.run())
+    assert not at.error
+    assert at.session_state["dataset"].channel_names == ["a", "b"]
+
+
 def test_good_upload_becomes_the_dataset(monkeypatch, tmp_path):
     at = new_app(monkeypatch, tmp_path)
     at.radio(key="data.source").set_value("upload")
