@@ -20,14 +20,16 @@ if not models:
     st.stop()
 
 entry = S.pick_model(models, key="latent.model")
-det = S.thresholded(entry)
+det = entry.detector  # computations use the shared model; the threshold comes from the session
+current = S.thresholded(entry)
 X = A.scoring_input(ds, det)
 Z = S.latent(det, det.model_id_, ds.key, X)
 errors, _ = S.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images and det.window is not None
 st.caption(f"{len(Z):,} latent points of size {Z.shape[1]}"
            + (f": one per window of {det.window} rows, every {det.stride} rows" if series else ": one per item")
-           + f". Threshold {det.threshold_:.4g} ({det.threshold_rule_.rule} {det.threshold_rule_.param:g}).")
+           + f". Threshold {current.threshold_:.4g} ({current.threshold_rule_.rule} "
+             f"{current.threshold_rule_.param:g}), as set on the Anomalies page.")
 
 
 @st.fragment
@@ -41,7 +43,7 @@ def explorer():
     if method == "direct":
         dims_allowed = [latent_dim]
     n_comp = c2.radio("Axes", dims_allowed, horizontal=True, key=f"latent.dims.{method}")
-    base = A.latent_frame(None, dataset=ds, detector=det, row_errors=errors, threshold=det.threshold_)
+    base = A.latent_frame(None, dataset=ds, detector=det, row_errors=errors, threshold=current.threshold_)
     if "time" not in base:
         base["time"] = base["row"]
     colour_options = (["class"] if "class" in base else []) + ["reconstruction error", "time", "flag"]
