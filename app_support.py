@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import math
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,6 @@ SAMPLES = {
     "mnist": "MNIST (10,000 images, 28x28)",
 }
 TRAIN_PAGE = "pages/2_train.py"
-DATA_PAGE = "pages/1_data.py"
 
 
 # --------------------------------------------------------------------------- data
@@ -269,8 +267,8 @@ def compare_pair(weighting: str, beta: float, epochs: int, latent_dim: int, seed
 
     X, digit = load_uci_digits()
     y = None if held_out is None else (digit == held_out).astype(np.int8)
-    common = dict(latent_dim=latent_dim, hidden=(256, 128), epochs=epochs, batch_size=64,
-                  scaling="global", random_state=seed, patience=8)
+    common = {"latent_dim": latent_dim, "hidden": (256, 128), "epochs": epochs, "batch_size": 64,
+              "scaling": "global", "random_state": seed, "patience": 8}
     ae = AutoencoderDetector(model="ae", **common).fit(X, y)
     vae = AutoencoderDetector(model="vae", beta=beta, vae_weighting=weighting, **common).fit(X, y)
     return ae, vae
@@ -309,10 +307,6 @@ def fmt(value, digits: int = 3) -> str:
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     return f"{value:.{digits}f}"
-
-
-def elapsed(start: float) -> str:
-    return f"{time.time() - start:.1f} s"
 
 
 def events_for_display(events: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import streamlit as st  # noqa: E402
+import streamlit as st
 
 
 def pages() -> list:

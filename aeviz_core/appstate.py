@@ -34,7 +34,7 @@ import math
 import os
 import threading
 import time as _time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +59,8 @@ __all__ = [
     "latent_frame",
     "latent_inputs",
     "overlay_frame",
-    "rates_at",
     "parse_hidden",
+    "rates_at",
     "training_data",
     "window_means",
 ]
@@ -173,14 +173,6 @@ class Dataset:
     def image_shape(self) -> tuple[int, int] | None:
         return tuple(self.X.shape[1:3]) if self.is_images else None
 
-    @property
-    def model_input(self):
-        """What a detector's ``fit``/``score`` take: the channel frame (named
-        channels), or the images flattened to ``(n, h*w)`` for a dense model."""
-        if self.sensor is not None:
-            return self.sensor.channels
-        return self.X.reshape(len(self.X), -1)
-
     @classmethod
     def from_sensor(cls, data, name: str | None = None) -> Dataset:
         """Wrap a :class:`SensorData`; the ``anomaly`` label column (else the
@@ -207,7 +199,7 @@ class Dataset:
 
         X = np.asarray(X, dtype=np.float32)
         if X.ndim == 2:
-            side = int(round(math.sqrt(X.shape[1])))
+            side = math.isqrt(X.shape[1])
             if side * side != X.shape[1]:
                 raise ValueError(f"image rows must hold a square number of pixels, got {X.shape[1]}")
             X = X.reshape(len(X), side, side)
@@ -286,16 +278,6 @@ class TrainSettings:
                 f"the training period holds {end - self.train_start} rows; it needs at least "
                 f"window + 2 = {self.window + 2}")
 
-    def describe(self) -> str:
-        """One line for a model list: ``vae, latent 16, window 32/4, 20 epochs``."""
-        parts = [self.model, f"latent {self.latent_dim}"]
-        if self.window:
-            parts.append(f"window {self.window}/{self.stride}")
-        if self.model.endswith("vae"):
-            parts.append(f"beta {self.beta:g} {self.vae_weighting}")
-        parts.append(f"{self.epochs} epochs")
-        return ", ".join(parts)
-
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -346,7 +328,7 @@ def training_data(dataset: Dataset, settings: TrainSettings):
         X = dataset.X[..., None] if settings.model.startswith("conv") else dataset.X.reshape(dataset.n_items, -1)
         y = None
         if settings.normal_classes:
-            normal = set(str(c) for c in settings.normal_classes)
+            normal = {str(c) for c in settings.normal_classes}
             y = np.array([0 if str(c) in normal else 1 for c in dataset.classes], dtype=np.int8)
         return X, y
     start = int(settings.train_start)
@@ -572,11 +554,6 @@ def decode_latent(detector, Z) -> np.ndarray:
         else:
             out = scaler.inverse_transform(out)
     return out
-
-
-def with_settings(settings: TrainSettings, **changes) -> TrainSettings:
-    """A copy of ``settings`` with some fields changed (frozen dataclass)."""
-    return replace(settings, **changes)
 
 
 def overlay_frame(x, actual: pd.DataFrame, reconstruction, rows, *, x_name: str = "time") -> pd.DataFrame:

@@ -46,7 +46,7 @@ with st.form("train.form"):
                              help="elbo sums the squared error over an item's features; demo averages it, "
                                   "which lets the KL term win and collapses the latent space.")
     if ds.is_images:
-        classes = sorted(set(str(c) for c in ds.classes), key=lambda c: (len(c), c))
+        classes = sorted({str(c) for c in ds.classes}, key=lambda c: (len(c), c))
         normal = st.multiselect("Normal classes (the others are held out as anomalies)", classes,
                                 default=classes, key="train.normal")
         window = stride = None

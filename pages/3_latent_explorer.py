@@ -4,7 +4,6 @@ to see them beside their reconstructions; the layout's quality numbers below."""
 import hashlib
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import app_support as S

@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 
 import app_support as S
-from aeviz_core import THRESHOLD_RULES, appstate as A, charts
-from aeviz_core import event_metrics, flags_to_events
+from aeviz_core import THRESHOLD_RULES, charts, event_metrics, flags_to_events
+from aeviz_core import appstate as A
 
 st.title("Anomalies")
 
@@ -131,7 +131,7 @@ def _threshold_view():
     else:
         order = np.argsort(-errors)
         flagged_idx = order[: n_flag]
-        st.markdown(f"**Flagged items** (highest error first)")
+        st.markdown("**Flagged items** (highest error first)")
         table = pd.DataFrame({"item": flagged_idx, "class": np.asarray(ds.classes)[flagged_idx],
                               "error": errors[flagged_idx]})
         st.dataframe(table.head(1000), hide_index=True, height=200)

@@ -245,14 +245,14 @@ def test_anomalies_threshold_moves_without_retraining(trained):
     active = at.session_state["active_model"]
     model_id = at.session_state["models"][active].detector.model_id_
     first = float(metric(at, "Threshold"))
-    flagged = [m.value for m in at.markdown if "flagged (" in m.value][0]
+    flagged = next(m.value for m in at.markdown if "flagged (" in m.value)
     assert metric(at, "Precision") != "" and metric(at, "ROC AUC") != "—"
     t0 = time.perf_counter()
     at.slider(key="anomalies.param.percentile").set_value(90.0)
     ok(at.run())
     assert time.perf_counter() - t0 < 20
     assert float(metric(at, "Threshold")) < first
-    assert [m.value for m in at.markdown if "flagged (" in m.value][0] != flagged
+    assert next(m.value for m in at.markdown if "flagged (" in m.value) != flagged
     # the cached model is never mutated: the threshold lives in the session
     entry = at.session_state["models"][active]
     assert entry.detector.model_id_ == model_id
