@@ -236,7 +236,7 @@ class VariationalAutoencoder(keras.Model):
             reconstruction = ops.mean(ops.sum(per_item, axis=-1))
         else:
             reconstruction = ops.mean(ops.mean(per_item, axis=-1))
-        kl = ops.sum(self.losses)
+        kl = ops.sum(ops.stack(self.losses))  # the KL added in call()
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         return reconstruction + self.beta * kl
