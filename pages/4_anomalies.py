@@ -150,8 +150,7 @@ def _threshold_view():
     y, s = labels[eval_mask], errors[eval_mask]
     if not eval_mask.all():
         st.caption(f"Evaluated on the {int(eval_mask.sum()):,} rows after the training period.")
-    curve_key = f"{det.model_id_}:{ds.key}:{int(eval_mask.sum())}"
-    m = {**A.rates_at(s > threshold, y), **S.aucs(s, y, curve_key)}
+    m = {**A.rates_at(s > threshold, y), **S.aucs(s, y, curve_key(y))}
     cols = st.columns(7)
     for col, (name, value) in zip(cols, [("Precision", m["precision"]), ("Recall", m["recall"]),
                                          ("F1", m["f1"]), ("False-alarm rate", m["false_alarm_rate"]),
@@ -162,14 +161,24 @@ def _threshold_view():
         ev_m = event_metrics(flags_to_events(flags[eval_mask], s), y)
         st.caption(f"Events: {ev_m['n_detected']} of {ev_m['n_true_events']} labelled events detected, "
                    f"{ev_m['n_false_events']} false events.")
-    roc, pr = S.curves(s, y, curve_key)
-    best_t, best_f = S.best_f1(s, y, curve_key)
-    if len(roc):
-        c1, c2 = st.columns(2)
-        c1.altair_chart(charts.roc_chart(roc, point=(m["false_alarm_rate"], m["recall"])), key="anomalies.roc")
-        c2.altair_chart(charts.pr_chart(pr, point=(m["recall"], m["precision"])), key="anomalies.pr")
-    st.button(f"Use the best-F1 threshold ({best_t:.4g}, F1 {best_f:.3f} on these labels)",
-              on_click=use_best_f1, args=(best_t,), key="anomalies.best")
+
+
+def curve_key(y) -> str:
+    return f"{det.model_id_}:{ds.key}:{len(y)}"
 
 
 threshold_view()
+
+# threshold-free, so outside the fragment: a threshold move does not redraw them
+if labels is not None:
+    y, s = labels[eval_mask], errors[eval_mask]
+    roc, pr = S.curves(s, y, curve_key(y))
+    best_t, best_f = S.best_f1(s, y, curve_key(y))
+    best = A.rates_at(s > best_t, y)
+    if len(roc):
+        c1, c2 = st.columns(2)
+        c1.altair_chart(charts.roc_chart(roc, point=(best["false_alarm_rate"], best["recall"])), key="anomalies.roc")
+        c2.altair_chart(charts.pr_chart(pr, point=(best["recall"], best["precision"])), key="anomalies.pr")
+        st.caption("The red dots mark the threshold with the best F1 on these labels.")
+    st.button(f"Use the best-F1 threshold ({best_t:.4g}, F1 {best_f:.3f})",
+              on_click=use_best_f1, args=(best_t,), key="anomalies.best")
