@@ -126,7 +126,7 @@ def _threshold_view():
             frame = A.overlay_frame(x, ds.sensor.channels.iloc[:, top], recon[:, top], context,
                                     x_name="time" if ds.time is not None else "row")
             c2.caption("The event's top channels: actual (solid) and reconstruction (dashed)")
-            c2.altair_chart(charts.window_overlay(frame, x="time" if ds.time is not None else "row", width=480),
+            c2.altair_chart(charts.window_overlay(frame, x="time" if ds.time is not None else "row", width=360),
                             key="anomalies.event_overlay")
     else:
         order = np.argsort(-errors)

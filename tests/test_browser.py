@@ -10,6 +10,7 @@ Skipped (with the reason) when chromium or Playwright is missing, unless the
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -120,8 +121,12 @@ def browser():
         b.close()
 
 
-def shot(page, name: str):
+def shot(page, name: str, *, scroll_to=None):
+    """Save a screenshot; ``scroll_to`` (a locator) is scrolled into view first."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    if scroll_to is not None:
+        scroll_to.scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
@@ -179,6 +184,8 @@ def test_walk_through_the_app(app, browser):
     assert after != before
     no_exception(page)
     shot(page, "4_anomalies")
+    best = page.get_by_role("button", name=re.compile("best-F1"))
+    shot(page, "4b_anomalies_metrics", scroll_to=best)
 
     # Compare: train the pair with 2 epochs
     go(page, "Compare AE vs VAE")
@@ -190,6 +197,7 @@ def test_walk_through_the_app(app, browser):
     wait_idle(page)
     no_exception(page)
     shot(page, "5_compare")
+    shot(page, "5b_compare_generated", scroll_to=page.get_by_text("Decoded 12x12 grid"))
     page.close()
 
 
