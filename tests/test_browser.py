@@ -127,7 +127,15 @@ def shot(page, name: str, *, scroll_to=None):
     if scroll_to is not None:
         scroll_to.scroll_into_view_if_needed()
         page.wait_for_timeout(800)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    try:  # a 256-colour palette keeps the committed PNGs small
+        from PIL import Image
+
+        with Image.open(path) as img:
+            img.convert("RGB").quantize(colors=256).save(path, optimize=True)
+    except ImportError:
+        pass
 
 
 def test_walk_through_the_app(app, browser):
