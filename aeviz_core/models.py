@@ -95,8 +95,35 @@ def _check_arch(arch, input_shape, hidden, latent_dim):
         raise ValueError(f"hidden must be a non-empty tuple of positive sizes, got {hidden!r}")
 
 
+class _ArchitectureMixin:
+    """What both autoencoders store about their architecture, and its config."""
+
+    def _set_architecture(self, input_shape, arch, latent_dim, hidden, activation):
+        input_shape = tuple(int(s) for s in input_shape)
+        hidden = tuple(int(h) for h in hidden)
+        _check_arch(arch, input_shape, hidden, latent_dim)
+        self.item_shape = input_shape
+        self.arch = arch
+        self.latent_dim = int(latent_dim)
+        self.hidden = hidden
+        self.activation = activation
+
+    def _architecture_config(self) -> dict:
+        return {
+            "input_shape": list(self.item_shape),
+            "arch": self.arch,
+            "latent_dim": self.latent_dim,
+            "hidden": list(self.hidden),
+            "activation": self.activation,
+            "name": self.name,
+        }
+
+    def build(self, input_shape=None):
+        self.built = True  # encoder and decoder are built in __init__
+
+
 @keras.saving.register_keras_serializable(package="aeviz")
-class Autoencoder(keras.Model):
+class Autoencoder(_ArchitectureMixin, keras.Model):
     """A deterministic autoencoder: ``decoder(encoder(x))``.
 
     Parameters
@@ -113,19 +140,9 @@ class Autoencoder(keras.Model):
     def __init__(self, input_shape, arch="dense", latent_dim=2, hidden=(256, 128),
                  activation="gelu", **kwargs):
         super().__init__(**kwargs)
-        input_shape = tuple(int(s) for s in input_shape)
-        hidden = tuple(int(h) for h in hidden)
-        _check_arch(arch, input_shape, hidden, latent_dim)
-        self.item_shape = input_shape
-        self.arch = arch
-        self.latent_dim = int(latent_dim)
-        self.hidden = hidden
-        self.activation = activation
-        self.encoder = _build_encoder(arch, input_shape, hidden, self.latent_dim, activation)
-        self.decoder = _build_decoder(arch, input_shape, hidden, self.latent_dim, activation)
-
-    def build(self, input_shape=None):
-        self.built = True  # encoder and decoder are built in __init__
+        self._set_architecture(input_shape, arch, latent_dim, hidden, activation)
+        self.encoder = _build_encoder(arch, self.item_shape, self.hidden, self.latent_dim, activation)
+        self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation)
 
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -135,14 +152,7 @@ class Autoencoder(keras.Model):
         return self.encoder(x, training=training)
 
     def get_config(self):
-        return {
-            "input_shape": list(self.item_shape),
-            "arch": self.arch,
-            "latent_dim": self.latent_dim,
-            "hidden": list(self.hidden),
-            "activation": self.activation,
-            "name": self.name,
-        }
+        return self._architecture_config()
 
 
 @keras.saving.register_keras_serializable(package="aeviz")
@@ -163,7 +173,7 @@ class Sampling(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="aeviz")
-class VariationalAutoencoder(keras.Model):
+class VariationalAutoencoder(_ArchitectureMixin, keras.Model):
     """A VAE whose ``fit`` reports ``loss``, ``reconstruction_loss`` and ``kl_loss``.
 
     The encoder outputs ``2 * latent_dim`` units (mean and log-variance); the
@@ -185,29 +195,19 @@ class VariationalAutoencoder(keras.Model):
     def __init__(self, input_shape, arch="dense", latent_dim=2, hidden=(256, 128),
                  activation="gelu", beta=1.0, weighting="elbo", seed=None, **kwargs):
         super().__init__(**kwargs)
-        input_shape = tuple(int(s) for s in input_shape)
-        hidden = tuple(int(h) for h in hidden)
-        _check_arch(arch, input_shape, hidden, latent_dim)
+        self._set_architecture(input_shape, arch, latent_dim, hidden, activation)
         if weighting not in VAE_WEIGHTINGS:
             raise ValueError(f"weighting must be one of {VAE_WEIGHTINGS}, got {weighting!r}")
         if not float(beta) >= 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
-        self.item_shape = input_shape
-        self.arch = arch
-        self.latent_dim = int(latent_dim)
-        self.hidden = hidden
-        self.activation = activation
         self.beta = float(beta)
         self.weighting = weighting
         self.seed = seed
-        self.encoder = _build_encoder(arch, input_shape, hidden, 2 * self.latent_dim, activation)
-        self.decoder = _build_decoder(arch, input_shape, hidden, self.latent_dim, activation)
+        self.encoder = _build_encoder(arch, self.item_shape, self.hidden, 2 * self.latent_dim, activation)
+        self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation)
         self.sampling = Sampling(seed=seed, name="sampling")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
-
-    def build(self, input_shape=None):
-        self.built = True  # encoder and decoder are built in __init__
 
     def _moments(self, x, training=False):
         h = self.encoder(x, training=training)
@@ -242,17 +242,7 @@ class VariationalAutoencoder(keras.Model):
         return reconstruction + self.beta * kl
 
     def get_config(self):
-        return {
-            "input_shape": list(self.item_shape),
-            "arch": self.arch,
-            "latent_dim": self.latent_dim,
-            "hidden": list(self.hidden),
-            "activation": self.activation,
-            "beta": self.beta,
-            "weighting": self.weighting,
-            "seed": self.seed,
-            "name": self.name,
-        }
+        return {**self._architecture_config(), "beta": self.beta, "weighting": self.weighting, "seed": self.seed}
 
 
 def build_model(kind, input_shape, *, latent_dim=2, hidden=(256, 128), activation="gelu",

@@ -22,6 +22,8 @@ import numbers
 
 import numpy as np
 
+from .metrics import _check_int
+
 __all__ = [
     "PROJECTION_METHODS",
     "latent_box",
@@ -48,14 +50,6 @@ def _as_latent(Z) -> np.ndarray:
     if n_bad:
         raise ValueError(f"Z must be finite, got {n_bad} NaN or infinite values")
     return Z
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 def project_latent(Z, method="auto", n_components=2, random_state=0, **kwargs) -> np.ndarray:
