@@ -225,3 +225,25 @@ def test_bad_upload_shows_a_message(app, browser, tmp_path):
     no_exception(page)
     shot(page, "6_bad_upload")
     page.close()
+
+
+def test_training_can_be_stopped(app, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    page.set_default_timeout(60_000)
+    page.goto(app)
+    page.wait_for_selector('h1:has-text("Data")')
+    wait_idle(page)
+    go(page, "Train")
+    epochs = page.get_by_label("Epochs (at most)")
+    epochs.fill("300")
+    epochs.press("Tab")
+    page.locator('[data-testid="stCheckbox"] label', has_text="Early stopping").first.click()
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector("text=/epoch [1-9][0-9]*\\/300/", timeout=120_000)
+    page.get_by_role("button", name="Stop training").click()
+    page.wait_for_selector("text=stopped by you", timeout=120_000)
+    wait_idle(page)
+    no_exception(page)
+    summary = page.locator("text=stopped by you").first.inner_text()
+    assert "300 epochs" not in summary
+    page.close()
