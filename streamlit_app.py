@@ -21,6 +21,7 @@ def pages() -> list:
         st.Page("pages/2_train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/3_latent_explorer.py", title="Latent explorer", icon=":material/scatter_plot:"),
         st.Page("pages/4_anomalies.py", title="Anomalies", icon=":material/warning:"),
+        st.Page("pages/5_review.py", title="Review", icon=":material/fact_check:"),
         st.Page("pages/6_compare.py", title="Compare AE vs VAE", icon=":material/compare:"),
     ]
 

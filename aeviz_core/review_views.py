@@ -1,0 +1,485 @@
+"""What the Review page shows, as pure functions: the queue table, moving through
+it, an event's context and its charts. No Streamlit here, so all of it is unit
+tested without a browser; chart builders return ``alt.Chart`` objects, like
+those in :mod:`aeviz_core.charts`.
+
+An event is named by its *key*, ``"start-end"`` (its first and last row,
+inclusive), the same span that keys its review in
+:class:`aeviz_core.ReviewStore`. Keys are plain strings, so they survive in
+Streamlit's session state and in a selectbox.
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from .charts import minmax_downsample
+
+__all__ = [
+    "ACTIONS",
+    "STATUS_COLORS",
+    "STATUS_LABELS",
+    "context_rows",
+    "event_channel_errors",
+    "event_key",
+    "event_label",
+    "event_overlay_chart",
+    "event_overlay_frame",
+    "filter_queue",
+    "format_duration",
+    "format_seconds",
+    "latent_event_chart",
+    "latent_event_frame",
+    "neighbour",
+    "parse_event_key",
+    "pick_current",
+    "queue_table",
+    "review_scores_chart",
+    "threshold_advice",
+]
+
+#: status -> how the page names it
+STATUS_LABELS = {
+    "open": "open",
+    "confirmed": "confirmed anomaly",
+    "dismissed": "false alarm",
+    "follow_up": "needs follow-up",
+}
+#: the decisions an operator can take -> the button's label
+ACTIONS = {
+    "confirmed": "Confirm anomaly",
+    "dismissed": "Dismiss: false alarm",
+    "follow_up": "Needs follow-up",
+}
+STATUS_COLORS = {"open": "#9aa5b1", "confirmed": "#d62728", "dismissed": "#4c78a8",
+                 "follow_up": "#f58518"}
+_ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#111111"}
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def event_key(start, end) -> str:
+    """``"start-end"`` for the event spanning rows ``start`` to ``end`` (inclusive).
+
+    Examples
+    --------
+    >>> event_key(120, 131)
+    '120-131'
+    """
+    return f"{int(start)}-{int(end)}"
+
+
+def parse_event_key(key: str) -> tuple[int, int]:
+    """``(start, end)`` of an :func:`event_key`; a ValueError names a bad key.
+
+    Examples
+    --------
+    >>> parse_event_key("120-131")
+    (120, 131)
+    """
+    try:
+        start, end = (int(part) for part in str(key).split("-"))
+    except ValueError:
+        raise ValueError(f"an event key must look like 'start-end', got {key!r}") from None
+    if not 0 <= start <= end:
+        raise ValueError(f"an event key needs 0 <= start <= end, got {key!r}")
+    return start, end
+
+
+def filter_queue(queue: pd.DataFrame, statuses) -> pd.DataFrame:
+    """The rows of ``queue`` shown with one of ``statuses`` (None: all), order kept.
+
+    Parameters
+    ----------
+    queue : DataFrame
+        From :meth:`ReviewStore.queue`, with a ``status`` column.
+    statuses : iterable of str or None
+
+    Returns
+    -------
+    DataFrame
+        On a fresh index.
+    """
+    if statuses is None:
+        return queue.reset_index(drop=True)
+    return queue[queue["status"].isin(list(statuses))].reset_index(drop=True)
+
+
+def format_seconds(seconds: float) -> str:
+    """A length of time for people: ``"12 s"``, ``"2 min 5 s"``, ``"1 h 05 min"``, ``"3.0 days"``.
+
+    Examples
+    --------
+    >>> format_seconds(860)
+    '14 min 20 s'
+    """
+    s = float(seconds)
+    if not math.isfinite(s) or s < 0:
+        raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
+    if s < 60:
+        return f"{s:.3g} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {round(s % 60)} s"
+    if s < 86400:
+        return f"{int(s // 3600)} h {round(s % 3600 / 60):02d} min"
+    return f"{s / 86400:.1f} days"
+
+
+def format_duration(seconds, n_rows: int) -> str:
+    """An event's length for a table: ``"126 rows, 2 min 5 s"``; rows alone without time.
+
+    ``seconds`` is ``end_time - start_time`` (NaN or None without a time index).
+
+    Examples
+    --------
+    >>> format_duration(125.0, 126)
+    '126 rows, 2 min 5 s'
+    >>> format_duration(float("nan"), 1)
+    '1 row'
+    """
+    rows = f"{int(n_rows):,} row{'s' if int(n_rows) != 1 else ''}"
+    if seconds is None or not math.isfinite(float(seconds)):
+        return rows
+    return f"{rows}, {format_seconds(seconds)}"
+
+
+def _when(value) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _status_text(row) -> str:
+    text = STATUS_LABELS.get(row["status"], str(row["status"]))
+    return f"{text} (stale)" if bool(row.get("stale", False)) else text
+
+
+def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
+    """The queue as the page's table: one readable row per event, in the queue's order.
+
+    Parameters
+    ----------
+    queue : DataFrame
+        From :meth:`ReviewStore.queue` on events of ``flags_to_events``.
+
+    Returns
+    -------
+    table : DataFrame
+        ``event``, ``status`` (a label; "(stale)" when the decision was made
+        under another model), ``peak score`` (higher = more anomalous),
+        ``start`` (time, else row), ``duration`` (time, else rows),
+        ``reviewer``, ``note``, ``top channels``, ``rows`` (first-last).
+    """
+    columns = ["event", "status", "peak score", "start", "duration", "reviewer", "note", "top channels",
+               "rows"]
+    if not len(queue):
+        return pd.DataFrame(columns=columns)
+    has_time = "start_time" in queue and queue["start_time"].notna().any()
+    seconds = queue["duration_s"] if "duration_s" in queue else pd.Series(np.nan, index=queue.index)
+    n_rows = queue["n_rows"] if "n_rows" in queue else queue["end"] - queue["start"] + 1
+    return pd.DataFrame({
+        "event": queue["event"].to_numpy() if "event" in queue else np.arange(len(queue)),
+        "status": [_status_text(r) for _, r in queue.iterrows()],
+        "peak score": (queue["peak_score"].to_numpy(dtype=float) if "peak_score" in queue
+                       else np.full(len(queue), np.nan)),
+        "start": [_when(t) for t in queue["start_time"]] if has_time else queue["start"].astype(str).to_numpy(),
+        "duration": [format_seconds(s) if pd.notna(s) else format_duration(None, n)
+                     for s, n in zip(seconds, n_rows, strict=True)],
+        "reviewer": queue["reviewer"].fillna("").astype(str).to_numpy(),
+        "note": queue["note"].fillna("").astype(str).to_numpy(),
+        "top channels": (queue["top_channels"].fillna("").astype(str).to_numpy()
+                         if "top_channels" in queue else ""),
+        "rows": [f"{int(a)}–{int(b)}" for a, b in zip(queue["start"], queue["end"], strict=True)],
+    }, columns=columns)
+
+
+def event_label(row) -> str:
+    """One line naming a queue row, for the event picker:
+    ``"#3 · 2026-01-05 06:12:40 · peak 4.21 · open"``."""
+    where = _when(row.get("start_time")) or f"rows {int(row['start'])}–{int(row['end'])}"
+    peak = row.get("peak_score")
+    parts = [f"#{int(row['event'])}" if "event" in row else event_key(row["start"], row["end"]), where]
+    if peak is not None and not pd.isna(peak):
+        parts.append(f"peak {float(peak):.3g}")
+    parts.append(_status_text(row))
+    return " · ".join(parts)
+
+
+def pick_current(keys, wanted: str | None, last_position: int = 0) -> tuple[str | None, int]:
+    """The event to open: ``wanted`` when it is still in ``keys``, else the one
+    now at ``last_position`` (clamped), so that an event leaving a filtered
+    queue hands over to the one that took its place.
+
+    Returns
+    -------
+    (key, position) : (str or None, int)
+        ``(None, 0)`` for an empty queue.
+
+    Examples
+    --------
+    >>> pick_current(["1-2", "5-9"], "5-9")
+    ('5-9', 1)
+    >>> pick_current(["1-2", "5-9"], "3-4", last_position=7)
+    ('5-9', 1)
+    """
+    keys = list(keys)
+    if not keys:
+        return None, 0
+    if wanted in keys:
+        return wanted, keys.index(wanted)
+    position = min(max(int(last_position), 0), len(keys) - 1)
+    return keys[position], position
+
+
+def neighbour(keys, current: str, step: int) -> str | None:
+    """The key ``step`` places from ``current`` in ``keys`` (None past either end).
+
+    Examples
+    --------
+    >>> neighbour(["a", "b", "c"], "b", 1), neighbour(["a", "b", "c"], "a", -1)
+    ('c', None)
+    """
+    keys = list(keys)
+    if current not in keys:
+        return None
+    i = keys.index(current) + int(step)
+    return keys[i] if 0 <= i < len(keys) else None
+
+
+def threshold_advice(summary: dict, threshold: float) -> str:
+    """A sentence on what the reviews say about ``threshold`` (the one now in use).
+
+    Parameters
+    ----------
+    summary : dict
+        From :meth:`ReviewStore.threshold_summary`.
+    threshold : float
+        The threshold that flagged these events.
+    """
+    counts = summary["counts"]
+    decided = counts.get("confirmed", 0) + counts.get("dismissed", 0)
+    stale = summary.get("stale", 0)
+    tail = (f" {stale} decision(s) were made under another model and are not counted."
+            if stale else "")
+    if not decided or summary.get("precision") is None:
+        return ("No event is confirmed or dismissed under this model yet: the precision of the "
+                "flags and a suggested threshold appear once there are decisions." + tail)
+    precision = summary["precision"]
+    text = f"{precision:.0%} of the decided flags were real anomalies."
+    suggested = summary.get("threshold")
+    if suggested is None:
+        need = "dismissed" if counts.get("dismissed", 0) == 0 else "confirmed"
+        return text + f" A suggested threshold needs at least one {need} event too." + tail
+    how = ("halfway between the highest dismissed and the lowest confirmed peak score"
+           if summary.get("threshold_method") == "midpoint"
+           else "the cut with the best F1 of flags against confirmed events (they overlap)")
+    if suggested > threshold * 1.0001:
+        move = f"raising it from {threshold:.4g} would drop dismissed events"
+    elif suggested < threshold * 0.9999:
+        move = f"lowering it from {threshold:.4g} would keep every confirmed event"
+    else:
+        move = "the threshold in use already separates them"
+    return text + f" The reviews suggest a threshold of **{suggested:.4g}** ({how}): {move}." + tail
+
+
+def review_scores_chart(queue: pd.DataFrame, threshold: float, suggested: float | None = None,
+                        *, height: int = 150) -> alt.LayerChart:
+    """The events' peak scores by status (a tick each), with the threshold in use
+    (red, dashed) and the one the reviews suggest (green): what the decisions say
+    about where the threshold should sit. Higher score = more anomalous."""
+    frame = pd.DataFrame({
+        "event": queue["event"].to_numpy() if "event" in queue else np.arange(len(queue)),
+        "peak": pd.to_numeric(queue["peak_score"], errors="coerce").to_numpy(dtype=float),
+        "status": [STATUS_LABELS.get(s, s) for s in queue["status"]],
+        "stale": queue["stale"].astype(bool).to_numpy() if "stale" in queue else False,
+    }).dropna(subset=["peak"])
+    values = frame["peak"].to_numpy()
+    lines = [float(threshold)] + ([float(suggested)] if suggested is not None else [])
+    positive = values.size and values.min() > 0 and min(lines) > 0
+    wide = positive and max(values.max(), *lines) / min(values.min(), *lines) > 20
+    scale = alt.Scale(type="log") if wide else alt.Scale(zero=False)
+    order = list(STATUS_LABELS.values())
+    ticks = alt.Chart(frame).mark_tick(thickness=2, size=18).encode(
+        x=alt.X("peak:Q", title="event peak score (higher = more anomalous)", scale=scale),
+        y=alt.Y("status:N", title=None, sort=order, scale=alt.Scale(domain=order)),
+        color=alt.Color("status:N", legend=None, scale=alt.Scale(
+            domain=order, range=[STATUS_COLORS[s] for s in STATUS_LABELS])),
+        opacity=alt.condition(alt.datum.stale, alt.value(0.35), alt.value(0.95)),
+        tooltip=["event:Q", alt.Tooltip("peak:Q", format=".4g"), "status:N", "stale:N"],
+    )
+    rules = pd.DataFrame({"value": lines, "which": ["in use", "suggested"][: len(lines)]})
+    rule = alt.Chart(rules).mark_rule(strokeWidth=2).encode(
+        x="value:Q",
+        color=alt.Color("which:N", title="threshold", scale=alt.Scale(
+            domain=["in use", "suggested"], range=["#d62728", "#2ca02c"])),
+        strokeDash=alt.StrokeDash("which:N", legend=None, scale=alt.Scale(
+            domain=["in use", "suggested"], range=[[5, 3], [1, 0]])),
+        tooltip=["which:N", alt.Tooltip("value:Q", format=".4g")],
+    )
+    return alt.layer(ticks, rule).resolve_scale(color="independent").properties(height=height)
+
+
+# --------------------------------------------------------------------------- the open event
+
+
+def context_rows(start: int, end: int, n_rows: int, pad: int) -> np.ndarray:
+    """Rows ``start - pad`` to ``end + pad`` (inclusive), clipped to the series.
+
+    Examples
+    --------
+    >>> context_rows(5, 6, 10, 3).tolist()
+    [2, 3, 4, 5, 6, 7, 8, 9]
+    """
+    if not 0 <= start <= end < n_rows:
+        raise ValueError(f"an event needs 0 <= start <= end < n_rows ({n_rows}), got {start}..{end}")
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
+    return np.arange(max(0, start - pad), min(n_rows, end + pad + 1))
+
+
+def event_channel_errors(channel_errors, start: int, end: int) -> np.ndarray:
+    """Each channel's error summed over the event's rows (NaN as 0): what each
+    sensor contributed. Shape ``(n_channels,)``, higher = more to blame."""
+    E = np.asarray(channel_errors, dtype=np.float64)
+    if E.ndim != 2:
+        raise ValueError(f"channel_errors must have shape (n_rows, n_channels), got {E.shape}")
+    return np.nansum(E[int(start): int(end) + 1], axis=0)
+
+
+def event_overlay_frame(x, actual: pd.DataFrame, reconstruction, rows, *, channels=None,
+                        x_name: str = "time", max_points: int = 600) -> pd.DataFrame:
+    """Long ``[x_name, channel, kind, value]`` of the actual and reconstructed
+    channels over ``rows``, for :func:`event_overlay_chart`.
+
+    Parameters
+    ----------
+    x : array-like, shape (n_rows,)
+        Timestamps or row numbers of the whole series.
+    actual : DataFrame, shape (n_rows, n_channels)
+    reconstruction : array-like, shape (n_rows, n_channels)
+        In the data's units (``detector.reconstruct``).
+    rows : array-like of int
+        The rows to draw (:func:`context_rows`).
+    channels : list of str, optional
+        Which channels, in drawing order (default: all).
+    max_points : int
+        Per channel and kind at most (about): longer contexts are thinned with
+        :func:`aeviz_core.charts.minmax_downsample`, on the actual and the
+        reconstructed line alike, so no spike of either disappears.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    xs = np.asarray(x)
+    recon = np.asarray(reconstruction)
+    names = list(actual.columns) if channels is None else list(channels)
+    parts = []
+    for name in names:
+        j = actual.columns.get_loc(name)
+        a = actual[name].to_numpy()[rows]
+        r = recon[rows, j]
+        keep = np.union1d(minmax_downsample(a, max_points), minmax_downsample(r, max_points))
+        picked = rows[keep]
+        for kind, values in (("actual", a[keep]), ("reconstruction", r[keep])):
+            parts.append(pd.DataFrame({x_name: xs[picked], "channel": str(name), "kind": kind,
+                                       "value": values.astype(np.float64)}))
+    if not parts:
+        return pd.DataFrame(columns=[x_name, "channel", "kind", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def event_overlay_chart(frame: pd.DataFrame, span, *, x: str = "time", height: int = 60,
+                        width: int = 640) -> alt.VConcatChart:
+    """One small chart per channel: actual (solid) and reconstruction (dashed),
+    the event's rows shaded red; channels in the frame's order, one shared x axis
+    (labelled under the last chart).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        From :func:`event_overlay_frame`.
+    span : (x0, x1)
+        The event's extent on the x axis (its first row to just after its last).
+    """
+    xt = "T" if pd.api.types.is_datetime64_any_dtype(frame[x].dtype) else "Q"
+    band = pd.DataFrame({"x0": [span[0]], "x1": [span[1]]})
+    names = list(pd.unique(frame["channel"]))
+    views = []
+    for i, name in enumerate(names):
+        part = frame[frame["channel"] == name]
+        axis = alt.Axis(title=None) if i == len(names) - 1 else alt.Axis(title=None, labels=False, ticks=False)
+        shade = alt.Chart(band).mark_rect(color="#d62728", opacity=0.13).encode(
+            x=alt.X(f"x0:{xt}", axis=axis), x2=f"x1:{xt}")
+        lines = alt.Chart(part).mark_line(strokeWidth=1.3).encode(
+            x=alt.X(f"{x}:{xt}", axis=axis),
+            y=alt.Y("value:Q", title=str(name), scale=alt.Scale(zero=False),
+                    axis=alt.Axis(titleAngle=0, titleAlign="right", titleBaseline="middle",
+                                  titleLimit=120, tickCount=3)),
+            color=alt.Color("kind:N", title=None, scale=alt.Scale(
+                domain=["actual", "reconstruction"], range=["#1f77b4", "#ff7f0e"]),
+                legend=alt.Legend(orient="top")),
+            strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(
+                domain=["actual", "reconstruction"], range=[[1, 0], [4, 2]])),
+            tooltip=[alt.Tooltip(f"{x}:{xt}"), "kind:N", alt.Tooltip("value:Q", format=".4g")],
+        )
+        views.append(alt.layer(shade, lines).properties(height=height, width=width))
+    return alt.vconcat(*views, spacing=4).resolve_scale(x="shared")
+
+
+def latent_event_frame(coords, starts, window: int | None, row_flags, start: int, end: int) -> pd.DataFrame:
+    """The latent points with their role for one event: ``x, y, row, role``.
+
+    Parameters
+    ----------
+    coords : array-like, shape (n_points, 2)
+        2-D latent coordinates (the latent itself, or a projection of it).
+    starts : array-like of int, shape (n_points,)
+        Each point's first row (``detector.latent_starts``; the row itself
+        for a model without windows).
+    window : int or None
+        Rows per point (None: one).
+    row_flags : array-like of bool, shape (n_rows,)
+        Flagged rows.
+    start, end : int
+        The event's rows (inclusive).
+
+    Returns
+    -------
+    frame : DataFrame
+        ``role`` is ``"this event"`` for the points whose rows overlap the
+        event, ``"flagged"`` for other points holding a flagged row,
+        ``"normal"`` otherwise.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    starts = np.asarray(starts, dtype=np.int64)
+    if coords.ndim != 2 or coords.shape[1] < 2 or len(coords) != len(starts):
+        raise ValueError(f"coords must have shape ({len(starts)}, 2), got {coords.shape}")
+    w = int(window or 1)
+    flags = np.asarray(row_flags, dtype=np.float64)
+    csum = np.concatenate([[0.0], np.cumsum(flags)])
+    last = np.minimum(starts + w, flags.size)
+    any_flag = (csum[last] - csum[np.minimum(starts, flags.size)]) > 0
+    mine = (starts <= end) & (starts + w - 1 >= start)
+    role = np.where(mine, "this event", np.where(any_flag, "flagged", "normal"))
+    return pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "row": starts, "role": role})
+
+
+def latent_event_chart(frame: pd.DataFrame, *, height: int = 260, title: str | None = None) -> alt.LayerChart:
+    """The latent scatter with the open event's points drawn large and dark on
+    top of the flagged (pink) and normal (grey) ones."""
+    domain = list(_ROLE_COLORS)
+    color = alt.Color("role:N", title=None, scale=alt.Scale(domain=domain, range=list(_ROLE_COLORS.values())),
+                      legend=alt.Legend(orient="bottom"))
+    enc = {"x": alt.X("x:Q", title=None, scale=alt.Scale(zero=False)),
+           "y": alt.Y("y:Q", title=None, scale=alt.Scale(zero=False)),
+           "color": color, "tooltip": ["row:Q", "role:N"]}
+    rest = alt.Chart(frame[frame["role"] != "this event"]).mark_circle(size=14, opacity=0.7).encode(**enc)
+    mine = alt.Chart(frame[frame["role"] == "this event"]).mark_point(
+        size=70, filled=True, stroke="white", strokeWidth=0.8, opacity=1).encode(**enc)
+    chart = alt.layer(rest, mine).properties(height=height)
+    return chart.properties(title=title) if title else chart

@@ -1,0 +1,88 @@
+"""Screenshot of the Review page after a few decisions, in a real browser.
+
+``python bench/review_screenshot.py`` starts the app on a free port (review
+store and model folder in a temporary directory), trains a 2-epoch model on the
+pump sample through the Train page, confirms one event and dismisses another
+on the Review page, and writes ``bench/results/screenshots/review.png``.
+Needs Playwright and chromium (``$AEVIZ_CHROMIUM``, else ``/usr/bin/chromium``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.test_browser import (
+    CHROMIUM,
+    SHOTS,
+    free_port,
+    go,
+    start_app,
+    stop_app,
+    wait_idle,
+)
+
+
+def decide(page, action: str, note: str) -> None:
+    page.get_by_label("Note").fill(note)
+    page.get_by_role("button", name=action).click()
+    page.wait_for_selector("text=saved by", timeout=60_000)
+    wait_idle(page)
+
+
+def main() -> Path:
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="aeviz-review-shot-"))
+    port = free_port()
+    proc = start_app(ROOT / "streamlit_app.py", port, {
+        "AEVIZ_MODEL_DIR": str(tmp / "models"), "AEVIZ_DB_URL": f"sqlite:///{tmp / 'reviews.db'}"})
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=["--no-sandbox", "--disable-dev-shm-usage"])
+            page = browser.new_page(viewport={"width": 1400, "height": 2600})
+            page.set_default_timeout(120_000)
+            page.goto(f"http://127.0.0.1:{port}")
+            page.wait_for_selector('h1:has-text("Data")')
+            wait_idle(page)
+
+            go(page, "Train")
+            epochs = page.get_by_label("Epochs (at most)")
+            epochs.fill("2")
+            epochs.press("Tab")
+            page.get_by_role("button", name="Train", exact=True).click()
+            page.wait_for_selector("text=trained:", timeout=300_000)
+            wait_idle(page)
+
+            go(page, "Review")
+            page.wait_for_selector('[data-testid="stVegaLiteChart"]')
+            page.get_by_label("Reviewer").fill("ana")
+            decide(page, "Confirm anomaly", "vibration on both bearings, maintenance informed")
+            decide(page, "Dismiss: false alarm", "pump start-up, expected")
+            heading = page.locator("h3", has_text="Event 3 of").first
+            heading.wait_for()
+            page.evaluate("document.activeElement && document.activeElement.blur()")  # off the note field
+            page.keyboard.press("j")  # the Next button's shortcut
+            page.wait_for_selector('h3:has-text("Event 4 of")', timeout=60_000)
+            page.keyboard.press("k")
+            page.wait_for_selector('h3:has-text("Event 3 of")', timeout=60_000)
+            wait_idle(page)
+            page.wait_for_timeout(1500)  # let the charts finish drawing
+            if page.locator('[data-testid="stException"]').count():
+                raise RuntimeError(page.locator('[data-testid="stException"]').first.inner_text())
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            out = SHOTS / "review.png"
+            page.screenshot(path=str(out), full_page=True)
+            browser.close()
+    finally:
+        stop_app(proc)
+    return out
+
+
+if __name__ == "__main__":
+    print(main())

@@ -1,0 +1,291 @@
+"""Review: go through the flagged events one at a time and record a decision on each
+(a real anomaly, a false alarm, needs follow-up) with a note and the reviewer's name.
+
+Decisions live in the review store (:class:`aeviz_core.ReviewStore`: an SQLite file
+by default, any SQLAlchemy URL from ``[connections.reviews]`` in the secrets or
+``$AEVIZ_DB_URL``), keyed by model, data and span, so they are found again on the
+next visit. The queue is read from the store on every run, never from a cache;
+only the store object (an engine) is cached, per URL.
+
+Besides its widgets (``review.*``), the page keeps in the session:
+``review.position`` (where the open event sat in the queue, so that the next one
+takes over when it leaves a filtered queue), ``review.recorded`` (the event lists
+already written to the store), ``review.flash`` (the outcome of the last save,
+shown once) and ``review.name`` (the reviewer's name, kept across pages).
+"""
+
+import re
+from functools import partial
+
+import numpy as np
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+import app_support as S
+from aeviz_core import (
+    REVIEW_STATUSES,
+    ReviewConflictError,
+    ReviewStore,
+    charts,
+    flags_to_events,
+    resolve_db_url,
+)
+from aeviz_core import appstate as A
+from aeviz_core import review_views as R
+
+STORE_ERRORS = (SQLAlchemyError, RuntimeError, ValueError, OSError, ImportError)
+
+
+@st.cache_resource(show_spinner="Opening the review store...", max_entries=4)
+def review_store(url: str) -> ReviewStore:
+    """One store per database URL, shared by every session: it holds an engine, no data."""
+    return ReviewStore(url)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def data_fingerprint(_sensor, data_key: str) -> str:
+    """The full fingerprint that keys reviews (``SensorData.fingerprint``), once per data set."""
+    return _sensor.fingerprint()
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def open_event(key) -> None:
+    if key is not None:
+        st.session_state["review.open"] = key
+
+
+def open_clicked_row(table_key: str, keys: list) -> None:
+    rows = st.session_state[table_key]["selection"]["rows"]
+    if rows and rows[0] < len(keys):
+        st.session_state["review.open"] = keys[rows[0]]
+
+
+def save_review(store, model_id: str, fingerprint: str, key: str, version: int, status: str,
+                next_key) -> None:
+    """Write the decision taken on the open event; the outcome goes to ``review.flash``."""
+    state = st.session_state
+    name = str(state.get("review.reviewer", "")).strip()
+    if not name:
+        state["review.flash"] = ("warning", ("Enter your name before saving: every decision is "
+                                             "recorded with who took it."))
+        return
+    state["review.name"] = name
+    note = str(state.get(f"review.note.{key}.{version}", "")).strip()
+    start, end = R.parse_event_key(key)
+    try:
+        saved = store.set_review(model_id, fingerprint, start, end, status, reviewer=name, note=note,
+                                 expected_version=version)
+    except ReviewConflictError as exc:
+        now = exc.current
+        when = "" if now.reviewed_at is None else f" at {now.reviewed_at:%H:%M:%S} UTC"
+        state["review.flash"] = ("warning", (
+            f"Not saved: **{now.reviewer}** changed this event to "
+            f"**{R.STATUS_LABELS.get(now.status, now.status)}**{when} while you had it open. "
+            "It is reloaded below with their decision: save again if you still disagree."))
+        return
+    except STORE_ERRORS as exc:
+        state["review.flash"] = ("error", f"The review could not be saved: {one_line(exc)}")
+        return
+    state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[status]}**, saved by "
+                                         f"{name} (version {saved.version})."))
+    if state.get("review.advance", True) and next_key is not None:
+        state["review.open"] = next_key
+
+
+# --------------------------------------------------------------------------- page
+
+st.title("Review")
+
+ds = S.dataset()
+if ds.is_images:
+    st.info(f"Reviews are kept for events flagged in sensor data; **{ds.name}** holds images. "
+            "Choose the pump station sample or upload a sensor table on the Data page.",
+            icon=":material/fact_check:")
+    st.page_link("pages/1_data.py", label="Go to Data", icon=":material/arrow_forward:")
+    st.stop()
+models = S.compatible_models(ds)
+if not models:
+    S.need_model(ds, what="flagged events to review")
+    st.stop()
+
+try:
+    store = review_store(resolve_db_url(secrets=st.secrets))
+except STORE_ERRORS as exc:
+    st.error(f"Cannot open the review store: {one_line(exc)}. Check `[connections.reviews] url` in "
+             "`.streamlit/secrets.toml` or `$AEVIZ_DB_URL`.", icon=":material/database:")
+    st.stop()
+
+c1, c2 = st.columns([4, 1])
+with c1:
+    entry = S.pick_model(models, key="review.model")
+det = entry.detector  # computations use the shared model; the threshold comes from the session
+in_use = S.thresholded(entry)  # the threshold set on the Anomalies page, else the model's own
+threshold, rule = float(in_use.threshold_), in_use.threshold_rule_
+min_gap = c2.number_input("Merge gaps up to (rows)", 0, 10_000, int(det.window or 0), key="review.min_gap",
+                          help="Flagged runs fewer than this many rows apart are one event.")
+
+X = A.scoring_input(ds, det)
+errors, channel_errors = S.scores(det, det.model_id_, ds.key, X)
+flags = errors > threshold
+events = flags_to_events(flags, errors, channel_errors=channel_errors, channel_names=ds.channel_names,
+                         time=ds.time, min_gap=int(min_gap))
+model_id, fingerprint = det.model_id_, data_fingerprint(ds.sensor, ds.key)
+chosen = "set on the Anomalies page" if entry.name in st.session_state[A.THRESHOLDS] else "the model's own"
+st.caption(f"**{len(events):,}** flagged events at threshold {threshold:.4g} ({rule.rule} {rule.param:g}, "
+           f"{chosen}). Decisions are stored in `{store.url}`, keyed by model `{model_id[:12]}` and the data.")
+if not len(events):
+    st.success("Nothing is flagged at this threshold: there is nothing to review.", icon=":material/check:")
+    st.stop()
+
+flash = st.session_state.pop("review.flash", None)
+if flash is not None:
+    {"success": st.success, "warning": st.warning, "error": st.error}[flash[0]](flash[1])
+summary_box = st.container()  # filled once the queue is read, below its controls
+
+st.subheader("Queue", divider="gray")
+q1, q2, q3 = st.columns([5, 2.3, 2.2], vertical_alignment="bottom")
+statuses = q1.pills("Show", REVIEW_STATUSES, selection_mode="multi", default=list(REVIEW_STATUSES),
+                    format_func=R.STATUS_LABELS.get, key="review.statuses")
+sort = q2.segmented_control("Order", ["score", "time"], default="score", required=True, key="review.sort",
+                            format_func={"score": "highest score", "time": "oldest first"}.get)
+try:
+    recorded = st.session_state.setdefault("review.recorded", set())
+    batch = (store.url, model_id, fingerprint, threshold, int(min_gap))
+    if batch not in recorded:
+        store.upsert_events(model_id, fingerprint, events)
+        recorded.add(batch)
+    queue = store.queue(model_id, fingerprint, events, sort=sort)  # read fresh on every run
+except STORE_ERRORS as exc:
+    st.error(f"Cannot read the reviews: {one_line(exc)}", icon=":material/database:")
+    st.stop()
+q3.download_button(f"Export all {len(queue):,} events (CSV)",
+                   ReviewStore.export_csv(queue.assign(model=entry.name, model_id=model_id,
+                                                       data_fingerprint=fingerprint)),
+                   file_name=re.sub(r"[^\w.-]+", "_", f"reviews_{entry.name}_{ds.name}") + ".csv",
+                   mime="text/csv", key="review.export", on_click="ignore", icon=":material/download:",
+                   help="Every event of this model and data with its review (status, note, reviewer, time).")
+
+# ---------------------------------------------------------------- what the reviews say
+summary = ReviewStore.threshold_summary(queue)
+counts = summary["counts"]
+with summary_box:
+    cols = st.columns(6)
+    cols[0].metric("Events", f"{summary['n_events']:,}")
+    for col, status in zip(cols[1:5], REVIEW_STATUSES, strict=True):
+        col.metric(R.STATUS_LABELS[status].capitalize(), f"{counts[status]:,}")
+    cols[5].metric("Precision", "—" if summary["precision"] is None else f"{summary['precision']:.0%}",
+                   help="Of the flags: confirmed / (confirmed + dismissed), decisions under this model only.")
+    a1, a2 = st.columns([2, 3])
+    a1.metric("Suggested threshold", S.fmt(summary["threshold"], 4),
+              delta=None if summary["threshold"] is None else f"{summary['threshold'] - threshold:+.3g} "
+                                                              "from the one in use",
+              delta_color="off", help="Separates the peak scores of confirmed events from dismissed ones.")
+    a1.markdown(R.threshold_advice(summary, threshold))
+    a2.altair_chart(R.review_scores_chart(queue, threshold, summary["threshold"]), key="review.scores")
+
+shown = R.filter_queue(queue, statuses)
+keys = [R.event_key(s, e) for s, e in zip(shown["start"], shown["end"], strict=True)]
+st.caption(f"{len(shown):,} of {len(queue):,} events shown. Click a row to open it.")
+if not keys:
+    st.info("No event has the statuses chosen under *Show*.")
+    st.stop()
+current, position = R.pick_current(keys, st.session_state.get("review.open"),
+                                   st.session_state.get("review.position", 0))
+st.session_state["review.open"] = current  # before the picker is drawn: it follows the queue
+st.session_state["review.position"] = position
+table_key = f"review.table.{current}"  # a new table per open event, its row selected
+st.dataframe(R.queue_table(shown), hide_index=True, key=table_key, height=min(38 + 35 * len(shown), 282),
+             on_select=partial(open_clicked_row, table_key, keys), selection_mode="single-row",
+             selection_default={"selection": {"rows": [position]}},
+             column_config={"event": st.column_config.NumberColumn(width=55),
+                            "status": st.column_config.TextColumn(width=150),
+                            "peak score": st.column_config.NumberColumn(format="%.4g", width=85),
+                            "start": st.column_config.TextColumn(width=150),
+                            "duration": st.column_config.TextColumn(width=100),
+                            "reviewer": st.column_config.TextColumn(width=80),
+                            "note": st.column_config.TextColumn(width=220),
+                            "top channels": st.column_config.TextColumn(width=260),
+                            "rows": st.column_config.TextColumn(width=110)})
+
+# ---------------------------------------------------------------- the open event
+row = shown.iloc[position]
+start, end = R.parse_event_key(current)
+prev_key, next_key = R.neighbour(keys, current, -1), R.neighbour(keys, current, 1)
+labels = {k: R.event_label(r) for k, (_, r) in zip(keys, shown.iterrows(), strict=True)}
+st.subheader(f"Event {position + 1} of {len(keys)}", divider="gray")
+n1, n2, n3 = st.columns([1.3, 5.4, 1.3], vertical_alignment="bottom")
+n1.button("Previous", icon=":material/arrow_back:", on_click=open_event, args=(prev_key,),
+          disabled=prev_key is None, key="review.prev", width="stretch", shortcut="K")
+n2.selectbox("Open event", keys, format_func=labels.get, key="review.open", label_visibility="collapsed")
+n3.button("Next", icon=":material/arrow_forward:", on_click=open_event, args=(next_key,),
+          disabled=next_key is None, key="review.next", width="stretch", shortcut="J")
+
+if ds.time is not None:
+    span_text = (f"**{row['start_time']:%Y-%m-%d %H:%M:%S} → {row['end_time']:%H:%M:%S}** "
+                 f"({R.format_seconds(row['duration_s'])}, rows {start}–{end})")
+else:
+    span_text = f"**rows {start}–{end}** ({R.format_duration(None, int(row['n_rows']))})"
+st.markdown(f"{span_text} · peak score **{row['peak_score']:.4g}** (threshold {threshold:.4g}) · "
+            f"top channels: {row['top_channels']}")
+status = R.STATUS_LABELS[row["status"]]
+if row["stale"]:
+    st.warning(f"Marked **{status}** by {row['reviewer']} under another model "
+               f"(`{str(row['review_model_id'])[:12]}`) on an overlapping span"
+               + (f": “{row['note']}”" if row["note"] else "")
+               + ". Decide again to keep it for this model.", icon=":material/history:")
+elif row["version"] > 0:
+    st.markdown(f"Status: **{status}**, by {row['reviewer']} on {row['reviewed_at']:%Y-%m-%d %H:%M} UTC"
+                + (f": “{row['note']}”" if row["note"] else ""))
+else:
+    st.markdown("Status: **open**: nobody has reviewed this event yet.")
+
+# decision first, so that the buttons stay in view
+if "review.reviewer" not in st.session_state:
+    st.session_state["review.reviewer"] = st.session_state.get("review.name", "")
+version = int(row["version"])
+with st.form("review.form", border=True):
+    f1, f2 = st.columns([1, 3])
+    f1.text_input("Reviewer", key="review.reviewer", placeholder="your name")
+    f2.text_area("Note", value="" if row["stale"] else str(row["note"] or ""), key=f"review.note.{current}.{version}",
+                 height=68, placeholder="what you saw, who you told, what to check")
+    b = st.columns([2, 2, 2, 1.4, 2.6], vertical_alignment="center")
+    for col, (action, label) in zip(b, R.ACTIONS.items(), strict=False):
+        col.form_submit_button(label, on_click=save_review, key=f"review.do.{action}", width="stretch",
+                               type="primary" if action == "confirmed" else "secondary",
+                               args=(store, model_id, fingerprint, current, version, action, next_key))
+    b[3].form_submit_button("Reopen", on_click=save_review, key="review.do.open", width="stretch",
+                            type="tertiary", disabled=row["status"] == "open" and not row["stale"],
+                            args=(store, model_id, fingerprint, current, version, "open", None))
+    b[4].checkbox("Then open the next event", value=True, key="review.advance")
+
+share = R.event_channel_errors(channel_errors, start, end)
+order = [ds.channel_names[j] for j in np.argsort(-share)]
+x_name = "time" if ds.time is not None else "row"
+x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
+pad = max(2 * int(det.window or 0), (end - start + 1) // 2, 30)
+rows = R.context_rows(start, end, ds.n_items, pad)
+recon = S.reconstruction(det, det.model_id_, ds.key, X)
+drawn = order[:8]
+frame = R.event_overlay_frame(x, ds.sensor.channels, recon, rows, channels=drawn, x_name=x_name)
+st.caption(f"The {'channels' if len(drawn) == len(order) else f'{len(drawn)} channels that contributed most'}"
+           " around the event, most to blame first: actual (solid) and reconstruction (dashed); "
+           "the event's rows shaded.")
+st.altair_chart(R.event_overlay_chart(frame, (x[start], x[min(end + 1, ds.n_items - 1)]), x=x_name),
+                key="review.overlay")
+left, right = st.columns(2)
+left.altair_chart(charts.contributions_chart(ds.channel_names, share, title="Share of the event's error"),
+                  key="review.contrib")
+Z = S.latent(det, det.model_id_, ds.key, X)
+coords = Z[:, :2] if Z.shape[1] == 2 else S.projection(Z, f"{det.model_id_}:{ds.key}:all", "pca", 2)
+starts = det.latent_starts(ds.n_items) if det.window else np.arange(len(Z))
+points = R.latent_event_frame(coords, starts, det.window, flags, start, end)
+points = charts.display_sample(points, 3000, keep_mask=(points["role"] != "normal").to_numpy())
+right.altair_chart(R.latent_event_chart(points, title="Latent space" + ("" if Z.shape[1] == 2 else " (PCA)")),
+                   key="review.latent")

@@ -1,0 +1,317 @@
+"""The Review page through ``AppTest``: a tiny model on a 4,000-row slice of the pump
+sample, its flagged events in a queue backed by a temporary SQLite review store."""
+
+from __future__ import annotations
+
+import copy
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+PAGE = "pages/5_review.py"
+TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def pump_slice():
+    """Rows 20,000-23,999 of the pump sample: 2,132 normal rows, then labelled faults."""
+    from aeviz_core import load_sensor_table
+    from aeviz_core.appstate import Dataset
+
+    frame = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 20_001), nrows=4000)
+    frame.attrs["name"] = "pump_slice.csv"
+    return Dataset.from_sensor(load_sensor_table(frame), "pump_slice.csv")
+
+
+@pytest.fixture(scope="module")
+def tiny(pump_slice):
+    """A dense AE (window 16, 2 epochs) trained on the slice's first 2,000 rows."""
+    from aeviz_core import AutoencoderDetector
+    from aeviz_core.appstate import ModelEntry
+
+    det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, batch_size=64,
+                              random_state=0)
+    det.fit(pump_slice.sensor.channels.iloc[:2000], pump_slice.anomaly[:2000])
+    return ModelEntry(name="tiny", detector=det, dataset_key=pump_slice.key, dataset_name=pump_slice.name,
+                      settings={"train_end": 2000})
+
+
+@pytest.fixture
+def db_url(monkeypatch, tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    monkeypatch.setenv("AEVIZ_DB_URL", url)
+    monkeypatch.setenv("AEVIZ_MODEL_DIR", str(tmp_path / "models"))
+    return url
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def review_app(dataset, entries=(), thresholds=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["dataset"] = dataset
+    at.session_state["models"] = {e.name: e for e in entries}
+    at.session_state["active_model"] = entries[-1].name if entries else None
+    if thresholds:
+        at.session_state["thresholds"] = dict(thresholds)
+    ok(at.run())  # the router's first run (the Data page) registers the pages
+    return ok(at.switch_page(PAGE).run())
+
+
+def queue(at: AppTest) -> pd.DataFrame:
+    return at.dataframe[0].value
+
+
+def open_key(at: AppTest) -> str:
+    return at.selectbox(key="review.open").value
+
+
+def decide(at: AppTest, action: str, *, reviewer="ana", note="") -> AppTest:
+    at.text_input(key="review.reviewer").set_value(reviewer)
+    if note:
+        at.text_area(key=f"review.note.{open_key(at)}.0").set_value(note)
+    at.button(key=f"review.do.{action}").click()
+    return ok(at.run())
+
+
+def keys_of(entry, dataset):
+    """What the store keys the entry's reviews of ``dataset`` by."""
+    return entry.detector.model_id_, dataset.sensor.fingerprint()
+
+
+# --------------------------------------------------------------------------- without a model
+
+
+def test_without_a_model_the_page_says_what_to_do(db_url, pump_slice):
+    at = review_app(pump_slice)
+    assert at.title[0].value == "Review"
+    assert any("No model fits" in i.value for i in at.info)
+    assert len(at.get("page_link")) == 1
+
+
+def test_images_are_not_reviewed(db_url):
+    from aeviz_core.appstate import Dataset
+
+    images = Dataset.from_images(np.random.default_rng(0).random((20, 8, 8)), np.zeros(20, int), "noise")
+    at = review_app(images)
+    assert any("sensor data" in i.value for i in at.info)
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def test_queue_lists_the_flagged_events(db_url, pump_slice, tiny):
+    from aeviz_core import ReviewStore, flags_to_events
+
+    at = review_app(pump_slice, [tiny])
+    det = tiny.detector
+    errors, _ = det.score(pump_slice.sensor.channels)
+    events = flags_to_events(errors > det.threshold_, errors, time=pump_slice.time, min_gap=det.window)
+    table = queue(at)
+    assert len(events) >= 3
+    assert len(table) == len(events)
+    assert list(table["peak score"]) == sorted(table["peak score"], reverse=True)  # highest first
+    assert set(table["status"]) == {"open"}
+    assert {"top channels", "duration", "start"} <= set(table.columns)
+    # the events were recorded in the store, the open one is the highest
+    model_id, fingerprint = keys_of(tiny, pump_slice)
+    stored = ReviewStore(db_url).queue(model_id, fingerprint, events)
+    assert stored["version"].eq(0).all()
+    assert open_key(at) == table["rows"].iloc[0].replace("–", "-")
+    # the open event's charts: scores strip, overlay, contributions, latent scatter
+    assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 4
+    assert at.metric[0].value == str(len(events))
+
+
+def test_sorting_by_time(db_url, pump_slice, tiny):
+    at = review_app(pump_slice, [tiny])
+    at.segmented_control(key="review.sort").set_value("time")
+    ok(at.run())
+    starts = pd.to_datetime(queue(at)["start"])
+    assert starts.is_monotonic_increasing
+
+
+def test_confirming_writes_an_audited_review_and_moves_on(db_url, pump_slice, tiny):
+    from aeviz_core import ReviewStore
+
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    second = queue(at)["rows"].iloc[1].replace("–", "-")
+    decide(at, "confirmed", note="bearing noise, told maintenance")
+    assert any("saved by ana" in s.value for s in at.success)
+    assert open_key(at) == second  # "then open the next event"
+    store = ReviewStore(db_url)
+    model_id, fingerprint = keys_of(tiny, pump_slice)
+    start, end = map(int, first.split("-"))
+    review = store.get_review(model_id, fingerprint, start, end)
+    assert (review.status, review.reviewer, review.note, review.version) == (
+        "confirmed", "ana", "bearing noise, told maintenance", 1)
+    audit = store.audit(model_id, fingerprint)
+    assert len(audit) == 1 and audit["new_status"].iloc[0] == "confirmed"
+    assert queue(at)["status"].iloc[0] == "confirmed anomaly"
+    assert at.metric[2].label == "Confirmed anomaly" and at.metric[2].value == "1"
+    # the reviewer's name stays for the next decision
+    assert at.text_input(key="review.reviewer").value == "ana"
+
+
+def test_a_decision_needs_a_name(db_url, pump_slice, tiny):
+    at = review_app(pump_slice, [tiny])
+    decide(at, "dismissed", reviewer="  ")
+    assert any("Enter your name" in w.value for w in at.warning)
+    assert set(queue(at)["status"]) == {"open"}
+
+
+def test_next_and_previous(db_url, pump_slice, tiny):
+    at = review_app(pump_slice, [tiny])
+    keys = [r.replace("–", "-") for r in queue(at)["rows"]]
+    assert open_key(at) == keys[0]
+    assert at.button(key="review.prev").disabled
+    at.button(key="review.next").click()
+    ok(at.run())
+    assert open_key(at) == keys[1]
+    assert any("Event 2 of" in h.value for h in at.subheader)
+    at.button(key="review.next").click()
+    ok(at.run())
+    at.button(key="review.prev").click()
+    ok(at.run())
+    assert open_key(at) == keys[1]
+    at.selectbox(key="review.open").set_value(keys[-1])
+    ok(at.run())
+    assert at.button(key="review.next").disabled
+
+
+def test_status_filter(db_url, pump_slice, tiny):
+    at = review_app(pump_slice, [tiny])
+    n = len(queue(at))
+    decide(at, "confirmed")
+    decide(at, "dismissed")
+    decide(at, "follow_up")
+    at.pills(key="review.statuses").set_value(["confirmed"])
+    ok(at.run())
+    assert list(queue(at)["status"]) == ["confirmed anomaly"]
+    at.pills(key="review.statuses").set_value(["open", "follow_up"])
+    ok(at.run())
+    assert len(queue(at)) == n - 2
+    assert set(queue(at)["status"]) == {"open", "needs follow-up"}
+    at.pills(key="review.statuses").set_value([])
+    ok(at.run())
+    assert any("No event has the statuses" in i.value for i in at.info)
+    # precision of the flags: one confirmed, one dismissed
+    assert next(m.value for m in at.metric if m.label == "Precision") == "50%"
+
+
+def test_confirming_in_an_open_only_queue_opens_the_next_open_event(db_url, pump_slice, tiny):
+    at = review_app(pump_slice, [tiny])
+    at.pills(key="review.statuses").set_value(["open"])
+    ok(at.run())
+    keys = [r.replace("–", "-") for r in queue(at)["rows"]]
+    at.checkbox(key="review.advance").uncheck()
+    decide(at, "dismissed")
+    assert open_key(at) == keys[1]  # the dismissed event left; the next one took its place
+    assert len(queue(at)) == len(keys) - 1
+
+
+def test_export_gives_csv(db_url, pump_slice, tiny, monkeypatch):
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    served = {}  # file name -> bytes the download button serves
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, data, mimetype, kind, filename=None):
+        served[filename] = data
+        return original(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    at = review_app(pump_slice, [tiny])
+    decide(at, "confirmed", note="a note, with a comma")
+    assert "Export all" in at.get("download_button")[0].proto.label
+    name, data = next((n, d) for n, d in served.items() if n and n.endswith(".csv"))
+    assert name.startswith("reviews_tiny_pump_slice")
+    table = pd.read_csv(io.BytesIO(data))
+    assert len(table) == len(queue(at))
+    assert {"start", "end", "peak_score", "status", "note", "reviewer", "reviewed_at", "model_id",
+            "data_fingerprint"} <= set(table.columns)
+    assert (table["status"] == "confirmed").sum() == 1
+    assert "a note, with a comma" in set(table["note"].dropna())
+
+
+def test_a_conflicting_change_shows_a_warning_and_reloads(db_url, pump_slice, tiny):
+    from aeviz_core import ReviewStore
+
+    at = review_app(pump_slice, [tiny])
+    key = open_key(at)
+    start, end = map(int, key.split("-"))
+    model_id, fingerprint = keys_of(tiny, pump_slice)
+    # someone else dismisses the event while "ana" has it open
+    ReviewStore(db_url).set_review(model_id, fingerprint, start, end, "dismissed", reviewer="bob",
+                                   note="sensor test", expected_version=0)
+    decide(at, "confirmed")
+    warning = " ".join(w.value for w in at.warning)
+    assert "Not saved" in warning and "bob" in warning and "false alarm" in warning
+    review = ReviewStore(db_url).get_review(model_id, fingerprint, start, end)
+    assert (review.status, review.reviewer, review.version) == ("dismissed", "bob", 1)
+    assert open_key(at) == key  # reloaded, not moved on
+    assert queue(at)["status"].iloc[0] == "false alarm"
+    assert any("bob" in m.value and "sensor test" in m.value for m in at.markdown)
+    # deciding again on the reloaded event overrules it
+    at.text_input(key="review.reviewer").set_value("ana")
+    at.button(key="review.do.confirmed").click()
+    ok(at.run())
+    assert ReviewStore(db_url).get_review(model_id, fingerprint, start, end).status == "confirmed"
+
+
+def test_a_new_model_shows_old_decisions_as_stale(db_url, pump_slice, tiny):
+    at = review_app(pump_slice, [tiny])
+    decide(at, "confirmed", note="real")
+    retrained = copy.copy(tiny)
+    retrained.name = "retrained"
+    retrained.detector = copy.copy(tiny.detector)
+    retrained.detector.model_id_ = "0123456789abcdef"  # what a retraining gives: other weights
+    at2 = review_app(pump_slice, [tiny, retrained])
+    assert "confirmed anomaly (stale)" in set(queue(at2)["status"])
+    at2.selectbox(key="review.open").set_value(
+        queue(at2)["rows"][queue(at2)["status"] == "confirmed anomaly (stale)"].iloc[0].replace("–", "-"))
+    ok(at2.run())
+    assert any("under another model" in w.value for w in at2.warning)
+    assert next(m.value for m in at2.metric if m.label == "Precision") == "—"
+
+
+def test_uses_the_threshold_chosen_on_the_anomalies_page(db_url, pump_slice, tiny):
+    at = review_app(pump_slice, [tiny], thresholds={"tiny": ("percentile", 95.0)})
+    expected = tiny.detector.with_threshold("percentile", 95.0).threshold_
+    caption = next(c.value for c in at.caption if "flagged events at threshold" in c.value)
+    assert f"{expected:.4g}" in caption and "set on the Anomalies page" in caption
+    assert tiny.detector.threshold_ != expected  # the shared detector is not touched
+
+
+def test_the_store_url_comes_from_the_secrets(db_url, pump_slice, tiny, tmp_path):
+    from aeviz_core import ReviewStore
+
+    secret_url = f"sqlite:///{tmp_path / 'from_secrets.db'}"
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.secrets["connections"] = {"reviews": {"url": secret_url}}
+    at.session_state["dataset"] = pump_slice
+    at.session_state["models"] = {"tiny": tiny}
+    at.session_state["active_model"] = "tiny"
+    ok(at.run())
+    ok(at.switch_page(PAGE).run())
+    assert any("from_secrets.db" in c.value for c in at.caption)
+    decide(at, "follow_up")
+    model_id, fingerprint = keys_of(tiny, pump_slice)
+    assert len(ReviewStore(secret_url).audit(model_id, fingerprint)) == 1
+    assert ReviewStore(db_url).audit(model_id, fingerprint).empty  # not the $AEVIZ_DB_URL one
+
+
+def test_an_unreachable_database_is_a_message(monkeypatch, pump_slice, tiny):
+    pytest.importorskip("psycopg2")
+    monkeypatch.setenv("AEVIZ_DB_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none?connect_timeout=2")
+    at = review_app(pump_slice, [tiny])
+    assert any("Cannot open the review store" in e.value for e in at.error)
