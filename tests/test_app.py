@@ -42,15 +42,20 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def train_tiny(at: AppTest, *, epochs=1, period=(0, 3000), window=16, stride=4, **extra) -> AppTest:
+def train_tiny(at: AppTest, *, epochs=1, period=(0, 3000), window=16, stride=4, model=None, hidden=None,
+               latent=None) -> AppTest:
     at.switch_page("pages/2_train.py").run()
     at.number_input(key="train.epochs").set_value(epochs)
+    if model is not None:
+        at.selectbox(key="train.model").set_value(model)
+    if hidden is not None:
+        at.text_input(key="train.hidden").set_value(hidden)
+    if latent is not None:
+        at.number_input(key="train.latent").set_value(latent)
     if at.slider(key="train.period") is not None and period is not None:
         at.slider(key="train.period").set_value(period)
         at.number_input(key="train.window").set_value(window)
         at.number_input(key="train.stride").set_value(stride)
-    for key, value in extra.items():
-        at.get_by_key(key).set_value(value) if hasattr(at, "get_by_key") else None
     at.button[0].click()  # the form's Train button
     return ok(at.run())
 
@@ -102,6 +107,19 @@ def test_data_page_switches_to_digits(monkeypatch, tmp_path):
     assert metric(at, "Images") == "1,797"
     assert len(at.get("image")) >= 1  # the digit thumbnails
     assert at.session_state["dataset"].name == "UCI digits"
+
+
+def test_mnist_offline_is_a_message(monkeypatch, tmp_path):
+    from aeviz_core import mnist_cached
+
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("mnist")
+    ok(at.run())
+    if mnist_cached():
+        assert metric(at, "Images") == "10,000"
+    else:
+        assert any("MNIST" in e.value for e in at.error)
+        assert at.session_state["dataset"].name == "pump_station.csv"
 
 
 # --------------------------------------------------------------------------- uploads
@@ -177,6 +195,17 @@ def test_train_rejects_bad_settings(monkeypatch, tmp_path):
     ok(at.run())
     assert any("stride" in e.value for e in at.error)
     assert not at.session_state["models"]
+
+
+def test_conv_vae_on_the_series(monkeypatch, tmp_path):
+    at = new_app(monkeypatch, tmp_path)
+    train_tiny(at, period=(0, 2000), model="conv-vae", hidden="8, 16", latent=3)
+    entry = next(iter(at.session_state["models"].values()))
+    assert entry.detector.model == "conv-vae"
+    assert "kl_loss" in entry.detector.history_
+    ok(at.switch_page("pages/3_latent_explorer.py").run())
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    assert metric(at, "ROC AUC") != "—"
 
 
 def test_training_registers_a_model(trained):
