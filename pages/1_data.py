@@ -21,7 +21,7 @@ if "data.source" not in st.session_state:
 source = st.radio("Data", choices, format_func=labels.get, key="data.source", horizontal=True)
 
 if source == "upload":
-    up = st.file_uploader("Sensor table (CSV, TSV or Parquet): one column per channel, optional time "
+    up = st.file_uploader("Sensor table (CSV, TSV or Parquet, up to 50 MB): one column per channel, optional time "
                           "and label columns (anomaly, fault_type...)",
                           type=["csv", "tsv", "txt", "parquet", "pq"], key="data.upload")
     with st.expander("Reading options"):
