@@ -48,6 +48,7 @@ __all__ = [
     "load_sensor_table",
     "load_uci_digits",
     "mnist_cached",
+    "sniff_text_file",
     "write_digits_csv",
 ]
 
@@ -214,14 +215,49 @@ def _read_source(source) -> tuple[bytes, str, str]:
     )
 
 
+_UNICODE_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def _unicode_bom(content: bytes) -> str | None:
+    """The codec of a UTF-16/UTF-32 byte-order mark at the start, else None."""
+    for mark, codec in _UNICODE_BOMS:
+        if content.startswith(mark):
+            return codec
+    return None
+
+
+def _wide_text_without_bom(sample: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" when NUL bytes sit where ASCII text in that encoding has them."""
+    if len(sample) < 8:
+        return None
+    for width, what in ((4, "UTF-32"), (2, "UTF-16")):
+        usable = sample[: len(sample) // width * width]
+        columns = [usable[i::width] for i in range(width)]
+        nul_share = [col.count(0) / len(col) for col in columns]
+        # exactly one byte of each code unit carries the ASCII letter, the others are NUL
+        if sum(share > 0.9 for share in nul_share) == width - 1 and min(nul_share) < 0.1:
+            return what
+    return None
+
+
 def _check_binary(content: bytes, name: str) -> None:
     for magic, what in _MAGIC:
         if content.startswith(magic):
             raise DataError(f"{name} is {what}, not a CSV or Parquet table")
-    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 text
+    if _unicode_bom(content):
         return
     nul = content.find(b"\x00", 0, _SNIFF_BYTES)
     if nul >= 0:
+        wide = _wide_text_without_bom(content[:_SNIFF_BYTES])
+        if wide:
+            raise DataError(
+                f"{name} looks like {wide} text without a byte-order mark: save it as UTF-8"
+            )
         raise DataError(
             f"{name} is not a text table: binary content (a NUL byte) at byte {nul}"
         )
@@ -239,20 +275,33 @@ def _check_text_format(text: str, name: str) -> None:
             raise DataError(f"{name} looks like {what}, not a CSV table")
 
 
-def _decode(content: bytes, name: str, notes: list[str]) -> str:
-    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
+def _decode(content: bytes, name: str, notes: list[str]) -> tuple[str, str]:
+    """The text and the Python codec that read it (a fallback is noted in ``notes``)."""
+    codec = _unicode_bom(content)
+    if codec:
         try:
-            return content.decode("utf-16")
+            return content.decode(codec), codec
         except UnicodeDecodeError as exc:
-            raise DataError(f"{name} has a UTF-16 mark but is not valid UTF-16") from exc
+            raise DataError(
+                f"{name} has a {codec.upper()} mark but is not valid {codec.upper()}"
+            ) from exc
     try:
-        return content.decode("utf-8-sig")
+        return content.decode("utf-8-sig"), "utf-8-sig"
     except UnicodeDecodeError as exc:
+        bad = f"byte 0x{content[exc.start]:02x} at offset {exc.start}"
+        try:  # Windows exports: like latin-1, plus the euro sign and curly quotes
+            text, codec, what = content.decode("cp1252"), "cp1252", "Windows-1252 (latin-1)"
+        except UnicodeDecodeError:
+            text, codec, what = content.decode("latin-1"), "latin-1", "latin-1"
+        if len(text) > 256 and not any(mark in text[:_SNIFF_BYTES] for mark in "\n\r"):
+            raise DataError(
+                f"{name} is not valid UTF-8 ({bad}) and has no line break in another "
+                "8-bit encoding: an unknown encoding (EBCDIC?); save it as UTF-8"
+            ) from None
         notes.append(
-            f"{name} is not valid UTF-8 (byte 0x{content[exc.start]:02x} at "
-            f"offset {exc.start}); read as latin-1: check accented names and units"
+            f"{name} is not valid UTF-8 ({bad}); read as {what}: check accented "
+            "names and units"
         )
-        text = content.decode("latin-1")
     sample = text[:_SNIFF_BYTES]
     control = sum(
         1 for ch in sample
@@ -260,7 +309,7 @@ def _decode(content: bytes, name: str, notes: list[str]) -> str:
     )
     if control > 0.01 * len(sample):
         raise DataError(f"{name} is not a text table: it looks like binary data")
-    return text
+    return text, codec
 
 
 def _detect_sep(lines: list[str]) -> str:
@@ -311,13 +360,19 @@ def _parser_message(exc: Exception, name: str, sep: str) -> str:
     return f"{name}: could not parse the table as CSV ({text})"
 
 
-def _read_text_table(text: str, name: str, sep: str | None) -> tuple[pd.DataFrame, str]:
-    """Parse delimited text; returns (frame, decimal mark)."""
+def _sample_lines(text: str, name: str) -> list[str]:
+    """Up to 50 non-blank lines from the start of ``text``, none of them cut off."""
     lines = [line for line in text[:_SNIFF_BYTES].splitlines() if line.strip()][:50]
     if not lines:
         raise DataError(f"{name} is empty")
     if len(lines) > 1 and len(text) > _SNIFF_BYTES:
         lines = lines[:-1]  # the last sampled line may be cut off
+    return lines
+
+
+def _read_text_table(text: str, name: str, sep: str | None) -> tuple[pd.DataFrame, str]:
+    """Parse delimited text; returns (frame, decimal mark)."""
+    lines = _sample_lines(text, name)
     if sep is None:
         sep = _detect_sep(lines)
     decimal = _decimal_mark(lines[1:], sep)
@@ -336,7 +391,100 @@ def _read_text_table(text: str, name: str, sep: str | None) -> tuple[pd.DataFram
         raise DataError(_parser_message(exc, name, sep)) from exc
     except Exception as exc:  # any other parser failure: one line, no traceback
         raise DataError(f"{name}: could not parse the table ({_one_line(exc)})") from exc
+    if frame.shape[1] == 1:
+        _check_other_separator(lines, name, sep, str(frame.columns[0]))
+    _check_repeated_names(text, name, sep, frame)
     return frame, decimal
+
+
+_OTHER_SEPARATORS = {"|": "'|'", ":": "':'", " ": "spaces", ";": "semicolons",
+                     ",": "commas", "\t": "tabs"}
+
+
+def _check_other_separator(lines: list[str], name: str, sep: str, column: str) -> None:
+    """A one-column table whose every line splits on another character: say which."""
+    for other, what in _OTHER_SEPARATORS.items():
+        if other == sep:
+            continue
+        count = lines[0].strip().count(other)
+        if count and all(line.strip().count(other) >= count for line in lines[1:]):
+            raise DataError(
+                f"{name} reads as a single column {column!r}: its fields look separated by "
+                f"{what}, not by the separator {_SEP_NAMES.get(sep, repr(sep))}; comma, "
+                f"semicolon and tab are detected, pass sep={other!r} for this file"
+            )
+
+
+def _check_repeated_names(text: str, name: str, sep: str, frame: pd.DataFrame) -> None:
+    """pandas renames a repeated header name ("b", "b.1"): refuse it as the loader does."""
+    if not any(re.search(r"\.\d+$", str(c)) for c in frame.columns):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        header = pd.read_csv(io.StringIO(text), sep=sep, header=None, nrows=1, dtype=str,
+                             skipinitialspace=True).iloc[0]
+    names = [str(v).strip() for v in header if isinstance(v, str)]
+    seen = set()
+    for column in names:
+        if column in seen:
+            raise DataError(f"{name}: column name {column!r} appears more than once")
+        seen.add(column)
+
+
+def sniff_text_file(path, sep: str | None = None) -> dict:
+    """Check the start of a text table as :func:`load_sensor_table` does, for chunked readers.
+
+    A reader that parses a large file piece by piece (``pandas.read_csv``
+    with ``chunksize``) calls this first, so binary files, other encodings,
+    HTML/JSON and unknown separators fail with the loader's messages.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A text table (CSV/TSV).
+    sep : str, optional
+        Force a separator.
+
+    Returns
+    -------
+    dict
+        ``encoding`` (a Python codec for ``read_csv``), ``sep``, ``decimal``
+        and ``warnings`` (e.g. the latin-1 fallback), one line each.
+
+    Raises
+    ------
+    DataError
+        For the problems the loader finds in the first 64 KiB.
+    """
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise DataError(f"file not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+        cut = bool(fh.read(1))
+    if not head.strip():
+        raise DataError(f"{name} is empty")
+    _check_binary(head, name)
+    if cut:  # never decode half a character
+        if _unicode_bom(head):
+            head = head[: len(head) // 4 * 4]
+        elif b"\n" in head:
+            head = head[: head.rindex(b"\n") + 1]
+    notes: list[str] = []
+    text, encoding = _decode(head, name, notes)
+    _check_text_format(text, name)
+    lines = _sample_lines(text, name)
+    if sep is None:
+        sep = _detect_sep(lines)
+    header = [h.strip() for h in next(csv.reader([lines[0]], delimiter=sep))]
+    if len(header) == 1:
+        _check_other_separator(lines, name, sep, header[0])
+    repeated = [h for i, h in enumerate(header) if h and h in header[:i]]
+    if repeated:
+        raise DataError(f"{name}: column name {repeated[0]!r} appears more than once")
+    return {"encoding": encoding, "sep": sep, "decimal": _decimal_mark(lines[1:], sep),
+            "warnings": notes}
 
 
 def _read_parquet(content: bytes, name: str) -> pd.DataFrame:
@@ -364,7 +512,7 @@ def _read_frame(source, sep: str | None, notes: list[str]) -> tuple[pd.DataFrame
     if content.startswith(b"PAR1") or suffix in _PARQUET_SUFFIXES:
         return _read_parquet(content, name), name, "."
     _check_binary(content, name)
-    text = _decode(content, name, notes)
+    text, _ = _decode(content, name, notes)
     if not text.strip():
         raise DataError(f"{name} is empty")
     _check_text_format(text, name)
@@ -387,8 +535,14 @@ def _as_names(value, what: str) -> list[str]:
         raise TypeError(f"{what} must be a column name or a list of names, got {value!r}") from None
 
 
+def _short(name, limit: int = 40) -> str:
+    """repr of a column name, cut to ``limit`` characters (a garbage header stays readable)."""
+    name = str(name)
+    return repr(name) if len(name) <= limit else repr(name[: limit - 3]) + "..."
+
+
 def _columns_text(columns) -> str:
-    names = [repr(str(c)) for c in columns]
+    names = [_short(c) for c in columns]
     if len(names) > 12:
         names = names[:12] + [f"... ({len(columns)} in all)"]
     return ", ".join(names)
@@ -462,10 +616,19 @@ def _find_time_column(frame: pd.DataFrame, time_col, labels: list[str]) -> str |
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
             return column
     if candidates and candidates[0] == frame.columns[0] and _is_text(frame[candidates[0]]):
-        head = frame[candidates[0]].dropna().head(200)
-        if len(head) and _parse_times(head.astype(str)).notna().mean() >= 0.5:
+        head = frame[candidates[0]].dropna().head(200).astype(str)
+        if (len(head) and not _grouped_numbers(head).mean() >= 0.5
+                and _parse_times(head).notna().mean() >= 0.5):
             return candidates[0]
     return None
+
+
+_GROUPED_NUMBER = re.compile(r"[-+]?\d{1,3}([,' \u00a0\u202f]\d{3})+([.,]\d+)?")
+
+
+def _grouped_numbers(text: pd.Series) -> np.ndarray:
+    """True for numbers written with thousands separators: 1,234.5 or 12 345 678."""
+    return text.str.strip().str.fullmatch(_GROUPED_NUMBER).fillna(False).to_numpy(dtype=bool)
 
 
 def _time_values(col: pd.Series, name: str) -> pd.Series:
@@ -529,6 +692,14 @@ def _channel_values(col: pd.Series, name: str, decimal: str, time_name) -> np.nd
     if bad.any():
         position = int(np.flatnonzero(bad)[0])
         value = col.iloc[position]
+        grouped = _grouped_numbers(text[bad].astype(str))
+        if grouped.any():
+            position = int(np.flatnonzero(bad)[int(np.flatnonzero(grouped)[0])])
+            raise DataError(
+                f"column {name!r} has {col.iloc[position]!r} at {_row(position)} "
+                f"({int(grouped.sum())} value(s) in all): a number with thousands separators; "
+                "export the file without them"
+            )
         fix = f"remove it with drop=[{name!r}] or mark it as a label with label_cols=[{name!r}]"
         if bad.sum() == present.sum():
             head = text[present].head(50)
@@ -642,6 +813,56 @@ def _fill_missing(
         )
 
 
+def _check_header_is_names(columns, notes: list[str]) -> None:
+    """Warn when every column name is a number: the file probably has no header row."""
+    names = pd.Series([str(c) for c in columns], dtype=object)
+    numbers = pd.to_numeric(names, errors="coerce")
+    if len(names) == 0 or numbers.isna().any():
+        return
+    count = np.arange(len(names))
+    if np.array_equal(numbers, count) or np.array_equal(numbers, count + 1):
+        return  # columns named 0, 1, 2, ... (pixels, a saved frame): real names
+    notes.append(
+        f"every column name is a number ({_columns_text(names)}): the file seems to have no "
+        "header row, so its first data row was taken as the header; add a header line"
+    )
+
+
+#: Label names that say normal/anomalous: their values should be 0/1 (or true/false).
+_BINARY_LABELS = frozenset({"anomaly", "is_anomaly", "anomalous", "outlier"})
+
+
+def _check_label_values(col: pd.Series, rows: np.ndarray, report: DataReport) -> None:
+    """Warn about a label column mixing numbers with words, or a 0/1 label holding other values."""
+    name = str(col.name)
+    present = col.notna().to_numpy()
+    if not present.any() or pd.api.types.is_bool_dtype(col):
+        return
+    if _is_text(col):
+        text = col[present].astype(str).str.strip()
+        text = text[text != ""]
+        numeric = pd.to_numeric(text, errors="coerce").notna()
+        if numeric.any() and not numeric.all():
+            words = sorted(set(text[~numeric]))
+            shown = ", ".join(repr(w) for w in words[:5]) + (" ..." if len(words) > 5 else "")
+            first = int(rows[int(text[~numeric].index[0])])
+            report.warnings.append(
+                f"label column {name!r} mixes numbers with words ({shown}; first at "
+                f"{_row(first)}): check how each value should count"
+            )
+        return
+    if name.lower() in _BINARY_LABELS and pd.api.types.is_numeric_dtype(col):
+        odd = present & ~col.isin([0, 1]).to_numpy()
+        if odd.any():
+            values = sorted(set(col[odd].tolist()))
+            shown = ", ".join(f"{v:g}" for v in values[:5]) + (" ..." if len(values) > 5 else "")
+            first = int(rows[int(np.flatnonzero(odd)[0])])
+            report.warnings.append(
+                f"label column {name!r} should hold 0 (normal) or 1 (anomalous) but has "
+                f"{shown} ({int(odd.sum())} row(s), first at {_row(first)})"
+            )
+
+
 def _drop_unnamed(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     """Drop header-less columns that are empty (trailing separators) or a saved index."""
     unnamed = [c for c in frame.columns if re.fullmatch(r"Unnamed: \d+", c)]
@@ -746,6 +967,7 @@ def load_sensor_table(
     duplicated = frame.columns[frame.columns.duplicated()]
     if len(duplicated):
         raise DataError(f"{name}: column name {duplicated[0]!r} appears more than once")
+    _check_header_is_names(frame.columns, notes)
     n_rows = len(frame)
     if n_rows == 0:
         raise DataError(
@@ -827,6 +1049,7 @@ def load_sensor_table(
 
     label_frame = frame[labels].iloc[rows].reset_index(drop=True)
     for column in labels:
+        _check_label_values(label_frame[column], rows, report)
         if _is_text(label_frame[column]):
             label_frame[column] = label_frame[column].fillna("")
     channels = pd.DataFrame(values, columns=channel_names)
