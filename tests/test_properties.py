@@ -216,16 +216,10 @@ def test_windows_to_rows_max_and_mean(shape, data):
 @pytest.mark.xfail(strict=True, reason=(
     "windows.windows_to_rows(reduce='mean') sums difference arrays: with values of mixed "
     "magnitude (1e20 beside 1) the running sum cancels, giving 0 or negative means"))
-@settings(deadline=None, max_examples=30, phases=(Phase.explicit, Phase.generate))
-@given(shape=windowing(), data=st.data())
-def test_windows_to_rows_mean_stays_between_its_windows(shape, data):
-    n_rows, window, stride = shape
-    starts = window_starts(n_rows, window, stride)
-    assume(len(starts) >= 3)
-    values = data.draw(arrays(np.float64, len(starts), elements=st.sampled_from([1.0, 2.0, 1e20])))
-    assume(values[0] == 1e20 and values[-1] == 1.0)
-    rows = windows_to_rows(values, n_rows, window, stride, reduce="mean")
-    for r, idx in enumerate(_covering(n_rows, window, stride)):
+def test_windows_to_rows_mean_stays_between_its_windows():
+    values = np.array([1e20, 1.0, 1.0, 1.0])
+    rows = windows_to_rows(values, 7, 4, 1, reduce="mean")
+    for r, idx in enumerate(_covering(7, 4, 1)):
         assert values[idx].min() <= rows[r] <= values[idx].max()
 
 
