@@ -55,13 +55,16 @@ __all__ = [
     "decode_latent",
     "default_model_dir",
     "default_settings",
+    "evaluation_labels",
     "init_session",
     "latent_frame",
     "latent_inputs",
     "overlay_frame",
     "parse_hidden",
     "rates_at",
+    "scoring_input",
     "training_data",
+    "unique_name",
     "window_means",
 ]
 
@@ -592,3 +595,31 @@ def rates_at(flags, labels) -> dict:
     return {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "precision": ratio(tp, tp + fp),
             "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn),
             "false_alarm_rate": ratio(fp, fp + tn), "missed_alarm_rate": ratio(fn, tp + fn)}
+
+
+def evaluation_labels(entry: ModelEntry, dataset: Dataset):
+    """The labels a model is judged by on ``dataset``, and the rows to judge it on.
+
+    A series: its 0/1 anomaly labels, judged after the training period when the
+    model was trained on this very data set (its training rows would flatter it).
+    Images: anomalous = a class left out of the model's normal classes (no
+    labels when it trained on every class).
+
+    Returns
+    -------
+    labels : ndarray of int8, shape (n_items,), or None
+    mask : ndarray of bool, shape (n_items,)
+        True for the rows/items to evaluate on.
+    """
+    mask = np.ones(dataset.n_items, dtype=bool)
+    labels = None
+    if not dataset.is_images:
+        if dataset.anomaly is not None:
+            labels = np.asarray(dataset.anomaly, dtype=np.int8)
+        end = entry.settings.get("train_end")
+        if entry.dataset_key == dataset.key and end and int(end) < dataset.n_items:
+            mask[: int(end)] = False
+    elif entry.settings.get("normal_classes"):
+        normal = {str(c) for c in entry.settings["normal_classes"]}
+        labels = np.array([0 if str(c) in normal else 1 for c in dataset.classes], dtype=np.int8)
+    return labels, mask

@@ -27,17 +27,7 @@ X = A.scoring_input(ds, det)
 errors, channel_errors = S.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images
 
-# labels to evaluate against, and the rows that were not used for training
-labels = None
-if series and ds.anomaly is not None:
-    labels = ds.anomaly.astype(np.int8)
-elif ds.is_images and entry.settings.get("normal_classes"):
-    normal = {str(c) for c in entry.settings["normal_classes"]}
-    labels = np.array([0 if str(c) in normal else 1 for c in ds.classes], dtype=np.int8)
-eval_mask = np.ones(len(errors), dtype=bool)
-train_end = entry.settings.get("train_end")
-if series and entry.dataset_key == ds.key and train_end and train_end < ds.n_items:
-    eval_mask[: int(train_end)] = False
+labels, eval_mask = A.evaluation_labels(entry, ds)
 RULE_SLIDERS = {  # rule -> (min, max, step, format)
     "percentile": (50.0, 99.99, 0.01, "%.2f"),
     "mad": (0.5, 30.0, 0.25, "%.2f"),

@@ -262,3 +262,19 @@ def test_rates_at_matches_detection_metrics():
     for key, value in fast.items():
         assert value == pytest.approx(full[key], nan_ok=True), key
     assert np.isnan(A.rates_at(np.zeros(5, bool), np.zeros(5))["precision"])
+
+
+def test_evaluation_labels():
+    n = 100
+    anomaly = np.zeros(n, np.int8)
+    anomaly[80:] = 1
+    ds = A.Dataset(name="s", kind="sensor", X=np.zeros((n, 2), np.float32), key="k", anomaly=anomaly)
+    entry = A.ModelEntry("m", detector=None, dataset_key="k", dataset_name="s", settings={"train_end": 50})
+    labels, mask = A.evaluation_labels(entry, ds)
+    assert labels.sum() == 20 and mask.sum() == 50 and not mask[:50].any()
+    other = A.ModelEntry("m", detector=None, dataset_key="other", dataset_name="x", settings={"train_end": 50})
+    assert A.evaluation_labels(other, ds)[1].all()  # trained elsewhere: judged on every row
+    digits = A.Dataset.from_images(np.zeros((6, 4)), [0, 1, 2, 0, 1, 2], "d")
+    held = A.ModelEntry("m", None, digits.key, "d", settings={"normal_classes": ("0", "1")})
+    assert A.evaluation_labels(held, digits)[0].tolist() == [0, 0, 1, 0, 0, 1]
+    assert A.evaluation_labels(A.ModelEntry("m", None, "k", "d"), digits)[0] is None
