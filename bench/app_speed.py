@@ -244,6 +244,11 @@ def main(argv=None):
     if args.only in (None, "rss"):
         results["memory"] = part["memory"] = measure_rss()
         print(results["memory"], flush=True)
+    goals = {"latent_scatter": "1,000,000 points drawn in < 10 s, a box selection answered in < 1 s",
+             "threshold_rerun": "< 0.5 s on the server at 100,000 rows",
+             "memory": "peak RSS < 1.5 GB"}
+    for name, value in part.items():
+        value["goal"] = goals[name]
     for value in part.values():  # how busy the shared machine was while this part ran
         value["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         value["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
