@@ -366,6 +366,20 @@ class ModelEntry:
     source: str = "trained"  # trained | loaded
     created: float = field(default_factory=_time.time)
 
+    def save_extra(self) -> dict:
+        """What ``save_detector(..., extra=)`` keeps beside the model, so a reloaded
+        model knows its data and training settings (see :meth:`from_saved`)."""
+        return {"data": self.dataset_name, "data_key": self.dataset_key, "settings": self.settings}
+
+    @classmethod
+    def from_saved(cls, detector, name: str) -> ModelEntry:
+        """An entry for a detector from ``load_detector``: its data and settings come
+        from the saved extra when it has one (else its parameters)."""
+        extra = (getattr(detector, "saved_meta_", None) or {}).get("extra") or {}
+        settings = extra.get("settings") or detector.get_params()
+        return cls(name=name, detector=detector, dataset_key=str(extra.get("data_key", detector.fingerprint_)),
+                   dataset_name=str(extra.get("data", "a saved model")), settings=dict(settings), source="loaded")
+
     def summary(self) -> dict:
         det = self.detector
         hist = getattr(det, "history_", {}) or {}

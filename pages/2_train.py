@@ -145,8 +145,7 @@ else:
 
             target = Path(state[A.MODEL_DIR]) / S.safe_dir_name(entry.name)
             try:
-                save_detector(entry.detector, target, extra={"data": entry.dataset_name,
-                                                             "settings": entry.settings})
+                save_detector(entry.detector, target, extra=entry.save_extra())
                 st.success(f"Saved to `{target}`")
             except OSError as exc:
                 st.error(f"Could not save to {target}: {exc.strerror or exc}")
@@ -173,9 +172,7 @@ with c1:
             except (UnsafeModelError, OSError, ValueError) as exc:
                 st.error(f"Could not load {pick.name}: {exc}")
             else:
-                S.add_model(A.ModelEntry(name=pick.name, detector=det, dataset_key=det.fingerprint_,
-                                         dataset_name=str(det.saved_meta_.get("extra", {}).get("data", "?")),
-                                         settings=det.get_params(), source="loaded"))
+                S.add_model(A.ModelEntry.from_saved(det, pick.name))
                 st.rerun()
     else:
         st.caption("No saved model in this directory yet.")
@@ -189,6 +186,5 @@ with c2:
         except (UnsafeModelError, OSError, ValueError) as exc:
             st.error(f"Could not load {up.name}: {exc}")
         else:
-            S.add_model(A.ModelEntry(name=Path(up.name).stem, detector=det, dataset_key=det.fingerprint_,
-                                     dataset_name="uploaded zip", settings=det.get_params(), source="loaded"))
+            S.add_model(A.ModelEntry.from_saved(det, Path(up.name).stem))
             st.rerun()

@@ -231,7 +231,12 @@ def test_save_and_load_from_the_model_directory(trained):
     ok(at.run())
     at.button(key="train.load").click()
     ok(at.run())
-    assert len(at.session_state["models"]) == 2
+    models = at.session_state["models"]
+    assert len(models) == 2
+    first, loaded = models.values()
+    assert loaded.source == "loaded" and loaded.detector.model_id_ == first.detector.model_id_
+    # the saved extra brings back the data and the training period
+    assert loaded.dataset_key == first.dataset_key and loaded.settings["train_end"] == first.settings["train_end"]
     assert len(at.get("download_button")) == 1
 
 
