@@ -43,7 +43,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .models import build_model
 from .thresholds import ThresholdRule
-from .windows import ChannelScaler, iter_window_batches, window_starts
+from .windows import SCALED_LIMIT, ChannelScaler, iter_window_batches, window_starts
 
 __all__ = [
     "AutoencoderDetector",
@@ -390,11 +390,18 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return ChannelScaler(robust=False).fit(X)
 
     def _scale(self, X) -> np.ndarray:
+        """Scaled float32 values, clipped to +-1e6 so squared errors stay finite in float32.
+
+        A value a million spreads from normal is an anomaly either way; the
+        clip only keeps extreme inputs (1e30 in a file) from becoming inf/NaN scores.
+        """
         if self.scaler_ is None:
-            return X.astype(np.float32)
-        if self.scaler_.n_features_in_ == 1 and X.shape[-1] != 1:
-            return self.scaler_.transform(X[..., None])[..., 0]
-        return self.scaler_.transform(X)
+            scaled = X.astype(np.float32)
+        elif self.scaler_.n_features_in_ == 1 and X.shape[-1] != 1:
+            scaled = self.scaler_.transform(X[..., None])[..., 0]
+        else:
+            scaled = self.scaler_.transform(X)
+        return np.clip(scaled, -SCALED_LIMIT, SCALED_LIMIT, out=scaled)
 
     def _split_items(self, Xs, normal, rng):
         """Shuffled train / validation items of a table, images or windows."""

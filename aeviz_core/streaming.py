@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import DataError, _detect_sep, load_sensor_table
+from .data import DataError, _parser_message, load_sensor_table, sniff_text_file
 from .scoring import score_table
 
 __all__ = ["iter_sensor_chunks", "score_stream"]
@@ -50,9 +50,12 @@ def iter_sensor_chunks(path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, time_col=N
     options = {"time_col": time_col, "label_cols": label_cols, "drop": drop, "max_gap": max_gap, "min_rows": 1}
     first_row = 0
     for frame in _raw_chunks(path, chunk_rows):
+        file_warnings = frame.attrs.get("warnings", [])
         frame.attrs["name"] = f"{path.name} (rows {first_row + 1}-{first_row + len(frame)})"
         first_row += len(frame)
-        yield load_sensor_table(frame, **options)
+        data = load_sensor_table(frame, **options)
+        data.report.warnings[:0] = file_warnings  # e.g. the encoding fallback, once per file
+        yield data
 
 
 def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -68,15 +71,16 @@ def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for batch in parquet.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
         return
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        lines = [line.rstrip("\r\n") for _, line in zip(range(20), fh)]
-    if not lines or not lines[0].strip():
-        raise DataError(f"{path.name} is empty")
-    sep = _detect_sep(lines)
+    text = sniff_text_file(path)  # the loader's checks: binary, encodings, separator, decimal mark
     try:
-        yield from pd.read_csv(path, sep=sep, chunksize=chunk_rows, encoding="utf-8-sig")
+        for i, chunk in enumerate(pd.read_csv(path, sep=text["sep"], decimal=text["decimal"],
+                                              encoding=text["encoding"], skipinitialspace=True,
+                                              chunksize=chunk_rows)):
+            if i == 0:
+                chunk.attrs["warnings"] = list(text["warnings"])
+            yield chunk
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path.name} could not be read as a table: {str(exc).splitlines()[0]}") from None
+        raise DataError(_parser_message(exc, path.name, text["sep"])) from None
 
 
 def score_stream(detector, chunks: Iterable) -> Iterator[pd.DataFrame]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+SCALED_LIMIT = 1e6  # scaled values are clipped here: a million spreads is an anomaly either way
+
 __all__ = [
     "ChannelScaler",
     "iter_window_batches",
@@ -152,15 +154,13 @@ def windows_to_rows(
         raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
     tail = values.shape[1:]
     if reduce == "mean":
-        total = np.zeros((n_rows + 1, *tail))
-        count = np.zeros(n_rows + 1)
-        # difference arrays: +v at start, -v at end, then a running sum
-        np.add.at(total, starts, values)
-        np.add.at(total, starts + window, -values)
-        np.add.at(count, starts, 1)
-        np.add.at(count, starts + window, -1)
-        total = np.cumsum(total, axis=0)[:n_rows]
-        count = np.cumsum(count)[:n_rows]
+        # a loop over the offset inside the window, vectorised over windows: exact
+        # sums (a running difference array would lose small values beside huge ones)
+        total = np.zeros((n_rows, *tail))
+        count = np.zeros(n_rows)
+        for offset in range(window):
+            np.add.at(total, starts + offset, values)
+            np.add.at(count, starts + offset, 1)
         return total / count.reshape(-1, *([1] * len(tail)))
     out = np.full((n_rows, *tail), -np.inf)
     # each row is covered by at most ceil(window / stride) + 1 windows: loop over
@@ -214,7 +214,9 @@ class ChannelScaler:
             raise ValueError(
                 f"X has {X.shape[-1]} channels, the scaler was fitted on {self.n_features_in_}"
             )
-        return ((X - self.center_) / self.scale_).astype(np.float32)
+        scaled = (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
+        # float32 holds +-3e38: clip first so an extreme value stays a large finite number
+        return np.clip(scaled, -SCALED_LIMIT, SCALED_LIMIT).astype(np.float32)
 
     def inverse_transform(self, X) -> np.ndarray:
         return np.asarray(X) * self.scale_ + self.center_

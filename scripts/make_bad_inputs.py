@@ -45,10 +45,6 @@ class BadInput:
     ``"error"`` (exit 2, last stderr line ``aeviz: error: ...`` holding
     ``cli_msg``) or ``"ok"`` (exit 0, every score finite; a warning line
     ``aeviz: warning: ...`` holding ``cli_msg`` when one is given).
-    ``gap`` names an entry of :data:`GAPS`: how ``aeviz score`` falls short
-    of that today (a known bug in another module); the tests then still
-    demand a clean one-line failure, no traceback and nothing touched, and
-    expect the rest to fail until it is fixed.
     """
 
     name: str
@@ -58,7 +54,6 @@ class BadInput:
     load_msg: str
     cli: str
     cli_msg: str | None = None
-    gap: str | None = None
 
     @property
     def repairable(self) -> bool:
@@ -89,25 +84,6 @@ def _with(column: str, rows, value, table: pd.DataFrame | None = None) -> pd.Dat
 
 
 #: How ``aeviz score`` falls short today: a short name -> what happens and where.
-GAPS = {
-    "utf8-only": (
-        "aeviz_core/streaming.py reads every text file as UTF-8 with pandas, so binary files and "
-        "other encodings end in the codec error ('utf-8' codec can't decode ...) instead of the "
-        "loader's message, and files the loader repairs cannot be scored"),
-    "no-sniff": (
-        "aeviz_core/streaming.py parses the file without the loader's checks of the raw text, so "
-        "the message names a consequence (a garbage header, \"time_col='time' is not a column\") "
-        "instead of the problem"),
-    "mangled-header": (
-        "aeviz_core/streaming.py reads the header with pandas, which renames the second 'b' to "
-        "'b.1', so the message is a channel mismatch"),
-    "huge-values": (
-        "aeviz_core/detector.py squares scaled values in float32: values beyond about 1e18 "
-        "overflow to inf and the score's moving average turns inf - inf into NaN"),
-}
-UTF8_ONLY, NO_SNIFF, HUGE = "utf8-only", "no-sniff", "huge-values"
-
-
 def _build() -> list[BadInput]:
     base = frame()
     rng = np.random.default_rng(1)
@@ -123,18 +99,18 @@ def _build() -> list[BadInput]:
     add("header_only.csv", "a header and no data rows", b"time,a,b,c,level\n",
         "error", "but no data rows", "error", "but no data rows")
     add("binary.csv", "random bytes, NUL bytes among them", bytes(rng.integers(0, 256, 2048, dtype=np.uint8)),
-        "error", "binary content", "error", "binary content", gap=UTF8_ONLY)
+        "error", "binary content", "error", "binary content")
     add("image.csv", "a PNG image renamed to .csv", b"\x89PNG\r\n\x1a\n" + bytes(200),
-        "error", "a PNG image", "error", "a PNG image", gap=UTF8_ONLY)
+        "error", "a PNG image", "error", "a PNG image")
     add("archive.csv", "a gzip-compressed CSV with the wrong extension", gzip.compress(csv(base), mtime=0),
-        "error", "a gzip archive", "error", "a gzip archive", gap=UTF8_ONLY)
+        "error", "a gzip archive", "error", "a gzip archive")
     add("spreadsheet.csv", "an .xlsx (ZIP) workbook renamed to .csv", b"PK\x03\x04" + bytes(100),
-        "error", "a ZIP archive", "error", "a ZIP archive", gap=NO_SNIFF)
+        "error", "a ZIP archive", "error", "a ZIP archive")
     add("page.csv", "an HTML error page saved as .csv",
         b"<!DOCTYPE html>\n<html><body><h1>404 Not Found</h1></body></html>\n",
-        "error", "an HTML/XML document", "error", "an HTML/XML document", gap=NO_SNIFF)
+        "error", "an HTML/XML document", "error", "an HTML/XML document")
     add("records.csv", "JSON records saved as .csv", base.head(5).to_json(orient="records").encode(),
-        "error", "looks like JSON", "error", "looks like JSON", gap=NO_SNIFF)
+        "error", "looks like JSON", "error", "looks like JSON")
     add("broken.parquet", "a Parquet file cut off after its magic bytes", b"PAR1" + bytes(64),
         "error", "could not read the Parquet file", "error", "not a readable Parquet file")
 
@@ -146,11 +122,10 @@ def _build() -> list[BadInput]:
     add("ragged.csv", "row 3 has a sixth field", b"\n".join(lines),
         "error", "row 3 (line 4 of the file) has 6 fields, the header has 5", "error", "line 4")
     add("pipe_separated.csv", "fields separated by '|', which is not detected", csv(base, sep="|"),
-        "error", "separated by '|'", "error", "separated by '|'", gap=NO_SNIFF)
+        "error", "separated by '|'", "error", "separated by '|'")
     add("duplicate_column.csv", "the header names channel 'b' twice",
         csv(base).replace(b"time,a,b,c,level", b"time,a,b,b,level", 1),
-        "error", "column name 'b' appears more than once", "error", "'b' appears more than once",
-        gap="mangled-header")
+        "error", "column name 'b' appears more than once", "error", "'b' appears more than once")
     add("no_header.csv", "no header row: the first row of numbers became the column names",
         csv(base.drop(columns="time"), header=False), "warning", "no header row",
         "error", "time_col='time' is not a column")
@@ -196,25 +171,25 @@ def _build() -> list[BadInput]:
     add("huge_numbers.csv", "channel 'b' holds 1e300 at row 5, beyond float32", csv(_with("b", 4, 1e300)),
         "error", "beyond the float32 range", "error", "beyond the float32 range")
     add("huge_but_finite.csv", "channel 'c' jumps to 1e30 (within float32) for rows 41-43",
-        csv(_with("c", [40, 41, 42], 1e30)), "ok", "", "ok", gap=HUGE)
+        csv(_with("c", [40, 41, 42], 1e30)), "ok", "", "ok")
 
     # ---- encodings
     latin = base.assign(fault_type=["", "d\u00e9faut"] * (ROWS // 2))
     add("latin1.csv", "latin-1 text: the label 'd\u00e9faut' is not UTF-8",
         latin.to_csv(index=False, lineterminator="\n").encode("latin-1"),
-        "warning", "not valid UTF-8", "ok", "not valid UTF-8", gap=UTF8_ONLY)
+        "warning", "not valid UTF-8", "ok", "not valid UTF-8")
     windows = base.assign(fault_type=["", "\u201cleak\u201d 5 \u20ac/h"] * (ROWS // 2))
     add("windows1252.csv", "a Windows-1252 export with curly quotes and euro signs in a label",
         windows.to_csv(index=False, lineterminator="\n").encode("cp1252"),
-        "warning", "read as Windows-1252", "ok", "read as Windows-1252", gap=UTF8_ONLY)
+        "warning", "read as Windows-1252", "ok", "read as Windows-1252")
     add("utf16.csv", "UTF-16 with a byte-order mark (Excel's 'Unicode text')", csv(base).decode().encode("utf-16"),
-        "ok", "", "ok", gap=UTF8_ONLY)
+        "ok", "", "ok")
     add("utf32.csv", "UTF-32 with a byte-order mark", csv(base).decode().encode("utf-32"),
-        "ok", "", "ok", gap=UTF8_ONLY)
+        "ok", "", "ok")
     add("utf16_no_bom.csv", "UTF-16 without a byte-order mark", csv(base).decode().encode("utf-16-le"),
-        "error", "UTF-16 text without a byte-order mark", "error", "UTF-16", gap=NO_SNIFF)
+        "error", "UTF-16 text without a byte-order mark", "error", "UTF-16")
     add("ebcdic.csv", "an EBCDIC (cp500) mainframe export", csv(base).decode().encode("cp500"),
-        "error", "an unknown encoding", "error", "an unknown encoding", gap=UTF8_ONLY)
+        "error", "an unknown encoding", "error", "an unknown encoding")
 
     # ---- labels
     strange = base.assign(anomaly=(["0", "1", "yes", "", "maybe", "-1", "2", "NaN"] * ROWS)[:ROWS])
@@ -262,10 +237,7 @@ def readme() -> str:
     for item in CORPUS:
         load = f"load {item.load}" + (f" \"{item.load_msg}\"" if item.load_msg else "")
         cli = f"score {item.cli}" + (f" \"{item.cli_msg}\"" if item.cli_msg else "")
-        gap = f" Known gap: {item.gap}." if item.gap else ""
-        lines.append(f"- `{item.name}`: {item.what}. {load}; {cli}.{gap}")
-    lines += ["", "Known gaps of `aeviz score` (the tests expect them to fail until fixed):", ""]
-    lines += [f"- {name}: {text}." for name, text in GAPS.items()]
+        lines.append(f"- `{item.name}`: {item.what}. {load}; {cli}.")
     return "\n".join(lines) + "\n"
 
 

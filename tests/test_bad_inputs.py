@@ -65,7 +65,6 @@ def test_every_file_is_documented_with_its_outcome():
         assert f"load {item.load}" in line and f"score {item.cli}" in line
         if item.load_msg:
             assert item.load_msg in line
-        assert item.gap is None or item.gap in M.GAPS
 
 
 # --------------------------------------------------------------------------- the loader
@@ -200,21 +199,15 @@ def test_score(item, model_dir, tmp_path, capsys):
         assert len(scores) == len(load_sensor_table(BAD / item.name).channels)
         finite = np.isfinite(scores["score"].to_numpy(dtype=float)).all()
 
-    # what the corpus promises; a known gap (another module's bug) is expected to fall short
-    try:
-        if item.cli == "error":
-            assert code == 2, f"exit code {code}"
-            assert item.cli_msg in lines[-1] and "\\x00" not in lines[-1], lines[-1]
-        else:
-            assert code == 0, lines[-1]
-            assert finite, "scores must be finite"
-            if item.cli_msg:
-                assert any(line.startswith("aeviz: warning:") and item.cli_msg in line for line in lines), lines
-    except AssertionError as exc:
-        if item.gap:
-            pytest.xfail(f"known gap {item.gap}: {str(exc).splitlines()[0][:200]}")
-        raise
-    assert not item.gap, f"{item.name} now behaves as promised: remove gap={item.gap!r} in the corpus script"
+    # what the corpus promises
+    if item.cli == "error":
+        assert code == 2, f"exit code {code}"
+        assert item.cli_msg in lines[-1] and "\\x00" not in lines[-1], lines[-1]
+    else:
+        assert code == 0, lines[-1]
+        assert finite, "scores must be finite"
+        if item.cli_msg:
+            assert any(line.startswith("aeviz: warning:") and item.cli_msg in line for line in lines), lines
 
 
 def test_python_dash_m_prints_no_traceback(model_dir, tmp_path):

@@ -1,9 +1,7 @@
 """Properties (hypothesis): random shapes, gaps and values never crash the loader, the
 windowing, the scaling or the threshold rules, and never give NaN scores.
 
-Each property either holds for every input hypothesis draws or, where it fails
-because of a known bug in a module this file does not own, is marked ``xfail``
-with ``strict=True`` and the reason: the mark has to go when the bug is fixed.
+Each property holds for every input hypothesis draws.
 """
 
 from __future__ import annotations
@@ -213,9 +211,6 @@ def test_windows_to_rows_max_and_mean(shape, data):
         np.testing.assert_allclose(rows, expected, rtol=1e-9, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "windows.windows_to_rows(reduce='mean') sums difference arrays: with values of mixed "
-    "magnitude (1e20 beside 1) the running sum cancels, giving 0 or negative means"))
 def test_windows_to_rows_mean_stays_between_its_windows():
     values = np.array([1e20, 1.0, 1.0, 1.0])
     rows = windows_to_rows(values, 7, 4, 1, reduce="mean")
@@ -255,9 +250,6 @@ def test_mean_std_scaling_is_finite_and_invertible(X):
     np.testing.assert_allclose(scaler.inverse_transform(Z), X, rtol=1e-5, atol=1e-5 * np.abs(X).max() + 1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "windows.ChannelScaler(robust=True) divides by a tiny IQR when a channel is nearly constant "
-    "with one far value; the float32 cast overflows to inf"))
 def test_robust_scaling_is_finite():
     X = np.array([[0.0], [0.0], [1e-11], [2e-11], [3e-11], [1e30]])
     assert np.isfinite(ChannelScaler(robust=True).fit(X).transform(X)).all()
@@ -358,9 +350,6 @@ def test_scores_are_finite_for_any_finite_series(detector, frame):
     assert set(np.unique(detector.predict(frame))) <= {-1, 1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "detector: scaled values beyond ~1e18 overflow the float32 squared error to inf and the "
-    "moving average of the score turns inf - inf into NaN"))
 @settings(deadline=None, max_examples=5, phases=(Phase.explicit, Phase.generate))
 @given(frame=series_frames(), at=st.integers(0, 7), channel=st.integers(0, 3),
        huge=st.sampled_from([1e20, -1e25, 1e30, 3e38]))
