@@ -25,15 +25,18 @@ __all__ = [
     "COLOR_BY",
     "FLAG_COLORS",
     "channels_chart",
+    "color_legend",
     "contributions_chart",
     "display_sample",
     "error_histogram",
     "image_pairs",
     "label_spans",
+    "latent_cloud",
     "latent_scatter",
     "long_series",
     "loss_chart",
     "minmax_downsample",
+    "point_colors",
     "pr_chart",
     "roc_chart",
     "score_timeline",
@@ -332,6 +335,92 @@ def latent_scatter(frame: pd.DataFrame, color: str = "class", *, dims=("x", "y")
     if title:
         chart = chart.properties(title=title)
     return chart
+
+
+def point_colors(series: pd.Series, column: str | None = None) -> np.ndarray:
+    """RGB (uint8, shape (n, 3)) per point for a WebGL view, matching the Altair
+    scatter's colours: flags red/grey, "normal" grey and classes in the category
+    palette, numbers and times on a dark-blue-to-yellow ramp (errors on a log scale)."""
+    column = column or series.name
+
+    def rgb(hexes):
+        return np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in hexes], dtype=np.uint8)
+
+    kind = _tooltip_type(series)
+    if column == "flag" or kind == "N":
+        values = series.astype(str).to_numpy()
+        if column == "flag":
+            lookup = dict(FLAG_COLORS)
+        else:
+            others = sorted(set(values) - {"normal"})
+            lookup = {"normal": FLAG_COLORS["normal"], **dict(zip(others, _CATEGORY_COLORS, strict=False))}
+        table = {k: rgb([v])[0] for k, v in lookup.items()}
+        return np.stack([table.get(v, rgb([FLAG_COLORS["normal"]])[0]) for v in values]) if len(values) else \
+            np.zeros((0, 3), np.uint8)
+    x = series.to_numpy()
+    x = x.astype("datetime64[ns]").astype(np.int64).astype(np.float64) if kind == "T" else x.astype(np.float64)
+    if column == "error" and len(x) and np.all(x > 0):
+        x = np.log(x)
+    lo, hi = (np.nanmin(x), np.nanmax(x)) if len(x) else (0.0, 1.0)
+    t = np.clip((x - lo) / (hi - lo) if hi > lo else np.zeros_like(x), 0, 1)[:, None]
+    ramp = rgb(["#440154", "#21918c", "#fde725"]).astype(np.float64)  # viridis ends and middle
+    out = np.where(t < 0.5, ramp[0] + (ramp[1] - ramp[0]) * (t * 2), ramp[1] + (ramp[2] - ramp[1]) * (t * 2 - 1))
+    return out.round().astype(np.uint8)
+
+
+def color_legend(series: pd.Series, column: str | None = None, max_items: int = 12) -> list[tuple[str, str]]:
+    """``(label, "#rrggbb")`` pairs explaining :func:`point_colors` (a WebGL view has
+    no legend of its own): each class or flag, or the low, middle and high values."""
+    column = column or series.name
+    kind = _tooltip_type(series)
+
+    def hexes(values):
+        return [_hex(c) for c in point_colors(pd.Series(values, name=column), column)]
+
+    if column == "flag" or kind == "N":
+        labels = list(pd.unique(series.astype(str)))
+        labels = sorted(labels, key=lambda v: (v != "normal", v))[:max_items]
+        return list(zip(labels, hexes(labels), strict=True))
+    lo, hi = series.min(), series.max()
+    picks = [lo, hi] if kind == "T" else [lo, (lo * hi) ** 0.5 if column == "error" and lo > 0 else (lo + hi) / 2, hi]
+    colours = point_colors(pd.Series([lo, *picks[1:-1], hi], name=column), column)
+    text = [str(v)[:19] if kind == "T" else f"{float(v):.3g}" for v in picks]
+    return [(t, _hex(c)) for t, c in zip(text, colours, strict=True)]
+
+
+def _hex(rgb) -> str:
+    r, g, b = (int(v) for v in rgb)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def latent_cloud(frame: pd.DataFrame, color: str = "class", *, dims=("x", "y", "z"), point_size: float = 2):
+    """A rotating 3-D point cloud of the latent (WebGL, pydeck's OrbitView), for
+    ``st.pydeck_chart``; clicking a point selects it (layer id ``"latent"``, the
+    selection's indices are rows of ``frame`` in order).
+
+    Coordinates are centred and scaled to a common box, so the camera's default
+    zoom frames them; the tooltip shows ``idx`` and the colour value.
+    """
+    import pydeck as pdk
+
+    color_col = COLOR_BY.get(color, color)
+    if color_col not in frame.columns:
+        raise ValueError(f"color must be one of {sorted(COLOR_BY)} or a column of the frame, got {color!r}")
+    xyz = frame[list(dims)].to_numpy(dtype=np.float64)
+    if len(xyz):
+        xyz = xyz - xyz.mean(axis=0)
+        scale = np.abs(xyz).max() or 1.0
+        xyz = xyz / scale * 100.0
+    label = frame[color_col]
+    data = pd.DataFrame({"idx": frame["idx"].to_numpy(), "position": xyz.round(3).tolist(),
+                         "color": point_colors(label, color_col).tolist(),
+                         "label": label.astype(str).to_numpy()})
+    layer = pdk.Layer("PointCloudLayer", data=data, id="latent", get_position="position", get_color="color",
+                      point_size=point_size, pickable=True)
+    view = pdk.View(type="OrbitView", controller=True)
+    state = pdk.ViewState(target=[0, 0, 0], rotation_x=25, rotation_orbit=35, zoom=1.6, min_zoom=-2, max_zoom=8)
+    return pdk.Deck(layers=[layer], views=[view], initial_view_state=state, map_provider=None, map_style=None,
+                    tooltip={"text": "idx {idx}\n" + color_col + ": {label}"})
 
 
 def _tooltip_type(series: pd.Series) -> str:

@@ -73,9 +73,23 @@ def explorer():
         st.caption(f"Drawing {len(shown):,} of {len(frame):,} points (all {int(flagged.sum()):,} flagged kept).")
     dims = ("x", "y", "z")[: coords.shape[1]]
     colour_key = {"class": "class", "reconstruction error": "error", "time": "time", "flag": "flag"}[colour]
-    chart = charts.latent_scatter(shown, colour_key, dims=dims)
-    event = st.altair_chart(chart, on_select="rerun", selection_mode=["pick", "box"], key="latent.chart")
-    st.caption("Click a point, or drag a box, to see those items; double-click to clear the click.")
+    cloud = len(dims) == 3 and st.radio(
+        "3-D view", ["axis pairs", "rotating cloud"], horizontal=True, key="latent.view3d",
+        help="Axis pairs: three linked 2-D views (click or drag a box). Rotating cloud: the 3-D points "
+             "in WebGL (drag to rotate, scroll to zoom, click a point to select it).") == "rotating cloud"
+    if cloud:
+        state = st.pydeck_chart(charts.latent_cloud(shown, colour_key), on_select="rerun",
+                                selection_mode="single-object", key="latent.cloud", height=480)
+        legend = charts.color_legend(shown[colour_key], colour_key)
+        st.markdown(" ".join(f'<span style="color:{c}">&#9679;</span> {label}' for label, c in legend),
+                    unsafe_allow_html=True)
+        rows = (state.selection.get("indices", {}).get("latent", []) if state is not None else [])
+        selection = {"pick": [{"idx": int(shown["idx"].iloc[r])} for r in rows if 0 <= r < len(shown)]}
+    else:
+        chart = charts.latent_scatter(shown, colour_key, dims=dims)
+        event = st.altair_chart(chart, on_select="rerun", selection_mode=["pick", "box"], key="latent.chart")
+        selection = event.selection if event else None
+        st.caption("Click a point, or drag a box, to see those items; double-click to clear the click.")
 
     # ---------------------------------------------------------------- quality numbers
     labels = frame["class"].to_numpy() if "class" in frame else None
@@ -94,7 +108,7 @@ def explorer():
                    "almost no spread): every item is encoded alike.")
 
     # ---------------------------------------------------------------- selection
-    picked = charts.selected_indices(event.selection if event else None, shown)
+    picked = charts.selected_indices(selection, shown)
     if picked.size == 0:
         return
     st.markdown(f"**{picked.size:,} selected point(s)**")

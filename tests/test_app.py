@@ -268,6 +268,11 @@ def test_latent_explorer(trained):
     at.radio(key="latent.dims.pca").set_value(3)
     ok(at.run())
     assert "hconcat" in charts(at)[0]  # three axis pairs side by side
+    at.radio(key="latent.view3d").set_value("rotating cloud")
+    ok(at.run())
+    deck = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert deck["views"][0]["@@type"] == "OrbitView"
+    assert deck["layers"][0]["@@type"] == "PointCloudLayer"
 
 
 # --------------------------------------------------------------------------- anomalies

@@ -175,6 +175,15 @@ def test_walk_through_the_app(app, browser):
     wait_idle(page)
     no_exception(page)
     shot(page, "3_latent_explorer")
+    # the 3-D latent as a rotating WebGL point cloud
+    page.locator('[data-testid="stRadio"] label', has_text="3").first.click()
+    wait_idle(page)
+    page.locator('[data-testid="stRadio"] label', has_text="rotating cloud").first.click()
+    wait_idle(page)
+    page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas')
+    page.wait_for_timeout(2000)
+    no_exception(page)
+    shot(page, "3b_latent_cloud")
 
     # Anomalies: move the threshold with the keyboard; the flagged count changes
     go(page, "Anomalies")

@@ -278,3 +278,28 @@ def test_evaluation_labels():
     held = A.ModelEntry("m", None, digits.key, "d", settings={"normal_classes": ("0", "1")})
     assert A.evaluation_labels(held, digits)[0].tolist() == [0, 0, 1, 0, 0, 1]
     assert A.evaluation_labels(A.ModelEntry("m", None, "k", "d"), digits)[0] is None
+
+
+def test_latent_cloud_and_point_colors(points):
+    import json
+
+    frame = points.head(300).assign(z=np.arange(300.0), time=pd.date_range("2026-01-01", periods=300, freq="s"))
+    deck = json.loads(charts.latent_cloud(frame, "class").to_json())
+    layer = deck["layers"][0]
+    assert layer["@@type"] == "PointCloudLayer" and layer["id"] == "latent" and len(layer["data"]) == 300
+    xyz = np.array([d["position"] for d in layer["data"]])
+    assert np.abs(xyz).max() == pytest.approx(100.0)  # scaled into the camera's box
+    for column in ("class", "error", "flag", "time"):
+        colours = charts.point_colors(frame[column], column)
+        assert colours.shape == (300, 3) and colours.dtype == np.uint8
+    grey = charts.point_colors(pd.Series(["normal"], name="class"))
+    assert grey.tolist() == [[0x9a, 0xa5, 0xb1]]
+
+
+def test_color_legend():
+    classes = pd.Series(["spike", "normal", "drift", "normal"], name="class")
+    legend = charts.color_legend(classes)
+    assert [label for label, _ in legend] == ["normal", "drift", "spike"]
+    assert legend[0][1] == charts.FLAG_COLORS["normal"]
+    errors = pd.Series([0.01, 0.1, 1.0], name="error")
+    assert [label for label, _ in charts.color_legend(errors)] == ["0.01", "0.1", "1"]
