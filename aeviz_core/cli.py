@@ -46,6 +46,13 @@ def _build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", required=True, help="CSV of row, time, score, flag, top_channel")
     score.add_argument("--chunk-rows", type=int, default=250_000,
                        help="rows read and scored at a time (memory stays bounded); default 250000")
+    score.add_argument("--engine", choices=("local", "dask"), default="local",
+                       help="local: this process; dask: a Dask cluster, DATA may be a glob of files, "
+                            "--out is a folder (scores/ as Parquet, events.parquet, events.csv) and "
+                            "--chunk-rows sets the rows per partition; default local")
+    score.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="with --engine dask: address of a running Dask scheduler "
+                            "(default: a local cluster on this machine)")
     return parser
 
 
@@ -107,6 +114,10 @@ def _binary_label(labels) -> str | None:
 
 
 def _score(args) -> int:
+    if args.engine == "dask":
+        return _score_dask(args)
+    if args.scheduler:
+        raise ValueError("--scheduler needs --engine dask")
     from .registry import load_detector
     from .streaming import iter_sensor_chunks, score_stream
 
@@ -131,6 +142,17 @@ def _score(args) -> int:
     finally:
         tmp.unlink(missing_ok=True)
     _progress(f"aeviz: wrote {rows} rows to {out}; {flagged} flagged")
+    return 0
+
+
+def _score_dask(args) -> int:
+    from .distributed import score_archive
+
+    summary = score_archive(args.data, args.model, args.out, scheduler=args.scheduler,
+                            partition_rows=args.chunk_rows, progress=lambda m: _progress(f"aeviz: {m}"))
+    _progress(f"aeviz: wrote {summary['rows']} rows of {summary['files']} file(s) to {summary['scores_dir']}; "
+              f"{summary['flagged']} flagged in {summary['events']} events ({summary['events_path']}) "
+              f"in {summary['seconds']:.1f} s")
     return 0
 
 
