@@ -76,6 +76,10 @@ _EXPORTS = {
     "ReviewStore": "reviews",
     "resolve_db_url": "reviews",
     "mnist_cached": "data",
+    # scoring large archives
+    "iter_sensor_chunks": "streaming",
+    "score_stream": "streaming",
+    "score_archive": "distributed",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
