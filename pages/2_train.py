@@ -86,11 +86,13 @@ if submitted:
         st.error(f"Cannot train with these settings: {exc}", icon=":material/error:")
 
 if job is not None:
-    st.subheader(f"Training {job.name}")
-    st.button("Stop training", on_click=job.stop.set, key="train.stop", icon=":material/stop_circle:",
-              help="Stops after the current batch; the model keeps the weights reached so far.")
-    bar = st.progress(0.0)
-    curve = st.empty()
+    live = st.empty()  # the live view goes away when training ends; the summary replaces it
+    panel = live.container()
+    panel.subheader(f"Training {job.name}")
+    panel.button("Stop training", on_click=job.stop.set, key="train.stop", icon=":material/stop_circle:",
+                 help="Stops after the current batch; the model keeps the weights reached so far.")
+    bar = panel.progress(0.0)
+    curve = panel.empty()
 
     def show():
         done = len(job.history)
@@ -104,12 +106,9 @@ if job is not None:
     while not job.done:
         show()
         time.sleep(0.3)
-    show()
+    live.empty()
     S.collect_training()
     job = None
-    shown_live = True
-else:
-    shown_live = False
 
 if state.get("train.last_error"):
     st.error(f"Training failed: {state['train.last_error']}", icon=":material/error:")
@@ -125,8 +124,7 @@ if done_name and done_name in state[A.MODELS]:
                + (f", validation loss {hist['val_loss'][-1]:.4g}" if hist.get("val_loss") else "")
                + f", threshold {det.threshold_:.4g} ({det.threshold_rule_.rule} {det.threshold_rule_.param:g}).",
                icon=":material/check_circle:")
-    if not shown_live:
-        st.altair_chart(charts.loss_chart(hist), key="train.final_loss")
+    st.altair_chart(charts.loss_chart(hist), key="train.final_loss")
 
 # ------------------------------------------------------------------ models of the session
 st.subheader("Models")
