@@ -80,6 +80,28 @@ _EXPORTS = {
     "iter_sensor_chunks": "streaming",
     "score_stream": "streaming",
     "score_archive": "distributed",
+    # chart builders (pure: arrays/frames in, alt.Chart out)
+    "COLOR_BY": "charts",
+    "FLAG_COLORS": "charts",
+    "channels_chart": "charts",
+    "color_legend": "charts",
+    "contributions_chart": "charts",
+    "display_sample": "charts",
+    "error_histogram": "charts",
+    "image_pairs": "charts",
+    "label_spans": "charts",
+    "latent_cloud": "charts",
+    "latent_scatter": "charts",
+    "long_series": "charts",
+    "loss_chart": "charts",
+    "minmax_downsample": "charts",
+    "point_colors": "charts",
+    "pr_chart": "charts",
+    "roc_chart": "charts",
+    "score_timeline": "charts",
+    "selected_indices": "charts",
+    "tile_images": "charts",
+    "window_overlay": "charts",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

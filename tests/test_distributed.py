@@ -16,7 +16,8 @@ from aeviz_core import (
     score_table,
 )
 from aeviz_core.cli import main
-from aeviz_core.distributed import archive_files, score_archive
+from aeviz_core import score_archive
+from aeviz_core.distributed import archive_files
 from tests.conftest import make_series
 
 ROW_GROUP = 250  # rows per Parquet partition here; the last row group holds only 10

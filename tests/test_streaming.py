@@ -2,8 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeviz_core import load_sensor_table, score_table
-from aeviz_core.streaming import iter_sensor_chunks, score_stream
+from aeviz_core import iter_sensor_chunks, load_sensor_table, score_stream, score_table
 
 
 @pytest.fixture(scope="module")
