@@ -163,6 +163,15 @@ def need_model(ds: Dataset, *, what: str) -> None:
     st.page_link(TRAIN_PAGE, label="Go to Train", icon=":material/arrow_forward:")
 
 
+def models_or_stop(ds: Dataset, *, what: str) -> dict[str, ModelEntry]:
+    """The models that fit ``ds``; with none, the :func:`need_model` message and ``st.stop()``."""
+    models = compatible_models(ds)
+    if not models:
+        need_model(ds, what=what)
+        st.stop()
+    return models
+
+
 def pick_model(models: dict[str, ModelEntry], *, key: str) -> ModelEntry:
     """A model selectbox that follows and sets ``active_model``."""
     names = list(models)

@@ -13,10 +13,7 @@ from aeviz_core import charts
 st.title("Latent explorer")
 
 ds = S.dataset()
-models = S.compatible_models(ds)
-if not models:
-    S.need_model(ds, what="its latent space")
-    st.stop()
+models = S.models_or_stop(ds, what="its latent space")
 
 entry = S.pick_model(models, key="latent.model")
 det = entry.detector  # computations use the shared model; the threshold comes from the session

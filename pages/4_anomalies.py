@@ -16,10 +16,7 @@ from aeviz_core import appstate as A
 st.title("Anomalies")
 
 ds = S.dataset()
-models = S.compatible_models(ds)
-if not models:
-    S.need_model(ds, what="its anomalies")
-    st.stop()
+models = S.models_or_stop(ds, what="its anomalies")
 
 entry = S.pick_model(models, key="anomalies.model")
 det = entry.detector

@@ -110,10 +110,7 @@ if ds.is_images:
             icon=":material/fact_check:")
     st.page_link("pages/1_data.py", label="Go to Data", icon=":material/arrow_forward:")
     st.stop()
-models = S.compatible_models(ds)
-if not models:
-    S.need_model(ds, what="flagged events to review")
-    st.stop()
+models = S.models_or_stop(ds, what="flagged events to review")
 
 try:
     store = review_store(resolve_db_url(secrets=st.secrets))

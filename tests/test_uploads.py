@@ -10,7 +10,16 @@ import tomllib
 import numpy as np
 import pytest
 
-from tests.test_browser import ROOT, _need_browser, free_port, no_exception, start_app, stop_app, wait_idle
+from tests.test_browser import (  # noqa: F401  (browser is a fixture)
+    ROOT,
+    _need_browser,
+    browser,
+    free_port,
+    no_exception,
+    start_app,
+    stop_app,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -24,18 +33,6 @@ def server(tmp_path_factory):
     proc = start_app(ROOT / "streamlit_app.py", port, {"AEVIZ_MODEL_DIR": str(tmp_path_factory.mktemp("m"))})
     yield f"http://127.0.0.1:{port}", proc
     stop_app(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from tests.test_browser import CHROMIUM
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield b
-        b.close()
 
 
 def open_upload(browser, url):
