@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tests.test_browser import CHROMIUM, free_port, start_app, stop_app, wait_idle
+from tests.test_browser import free_port, launch_chromium, open_app, start_app, stop_app, wait_idle
 
 RESULTS = ROOT / "bench" / "results" / "app_speed.json"
 MAX_POINTS = 20_000  # the app's default "points drawn at most"
@@ -74,8 +74,7 @@ def measure_draw(cases, timeout_s=180):
         proc = start_app(script, port, {"PYTHONPATH": str(ROOT)}, cwd=ROOT)
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                            args=["--no-sandbox", "--disable-dev-shm-usage"])
+                browser = launch_chromium(p)
                 for n, mode in cases:
                     page = browser.new_page(viewport={"width": 1200, "height": 900})
                     page.set_default_timeout(timeout_s * 1000)
@@ -185,13 +184,8 @@ def measure_rss(timeout_s=600):
         marks = {"after_start_mb": server.memory_info().rss / 2**20}
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                            args=["--no-sandbox", "--disable-dev-shm-usage"])
-                page = browser.new_page(viewport={"width": 1280, "height": 1200})
-                page.set_default_timeout(timeout_s * 1000)
-                page.goto(f"http://127.0.0.1:{port}")
-                page.wait_for_selector('h1:has-text("Data")')
-                wait_idle(page)
+                browser = launch_chromium(p)
+                page = open_app(browser, f"http://127.0.0.1:{port}", height=1200, timeout_ms=timeout_s * 1000)
                 marks["data_page_mb"] = max(samples[-5:]) / 2**20
                 page.locator('[data-testid="stSidebarNav"] a', has_text="Train").first.click()
                 page.wait_for_selector('h1:has-text("Train")')

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import write_results  # noqa: E402
-from tests.test_browser import CHROMIUM, ROOT, free_port, start_app, stop_app  # noqa: E402
+from tests.test_browser import ROOT, free_port, launch_chromium, start_app, stop_app  # noqa: E402
 
 
 def cold_start(script: Path, ready_selector: str, browser) -> dict:
@@ -48,8 +48,7 @@ def main(runs: int) -> None:
         bare.write_text("import streamlit as st\nst.title('bare')\n")
         app, base = [], []
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=["--no-sandbox", "--disable-dev-shm-usage"])
+            browser = launch_chromium(p)
             for _ in range(runs):  # alternate, so both see the same load
                 base.append(cold_start(bare, 'h1:has-text("bare")', browser))
                 app.append(cold_start(ROOT / "streamlit_app.py",

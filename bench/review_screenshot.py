@@ -17,10 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.test_browser import (
-    CHROMIUM,
     SHOTS,
     free_port,
     go,
+    launch_chromium,
+    open_app,
     start_app,
     stop_app,
     wait_idle,
@@ -43,13 +44,8 @@ def main() -> Path:
         "AEVIZ_MODEL_DIR": str(tmp / "models"), "AEVIZ_DB_URL": f"sqlite:///{tmp / 'reviews.db'}"})
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=["--no-sandbox", "--disable-dev-shm-usage"])
-            page = browser.new_page(viewport={"width": 1400, "height": 2600})
-            page.set_default_timeout(120_000)
-            page.goto(f"http://127.0.0.1:{port}")
-            page.wait_for_selector('h1:has-text("Data")')
-            wait_idle(page)
+            browser = launch_chromium(p)
+            page = open_app(browser, f"http://127.0.0.1:{port}", width=1400, height=2600, timeout_ms=120_000)
 
             go(page, "Train")
             epochs = page.get_by_label("Epochs (at most)")

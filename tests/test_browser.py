@@ -109,14 +109,29 @@ def app(tmp_path_factory):
     stop_app(proc)
 
 
+def launch_chromium(playwright):
+    """Debian's chromium, headless, as every browser test and benchmark runs it."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=["--no-sandbox", "--disable-dev-shm-usage"])
+
+
+def open_app(browser, url: str, *, width: int = 1280, height: int = 1000, timeout_ms: int = 60_000):
+    """A new page on the app, once its Data page has drawn and the script is idle."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    page.wait_for_selector('h1:has-text("Data")')
+    wait_idle(page)
+    return page
+
+
 @pytest.fixture(scope="module")
 def browser():
     _need_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-dev-shm-usage"])
+        b = launch_chromium(p)
         yield b
         b.close()
 
@@ -139,11 +154,7 @@ def shot(page, name: str, *, scroll_to=None):
 
 
 def test_walk_through_the_app(app, browser):
-    page = browser.new_page(viewport={"width": 1280, "height": 1500})
-    page.set_default_timeout(60_000)
-    page.goto(app)
-    page.wait_for_selector('h1:has-text("Data")')
-    wait_idle(page)
+    page = open_app(browser, app, height=1500)
     page.wait_for_selector('[data-testid="stVegaLiteChart"]')
     no_exception(page)
     assert page.get_by_text("pump_station.csv").first.is_visible()
@@ -219,10 +230,7 @@ def test_walk_through_the_app(app, browser):
 
 
 def test_bad_upload_shows_a_message(app, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(app)
-    page.wait_for_selector('h1:has-text("Data")')
-    wait_idle(page)
+    page = open_app(browser, app)
     page.get_by_text("Upload a CSV or Parquet file").click()
     wait_idle(page)
     bad = tmp_path / "broken.csv"
@@ -237,11 +245,7 @@ def test_bad_upload_shows_a_message(app, browser, tmp_path):
 
 
 def test_training_can_be_stopped(app, browser):
-    page = browser.new_page(viewport={"width": 1280, "height": 1200})
-    page.set_default_timeout(60_000)
-    page.goto(app)
-    page.wait_for_selector('h1:has-text("Data")')
-    wait_idle(page)
+    page = open_app(browser, app, height=1200)
     go(page, "Train")
     epochs = page.get_by_label("Epochs (at most)")
     epochs.fill("300")

@@ -16,6 +16,7 @@ from tests.test_browser import (  # noqa: F401  (browser is a fixture)
     browser,
     free_port,
     no_exception,
+    open_app,
     start_app,
     stop_app,
     wait_idle,
@@ -36,11 +37,7 @@ def server(tmp_path_factory):
 
 
 def open_upload(browser, url):
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.set_default_timeout(120_000)
-    page.goto(url)
-    page.wait_for_selector('h1:has-text("Data")')
-    wait_idle(page)
+    page = open_app(browser, url, timeout_ms=120_000)
     page.get_by_text("Upload a CSV or Parquet file").click()
     wait_idle(page)
     return page
