@@ -547,14 +547,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """Per-row, per-channel squared error averaged over the windows covering each row."""
         n, c = Xs.shape
         w = self.window
-        total = np.zeros((n, c), dtype=np.float64)
         batch_size = max(256, 2**18 // (w * c))
         batches = iter_window_batches(Xs, w, 1, batch_size)
-        for starts, sq in self._scored_batches(batches, n - w + 1, batch_size, reduce=False):
-            for offset in range(w):
-                # windows start at consecutive rows: a slice add, not a scatter
-                total[starts[0] + offset : starts[-1] + offset + 1] += sq[:, offset, :]
-        return total / _coverage(n, w)[:, None]
+        return _overlap_average(self._scored_batches(batches, n - w + 1, batch_size, reduce=False), n, w, c)
 
     def _errors(self, X):
         """(item_errors, channel_errors): scaled MSE; for a series normalised per channel."""
@@ -678,13 +673,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             recon = np.concatenate([np.asarray(self.model_(Xs[i : i + 4096], training=False))
                                     for i in range(0, len(Xs), 4096)])
         else:
-            n, w = len(Xs), self.window
-            recon = np.zeros_like(Xs, dtype=np.float64)
-            for starts, windows in iter_window_batches(Xs, w, 1, 4096):
-                r = np.asarray(self.model_(np.asarray(windows), training=False))
-                for offset in range(w):
-                    recon[starts[0] + offset : starts[-1] + offset + 1] += r[:, offset, :]
-            recon /= _coverage(n, w)[:, None]
+            n, c = Xs.shape
+            batches = ((starts, np.asarray(self.model_(np.asarray(windows), training=False)))
+                       for starts, windows in iter_window_batches(Xs, self.window, 1, 4096))
+            recon = _overlap_average(batches, n, self.window, c)
         if self.scaler_ is None:
             return recon
         if self.scaler_.n_features_in_ == 1 and recon.shape[-1] != 1:
@@ -743,6 +735,19 @@ def _residual_energy_deviation(channel_errors: np.ndarray, smooth: int) -> np.nd
     lo, hi = np.maximum(rows - half, 0), np.minimum(rows + half + 1, n)
     mean = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
     return np.abs(np.log(np.maximum(mean, 1e-6)))
+
+
+def _overlap_average(batches, n_rows: int, window: int, n_channels: int) -> np.ndarray:
+    """Average per-window values onto rows: ``batches`` yields (starts, values (b, window, c)).
+
+    Stride-1 windows start at consecutive rows, so each offset inside the
+    window is one slice add, not a scatter.
+    """
+    total = np.zeros((n_rows, n_channels), dtype=np.float64)
+    for starts, values in batches:
+        for offset in range(window):
+            total[starts[0] + offset : starts[-1] + offset + 1] += values[:, offset, :]
+    return total / _coverage(n_rows, window)[:, None]
 
 
 def _coverage(n_rows: int, window: int) -> np.ndarray:
