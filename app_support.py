@@ -278,7 +278,8 @@ def compare_pair(weighting: str, beta: float, epochs: int, latent_dim: int, seed
     y = None if held_out is None else (digit == held_out).astype(np.int8)
     common = {"latent_dim": latent_dim, "hidden": (256, 128), "epochs": epochs, "batch_size": 64,
               "scaling": "global", "random_state": seed, "patience": 8}
-    ae = AutoencoderDetector(model="ae", **common).fit(X, y)
+    # a plain AE: the pair differs only in the variational part and its KL term
+    ae = AutoencoderDetector(model="ae", neighbor_weight=0.0, **common).fit(X, y)
     vae = AutoencoderDetector(model="vae", beta=beta, vae_weighting=weighting, **common).fit(X, y)
     return ae, vae
 

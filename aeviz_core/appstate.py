@@ -291,11 +291,13 @@ def default_settings(dataset: Dataset) -> TrainSettings:
     A series trains a dense AE on windows of 32 rows (stride 4, latent 16,
     20 epochs with early stopping) over its leading normal rows: up to the
     first labelled anomaly, at most the first half. Images train a dense AE
-    with a 2-D latent (drawn directly) on every class.
+    with a 2-D latent (drawn directly) on every class, with the neighbour
+    term and its large batches (:class:`AutoencoderDetector`'s defaults for
+    a 2-D latent; early stopping usually ends well before 150 epochs).
     """
     if dataset.is_images:
         return TrainSettings(model="ae", latent_dim=2, hidden=(256, 128), window=None, stride=1,
-                             epochs=30, batch_size=64, train_end=None)
+                             epochs=150, batch_size=512, train_end=None)
     n = dataset.n_items
     end = n // 2
     if dataset.anomaly is not None and dataset.anomaly.any():

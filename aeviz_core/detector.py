@@ -104,9 +104,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         Dense units (``ae``/``vae``, default ``(256, 128)``) or conv filters
         per stride-2 block (``conv-*``, default ``(32, 64)``).
     activation : str, default "gelu"
-    epochs : int, default 60
-        Upper bound; early stopping usually ends sooner.
-    batch_size : int, default 64
+    epochs : int or None, default None
+        Upper bound; early stopping usually ends sooner. ``None``: 60, or
+        150 while the neighbour term trains (its batches are 8 times larger,
+        so an epoch holds 8 times fewer steps).
+    batch_size : int or None, default None
+        ``None``: 512 while the neighbour term trains (it looks for each
+        item's neighbours within the batch), else 64.
     learning_rate : float, default 3e-3
         Peak rate of Adam with cosine decay.
     beta : float, default 1.0
@@ -135,6 +139,15 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         optimistic.
     early_stopping : bool, default True
     patience : int, default 8
+    neighbor_weight : float or "auto", default "auto"
+        Weight of a neighbour-embedding term (see
+        :func:`aeviz_core.models.neighbor_embedding_loss`) that keeps items
+        which are near in the input near in the latent, as t-SNE does, so a
+        latent drawn directly shows the data's structure. ``"auto"``: 0.3 for
+        an autoencoder with a 2-D or 3-D latent (a latent meant to be looked
+        at), 0 otherwise (a larger latent is for detection, and is projected
+        for viewing). Not available for VAEs, whose latent is shaped by the
+        KL term.
     random_state : int or None
         Makes a run repeatable (weights, shuffling, VAE sampling).
     verbose : int, default 0
@@ -171,10 +184,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     """
 
     def __init__(self, model="ae", latent_dim=2, hidden=None, activation="gelu",
-                 epochs=60, batch_size=64, learning_rate=3e-3, beta=1.0, vae_weighting="elbo",
+                 epochs=None, batch_size=None, learning_rate=3e-3, beta=1.0, vae_weighting="elbo",
                  window=None, stride=1, smooth=None, scaling="channel", threshold="percentile",
                  threshold_param=None, validation_fraction=0.1, early_stopping=True,
-                 patience=8, random_state=None, verbose=0):
+                 patience=8, neighbor_weight="auto", random_state=None, verbose=0):
         self.model = model
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -193,6 +206,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
+        self.neighbor_weight = neighbor_weight
         self.random_state = random_state
         self.verbose = verbose
 
@@ -204,8 +218,16 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"scaling must be one of {SCALINGS}, got {self.scaling!r}")
         for name, low in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("patience", 1)):
             value = getattr(self, name)
+            if name in ("batch_size", "epochs") and value is None:
+                continue
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        weight = self.neighbor_weight
+        if not (weight == "auto" or (isinstance(weight, (int, float, np.number)) and not isinstance(weight, bool)
+                                     and 0 <= weight < math.inf)):
+            raise ValueError(f"neighbor_weight must be 'auto' or a number >= 0, got {weight!r}")
+        if weight != "auto" and weight > 0 and self.model.endswith("vae"):
+            raise ValueError("neighbor_weight applies to autoencoders ('ae', 'conv-ae'), not to VAEs")
         if self.window is not None and (not isinstance(self.window, (int, np.integer)) or self.window < 2):
             raise ValueError(f"window must be None or an integer >= 2, got {self.window!r}")
         if not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
@@ -319,19 +341,19 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
         model = build_model(self.model, self.item_shape_, latent_dim=self.latent_dim,
                             hidden=self._hidden(), activation=self.activation,
-                            beta=self.beta, weighting=self.vae_weighting, seed=self.random_state)
-        steps = self.epochs * math.ceil(len(train) / self.batch_size)
+                            beta=self.beta, weighting=self.vae_weighting, seed=self.random_state,
+                            neighbor_weight=self._neighbor_weight())
+        steps = self._epochs() * math.ceil(len(train) / self._batch_size())
         schedule = keras.optimizers.schedules.CosineDecay(float(self.learning_rate), steps, alpha=0.05)
         model.compile(optimizer=keras.optimizers.Adam(schedule),
                       loss=None if self.model.endswith("vae") else "mse")
-        callbacks = [keras.callbacks.TerminateOnNaN(), TrainingCallback(self.epochs, progress, stop)]
+        callbacks = [keras.callbacks.TerminateOnNaN(), TrainingCallback(self._epochs(), progress, stop)]
         if self.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss" if val is not None else "loss", patience=self.patience,
                 restore_best_weights=True, min_delta=1e-5))
         try:
-            history = model.fit(train, train, validation_data=None if val is None else (val, val),
-                                epochs=self.epochs, batch_size=self.batch_size, shuffle=True,
+            history = model.fit(**self._fit_inputs(train, val), epochs=self._epochs(),
                                 callbacks=callbacks, verbose=self.verbose)
         except MemoryError:
             raise TrainingError(
@@ -360,6 +382,48 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             self.fit_errors_ = self._item_errors(val if val is not None else train)[0]
         self.set_threshold(self.threshold, self.threshold_param)
         return self
+
+    def _fit_inputs(self, train, val) -> dict:
+        """The data arguments of ``model.fit``.
+
+        On TensorFlow the arrays become repeated ``tf.data`` pipelines read
+        for a fixed number of steps per epoch: Keras then keeps one iterator
+        for the whole run instead of building one per epoch, which on small
+        data cost more than the epoch's training steps. Other backends get the
+        arrays.
+        """
+        if keras.backend.backend() != "tensorflow":
+            return {"x": train, "y": train, "batch_size": self._batch_size(), "shuffle": True,
+                    "validation_data": None if val is None else (val, val)}
+        import tensorflow as tf
+
+        def repeated(items, shuffle):
+            data = tf.data.Dataset.from_tensor_slices((items, items))
+            if shuffle:
+                data = data.shuffle(len(items), seed=self.random_state, reshuffle_each_iteration=True)
+            return data.batch(self._batch_size()).repeat().prefetch(2)
+
+        steps = math.ceil(len(train) / self._batch_size())
+        inputs = {"x": repeated(train, shuffle=True), "steps_per_epoch": steps, "shuffle": False}
+        if val is not None:
+            inputs["validation_data"] = repeated(val, shuffle=False)
+            inputs["validation_steps"] = math.ceil(len(val) / self._batch_size())
+        return inputs
+
+    def _neighbor_weight(self) -> float:
+        if self.neighbor_weight != "auto":
+            return float(self.neighbor_weight)
+        return 0.3 if not self.model.endswith("vae") and self.latent_dim <= 3 else 0.0
+
+    def _epochs(self) -> int:
+        if self.epochs is not None:
+            return int(self.epochs)
+        return 150 if self._neighbor_weight() > 0 else 60
+
+    def _batch_size(self) -> int:
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        return 512 if self._neighbor_weight() > 0 else 64
 
     def _hidden(self) -> tuple:
         if self.hidden is not None:

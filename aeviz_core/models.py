@@ -95,6 +95,46 @@ def _check_arch(arch, input_shape, hidden, latent_dim):
         raise ValueError(f"hidden must be a non-empty tuple of positive sizes, got {hidden!r}")
 
 
+def neighbor_embedding_loss(x, z, k=10):
+    """Batch-wise neighbour-embedding loss: keep each item's input neighbours near in the latent.
+
+    The affinities ``P`` are the symmetrised ``k`` nearest neighbours of each
+    item within the batch, by Euclidean distance of the (flattened) inputs; the
+    latent similarities ``Q`` use a Student-t kernel with ``latent_dim - 1``
+    degrees of freedom (one for a 2-D or 3-D latent, as in t-SNE; heavier
+    latents get lighter tails, as in parametric t-SNE). The loss is the
+    cross-entropy ``-sum P log Q``, i.e. ``KL(P || Q)`` up to a constant.
+
+    Parameters
+    ----------
+    x : tensor (b, ...)
+        The batch of inputs.
+    z : tensor (b, latent_dim)
+        Their latent codes.
+    k : int
+        Neighbours per item (capped at ``b - 1``).
+    """
+    b = ops.shape(x)[0]
+    flat = ops.reshape(x, (b, -1))
+    sq = ops.sum(ops.square(flat), axis=1)
+    off_diagonal = 1.0 - ops.eye(b, dtype=z.dtype)
+    dist_x = sq[:, None] + sq[None, :] - 2.0 * ops.matmul(flat, ops.transpose(flat))
+    dist_x = ops.cast(dist_x, z.dtype) + (1.0 - off_diagonal) * 1e30  # not its own neighbour
+    # the k-th smallest distance of each row; padding columns let a batch smaller
+    # than k + 1 use all its items
+    padded = ops.concatenate([dist_x, ops.full((b, int(k)), 1e30, dtype=dist_x.dtype)], axis=1)
+    kth = -ops.top_k(-padded, int(k))[0][:, -1:]
+    p = ops.cast(dist_x <= kth, z.dtype) * off_diagonal
+    p = p + ops.transpose(p)
+    p = p / ops.maximum(ops.sum(p), 1e-12)
+    dof = max(1.0, float(z.shape[-1]) - 1.0)
+    zsq = ops.sum(ops.square(z), axis=1)
+    dist_z = ops.maximum(zsq[:, None] + zsq[None, :] - 2.0 * ops.matmul(z, ops.transpose(z)), 0.0)
+    q = ops.power(1.0 + dist_z / dof, -(dof + 1.0) / 2.0) * off_diagonal
+    q = q / ops.maximum(ops.sum(q), 1e-12)
+    return -ops.sum(p * ops.log(q + 1e-12))
+
+
 class _ArchitectureMixin:
     """What both autoencoders store about their architecture, and its config."""
 
@@ -138,21 +178,27 @@ class Autoencoder(_ArchitectureMixin, keras.Model):
     """
 
     def __init__(self, input_shape, arch="dense", latent_dim=2, hidden=(256, 128),
-                 activation="gelu", **kwargs):
+                 activation="gelu", neighbor_weight=0.0, neighbors=10, **kwargs):
         super().__init__(**kwargs)
         self._set_architecture(input_shape, arch, latent_dim, hidden, activation)
+        self.neighbor_weight = float(neighbor_weight)
+        self.neighbors = int(neighbors)
         self.encoder = _build_encoder(arch, self.item_shape, self.hidden, self.latent_dim, activation)
         self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation)
 
     def call(self, x, training=False):
-        return self.decoder(self.encoder(x, training=training), training=training)
+        z = self.encoder(x, training=training)
+        if training and self.neighbor_weight > 0:
+            self.add_loss(self.neighbor_weight * neighbor_embedding_loss(x, z, self.neighbors))
+        return self.decoder(z, training=training)
 
     def encode(self, x, training=False):
         """Latent coordinates, shape (n, latent_dim)."""
         return self.encoder(x, training=training)
 
     def get_config(self):
-        return self._architecture_config()
+        return {**self._architecture_config(), "neighbor_weight": self.neighbor_weight,
+                "neighbors": self.neighbors}
 
 
 @keras.saving.register_keras_serializable(package="aeviz")
@@ -246,7 +292,7 @@ class VariationalAutoencoder(_ArchitectureMixin, keras.Model):
 
 
 def build_model(kind, input_shape, *, latent_dim=2, hidden=(256, 128), activation="gelu",
-                beta=1.0, weighting="elbo", seed=None):
+                beta=1.0, weighting="elbo", seed=None, neighbor_weight=0.0):
     """Build an (uncompiled) autoencoder.
 
     Parameters
@@ -282,4 +328,4 @@ def build_model(kind, input_shape, *, latent_dim=2, hidden=(256, 128), activatio
     if kind.endswith("vae"):
         return VariationalAutoencoder(input_shape, arch, latent_dim, hidden, activation,
                                       beta=beta, weighting=weighting, seed=seed)
-    return Autoencoder(input_shape, arch, latent_dim, hidden, activation)
+    return Autoencoder(input_shape, arch, latent_dim, hidden, activation, neighbor_weight=neighbor_weight)

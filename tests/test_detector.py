@@ -187,3 +187,39 @@ def test_sklearn_clone_and_params():
     again = clone(det)
     assert again.get_params() == det.get_params()
     assert isinstance(pd.Series(det.get_params()), pd.Series)
+
+
+@pytest.mark.parametrize("params, weight, batch, epochs", [
+    ({}, 0.3, 512, 150),  # a 2-D latent to look at: the neighbour term trains
+    ({"latent_dim": 3, "model": "conv-ae"}, 0.3, 512, 150),
+    ({"latent_dim": 16}, 0.0, 64, 60),  # a detection latent: plain reconstruction
+    ({"model": "vae"}, 0.0, 64, 60),
+    ({"neighbor_weight": 1.0, "latent_dim": 8}, 1.0, 512, 150),
+    ({"neighbor_weight": 0.0, "batch_size": 32, "epochs": 7}, 0.0, 32, 7),
+])
+def test_auto_settings_follow_the_neighbour_term(params, weight, batch, epochs):
+    det = AutoencoderDetector(**params)
+    assert (det._neighbor_weight(), det._batch_size(), det._epochs()) == (weight, batch, epochs)
+
+
+@pytest.mark.parametrize("weight", [-0.1, float("nan"), "yes", True])
+def test_bad_neighbor_weight_is_refused(weight):
+    with pytest.raises(ValueError, match="neighbor_weight"):
+        AutoencoderDetector(neighbor_weight=weight).fit(np.random.default_rng(0).normal(size=(50, 4)))
+
+
+def test_a_vae_refuses_the_neighbour_term():
+    with pytest.raises(ValueError, match="not to VAEs"):
+        AutoencoderDetector(model="vae", neighbor_weight=0.5).fit(np.random.default_rng(0).normal(size=(50, 4)))
+
+
+def test_the_neighbour_term_makes_a_2d_latent_keep_the_digits_apart():
+    from aeviz_core import knn_accuracy, load_uci_digits
+
+    X, y = load_uci_digits()
+    common = {"epochs": 40, "batch_size": 512, "scaling": "global", "early_stopping": False, "random_state": 0}
+    plain = AutoencoderDetector(neighbor_weight=0.0, **common).fit(X)
+    embedded = AutoencoderDetector(neighbor_weight=0.3, **common).fit(X)
+    plain_acc = knn_accuracy(plain.transform(X), y, k=5, cv=5)
+    embedded_acc = knn_accuracy(embedded.transform(X), y, k=5, cv=5)
+    assert embedded_acc > plain_acc + 0.05, (plain_acc, embedded_acc)

@@ -66,3 +66,47 @@ def test_bad_model_arguments(kwargs, message):
 def test_custom_classes_are_registered():
     assert keras.saving.get_registered_object("aeviz>Autoencoder") is Autoencoder
     assert keras.saving.get_registered_object("aeviz>VariationalAutoencoder") is VariationalAutoencoder
+
+
+def _clustered_batch(seed=0, n=60, dim=10):
+    """Three well-separated clusters in ``dim`` dimensions, and their cluster ids."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(np.arange(3), n // 3)
+    centres = rng.normal(scale=10.0, size=(3, dim))
+    return (centres[ids] + rng.normal(size=(n, dim))).astype("float32"), ids
+
+
+def test_neighbor_loss_is_lower_for_a_latent_that_keeps_the_neighbours():
+    from aeviz_core.models import neighbor_embedding_loss
+
+    x, ids = _clustered_batch()
+    rng = np.random.default_rng(1)
+    kept = np.c_[ids * 5.0, np.zeros(len(ids))].astype("float32") + 0.1 * rng.normal(size=(len(ids), 2)).astype("float32")
+    scrambled = kept[rng.permutation(len(ids))]
+    good = float(neighbor_embedding_loss(x, kept, k=5))
+    bad = float(neighbor_embedding_loss(x, scrambled, k=5))
+    assert np.isfinite(good) and good < bad - 0.5
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_neighbor_loss_is_finite_for_batches_smaller_than_k(n):
+    from aeviz_core.models import neighbor_embedding_loss
+
+    x, _ = _clustered_batch(n=60)
+    value = float(neighbor_embedding_loss(x[:n], x[:n, :2], k=10))
+    assert np.isfinite(value)
+    if n == 1:
+        assert value == 0.0  # one item has no neighbour to keep
+
+
+def test_neighbor_weight_adds_a_training_loss_and_round_trips(tmp_path):
+    model = build_model("ae", (10,), latent_dim=2, neighbor_weight=0.5)
+    assert model.neighbor_weight == 0.5
+    x, _ = _clustered_batch(n=30)
+    model(x, training=True)
+    assert len(model.losses) == 1 and float(model.losses[0]) > 0
+    model(x, training=False)
+    assert len(model.losses) == 0  # inference adds nothing
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert again.neighbor_weight == 0.5 and again.neighbors == model.neighbors
