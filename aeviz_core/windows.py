@@ -187,9 +187,8 @@ class ChannelScaler:
         uses mean/standard deviation.
     """
 
-    def __init__(self, robust: bool = True, range_floor: float = 0.0):
+    def __init__(self, robust: bool = True):
         self.robust = robust
-        self.range_floor = range_floor
 
     def fit(self, X) -> ChannelScaler:
         X = np.asarray(X, dtype=np.float64)
@@ -203,8 +202,6 @@ class ChannelScaler:
         else:
             center = flat.mean(axis=0)
             scale = flat.std(axis=0)
-        if self.range_floor:
-            scale = np.maximum(scale, self.range_floor * (flat.max(axis=0) - flat.min(axis=0)))
         self.constant_ = scale <= 1e-12 * (1 + np.abs(center))
         self.center_ = center
         self.scale_ = np.where(self.constant_, 1.0, scale)
