@@ -187,10 +187,19 @@ class Autoencoder(_ArchitectureMixin, keras.Model):
         self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation)
 
     def call(self, x, training=False):
-        z = self.encoder(x, training=training)
-        if training and self.neighbor_weight > 0:
-            self.add_loss(self.neighbor_weight * neighbor_embedding_loss(x, z, self.neighbors))
-        return self.decoder(z, training=training)
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled reconstruction loss, plus the neighbour term when it is weighted.
+
+        The neighbour term is part of the validation loss too, so early
+        stopping watches the whole objective.
+        """
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if self.neighbor_weight > 0 and x is not None:
+            z = self.encoder(x, training=training)
+            loss = loss + self.neighbor_weight * neighbor_embedding_loss(x, z, self.neighbors)
+        return loss
 
     def encode(self, x, training=False):
         """Latent coordinates, shape (n, latent_dim)."""

@@ -65,6 +65,8 @@ def run(X, y, quick=False, seed=0):
                          lambda: (train_recipe(X, recipe_epochs, seed), None)))
     rows.append(evaluate(X, y, "aeviz AE, default settings, 2-D", ae()))
     rows.append(evaluate(X, y, "aeviz AE 2-D, default settings, pixel scaling", ae(scaling="global")))
+    rows.append(evaluate(X, y, "aeviz AE 2-D, pixel scaling, neighbour weight 0.5, 200 epochs, no early stop",
+                         ae(scaling="global", neighbor_weight=0.5, epochs=200, early_stopping=False)))
     rows.append(evaluate(X, y, "aeviz AE 2-D without the neighbour term, 150 epochs",
                          ae(neighbor_weight=0.0, epochs=150)))
     rows.append(evaluate(X, y, "aeviz AE 16-D + UMAP", ae(latent_dim=16)))

@@ -99,14 +99,18 @@ def test_neighbor_loss_is_finite_for_batches_smaller_than_k(n):
         assert value == 0.0  # one item has no neighbour to keep
 
 
-def test_neighbor_weight_adds_a_training_loss_and_round_trips(tmp_path):
+def test_neighbor_weight_adds_its_term_to_the_loss_and_round_trips(tmp_path):
+    from aeviz_core.models import neighbor_embedding_loss
+
     model = build_model("ae", (10,), latent_dim=2, neighbor_weight=0.5)
-    assert model.neighbor_weight == 0.5
-    x, _ = _clustered_batch(n=30)
-    model(x, training=True)
-    assert len(model.losses) == 1 and float(model.losses[0]) > 0
-    model(x, training=False)
-    assert len(model.losses) == 0  # inference adds nothing
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert again.neighbor_weight == 0.5 and again.neighbors == model.neighbors
+    model.compile(loss="mse")
+    x, _ = _clustered_batch(n=30)
+    y_pred = model(x)
+    total = float(model.compute_loss(x=x, y=x, y_pred=y_pred, training=False))
+    mse = float(np.mean((x - np.asarray(y_pred)) ** 2))
+    term = float(neighbor_embedding_loss(x, model.encoder(x), model.neighbors))
+    assert term > 0
+    np.testing.assert_allclose(total, mse + 0.5 * term, rtol=1e-4)
