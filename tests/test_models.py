@@ -103,12 +103,12 @@ def test_neighbor_weight_adds_its_term_to_the_loss_and_round_trips(tmp_path):
     from aeviz_core.models import neighbor_embedding_loss
 
     model = build_model("ae", (10,), latent_dim=2, neighbor_weight=0.5)
+    x, _ = _clustered_batch(n=30)
+    y_pred = model(x)
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert again.neighbor_weight == 0.5 and again.neighbors == model.neighbors
     model.compile(loss="mse")
-    x, _ = _clustered_batch(n=30)
-    y_pred = model(x)
     total = float(model.compute_loss(x=x, y=x, y_pred=y_pred, training=False))
     mse = float(np.mean((x - np.asarray(y_pred)) ** 2))
     term = float(neighbor_embedding_loss(x, model.encoder(x), model.neighbors))
