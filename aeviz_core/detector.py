@@ -41,7 +41,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .models import build_model
+from .models import build_model, inference_function
 from .thresholds import ThresholdRule
 from .windows import SCALED_LIMIT, ChannelScaler, iter_window_batches, window_starts
 
@@ -564,10 +564,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """
         scorers = self.__dict__.setdefault("_scorers", {})
         if reduce not in scorers:
-            model = self.model_
+            forward = self._inference_forward()
 
             def score(x):
-                sq = keras.ops.square(x - model(x, training=False))
+                sq = keras.ops.square(x - forward(x))
                 if reduce and sq.ndim > 2:
                     return keras.ops.mean(sq, axis=tuple(range(1, sq.ndim - 1)))
                 return sq
@@ -584,6 +584,19 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             else:
                 scorers[reduce] = score
         return scorers[reduce]
+
+    def _inference_forward(self):
+        """:func:`~aeviz_core.models.inference_function` of the model, once checked
+        against ``model(x)`` on a probe batch (else ``model(x)`` itself)."""
+        model = self.model_
+        plain = lambda x: model(x, training=False)  # noqa: E731
+        forward = inference_function(model)
+        probe = np.random.default_rng(0).normal(size=(4, *self.item_shape_)).astype(np.float32)
+        want = keras.ops.convert_to_numpy(plain(probe))
+        got = keras.ops.convert_to_numpy(forward(probe))
+        if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-4 * (1 + np.abs(want).max())):
+            return plain
+        return forward
 
     def _scored_batches(self, batches, n, batch_size, reduce):
         """Run the compiled scorer over ``(key, batch)`` pairs, padding short batches.

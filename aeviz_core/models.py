@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 __all__ = ["Autoencoder", "Sampling", "VariationalAutoencoder", "build_model"]
@@ -93,6 +94,70 @@ def _check_arch(arch, input_shape, hidden, latent_dim):
         raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
     if len(hidden) == 0 or any(int(h) < 1 for h in hidden):
         raise ValueError(f"hidden must be a non-empty tuple of positive sizes, got {hidden!r}")
+
+
+def _polyphase_conv1d_transpose(layer):
+    """A ``Conv1DTranspose`` layer (padding ``"same"``) as one stride-1 convolution, or None.
+
+    A transposed convolution with stride ``s`` gives each of the ``s`` output
+    phases (positions ``s * p + r``) a short ordinary convolution of the input
+    with a subset of the kernel's taps. Stacking the phases' kernels along the
+    output channels and interleaving the result is the same arithmetic done by
+    the CPU's fast convolution kernel instead of the transposed-convolution
+    (input-gradient) kernel. Weights are read when this is called.
+    """
+    cfg = layer.get_config()
+    (s,), (k,) = cfg["strides"], cfg["kernel_size"]
+    if (cfg["padding"] != "same" or tuple(cfg["dilation_rate"]) != (1,) or s < 2
+            or cfg.get("data_format", "channels_last") != "channels_last"
+            or cfg.get("output_padding") not in (None, [None], (None,))):
+        return None
+    kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel))  # (k, filters, inputs)
+    filters, n_in = kernel.shape[1], kernel.shape[2]
+    pad_left = max(k - s, 0) // 2  # where the forward "same" convolution pads
+    taps = {}  # (phase, input offset) -> kernel tap
+    for r in range(s):
+        for j in range(k):
+            if (j - r - pad_left) % s == 0:
+                taps[(r, -((j - r - pad_left) // s))] = j
+    lo, hi = min(o for _, o in taps), max(o for _, o in taps)
+    weights = np.zeros((hi - lo + 1, n_in, s * filters), dtype=np.float32)
+    for (r, o), j in taps.items():
+        weights[o - lo, :, r * filters : (r + 1) * filters] = kernel[j].T
+    bias = np.tile(keras.ops.convert_to_numpy(layer.bias), s) if cfg["use_bias"] else None
+    activation = layer.activation
+
+    def call(x):
+        h = ops.conv(ops.pad(x, [(0, 0), (-lo, hi), (0, 0)]), weights, strides=1, padding="valid")
+        if bias is not None:
+            h = h + bias
+        return activation(ops.reshape(h, (ops.shape(x)[0], ops.shape(x)[1] * s, filters)))
+
+    return call
+
+
+def inference_function(model):
+    """``x -> model(x)`` at inference, with faster but equal arithmetic where there is one.
+
+    The decoder of a Conv1D model runs its transposed convolutions as
+    polyphase stride-1 convolutions (see :func:`_polyphase_conv1d_transpose`);
+    everything else calls the layers. Callers check the result against
+    ``model(x)`` (the detector's compiled scorer does) before trusting it.
+    """
+    if getattr(model, "arch", None) != "conv1d":
+        return lambda x: model(x, training=False)
+    steps = []
+    for layer in model.decoder.layers[1:]:  # _build_decoder's chain after the input layer
+        fast = _polyphase_conv1d_transpose(layer) if isinstance(layer, layers.Conv1DTranspose) else None
+        steps.append(fast or layer)
+
+    def forward(x):
+        h = model.encode(x)
+        for step in steps:
+            h = step(h)
+        return h
+
+    return forward
 
 
 def neighbor_embedding_loss(x, z, k=10):

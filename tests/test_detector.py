@@ -223,3 +223,14 @@ def test_the_neighbour_term_makes_a_2d_latent_keep_the_digits_apart():
     plain_acc = knn_accuracy(plain.transform(X), y, k=5, cv=5)
     embedded_acc = knn_accuracy(embedded.transform(X), y, k=5, cv=5)
     assert embedded_acc > plain_acc + 0.05, (plain_acc, embedded_acc)
+
+
+def test_the_compiled_scorer_of_a_conv_model_takes_the_fast_path_and_scores_the_same():
+    rng = np.random.default_rng(0)
+    windows = rng.normal(size=(300, 32, 4)).astype("float32")
+    det = AutoencoderDetector(model="conv-ae", latent_dim=4, epochs=2, random_state=0).fit(windows)
+    forward = det._inference_forward()
+    assert forward.__name__ == "forward"  # the polyphase path passed its check, not the model call
+    scaled = det._scale(windows)
+    plain = ((scaled - np.asarray(det.model_(scaled))) ** 2).mean(axis=(1, 2))
+    np.testing.assert_allclose(det.reconstruction_error(windows), plain, rtol=1e-4)

@@ -114,3 +114,42 @@ def test_neighbor_weight_adds_its_term_to_the_loss_and_round_trips(tmp_path):
     term = float(neighbor_embedding_loss(x, model.encoder(x), model.neighbors))
     assert term > 0
     np.testing.assert_allclose(total, mse + 0.5 * term, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kernel, stride, length, n_in, filters", [
+    (5, 2, 16, 6, 4), (3, 2, 7, 3, 5), (4, 2, 9, 2, 2), (5, 3, 5, 4, 3), (2, 2, 8, 3, 3), (1, 2, 6, 2, 4),
+])
+def test_polyphase_transposed_convolution_equals_the_layer(kernel, stride, length, n_in, filters):
+    from keras import layers
+
+    from aeviz_core.models import _polyphase_conv1d_transpose
+
+    layer = layers.Conv1DTranspose(filters, kernel, strides=stride, padding="same", activation="gelu")
+    x = np.random.default_rng(kernel + stride).normal(size=(3, length, n_in)).astype("float32")
+    layer.build(x.shape)
+    layer.bias.assign(np.random.default_rng(1).normal(size=filters).astype("float32"))
+    want = np.asarray(layer(x))
+    fast = _polyphase_conv1d_transpose(layer)
+    assert fast is not None
+    np.testing.assert_allclose(np.asarray(fast(x)), want, rtol=1e-5, atol=1e-5)
+
+
+def test_polyphase_declines_what_it_does_not_cover():
+    from keras import layers
+
+    from aeviz_core.models import _polyphase_conv1d_transpose
+
+    for layer in (layers.Conv1DTranspose(2, 3, strides=2, padding="valid"),
+                  layers.Conv1DTranspose(2, 3, strides=1, padding="same")):
+        layer.build((None, 8, 2))
+        assert _polyphase_conv1d_transpose(layer) is None
+
+
+def test_inference_function_of_a_conv1d_model_equals_the_model():
+    from aeviz_core.models import inference_function
+
+    for kind in ("conv-ae", "conv-vae"):
+        model = build_model(kind, (30, 7), latent_dim=4, hidden=(8, 16))
+        x = np.random.default_rng(0).normal(size=(5, 30, 7)).astype("float32")
+        np.testing.assert_allclose(np.asarray(inference_function(model)(x)), np.asarray(model(x)),
+                                   rtol=1e-5, atol=1e-5)
