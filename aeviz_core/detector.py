@@ -398,10 +398,18 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         import tensorflow as tf
 
         def repeated(items, shuffle):
-            data = tf.data.Dataset.from_tensor_slices((items, items))
+            # shuffle row indices and gather whole batches: a shuffle buffer of
+            # the items themselves would copy them one by one
+            items = tf.constant(items)
+            order = tf.data.Dataset.range(len(items))
             if shuffle:
-                data = data.shuffle(len(items), seed=self.random_state, reshuffle_each_iteration=True)
-            return data.batch(self._batch_size()).repeat().prefetch(2)
+                order = order.shuffle(len(items), seed=self.random_state, reshuffle_each_iteration=True)
+
+            def gather(rows):
+                batch = tf.gather(items, rows)
+                return batch, batch
+
+            return order.batch(self._batch_size()).repeat().map(gather).prefetch(2)
 
         steps = math.ceil(len(train) / self._batch_size())
         inputs = {"x": repeated(train, shuffle=True), "steps_per_epoch": steps, "shuffle": False}
