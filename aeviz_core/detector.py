@@ -252,16 +252,17 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 raise ValueError(f"column {non_numeric[0]!r} is not numeric: drop it or load it as a label")
             X = X.to_numpy(dtype=np.float64)
         try:
-            X = np.asarray(X, dtype=np.float64)
+            X = np.asarray(X)
+            if X.dtype.kind != "f":  # floats keep their precision (no float32 -> float64 copy)
+                X = X.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"X must be numeric: {exc}") from None
         if X.ndim < 2 or X.ndim > 4:
             raise ValueError(f"X must be 2-D, 3-D (windows) or 4-D (images), got shape {X.shape}")
         if X.shape[0] == 0:
             raise ValueError("X has no rows")
-        bad = ~np.isfinite(X)
-        if bad.any():
-            idx = np.argwhere(bad)[0]
+        if not np.isfinite(X).all():
+            idx = np.argwhere(~np.isfinite(X))[0]
             what = "NaN" if np.isnan(X[tuple(idx)]) else "an infinite value"
             channel = idx[-1]
             label = repr(names[channel]) if names is not None and X.ndim == 2 else str(channel)
@@ -619,7 +620,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 batch = np.concatenate([batch, np.zeros((batch_size - m, *batch.shape[1:]), np.float32)])
             yield key, np.asarray(scorer(batch))[:m]
 
-    def _item_errors(self, items, batch_size=1024):
+    def _item_errors(self, items, batch_size=512):
         """Mean squared error per item and per channel, for scaled items."""
         n = len(items)
         chan_err = np.empty((n, items.shape[-1]), dtype=np.float64)

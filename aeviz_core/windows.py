@@ -214,9 +214,18 @@ class ChannelScaler:
             raise ValueError(
                 f"X has {X.shape[-1]} channels, the scaler was fitted on {self.n_features_in_}"
             )
-        scaled = (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
-        # float32 holds +-3e38: clip first so an extreme value stays a large finite number
-        return np.clip(scaled, -SCALED_LIMIT, SCALED_LIMIT).astype(np.float32)
+        # in float64 (a reading of 1e9 with a spread of 1 keeps its digits), in
+        # cache-sized pieces written straight into the float32 result; float32
+        # holds +-3e38, so clip first and an extreme value stays large and finite
+        flat = X.reshape(-1, X.shape[-1])
+        out = np.empty(flat.shape, dtype=np.float32)
+        step = max(1, 2**15 // max(1, flat.shape[1]))
+        for start in range(0, len(flat), step):
+            piece = np.subtract(flat[start : start + step], self.center_, dtype=np.float64)
+            piece /= self.scale_
+            np.clip(piece, -SCALED_LIMIT, SCALED_LIMIT, out=piece)
+            out[start : start + step] = piece
+        return out.reshape(X.shape)
 
     def inverse_transform(self, X) -> np.ndarray:
         return np.asarray(X) * self.scale_ + self.center_
