@@ -74,6 +74,9 @@ class EpochInfo:
     loss: float
     val_loss: float | None
     logs: dict = field(default_factory=dict)
+    #: the Keras model being trained, for a look at it between epochs (e.g. a
+    #: live latent); read it, never change it
+    model: object = field(default=None, repr=False, compare=False)
 
 
 def _weights_fingerprint(model) -> str:
@@ -808,7 +811,7 @@ class TrainingCallback(keras.callbacks.Callback):
         if self.progress is not None:
             val = logs.get("val_loss")
             self.progress(EpochInfo(epoch + 1, self.epochs, float(logs.get("loss", math.nan)),
-                                    None if val is None else float(val), logs))
+                                    None if val is None else float(val), logs, model=self.model))
         self._check_stop()
 
 

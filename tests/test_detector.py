@@ -146,6 +146,7 @@ def test_progress_and_stop(series):
     assert [i.epoch for i in seen] == [1, 2] and seen[0].epochs == 50
     assert seen[0].val_loss is not None and det.interrupted_
     assert np.isfinite(det.reconstruction_error(series.iloc[:100])).all()
+    assert seen[0].model is det.model_  # the hook can look at the model being trained
 
 
 def test_nan_loss_is_a_training_error(series):
