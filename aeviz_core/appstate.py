@@ -52,7 +52,6 @@ __all__ = [
     "ModelEntry",
     "TrainSettings",
     "TrainingJob",
-    "decode_latent",
     "default_model_dir",
     "default_settings",
     "evaluation_labels",
@@ -555,24 +554,6 @@ def latent_frame(coords, *, dataset: Dataset, detector, row_errors, threshold) -
     if dataset.time is not None:
         frame["time"] = dataset.time.to_numpy()[starts]
     return frame
-
-
-def decode_latent(detector, Z) -> np.ndarray:
-    """Decode latent points to items in the data's units (images: ``(n, h, w)``).
-
-    For the Compare page's prior samples and latent grids. A detector method
-    would be the natural home (``AutoencoderDetector.decode``); until it has
-    one, this undoes the scaling the detector applied.
-    """
-    Z = np.asarray(Z, dtype=np.float32)
-    out = np.asarray(detector.model_.decoder(Z, training=False), dtype=np.float64)
-    scaler = detector.scaler_
-    if scaler is not None:
-        if scaler.n_features_in_ == 1 and out.shape[-1] != 1:
-            out = scaler.inverse_transform(out[..., None])[..., 0]
-        else:
-            out = scaler.inverse_transform(out)
-    return out
 
 
 def overlay_frame(x, actual: pd.DataFrame, reconstruction, rows, *, x_name: str = "time") -> pd.DataFrame:

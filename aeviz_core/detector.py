@@ -766,11 +766,36 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             batches = ((starts, np.asarray(self.model_(np.asarray(windows), training=False)))
                        for starts, windows in iter_window_batches(Xs, self.window, 1, 4096))
             recon = _overlap_average(batches, n, self.window, c)
+        return self._unscale(recon)
+
+    def decode(self, Z) -> np.ndarray:
+        """Items decoded from latent points, in the data's units.
+
+        Parameters
+        ----------
+        Z : array-like (n, latent_dim)
+            Latent points, e.g. a grid over the latent box or samples from a
+            VAE's prior.
+
+        Returns
+        -------
+        items : ndarray (n, *item_shape)
+            A window ``(window, channels)`` per point for a series, an item of
+            the training shape otherwise.
+        """
+        check_is_fitted(self, "model_")
+        Z = np.asarray(Z, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+            raise ValueError(f"Z must have shape (n, {self.latent_dim}), got {Z.shape}")
+        return self._unscale(np.asarray(self.model_.decoder(Z, training=False), dtype=np.float64))
+
+    def _unscale(self, values) -> np.ndarray:
+        """Scaled values back in the data's units (the inverse of :meth:`_scale`, without its clip)."""
         if self.scaler_ is None:
-            return recon
-        if self.scaler_.n_features_in_ == 1 and recon.shape[-1] != 1:
-            return self.scaler_.inverse_transform(recon[..., None])[..., 0]
-        return self.scaler_.inverse_transform(recon)
+            return values
+        if self.scaler_.n_features_in_ == 1 and values.shape[-1] != 1:
+            return self.scaler_.inverse_transform(values[..., None])[..., 0]
+        return self.scaler_.inverse_transform(values)
 
     def latent_starts(self, n_rows: int) -> np.ndarray:
         """For a series: the first row of each latent point returned by :meth:`transform`."""

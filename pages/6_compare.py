@@ -115,13 +115,13 @@ Zv = S.latent(vae, vae.model_id_, digits.key, X)
 if mode == "latent grid" and Zv.shape[1] == 2:
     lo, hi = latent_box(Zv)
     n = 12
-    decoded = A.decode_latent(vae, latent_grid(lo[:2], hi[:2], n=n))
+    decoded = vae.decode(latent_grid(lo[:2], hi[:2], n=n))
     st.image(charts.tile_images(np.clip(decoded.reshape(-1, 8, 8), 0, None), ncols=n), clamp=True,
              caption=f"Decoded {n}x{n} grid: latent axis 0 left to right, axis 1 bottom to top",
              width=min(700, 40 * n))
 else:
     if mode == "latent grid":
         st.caption("A grid needs a 2-D latent; showing prior samples instead.")
-    decoded = A.decode_latent(vae, prior_samples(48, Zv.shape[1], random_state=seed))
+    decoded = vae.decode(prior_samples(48, Zv.shape[1], random_state=seed))
     st.image(charts.tile_images(np.clip(decoded.reshape(-1, 8, 8), 0, None), ncols=16), clamp=True,
              caption="48 samples decoded from the prior", width=min(800, 40 * 16))

@@ -235,3 +235,15 @@ def test_the_compiled_scorer_of_a_conv_model_takes_the_fast_path_and_scores_the_
     scaled = det._scale(windows)
     plain = ((scaled - np.asarray(det.model_(scaled))) ** 2).mean(axis=(1, 2))
     np.testing.assert_allclose(det.reconstruction_error(windows), plain, rtol=1e-4)
+
+
+def test_decode_maps_latent_points_back_to_items_in_the_data_units(digits):
+    X, _ = digits
+    det = AutoencoderDetector(epochs=3, neighbor_weight=0.0, batch_size=64, random_state=0).fit(X[:400])
+    Z = det.transform(X[:5])
+    decoded = det.decode(Z)
+    assert decoded.shape == (5, 64)
+    np.testing.assert_allclose(decoded, det.reconstruct(X[:5]), rtol=1e-4, atol=1e-3)
+    assert decoded.mean() > 2  # pixels 0-16, not the scaled values around 0
+    with pytest.raises(ValueError, match=r"Z must have shape \(n, 2\)"):
+        det.decode(np.zeros((3, 5)))
