@@ -327,7 +327,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self._validate_params()
         X = self._check_array(X, fitting=True)
 
-        if self.random_state is not None:
+        if self.random_state is not None and keras.backend.backend() != "tensorflow":
+            # on TensorFlow every source of randomness is seeded on its own (the
+            # initialisers, the tf.data shuffle, the VAE's sampling), so concurrent
+            # fits in one process (app sessions) never reseed each other; other
+            # backends shuffle arrays with the process-wide generators
             keras.utils.set_random_seed(int(self.random_state))
         rng = np.random.default_rng(self.random_state)
 
@@ -401,25 +405,37 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                     "validation_data": None if val is None else (val, val)}
         import tensorflow as tf
 
+        batch_size = self._batch_size()
+        seed = self.random_state if self.random_state is not None else np.random.default_rng().integers(2**31)
+
         def repeated(items, shuffle):
             # shuffle row indices and gather whole batches: a shuffle buffer of
-            # the items themselves would copy them one by one
+            # the items themselves would copy them one by one. Each epoch's
+            # order is a stateless function of (seed, epoch), untouched by
+            # TensorFlow's process-wide seed.
+            n = len(items)
             items = tf.constant(items)
-            order = tf.data.Dataset.range(len(items))
             if shuffle:
-                order = order.shuffle(len(items), seed=self.random_state, reshuffle_each_iteration=True)
+                def permutation(epoch):
+                    seeds = tf.stack([tf.constant(int(seed), tf.int64), epoch])
+                    return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=seeds)
+
+                batches = tf.data.Dataset.counter().map(permutation).flat_map(
+                    lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+            else:
+                batches = tf.data.Dataset.range(n).batch(batch_size).repeat()
 
             def gather(rows):
                 batch = tf.gather(items, rows)
                 return batch, batch
 
-            return order.batch(self._batch_size()).repeat().map(gather).prefetch(2)
+            return batches.map(gather).prefetch(2)
 
-        steps = math.ceil(len(train) / self._batch_size())
+        steps = math.ceil(len(train) / batch_size)
         inputs = {"x": repeated(train, shuffle=True), "steps_per_epoch": steps, "shuffle": False}
         if val is not None:
             inputs["validation_data"] = repeated(val, shuffle=False)
-            inputs["validation_steps"] = math.ceil(len(val) / self._batch_size())
+            inputs["validation_steps"] = math.ceil(len(val) / batch_size)
         return inputs
 
     def _neighbor_weight(self) -> float:

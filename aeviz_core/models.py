@@ -32,49 +32,68 @@ ARCHITECTURES = ("dense", "conv1d", "conv2d")
 VAE_WEIGHTINGS = ("elbo", "demo")
 
 
-def _dense_stack(units, activation, name):
-    return [layers.Dense(u, activation=activation, name=f"{name}_dense{i}") for i, u in enumerate(units)]
+class _KernelInit:
+    """Kernel initialisers seeded from one seed, so a seeded model never touches
+    Keras's process-wide generator (``None``: Keras's default, unseeded)."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        self.count = 0
+
+    def __call__(self):
+        if self.seed is None:
+            return "glorot_uniform"
+        self.count += 1
+        return keras.initializers.GlorotUniform(seed=int(self.seed) * 1000 + self.count)
 
 
-def _build_encoder(arch, input_shape, hidden, latent_outputs, activation, name="encoder"):
+def _dense_stack(units, activation, name, init):
+    return [layers.Dense(u, activation=activation, kernel_initializer=init(), name=f"{name}_dense{i}")
+            for i, u in enumerate(units)]
+
+
+def _build_encoder(arch, input_shape, hidden, latent_outputs, activation, init, name="encoder"):
     """Encoder from ``input_shape`` to ``latent_outputs`` linear units."""
     inputs = keras.Input(shape=input_shape, name="x")
     x = inputs
     if arch == "dense":
         x = layers.Flatten()(x)
-        for layer in _dense_stack(hidden, activation, "enc"):
+        for layer in _dense_stack(hidden, activation, "enc", init):
             x = layer(x)
     else:
         conv = layers.Conv1D if arch == "conv1d" else layers.Conv2D
         kernel = 5 if arch == "conv1d" else 3
         for i, filters in enumerate(hidden):
-            x = conv(filters, kernel, strides=2, padding="same", activation=activation, name=f"enc_conv{i}")(x)
+            x = conv(filters, kernel, strides=2, padding="same", activation=activation,
+                     kernel_initializer=init(), name=f"enc_conv{i}")(x)
         x = layers.Flatten()(x)
-    outputs = layers.Dense(latent_outputs, name="latent")(x)
+    outputs = layers.Dense(latent_outputs, kernel_initializer=init(), name="latent")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _build_decoder(arch, output_shape, hidden, latent_dim, activation, name="decoder"):
+def _build_decoder(arch, output_shape, hidden, latent_dim, activation, init, name="decoder"):
     """Decoder from ``latent_dim`` to ``output_shape`` (linear output)."""
     inputs = keras.Input(shape=(latent_dim,), name="z")
     x = inputs
     if arch == "dense":
-        for layer in _dense_stack(tuple(reversed(hidden)), activation, "dec"):
+        for layer in _dense_stack(tuple(reversed(hidden)), activation, "dec", init):
             x = layer(x)
-        x = layers.Dense(math.prod(output_shape), name="dec_out")(x)
+        x = layers.Dense(math.prod(output_shape), kernel_initializer=init(), name="dec_out")(x)
         outputs = layers.Reshape(output_shape)(x)
         return keras.Model(inputs, outputs, name=name)
     spatial = output_shape[:-1]
     factor = 2 ** len(hidden)
     reduced = tuple(math.ceil(s / factor) for s in spatial)
-    x = layers.Dense(math.prod(reduced) * hidden[-1], activation=activation, name="dec_dense")(x)
+    x = layers.Dense(math.prod(reduced) * hidden[-1], activation=activation, kernel_initializer=init(),
+                     name="dec_dense")(x)
     x = layers.Reshape((*reduced, hidden[-1]))(x)
     conv_t = layers.Conv1DTranspose if arch == "conv1d" else layers.Conv2DTranspose
     kernel = 5 if arch == "conv1d" else 3
     for i, filters in enumerate(reversed(hidden)):
-        x = conv_t(filters, kernel, strides=2, padding="same", activation=activation, name=f"dec_convt{i}")(x)
+        x = conv_t(filters, kernel, strides=2, padding="same", activation=activation,
+                   kernel_initializer=init(), name=f"dec_convt{i}")(x)
     conv = layers.Conv1D if arch == "conv1d" else layers.Conv2D
-    x = conv(output_shape[-1], kernel, padding="same", name="dec_out")(x)
+    x = conv(output_shape[-1], kernel, padding="same", kernel_initializer=init(), name="dec_out")(x)
     excess = tuple(r * factor - s for r, s in zip(reduced, spatial))
     if arch == "conv1d" and excess[0]:
         x = layers.Cropping1D((0, excess[0]))(x)
@@ -240,16 +259,24 @@ class Autoencoder(_ArchitectureMixin, keras.Model):
     hidden : tuple of int
         Dense units (dense) or filters per stride-2 conv block (conv).
     activation : str
+    neighbor_weight : float
+        Weight of :func:`neighbor_embedding_loss` in the training loss (0: off).
+    neighbors : int
+        Its neighbours per item.
+    seed : int, optional
+        Seeds the kernel initialisers (None: Keras's process-wide generator).
     """
 
     def __init__(self, input_shape, arch="dense", latent_dim=2, hidden=(256, 128),
-                 activation="gelu", neighbor_weight=0.0, neighbors=10, **kwargs):
+                 activation="gelu", neighbor_weight=0.0, neighbors=10, seed=None, **kwargs):
         super().__init__(**kwargs)
         self._set_architecture(input_shape, arch, latent_dim, hidden, activation)
         self.neighbor_weight = float(neighbor_weight)
         self.neighbors = int(neighbors)
-        self.encoder = _build_encoder(arch, self.item_shape, self.hidden, self.latent_dim, activation)
-        self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation)
+        self.seed = seed
+        init = _KernelInit(seed)
+        self.encoder = _build_encoder(arch, self.item_shape, self.hidden, self.latent_dim, activation, init)
+        self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation, init)
 
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -272,7 +299,7 @@ class Autoencoder(_ArchitectureMixin, keras.Model):
 
     def get_config(self):
         return {**self._architecture_config(), "neighbor_weight": self.neighbor_weight,
-                "neighbors": self.neighbors}
+                "neighbors": self.neighbors, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="aeviz")
@@ -309,7 +336,8 @@ class VariationalAutoencoder(_ArchitectureMixin, keras.Model):
     weighting : {"elbo", "demo"}
         See the module docstring.
     seed : int, optional
-        Seed of the sampling layer's ``keras.random.SeedGenerator``.
+        Seeds the kernel initialisers and the sampling layer's
+        ``keras.random.SeedGenerator``.
     """
 
     def __init__(self, input_shape, arch="dense", latent_dim=2, hidden=(256, 128),
@@ -323,8 +351,9 @@ class VariationalAutoencoder(_ArchitectureMixin, keras.Model):
         self.beta = float(beta)
         self.weighting = weighting
         self.seed = seed
-        self.encoder = _build_encoder(arch, self.item_shape, self.hidden, 2 * self.latent_dim, activation)
-        self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation)
+        init = _KernelInit(seed)
+        self.encoder = _build_encoder(arch, self.item_shape, self.hidden, 2 * self.latent_dim, activation, init)
+        self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation, init)
         self.sampling = Sampling(seed=seed, name="sampling")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
@@ -402,4 +431,4 @@ def build_model(kind, input_shape, *, latent_dim=2, hidden=(256, 128), activatio
     if kind.endswith("vae"):
         return VariationalAutoencoder(input_shape, arch, latent_dim, hidden, activation,
                                       beta=beta, weighting=weighting, seed=seed)
-    return Autoencoder(input_shape, arch, latent_dim, hidden, activation, neighbor_weight=neighbor_weight)
+    return Autoencoder(input_shape, arch, latent_dim, hidden, activation, neighbor_weight=neighbor_weight, seed=seed)

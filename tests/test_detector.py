@@ -247,3 +247,18 @@ def test_decode_maps_latent_points_back_to_items_in_the_data_units(digits):
     assert decoded.mean() > 2  # pixels 0-16, not the scaled values around 0
     with pytest.raises(ValueError, match=r"Z must have shape \(n, 2\)"):
         det.decode(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("model", ["ae", "conv-ae", "vae"])
+def test_a_seeded_fit_is_repeatable_without_reseeding_the_process(series, model):
+    import keras
+
+    fits = []
+    for global_seed in (1, 2):  # whatever else the process did to its generators
+        keras.utils.set_random_seed(global_seed)
+        np.random.seed(123)
+        det = AutoencoderDetector(model=model, window=8, stride=4, latent_dim=3, epochs=2,
+                                  random_state=5).fit(series.iloc[:600])
+        assert np.random.rand() == np.random.RandomState(123).rand()  # numpy's global state untouched
+        fits.append(det.reconstruction_error(series.iloc[:200]))
+    np.testing.assert_array_equal(fits[0], fits[1])
