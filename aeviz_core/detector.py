@@ -592,7 +592,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """
         scorers = self.__dict__.setdefault("_scorers", {})
         if reduce not in scorers:
-            forward = self._inference_forward()
+            if "forward" not in scorers:  # checked once, shared by both scorers
+                scorers["forward"] = self._inference_forward()
+            forward = scorers["forward"]
 
             def score(x):
                 sq = keras.ops.square(x - forward(x))

@@ -179,6 +179,12 @@ def inference_function(model):
     return forward
 
 
+def _pairwise_sq_distances(a):
+    """Squared Euclidean distances between the rows of a (b, d) tensor."""
+    sq = ops.sum(ops.square(a), axis=1)
+    return ops.maximum(sq[:, None] + sq[None, :] - 2.0 * ops.matmul(a, ops.transpose(a)), 0.0)
+
+
 def neighbor_embedding_loss(x, z, k=10):
     """Batch-wise neighbour-embedding loss: keep each item's input neighbours near in the latent.
 
@@ -199,10 +205,8 @@ def neighbor_embedding_loss(x, z, k=10):
         Neighbours per item (capped at ``b - 1``).
     """
     b = ops.shape(x)[0]
-    flat = ops.reshape(x, (b, -1))
-    sq = ops.sum(ops.square(flat), axis=1)
     off_diagonal = 1.0 - ops.eye(b, dtype=z.dtype)
-    dist_x = sq[:, None] + sq[None, :] - 2.0 * ops.matmul(flat, ops.transpose(flat))
+    dist_x = _pairwise_sq_distances(ops.reshape(x, (b, -1)))
     dist_x = ops.cast(dist_x, z.dtype) + (1.0 - off_diagonal) * 1e30  # not its own neighbour
     # the k-th smallest distance of each row; padding columns let a batch smaller
     # than k + 1 use all its items
@@ -212,9 +216,7 @@ def neighbor_embedding_loss(x, z, k=10):
     p = p + ops.transpose(p)
     p = p / ops.maximum(ops.sum(p), 1e-12)
     dof = max(1.0, float(z.shape[-1]) - 1.0)
-    zsq = ops.sum(ops.square(z), axis=1)
-    dist_z = ops.maximum(zsq[:, None] + zsq[None, :] - 2.0 * ops.matmul(z, ops.transpose(z)), 0.0)
-    q = ops.power(1.0 + dist_z / dof, -(dof + 1.0) / 2.0) * off_diagonal
+    q = ops.power(1.0 + _pairwise_sq_distances(z) / dof, -(dof + 1.0) / 2.0) * off_diagonal
     q = q / ops.maximum(ops.sum(q), 1e-12)
     return -ops.sum(p * ops.log(q + 1e-12))
 
