@@ -291,12 +291,14 @@ def default_settings(dataset: Dataset) -> TrainSettings:
     20 epochs with early stopping) over its leading normal rows: up to the
     first labelled anomaly, at most the first half. Images train a dense AE
     with a 2-D latent (drawn directly) on every class, with the neighbour
-    term and its large batches (:class:`AutoencoderDetector`'s defaults for
-    a 2-D latent; early stopping usually ends well before 150 epochs).
+    term and its large batches for its whole 150-epoch schedule
+    (:class:`AutoencoderDetector`'s defaults for a 2-D latent: the layout
+    keeps improving after the validation loss has levelled off, so no early
+    stopping).
     """
     if dataset.is_images:
         return TrainSettings(model="ae", latent_dim=2, hidden=(256, 128), window=None, stride=1,
-                             epochs=150, batch_size=512, train_end=None)
+                             epochs=150, batch_size=512, early_stopping=False, train_end=None)
     n = dataset.n_items
     end = n // 2
     if dataset.anomaly is not None and dataset.anomaly.any():

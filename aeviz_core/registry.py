@@ -91,6 +91,8 @@ def save_detector(detector, path, *, extra: dict | None = None) -> Path:
         "scaler": None if detector.scaler_ is None else detector.scaler_.to_dict(),
         "channel_scale": None if getattr(detector, "channel_scale_", None) is None
         else [float(v) for v in detector.channel_scale_],
+        "step_scale": None if getattr(detector, "step_scale_", None) is None
+        else [float(v) for v in detector.step_scale_],
         "threshold": {"rule": detector.threshold_rule_.rule, "param": detector.threshold_rule_.param,
                       "value": float(detector.threshold_)},
         "data_fingerprint": detector.fingerprint_,
@@ -174,6 +176,8 @@ def load_detector(path):
     det.fit_errors_ = errors
     if meta.get("channel_scale") is not None:
         det.channel_scale_ = np.asarray(meta["channel_scale"], dtype=np.float64)
+    if meta.get("step_scale") is not None:  # models saved before the stillness test have none
+        det.step_scale_ = np.asarray(meta["step_scale"], dtype=np.float64)
     det.fingerprint_ = meta["data_fingerprint"]
     det.model_id_ = meta["model_id"]
     det.history_ = meta["history"]

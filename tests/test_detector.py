@@ -1,3 +1,4 @@
+import copy
 import threading
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from aeviz_core import AutoencoderDetector, ModelMismatchError, TrainingError
+from aeviz_core.detector import _step_scale, _stillness
 
 
 def test_fit_sets_the_fitted_attributes(series_detector, series):
@@ -48,6 +50,55 @@ def test_a_stuck_sensor_scores_high_although_its_error_is_small(series_detector,
     truth[2000:2151] = 1
     assert roc_auc_score(truth, det.anomaly_score(stuck)) > 0.9
     assert np.argmax(det.channel_scores(stuck)[2000:2151].sum(axis=0)) == 2
+
+
+def test_a_stuck_noisy_level_is_flagged_by_its_stillness(series_detector, series):
+    """'level' is noise around a constant: stuck, its residual barely changes, but it stops moving."""
+    det = series_detector
+    assert det.step_scale_.shape == (4,) and (det.step_scale_ > 0).all()
+    stuck = series.copy()
+    stuck.loc[2000:2150, "level"] = stuck.loc[2000, "level"]
+    scores, parts = det.score(stuck)
+    inner = slice(2001 + det._smooth() // 2, 2151 - det._smooth() // 2)  # every averaged step is still
+    assert (np.argmax(parts[inner], axis=1) == 3).all()
+    assert (scores[inner] > 5 * det.threshold_).all()
+    assert (det.predict(stuck)[2010:2141] == -1).mean() > 0.95
+    assert (det.predict(stuck)[:1500] == -1).mean() < 0.05
+    # a model saved before the stillness test (no step_scale_) scores the residual alone: lower
+    older = copy.copy(det)
+    del older.step_scale_
+    residual_only = older.anomaly_score(stuck)
+    assert residual_only[inner].mean() < 0.5 * scores[inner].mean()
+    np.testing.assert_array_equal(residual_only[:1500] <= scores[:1500], True)
+
+
+def test_a_channel_that_rests_in_normal_data_is_left_out_of_the_stillness_test():
+    rng = np.random.default_rng(1)
+    n = 3000
+    t = np.arange(n)
+    setpoint = np.repeat(rng.choice([40.0, 50.0, 60.0], size=n // 300), 300)  # holds for 5 minutes
+    frame = pd.DataFrame({
+        "a": np.sin(t / 20) + rng.normal(0, 0.05, n),
+        "b": np.cos(t / 20) + rng.normal(0, 0.05, n),
+        "setpoint": setpoint,
+    })
+    det = AutoencoderDetector(window=16, stride=2, latent_dim=3, epochs=5, random_state=0).fit(frame.iloc[:2400])
+    assert det.step_scale_[2] == 0 and (det.step_scale_[:2] > 0).all()
+    stillness = _stillness(det._scale(frame.to_numpy()), det.step_scale_, det._smooth())
+    assert (stillness[:, 2] == 0).all()
+    held = frame.copy()
+    held.loc[2500:2700, "a"] = held.loc[2500, "a"]
+    assert _stillness(det._scale(held.to_numpy()), det.step_scale_, det._smooth())[2550:2650, 0].min() > 5
+
+
+def test_step_scale_uses_consecutive_normal_rows_only():
+    Xs = np.c_[np.arange(10.0), np.zeros(10)]
+    Xs[5, 0] = 100.0  # a fault row: its steps are not normal
+    normal = np.ones(10, bool)
+    normal[5] = False
+    scale = _step_scale(Xs, normal, smooth=3)
+    assert scale[0] == pytest.approx(1.0)  # unit steps; the jumps into and out of row 5 are left out
+    assert scale[1] == 0.0  # a constant channel has nothing to test
 
 
 def test_score_directions_agree(series_detector, faulty_series):
@@ -201,6 +252,32 @@ def test_sklearn_clone_and_params():
 def test_auto_settings_follow_the_neighbour_term(params, weight, batch, epochs):
     det = AutoencoderDetector(**params)
     assert (det._neighbor_weight(), det._batch_size(), det._epochs()) == (weight, batch, epochs)
+
+
+@pytest.mark.parametrize("params, stops_early", [
+    ({}, False),  # the neighbour term trains: the whole schedule
+    ({"latent_dim": 16}, True),
+    ({"early_stopping": True}, True),
+    ({"early_stopping": False, "latent_dim": 16}, False),
+])
+def test_early_stopping_auto_follows_the_neighbour_term(params, stops_early):
+    assert AutoencoderDetector(**params)._early_stopping() is stops_early
+
+
+def test_early_stopping_with_the_neighbour_term_watches_the_reconstruction():
+    X = np.random.default_rng(0).normal(size=(300, 6))
+    det = AutoencoderDetector(early_stopping=True, epochs=3, random_state=0).fit(X)
+    assert {"reconstruction_loss", "val_reconstruction_loss", "val_loss"} <= set(det.history_)
+    # the term is added on top of the reconstruction
+    assert det.history_["loss"][-1] > det.history_["reconstruction_loss"][-1]
+    det = AutoencoderDetector(epochs=4, random_state=0).fit(X)  # "auto": no early stop
+    assert len(det.history_["loss"]) == 4
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_bad_early_stopping_is_refused(value):
+    with pytest.raises(ValueError, match="early_stopping must be True, False or 'auto'"):
+        AutoencoderDetector(early_stopping=value).fit(np.random.default_rng(0).normal(size=(50, 4)))
 
 
 @pytest.mark.parametrize("weight", [-0.1, float("nan"), "yes", True])

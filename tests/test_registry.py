@@ -28,6 +28,23 @@ def test_save_then_load_gives_the_same_scores(series_detector, faulty_series, tm
     assert loaded.saved_meta_["extra"] == {"time_col": "time"}
     moved = loaded.with_threshold("percentile", 90)  # fit errors came along
     assert moved.threshold_ < loaded.threshold_
+    np.testing.assert_array_equal(loaded.step_scale_, series_detector.step_scale_)
+    np.testing.assert_allclose(loaded.anomaly_score(faulty_series), series_detector.anomaly_score(faulty_series),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_saved_before_the_stillness_test_still_loads_and_scores(series_detector, series, tmp_path):
+    path = save_detector(series_detector, tmp_path / "model")
+    meta = json.loads((path / "aeviz.json").read_text())
+    del meta["step_scale"]
+    (path / "aeviz.json").write_text(json.dumps(meta))
+    loaded = load_detector(path)
+    assert not hasattr(loaded, "step_scale_")
+    stuck = series.copy()
+    stuck.loc[2000:2150, "level"] = stuck.loc[2000, "level"]
+    rows = slice(2040, 2110)
+    old, new = loaded.anomaly_score(stuck), series_detector.anomaly_score(stuck)
+    assert np.isfinite(old).all() and old[rows].mean() < new[rows].mean()  # the residual alone
 
 
 def test_saved_json_has_versions_and_fingerprints(series_detector, tmp_path):
