@@ -148,7 +148,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         among fewer items) does not measure the layout the training batches
         refine, and the layout keeps improving after the reconstruction has
         levelled off (on the digits, trustworthiness 0.971 when stopped at
-        epoch 85, 0.977 after the whole schedule), so such a fit runs its
+        epoch 82, 0.977 after the whole schedule), so such a fit runs its
         ``epochs``. ``True`` with the neighbour term watches the validation
         reconstruction alone.
     patience : int, default 8

@@ -74,3 +74,16 @@ def test_digits_default_dense_ae_2d_latent_knn():
     det = AutoencoderDetector(random_state=0).fit(X)
     acc = knn_accuracy(det.transform(X), y, k=5, cv=5)
     assert acc >= 0.90, f"5-NN accuracy {acc:.3f} of the default 2-D latent < the floor 0.90"
+
+
+def test_digits_2d_latent_on_one_pixel_scale_keeps_the_neighbourhoods():
+    """The app's image default (pixels on one scale, the whole 150-epoch schedule) against the
+    issue's goal for a 2-D latent (5-NN 0.93, trustworthiness 0.975; 0.957 / 0.977 measured)."""
+    from aeviz_core import trustworthiness_score
+
+    X, y = load_uci_digits()
+    det = AutoencoderDetector(scaling="global", random_state=0).fit(X)
+    assert len(det.history_["loss"]) == 150  # no early stop while the neighbour term trains
+    Z = det.transform(X)
+    acc, trust = knn_accuracy(Z, y, k=5, cv=5), trustworthiness_score(X, Z, k=10)
+    assert acc >= 0.93 and trust >= 0.974, (acc, trust)  # stopped early at epoch 82: 0.971
