@@ -279,7 +279,8 @@ class Autoencoder(_ArchitectureMixin, keras.Model):
         init = _KernelInit(seed)
         self.encoder = _build_encoder(arch, self.item_shape, self.hidden, self.latent_dim, activation, init)
         self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation, init)
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        if self.neighbor_weight > 0:  # the loss is more than the reconstruction: log it apart
+            self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
 
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -287,15 +288,15 @@ class Autoencoder(_ArchitectureMixin, keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled reconstruction loss, plus the neighbour term when it is weighted.
 
-        The reconstruction part is also logged on its own
-        (``reconstruction_loss``, ``val_reconstruction_loss``): with the
-        neighbour term on, that is what early stopping watches, because the
-        term's value on a validation batch (in-batch neighbours among fewer
-        items) does not measure the layout the training batches refine.
+        With the term on, the reconstruction part is also logged on its own
+        (``reconstruction_loss``, ``val_reconstruction_loss``): that is what
+        early stopping watches then, because the term's value on a validation
+        batch (in-batch neighbours among fewer items) does not measure the
+        layout the training batches refine.
         """
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-        self.reconstruction_tracker.update_state(loss)
         if self.neighbor_weight > 0 and x is not None:
+            self.reconstruction_tracker.update_state(loss)
             z = self.encoder(x, training=training)
             loss = loss + self.neighbor_weight * neighbor_embedding_loss(x, z, self.neighbors)
         return loss

@@ -272,6 +272,8 @@ def test_early_stopping_with_the_neighbour_term_watches_the_reconstruction():
     assert det.history_["loss"][-1] > det.history_["reconstruction_loss"][-1]
     det = AutoencoderDetector(epochs=4, random_state=0).fit(X)  # "auto": no early stop
     assert len(det.history_["loss"]) == 4
+    plain = AutoencoderDetector(latent_dim=8, epochs=2, random_state=0).fit(X)
+    assert "reconstruction_loss" not in plain.history_  # the loss is the reconstruction: one curve
 
 
 @pytest.mark.parametrize("value", ["yes", 1, None])
