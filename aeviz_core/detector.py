@@ -937,10 +937,10 @@ def _step_scale(Xs: np.ndarray, normal, smooth: int) -> np.ndarray:
     """Mean squared step of each channel over consecutive normal rows; 0 where it holds still."""
     steps = _squared_steps(Xs)
     both = np.ones(len(Xs), bool) if normal is None else normal & np.r_[normal[:1], normal[:-1]]
-    scale = steps[both].mean(axis=0) if both.any() else np.zeros(Xs.shape[1])
-    scale = np.where(scale > 0, scale, 0.0)
-    local = _moving_average(steps, smooth)[both] if both.any() else np.zeros((0, Xs.shape[1]))
-    still = (local < _STILL_IN_NORMAL * np.where(scale > 0, scale, np.inf)).any(axis=0)
+    if not both.any():
+        return np.zeros(Xs.shape[1])
+    scale = steps[both].mean(axis=0)  # 0 for a constant channel: left out as well
+    still = (_moving_average(steps, smooth)[both] < _STILL_IN_NORMAL * scale).any(axis=0)
     return np.where(still, 0.0, scale)
 
 
