@@ -26,8 +26,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
 from bench.common import timed, write_results  # noqa: E402
 from bench.recipes import train_recipe  # noqa: E402
 
@@ -59,9 +57,9 @@ def run(X, y, quick=False, seed=0):
     def proj(method):
         return lambda: (project_latent(X, method=method, n_components=2, random_state=seed), None)
 
-    def ae(**kw):
+    def ae(scaling="global", **kw):  # one scale for all pixels, as the app trains images
         def make():
-            det = AutoencoderDetector(random_state=seed, **kw).fit(X)
+            det = AutoencoderDetector(random_state=seed, scaling=scaling, **kw).fit(X)
             Z = det.transform(X)
             return (Z if Z.shape[1] == 2 else project_latent(Z, "umap", random_state=seed)), Z
         return make
@@ -71,18 +69,18 @@ def run(X, y, quick=False, seed=0):
     rows.append(evaluate(X, y, "UMAP", proj("umap")))
     rows.append(evaluate(X, y, f"AE recipe 64-32-2 sigmoid, batch 8, {recipe_epochs} epochs",
                          lambda: (train_recipe(X, recipe_epochs, seed), None)))
-    rows.append(evaluate(X, y, AE_2D, ae(scaling="global")))
-    rows.append(evaluate(X, y, "aeviz AE 2-D, default settings, per-column scaling", ae()))
+    rows.append(evaluate(X, y, AE_2D, ae()))
+    rows.append(evaluate(X, y, "aeviz AE 2-D, default settings, per-column scaling", ae(scaling="channel")))
     rows.append(evaluate(X, y, "aeviz AE 2-D without the neighbour term, 150 epochs",
-                         ae(scaling="global", neighbor_weight=0.0, epochs=150)))
-    rows.append(evaluate(X, y, AE_16_UMAP, ae(scaling="global", latent_dim=16)))
+                         ae(neighbor_weight=0.0, epochs=150)))
+    rows.append(evaluate(X, y, AE_16_UMAP, ae(latent_dim=16)))
     rows.append(evaluate(X, y, "aeviz AE 16-D, neighbour term 0.3 + UMAP",
-                         ae(scaling="global", latent_dim=16, neighbor_weight=0.3)))
+                         ae(latent_dim=16, neighbor_weight=0.3)))
     rows.append(evaluate(X, y, "VAE, demo weighting (MSE mean + KL sum)",
-                         ae(model="vae", vae_weighting="demo", scaling="global", epochs=vae_epochs)))
+                         ae(model="vae", vae_weighting="demo", epochs=vae_epochs)))
     for beta in (1.0, 0.1, 0.01):
         rows.append(evaluate(X, y, f"VAE, ELBO weighting, beta {beta}",
-                             ae(model="vae", beta=beta, scaling="global", epochs=vae_epochs)))
+                             ae(model="vae", beta=beta, epochs=vae_epochs)))
     return rows
 
 
