@@ -320,10 +320,11 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def events_for_display(events: pd.DataFrame) -> pd.DataFrame:
-    """The events table sorted by peak score, with readable columns."""
+    """The events table sorted by peak score (equal peaks: the longest first), with readable columns."""
     cols = ["event", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "top_channels"]
     cols = [c for c in cols if c in events.columns]
-    out = events[cols].sort_values("peak_score", ascending=False).reset_index(drop=True)
+    keys = [c for c in ("peak_score", "n_rows", "start") if c in cols]
+    out = events[cols].sort_values(keys, ascending=[k == "start" for k in keys]).reset_index(drop=True)
     if "start_time" in out and out["start_time"].isna().all():
         out = out.drop(columns=["start_time", "duration_s"], errors="ignore")
     return out

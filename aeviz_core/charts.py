@@ -512,12 +512,13 @@ def window_overlay(frame: pd.DataFrame, *, x: str = "time", height: int = 70, wi
 
 
 def error_histogram(errors, threshold: float, *, labels=None, bins: int = 60, log: bool | None = None,
-                    height: int = 220) -> alt.LayerChart:
+                    height: int = 220, score_name: str = "reconstruction error") -> alt.LayerChart:
     """Histogram of reconstruction errors (binned here, not in the browser) with
     the threshold as a red rule; stacked by label when ``labels`` (0/1) are given.
 
     ``log`` bins on a log scale (default: when the positive errors span more
-    than two decades).
+    than two decades). ``score_name`` titles the axis (a series' rows are
+    scored by their deviation, not by the raw error).
     """
     e = np.asarray(errors, dtype=np.float64)
     e = e[np.isfinite(e)]
@@ -544,7 +545,7 @@ def error_histogram(errors, threshold: float, *, labels=None, bins: int = 60, lo
     frame = frame[frame["count"] > 0]
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
     bars = alt.Chart(frame).mark_rect(opacity=0.85).encode(
-        x=alt.X("lo:Q", title="reconstruction error" + (" (log)" if log else ""), scale=scale),
+        x=alt.X("lo:Q", title=score_name + (" (log)" if log else ""), scale=scale),
         x2=alt.X2("hi"),
         y=alt.Y("count:Q", stack=True, title="items"),
         color=alt.Color("label:N", title=None, legend=None if labels is None else alt.Legend(), scale=alt.Scale(
@@ -558,7 +559,8 @@ def error_histogram(errors, threshold: float, *, labels=None, bins: int = 60, lo
 
 
 def score_timeline(x, scores, threshold: float, *, events: pd.DataFrame | None = None, labels=None,
-                   max_points: int = 3000, height: int = 230, log: bool = True) -> alt.LayerChart:
+                   max_points: int = 3000, height: int = 230, log: bool = True,
+                   score_name: str = "reconstruction error") -> alt.LayerChart:
     """Score over time: the min/max-downsampled score line, the threshold rule,
     labelled anomalies shaded orange and flagged events as red bands on top.
 
@@ -572,6 +574,8 @@ def score_timeline(x, scores, threshold: float, *, events: pd.DataFrame | None =
         ``start``/``end`` rows (inclusive), e.g. from ``flags_to_events``.
     labels : array-like of 0/1, optional
         Labelled anomalies to shade.
+    score_name : str
+        Title of the score axis.
     """
     x = np.asarray(x)
     s = np.asarray(scores, dtype=np.float64)
@@ -583,7 +587,7 @@ def score_timeline(x, scores, threshold: float, *, events: pd.DataFrame | None =
     line = alt.Chart(pd.DataFrame({"x": x[rows], "score": y_vals})).mark_line(
         strokeWidth=1, color="#4c78a8").encode(
         x=alt.X(f"x:{xt}", title="time" if xt == "T" else "row"),
-        y=alt.Y("score:Q", title="reconstruction error", scale=alt.Scale(type="log") if use_log else alt.Scale()),
+        y=alt.Y("score:Q", title=score_name, scale=alt.Scale(type="log") if use_log else alt.Scale()),
         tooltip=[alt.Tooltip(f"x:{xt}", title="at"), alt.Tooltip("score:Q", format=".4g")],
     )
     layers = []

@@ -488,8 +488,9 @@ class ReviewStore:
             Keep only events shown with these statuses.
         sort : {"score", "time"}
             ``"score"``: highest ``peak_score`` first; ``"time"``: by
-            ``start_time``. Ties, and frames without that column, go by
-            ``start``.
+            ``start_time``. Equal peaks go longest first (scores can
+            share a ceiling); remaining ties, and frames without that
+            column, go by ``start``.
 
         Returns
         -------
@@ -964,8 +965,13 @@ def _match_reviews(
 
 def _sorted(queue: pd.DataFrame, sort: str) -> pd.DataFrame:
     if sort == "score" and "peak_score" in queue:
-        return queue.sort_values(
-            ["peak_score", "start"], ascending=[False, True], na_position="last"
+        # equal peaks (a score at its ceiling, e.g. a sensor stuck outright): the longer event first
+        length = queue["end"] - queue["start"] if "end" in queue else 0
+        return (
+            queue.assign(_length=length)
+            .sort_values(["peak_score", "_length", "start"], ascending=[False, False, True],
+                         na_position="last")
+            .drop(columns="_length")
         )
     if sort == "time" and "start_time" in queue:
         return queue.sort_values(["start_time", "start"], na_position="last")

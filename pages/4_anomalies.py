@@ -23,6 +23,8 @@ det = entry.detector
 X = A.scoring_input(ds, det)
 errors, channel_errors = S.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images
+# a series' rows are scored by their deviation from normal (residual energy, stillness), not the raw error
+SCORE_NAME = "anomaly score" if series else "reconstruction error"
 
 labels, eval_mask = A.evaluation_labels(entry, ds)
 RULE_SLIDERS = {  # rule -> (min, max, step, format)
@@ -64,7 +66,7 @@ def _threshold_view():
     if rule == "manual":
         if key not in state:
             state[key] = float(param0 if rule0 == "manual" else det.threshold_)
-        param = c2.number_input("Threshold (reconstruction error)", min_value=0.0, key=key, format="%.5g")
+        param = c2.number_input(f"Threshold ({SCORE_NAME})", min_value=0.0, key=key, format="%.5g")
     else:
         lo, hi, step, fmt = RULE_SLIDERS[rule]
         if key not in state:
@@ -78,12 +80,12 @@ def _threshold_view():
     state[A.THRESHOLDS][entry.name] = (rule, float(param))
     threshold = current.threshold_
     flags = errors > threshold
-    c3.metric("Threshold", f"{threshold:.4g}", help="Flag when the reconstruction error is above this.")
+    c3.metric("Threshold", f"{threshold:.4g}", help=f"Flag when the {SCORE_NAME} is above this.")
 
     n_flag = int(flags.sum())
     st.markdown(f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged "
                 f"({n_flag / max(len(flags), 1):.2%}).")
-    st.altair_chart(charts.error_histogram(errors, threshold, labels=labels), key="anomalies.hist")
+    st.altair_chart(charts.error_histogram(errors, threshold, labels=labels, score_name=SCORE_NAME), key="anomalies.hist")
 
     if series:
         x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
@@ -92,7 +94,8 @@ def _threshold_view():
         events = flags_to_events(flags, errors, channel_errors=channel_errors,
                                  channel_names=ds.channel_names, time=ds.time, min_gap=int(min_gap))
         st.markdown("**Score over time** (orange: labelled anomalies; red bands: flagged events)")
-        st.altair_chart(charts.score_timeline(x, errors, threshold, events=events, labels=labels),
+        st.altair_chart(charts.score_timeline(x, errors, threshold, events=events, labels=labels,
+                                              score_name=SCORE_NAME),
                         key="anomalies.timeline")
         st.markdown(f"**Flagged events** ({len(events):,}, highest peak first; select one to see which sensor)")
         table = S.events_for_display(events).head(1000)

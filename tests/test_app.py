@@ -303,7 +303,11 @@ def test_anomalies_threshold_moves_without_retraining(trained):
     at.button(key="anomalies.best").click()
     ok(at.run())
     assert at.selectbox(key="anomalies.rule").value == "manual"
-    assert len(charts(at)) >= 4  # histogram, timeline, contributions, overlay, ROC, PR
+    specs = charts(at)
+    assert len(specs) >= 4  # histogram, timeline, contributions, overlay, ROC, PR
+    # the pump's rows are scored by their deviation, and the axes say so
+    titles = json.dumps(specs)
+    assert '"anomaly score' in titles and '"reconstruction error' not in titles
 
 
 # --------------------------------------------------------------------------- images and compare
@@ -359,3 +363,14 @@ def test_training_job_can_be_stopped():
     assert job.error is None
     assert det.interrupted_ and len(det.history_["loss"]) < 500
     assert job.entry().detector is det
+
+
+def test_events_table_orders_equal_peaks_longest_first():
+    import pandas as pd
+
+    import app_support
+
+    events = pd.DataFrame({"event": [0, 1, 2, 3], "peak_score": [13.8, 13.8, 20.0, 13.8],
+                           "start": [0, 10, 50, 70], "end": [3, 40, 51, 80], "n_rows": [4, 31, 2, 11]})
+    shown = app_support.events_for_display(events)
+    assert shown["event"].tolist() == [2, 1, 3, 0]

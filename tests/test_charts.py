@@ -158,6 +158,9 @@ def test_error_histogram_with_labels_and_threshold():
     assert pd.DataFrame(spec["datasets"][rule["data"]["name"]])["threshold"].tolist() == [0.2]
     linear = charts.error_histogram(np.linspace(1, 2, 100), 1.5).to_dict()
     assert linear["layer"][0]["encoding"]["color"]["legend"] is None
+    assert bars["encoding"]["x"]["title"] == "reconstruction error (log)"
+    named = charts.error_histogram(errors, 0.2, score_name="anomaly score").to_dict()
+    assert named["layer"][0]["encoding"]["x"]["title"] == "anomaly score (log)"
 
 
 def test_score_timeline_thins_the_line_but_keeps_events():
@@ -174,6 +177,9 @@ def test_score_timeline_thins_the_line_but_keeps_events():
     assert sizes["line"] <= 2100
     line = pd.DataFrame(spec["datasets"][spec["layer"][1]["data"]["name"]])
     assert line["score"].max() == 5.0  # the spike survives the thinning
+    assert spec["layer"][1]["encoding"]["y"]["title"] == "reconstruction error"
+    named = charts.score_timeline(np.arange(n), scores, 1.0, score_name="anomaly score").to_dict()
+    assert named["layer"][0]["encoding"]["y"]["title"] == "anomaly score"
 
 
 def test_contributions_roc_pr_loss_charts():

@@ -661,6 +661,13 @@ def test_queue_filters_and_sorts(sqlite_url):
             store.queue(MODEL, DATA, events, sort="size")
 
 
+def test_queue_orders_equal_peaks_longest_first(sqlite_url):
+    # stuck sensors all peak at the stillness ceiling; the longer stall is the bigger finding
+    with ReviewStore(sqlite_url) as store:
+        events = events_frame([(0, 3), (10, 40), (50, 60), (70, 71)], scores=[13.8, 13.8, 13.8, 20.0])
+        assert store.queue(MODEL, DATA, events)["start"].tolist() == [70, 10, 50, 0]
+
+
 def test_export_csv_round_trips(sqlite_url):
     with ReviewStore(sqlite_url) as store:
         events = events_frame([(0, 1), (5, 6)])
