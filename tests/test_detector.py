@@ -316,6 +316,26 @@ def test_the_compiled_scorer_of_a_conv_model_takes_the_fast_path_and_scores_the_
     np.testing.assert_allclose(det.reconstruction_error(windows), plain, rtol=1e-4)
 
 
+def test_scores_do_not_depend_on_the_scoring_batch(series_detector, faulty_series, monkeypatch):
+    """An accelerator scores in 16-times larger batches; batches are padded at the end and
+    kept one in flight. None of that changes a figure."""
+    from aeviz_core import detector as detector_module
+
+    assert detector_module._scoring_batch(512) == 512  # no GPU seen here
+    monkeypatch.setattr(detector_module, "_on_accelerator", lambda: True)
+    assert detector_module._scoring_batch(512) == 8192
+    rows = faulty_series.to_numpy()
+    table = AutoencoderDetector(epochs=2, latent_dim=2, random_state=0).fit(rows[:700])
+    results = []
+    for batch in (lambda b: b, lambda b: 7, lambda b: b * 16):  # as now, tiny with a padded tail, huge
+        monkeypatch.setattr(detector_module, "_scoring_batch", batch)
+        series, items = copy.deepcopy(series_detector), copy.deepcopy(table)  # fresh compiled scorers
+        results.append((series.anomaly_score(rows), series.channel_errors(rows), items.reconstruction_error(rows)))
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
 def test_decode_maps_latent_points_back_to_items_in_the_data_units(digits):
     X, _ = digits
     det = AutoencoderDetector(epochs=3, neighbor_weight=0.0, batch_size=64, random_state=0).fit(X[:400])
