@@ -140,6 +140,10 @@ def _threshold_view():
     y, s = labels[eval_mask], errors[eval_mask]
     if not eval_mask.all():
         st.caption(f"Evaluated on the {int(eval_mask.sum()):,} rows after the training period.")
+    elif series and entry.dataset_key == ds.key:
+        st.caption("Evaluated on every row. The model trained on this file's rows labelled normal, so their "
+                   "scores are in-sample; end the training period earlier (Train page) to judge it on rows "
+                   "it has not seen.")
     m = {**A.rates_at(s > threshold, y), **S.aucs(s, y, curve_key(y))}
     cols = st.columns(7)
     for col, (name, value) in zip(cols, [("Precision", m["precision"]), ("Recall", m["recall"]),

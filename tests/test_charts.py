@@ -237,13 +237,15 @@ def test_parse_hidden():
             A.parse_hidden(bad)
 
 
-def test_default_settings_train_on_the_leading_normal_rows():
+def test_default_settings_train_on_the_whole_file_like_the_cli():
     n = 1000
     anomaly = np.zeros(n, np.int8)
     anomaly[400:410] = 1
     ds = A.Dataset(name="s", kind="sensor", X=np.zeros((n, 3), np.float32), key="k", anomaly=anomaly)
     s = A.default_settings(ds)
-    assert s.train_start == 0 and s.train_end == 400 and s.window == 32 and s.stride == 4
+    assert s.train_start == 0 and s.train_end == n and s.window == 32 and s.stride == 4
+    short = A.Dataset(name="s", kind="sensor", X=np.zeros((40, 3), np.float32), key="k")
+    assert A.default_settings(short).window == 5 and A.default_settings(short).train_end == 40
     images = A.Dataset.from_images(np.zeros((20, 64)), np.arange(20) % 2, "d")
     assert images.image_shape == (8, 8)
     assert A.default_settings(images).window is None
