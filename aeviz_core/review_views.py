@@ -274,6 +274,9 @@ def threshold_advice(summary: dict, threshold: float) -> str:
     precision = summary["precision"]
     text = f"{precision:.0%} of the decided flags were real anomalies."
     suggested = summary.get("threshold")
+    if summary.get("threshold_method") == "inseparable":
+        return text + (" Dismissed events score as high as confirmed ones, so no threshold drops a false "
+                       "alarm without losing a real one: the reviews give no reason to move it." + tail)
     if suggested is None:
         need = "dismissed" if counts.get("dismissed", 0) == 0 else "confirmed"
         return text + f" A suggested threshold needs at least one {need} event too." + tail

@@ -710,7 +710,11 @@ class ReviewStore:
         maximises F1 of "flagged" against "confirmed", among the midpoints
         between consecutive distinct scores and the value just below the
         lowest score (keep flagging all); ties go to the highest cut, which
-        raises fewer alarms (``"max_f1"``).
+        raises fewer alarms (``"max_f1"``). When no cut beats flagging every
+        decided event (dismissed events score as high as confirmed ones, e.g.
+        all at a score's ceiling), the reviews give no threshold: ``None``,
+        ``"inseparable"``; every decided event was flagged, so the threshold
+        in use already keeps them all.
 
         Parameters
         ----------
@@ -724,8 +728,8 @@ class ReviewStore:
             shown); ``stale`` (int); ``precision`` (confirmed / (confirmed +
             dismissed), ``None`` before any such decision); ``threshold``
             (float or ``None`` until there are both confirmed and dismissed
-            events with scores); ``threshold_method`` (``"midpoint"``,
-            ``"max_f1"`` or ``None``).
+            events with scores that a cut separates); ``threshold_method``
+            (``"midpoint"``, ``"max_f1"``, ``"inseparable"`` or ``None``).
 
         Examples
         --------
@@ -991,7 +995,10 @@ def _separating_threshold(
     true_pos = (confirmed[None, :] > cuts[:, None]).sum(axis=1)
     false_pos = (dismissed[None, :] > cuts[:, None]).sum(axis=1)
     f1 = 2 * true_pos / (true_pos + false_pos + confirmed.size)
-    return float(cuts[np.flatnonzero(f1 == f1.max())[-1]]), "max_f1"
+    best = np.flatnonzero(f1 == f1.max())[-1]
+    if best == 0:  # no cut above the decided events beats flagging them all
+        return None, "inseparable"
+    return float(cuts[best]), "max_f1"
 
 
 def _check_status(status: str) -> None:

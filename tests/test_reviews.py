@@ -29,6 +29,7 @@ from aeviz_core import (
     ReviewStore,
     resolve_db_url,
 )
+from aeviz_core.review_views import threshold_advice
 from tests.pg import create_database, postgres_url  # noqa: F401  (postgres_url is a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -629,6 +630,18 @@ def test_threshold_summary_overlapping_maximises_f1(sqlite_url):
     assert summary["precision"] == pytest.approx(0.6)
     # cut at 2 flags 3, 4, 5, 6: F1 = 6/7, better than 1-, 3.5, 4.5 or 5.5
     assert (summary["threshold"], summary["threshold_method"]) == (2.0, "max_f1")
+
+
+@pytest.mark.parametrize("decided", [
+    {13.8155: "confirmed", 13.8156: "dismissed"},  # stuck sensors: both at the stillness ceiling
+    {5.0: "confirmed", 3.0: "confirmed", 4.0: "dismissed"},  # raising loses more than it saves
+])
+def test_threshold_summary_gives_no_threshold_when_no_cut_helps(sqlite_url, decided):
+    with ReviewStore(sqlite_url) as store:
+        summary = ReviewStore.threshold_summary(reviewed_queue(store, decided))
+    assert (summary["threshold"], summary["threshold_method"]) == (None, "inseparable")
+    advice = threshold_advice(summary, 2.0)
+    assert "no reason to move it" in advice and "suggest" not in advice
 
 
 def test_threshold_summary_needs_both_classes():
