@@ -317,13 +317,14 @@ def review_scores_chart(queue: pd.DataFrame, threshold: float, suggested: float 
         opacity=alt.condition(alt.datum.stale, alt.value(0.35), alt.value(0.95)),
         tooltip=["event:Q", alt.Tooltip("peak:Q", format=".4g"), "status:N", "stale:N"],
     )
-    rules = pd.DataFrame({"value": lines, "which": ["in use", "suggested"][: len(lines)]})
+    drawn = ["in use", "suggested"][: len(lines)]  # the legend names only the rules drawn
+    rules = pd.DataFrame({"value": lines, "which": drawn})
     rule = alt.Chart(rules).mark_rule(strokeWidth=2).encode(
         x="value:Q",
         color=alt.Color("which:N", title="threshold", scale=alt.Scale(
-            domain=["in use", "suggested"], range=["#d62728", "#2ca02c"])),
+            domain=drawn, range=["#d62728", "#2ca02c"][: len(lines)])),
         strokeDash=alt.StrokeDash("which:N", legend=None, scale=alt.Scale(
-            domain=["in use", "suggested"], range=[[5, 3], [1, 0]])),
+            domain=drawn, range=[[5, 3], [1, 0]][: len(lines)])),
         tooltip=["which:N", alt.Tooltip("value:Q", format=".4g")],
     )
     return alt.layer(ticks, rule).resolve_scale(color="independent").properties(height=height)

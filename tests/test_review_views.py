@@ -145,6 +145,8 @@ def test_review_scores_chart(events):
     # without a suggestion: only the threshold in use
     one = R.review_scores_chart(q, threshold=1.0).to_dict()
     assert len(one["datasets"][one["layer"][1]["data"]["name"]]) == 1
+    assert one["layer"][1]["encoding"]["color"]["scale"]["domain"] == ["in use"]  # no "suggested" in the legend
+    assert rules["encoding"]["color"]["scale"]["domain"] == ["in use", "suggested"]
 
 
 # --------------------------------------------------------------------------- the open event
