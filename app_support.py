@@ -26,6 +26,7 @@ import streamlit as st
 
 from aeviz_core import appstate as A
 from aeviz_core.appstate import Dataset, ModelEntry
+from aeviz_core.review_views import event_channel_errors
 
 ROOT = Path(__file__).resolve().parent
 SAMPLE_DIR = ROOT / "sample_data"
@@ -208,6 +209,20 @@ def scores(_det, model_id: str, data_key: str, _X) -> tuple[np.ndarray, np.ndarr
 def latent(_det, model_id: str, data_key: str, _X) -> np.ndarray:
     """The latent points (a series: one per window at the model's stride)."""
     return _det.transform(_X)
+
+
+@st.cache_data(show_spinner="Finding the sensor to blame...", max_entries=64)
+def _series_blame(_det, model_id: str, data_key: str, _X, start: int, end: int) -> np.ndarray:
+    return _det.blame(_X, start, end)
+
+
+def event_blame(det, data_key: str, X, start: int, end: int, channel_errors) -> np.ndarray:
+    """What each channel contributed to the event at rows ``start..end`` (inclusive): the
+    detector's reconstruction-based blame (shares) for a series model, the summed channel
+    errors otherwise."""
+    if getattr(det, "input_kind_", None) == "series":
+        return _series_blame(det, det.model_id_, data_key, X, int(start), int(end))
+    return event_channel_errors(channel_errors, start, end)
 
 
 @st.cache_data(show_spinner="Reconstructing...", max_entries=8)

@@ -610,15 +610,16 @@ def score_timeline(x, scores, threshold: float, *, events: pd.DataFrame | None =
     return alt.layer(*layers).properties(height=height)
 
 
-def contributions_chart(channel_names, values, *, title: str | None = None) -> alt.Chart:
-    """Per-channel error of an event as horizontal bars, largest first ("which sensor")."""
+def contributions_chart(channel_names, values, *, title: str | None = None,
+                        axis_title: str = "share of the event's error") -> alt.Chart:
+    """Per-channel error (or blame) of an event as horizontal bars, largest first ("which sensor")."""
     v = np.asarray(values, dtype=np.float64)
     frame = pd.DataFrame({"channel": [str(c) for c in channel_names], "error": v})
     total = float(v.sum())
     frame["share"] = frame["error"] / total if total > 0 else 0.0
     frame["top"] = np.where(frame["share"] == frame["share"].max(), "top", "other")
     chart = alt.Chart(frame).mark_bar().encode(
-        x=alt.X("share:Q", title="share of the event's error", axis=alt.Axis(format="%")),
+        x=alt.X("share:Q", title=axis_title, axis=alt.Axis(format="%")),
         y=alt.Y("channel:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
         color=alt.Color("top:N", legend=None, scale=alt.Scale(domain=["top", "other"],
                                                              range=["#d62728", "#4c78a8"])),

@@ -838,11 +838,83 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             recon = np.concatenate([np.asarray(self.model_(Xs[i : i + 4096], training=False))
                                     for i in range(0, len(Xs), 4096)])
         else:
-            n, c = Xs.shape
-            batches = ((starts, np.asarray(self.model_(np.asarray(windows), training=False)))
-                       for starts, windows in iter_window_batches(Xs, self.window, 1, 4096))
-            recon = _overlap_average(batches, n, self.window, c)
+            recon = self._row_reconstruction(Xs)
         return self._unscale(recon)
+
+    def _row_reconstruction(self, Xs) -> np.ndarray:
+        """Scaled rows of a series rebuilt, each averaged over the windows covering it."""
+        n, c = Xs.shape
+        batches = ((starts, np.asarray(self.model_(np.asarray(windows), training=False)))
+                   for starts, windows in iter_window_batches(Xs, self.window, 1, 4096))
+        return _overlap_average(batches, n, self.window, c)
+
+    def blame(self, X, start: int, end: int, *, passes: int = 3) -> np.ndarray:
+        """Each channel's share of one event of a series: which sensor to blame.
+
+        The plain per-channel errors blame every channel of a broken
+        relation, often the best-predicted one: a drifting flow sensor also
+        raises the error of the motor current that follows flow, and the
+        current, whose normal error is tiny, looks the worse. Here each
+        channel in turn is replaced over the event's rows by the model's
+        reconstruction of it (``passes`` times, each from the last), and the
+        event's normalised squared error over all channels is measured again.
+        Replacing the faulty channel removes the whole excess; replacing a
+        bystander removes only its own part. A channel's share is how much
+        the total falls (a reconstruction-based contribution).
+
+        An event whose peak comes from a channel that is too quiet (a stuck
+        sensor: steps or error below normal) has no excess to remove; there
+        the channels' parts of :meth:`anomaly_score`, summed over the event,
+        give the shares.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n_rows, n_channels)
+            The series, or a piece of it holding the event and
+            :attr:`context_rows` rows on each side where it has them.
+        start, end : int
+            The event's first and last row in ``X`` (inclusive).
+        passes : int, default 3
+
+        Returns
+        -------
+        shares : ndarray, shape (n_channels,)
+            Non-negative, summing to 1 (equal shares when nothing stands out).
+        """
+        check_is_fitted(self, "model_")
+        if self.input_kind_ != "series":
+            raise ValueError("blame needs a model fitted on a series (window set)")
+        X = self._check_array(X)
+        start, end = int(start), int(end)
+        if not 0 <= start <= end < len(X):
+            raise ValueError(f"the event must satisfy 0 <= start <= end < {len(X)}, got {start}..{end}")
+        lo = max(0, start - self.context_rows)
+        hi = min(len(X), end + self.context_rows + 1)
+        if hi - lo < self.window:
+            raise ValueError(f"the series holds {hi - lo} rows around the event; blame needs a window "
+                             f"({self.window})")
+        Xs = self._scale(X[lo:hi])
+        inner = slice(start - lo, end - lo + 1)
+        raw = self._series_errors(Xs)
+        ratio = _moving_average(raw / self.channel_scale_, self._smooth())[inner]
+        still = _stillness(Xs, self.step_scale_, self._smooth())[inner] if getattr(
+            self, "step_scale_", None) is not None else np.zeros_like(ratio)
+        parts = np.maximum(np.abs(np.log(np.maximum(ratio, 1e-6))), still)
+        peak = np.unravel_index(np.argmax(parts), parts.shape)
+        if still[peak] >= parts[peak] or ratio[peak] < 1:  # too quiet: nothing to take away
+            shares = parts.sum(axis=0)
+        else:
+            total = (raw[inner] / self.channel_scale_).sum()
+            shares = np.empty(Xs.shape[1])
+            for c in range(Xs.shape[1]):
+                imputed = Xs.copy()
+                for _ in range(passes):
+                    imputed[inner, c] = self._row_reconstruction(imputed)[inner, c]
+                shares[c] = total - (self._series_errors(imputed)[inner] / self.channel_scale_).sum()
+            shares = np.maximum(shares, 0.0)
+        if not shares.sum() > 0:
+            return np.full(Xs.shape[1], 1.0 / Xs.shape[1])
+        return shares / shares.sum()
 
     def decode(self, Z) -> np.ndarray:
         """Items decoded from latent points, in the data's units.

@@ -25,6 +25,9 @@ errors, channel_errors = S.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images
 # a series' rows are scored by their deviation from normal (residual energy, stillness), not the raw error
 SCORE_NAME = "anomaly score" if series else "reconstruction error"
+BLAME_AXIS = "share of the blame"
+BLAME_HELP = ("Each channel in turn is replaced by the model's reconstruction over the event; its share is how "
+              "much of the event's error that removes. A sensor that stops moving is named by its stillness.")
 
 labels, eval_mask = A.evaluation_labels(entry, ds)
 RULE_SLIDERS = {  # rule -> (min, max, step, format)
@@ -105,10 +108,14 @@ def _threshold_view():
             rows = picked.selection.rows if picked is not None else []
             ev = events.set_index("event").loc[int(table.iloc[rows[0] if rows else 0]["event"])]
             lo, hi = int(ev["start"]), int(ev["end"])
-            share = channel_errors[lo: hi + 1].sum(axis=0)
+            share = S.event_blame(det, ds.key, X, lo, hi, channel_errors)
             c1, c2 = st.columns([2, 3])
+            blamed = getattr(det, "input_kind_", None) == "series"
             c1.altair_chart(charts.contributions_chart(
-                ds.channel_names, share, title=f"event {ev.name}: rows {lo}-{hi}"), key="anomalies.contrib")
+                ds.channel_names, share, title=f"event {ev.name}: rows {lo}-{hi}",
+                axis_title=BLAME_AXIS if blamed else "share of the event's error"), key="anomalies.contrib")
+            if blamed:
+                c1.caption(BLAME_HELP)
             recon = S.reconstruction(det, det.model_id_, ds.key, X)
             pad = max(int(det.window or 10), 10)
             context = np.arange(max(0, lo - pad), min(ds.n_items, hi + pad + 1))

@@ -229,8 +229,11 @@ if ds.time is not None:
                  f"({R.format_seconds(row['duration_s'])}, rows {start}–{end})")
 else:
     span_text = f"**rows {start}–{end}** ({R.format_duration(None, int(row['n_rows']))})"
+share = S.event_blame(det, ds.key, X, start, end, channel_errors)
+order = [ds.channel_names[j] for j in np.argsort(-share)]
 st.markdown(f"{span_text} · peak score **{row['peak_score']:.4g}** (threshold {threshold:.4g}) · "
-            f"top channels: {row['top_channels']}")
+            f"to blame: **{order[0]}** ({share.max() / max(share.sum(), 1e-12):.0%}), then "
+            f"{', '.join(order[1:3])}")
 status = R.STATUS_LABELS[row["status"]]
 if row["stale"]:
     st.warning(f"Marked **{status}** by {row['reviewer']} under another model "
@@ -262,8 +265,6 @@ with st.form("review.form", border=True):
                             args=(store, model_id, fingerprint, current, version, "open", None))
     b[4].checkbox("Then open the next event", value=True, key="review.advance")
 
-share = R.event_channel_errors(channel_errors, start, end)
-order = [ds.channel_names[j] for j in np.argsort(-share)]
 x_name = "time" if ds.time is not None else "row"
 x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
 pad = max(2 * int(det.window or 0), (end - start + 1) // 2, 30)
@@ -277,8 +278,12 @@ st.caption(f"The {'channels' if len(drawn) == len(order) else f'{len(drawn)} cha
 st.altair_chart(R.event_overlay_chart(frame, (x[start], x[min(end + 1, ds.n_items - 1)]), x=x_name),
                 key="review.overlay")
 left, right = st.columns(2)
-left.altair_chart(charts.contributions_chart(ds.channel_names, share, title="Share of the event's error"),
-                  key="review.contrib")
+left.altair_chart(charts.contributions_chart(ds.channel_names, share, title="Which sensor to blame",
+                                             axis_title="share of the blame"), key="review.contrib")
+if det.input_kind_ == "series":
+    left.caption("Each channel in turn is replaced by the model's reconstruction over the event; its share is "
+                 "how much of the event's error that removes. A sensor that stops moving is named by its "
+                 "stillness.")
 Z = S.latent(det, det.model_id_, ds.key, X)
 coords = Z[:, :2] if Z.shape[1] == 2 else S.projection(Z, f"{det.model_id_}:{ds.key}:all", "pca", 2)
 starts = det.latent_starts(ds.n_items) if det.window else np.arange(len(Z))

@@ -336,6 +336,53 @@ def test_scores_do_not_depend_on_the_scoring_batch(series_detector, faulty_serie
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
 
 
+def _pump_like_series(n=4000, seed=0):
+    """A noisy flow meter, a motor current and a pressure that follow the true flow closely, and an
+    unrelated channel."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    demand = np.sin(t / 150) + 0.3 * np.sin(t / 37)
+    return pd.DataFrame({
+        "flow": demand + rng.normal(0, 0.15, n),
+        "current": 2.0 * demand + rng.normal(0, 0.02, n),
+        "pressure": 1.0 - 0.5 * demand + rng.normal(0, 0.03, n),
+        "other": np.cos(t / 90) + rng.normal(0, 0.1, n),
+    })
+
+
+def test_blame_names_the_drifting_sensor_of_a_broken_relation():
+    X = _pump_like_series()
+    det = AutoencoderDetector(window=16, stride=2, latent_dim=3, epochs=30, random_state=0).fit(X.iloc[:3000])
+    faulty = X.copy()
+    faulty.loc[3400:3599, "flow"] += np.linspace(0.05, 1.0, 200)  # the flow meter drifts
+    _, parts = det.score(faulty)
+    plain = parts[3400:3600].sum(axis=0) / parts[3400:3600].sum()
+    shares = det.blame(faulty, 3400, 3599)
+    assert shares.sum() == pytest.approx(1.0) and (shares >= 0).all()
+    # the drift raises every related channel's error; replacing the flow meter removes it
+    assert plain[0] < 0.45, plain
+    assert shares.argmax() == 0 and shares[0] > 0.6, shares
+    assert shares[3] < 0.1  # the unrelated channel takes no blame
+
+
+def test_blame_names_a_stuck_sensor(series_detector, series):
+    stuck = series.copy()
+    stuck.loc[2000:2199, "c"] = stuck.loc[1999, "c"]
+    shares = series_detector.blame(stuck, 2000, 2199)
+    assert list(series.columns)[int(np.argmax(shares))] == "c"
+    assert shares.sum() == pytest.approx(1.0)
+
+
+def test_blame_refuses_what_it_cannot_judge(series_detector, series):
+    with pytest.raises(ValueError, match="start <= end"):
+        series_detector.blame(series, 50, 10)
+    with pytest.raises(ValueError, match="end < 3000"):
+        series_detector.blame(series, 10, 3000)
+    table = AutoencoderDetector(epochs=1, latent_dim=2, random_state=0).fit(series.iloc[:500])
+    with pytest.raises(ValueError, match="series"):
+        table.blame(series, 0, 10)
+
+
 def test_decode_maps_latent_points_back_to_items_in_the_data_units(digits):
     X, _ = digits
     det = AutoencoderDetector(epochs=3, neighbor_weight=0.0, batch_size=64, random_state=0).fit(X[:400])
