@@ -848,7 +848,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                    for starts, windows in iter_window_batches(Xs, self.window, 1, 4096))
         return _overlap_average(batches, n, self.window, c)
 
-    def blame(self, X, start: int, end: int, *, passes: int = 3) -> np.ndarray:
+    def blame(self, X, start: int, end: int, *, passes: int = 3, max_rows: int = 20_000) -> np.ndarray:
         """Each channel's share of one event of a series: which sensor to blame.
 
         The plain per-channel errors blame every channel of a broken
@@ -875,6 +875,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         start, end : int
             The event's first and last row in ``X`` (inclusive).
         passes : int, default 3
+        max_rows : int, default 20,000
+            A longer event is judged on the ``max_rows`` rows around its
+            highest score: each pass rebuilds every row it judges, 4 passes
+            per channel.
 
         Returns
         -------
@@ -888,6 +892,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         start, end = int(start), int(end)
         if not 0 <= start <= end < len(X):
             raise ValueError(f"the event must satisfy 0 <= start <= end < {len(X)}, got {start}..{end}")
+        if not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
+            raise ValueError(f"max_rows must be an integer >= 1, got {max_rows!r}")
+        if end - start + 1 > max_rows:  # judge the stretch around the event's highest score
+            lo, hi = max(0, start - self.context_rows), min(len(X), end + self.context_rows + 1)
+            peak = start + int(np.argmax(self._scores(X[lo:hi])[0][start - lo : end - lo + 1]))
+            start = min(max(start, peak - max_rows // 2), end - max_rows + 1)
+            end = start + max_rows - 1
         lo = max(0, start - self.context_rows)
         hi = min(len(X), end + self.context_rows + 1)
         if hi - lo < self.window:

@@ -373,11 +373,22 @@ def test_blame_names_a_stuck_sensor(series_detector, series):
     assert shares.sum() == pytest.approx(1.0)
 
 
+def test_blame_of_a_long_event_judges_the_rows_around_its_peak(series_detector, faulty_series):
+    scores = series_detector.anomaly_score(faulty_series)
+    peak = 1000 + int(np.argmax(scores[1000:3000]))
+    assert 2000 <= peak <= 2009  # the spike on 'b'
+    shares = series_detector.blame(faulty_series, 1000, 2999, max_rows=200)
+    np.testing.assert_allclose(shares, series_detector.blame(faulty_series, peak - 100, peak + 99))
+    assert list(faulty_series.columns)[int(np.argmax(shares))] == "b"
+
+
 def test_blame_refuses_what_it_cannot_judge(series_detector, series):
     with pytest.raises(ValueError, match="start <= end"):
         series_detector.blame(series, 50, 10)
     with pytest.raises(ValueError, match="end < 3000"):
         series_detector.blame(series, 10, 3000)
+    with pytest.raises(ValueError, match="max_rows"):
+        series_detector.blame(series, 10, 20, max_rows=0)
     table = AutoencoderDetector(epochs=1, latent_dim=2, random_state=0).fit(series.iloc[:500])
     with pytest.raises(ValueError, match="series"):
         table.blame(series, 0, 10)
