@@ -907,12 +907,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         Xs = self._scale(X[lo:hi])
         inner = slice(start - lo, end - lo + 1)
         raw = self._series_errors(Xs)
-        ratio = _moving_average(raw / self.channel_scale_, self._smooth())[inner]
-        still = _stillness(Xs, self.step_scale_, self._smooth())[inner] if getattr(
-            self, "step_scale_", None) is not None else np.zeros_like(ratio)
-        parts = np.maximum(np.abs(np.log(np.maximum(ratio, 1e-6))), still)
+        parts = self._series_deviation(Xs, raw)[inner]
         peak = np.unravel_index(np.argmax(parts), parts.shape)
-        if still[peak] >= parts[peak] or ratio[peak] < 1:  # too quiet: nothing to take away
+        excess = np.log(max(_moving_average(raw / self.channel_scale_, self._smooth())[inner][peak], 1e-6))
+        if excess <= 0 or parts[peak] > excess:  # too quiet (error or steps below normal): nothing to take away
             shares = parts.sum(axis=0)
         else:
             total = (raw[inner] / self.channel_scale_).sum()
