@@ -124,17 +124,19 @@ def _score(args) -> int:
     detector = load_detector(args.model)
     extra = detector.saved_meta_.get("extra", {})
     chunks = iter_sensor_chunks(args.data, chunk_rows=args.chunk_rows, time_col=extra.get("time_col"),
-                                drop=extra.get("drop", []))
+                                label_cols=extra.get("label_cols") or None, drop=extra.get("drop", []))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.part")
     rows = flagged = 0
+    trust = []  # the TrustTracker, made when the first chunk names the channels
     try:
         with open(tmp, "w", newline="") as fh:
-            for chunk_scores in score_stream(detector, _warn_chunks(chunks)):
+            for chunk_scores in score_stream(detector, _warn_chunks(_tracked(chunks, detector, trust))):
                 chunk_scores.to_csv(fh, index=False, header=rows == 0)
                 rows += len(chunk_scores)
                 flagged += int(chunk_scores["flag"].sum())
+                trust[0].add_scores(chunk_scores["score"].to_numpy())
                 _progress(f"aeviz: scored {rows} rows")
         if rows == 0:
             raise ValueError(f"{args.data} has no rows to score")
@@ -142,7 +144,23 @@ def _score(args) -> int:
     finally:
         tmp.unlink(missing_ok=True)
     _progress(f"aeviz: wrote {rows} rows to {out}; {flagged} flagged")
+    for note in trust[0].notes() if trust else []:
+        _progress(f"aeviz: warning: {note}")
     return 0
+
+
+def _tracked(chunks, detector, box: list):
+    """Pass chunks through, feeding their readings to a TrustTracker put in ``box``."""
+    from .trust import TrustTracker
+
+    first_row = 0
+    for chunk in chunks:
+        if not box:
+            box.append(TrustTracker(detector, chunk.channel_names))
+        box[0].add_values(chunk.channels.to_numpy(), first_row=first_row,
+                          times=None if chunk.time is None else chunk.time.astype(str).to_numpy())
+        first_row += len(chunk.channels)
+        yield chunk
 
 
 def _score_dask(args) -> int:

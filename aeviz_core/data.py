@@ -109,6 +109,10 @@ class DataReport:
         Median of the positive intervals; None without a time column.
     interpolated : dict of str to int
         Channel -> number of cells filled by linear interpolation.
+    gap_rows : list of (int, int)
+        ``(start, stop)`` positions (in the loaded, time-sorted rows) of each
+        gap: rows where some channel is missing for longer than ``max_gap``
+        rows. They stay NaN in ``channels``; a series is cut there.
     constant_channels : list of str
         Channels with a single value (kept; scaling handles them).
     warnings : list of str
@@ -123,6 +127,7 @@ class DataReport:
     largest_gap: pd.Timedelta | float | None = None
     median_interval: pd.Timedelta | float | None = None
     interpolated: dict[str, int] = field(default_factory=dict)
+    gap_rows: list[tuple[int, int]] = field(default_factory=list)
     constant_channels: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -135,7 +140,7 @@ class SensorData:
     ----------
     channels : pandas.DataFrame
         float64 numeric channels, RangeIndex ``0..n-1``, rows sorted by time,
-        no NaN or inf.
+        no inf; NaN only in the rows of a gap (``report.gap_rows``).
     time : pandas.Series or None
         Parsed datetime64 (or numeric seconds when the column is numeric),
         sorted, same length; None when the table has no time column.
@@ -794,22 +799,35 @@ def _fill_missing(
         if missing.all():
             raise DataError(f"column {name!r} has no finite value in any row")
         runs = _runs(missing)
-        long = [(a, b) for a, b in runs if b - a > max_gap]
-        if long:
-            a, b = long[0]
-            more = f" (and {len(long) - 1} more such run(s))" if len(long) > 1 else ""
-            raise DataError(
-                f"column {name!r} is missing {b - a} consecutive values at rows "
-                f"{int(rows[a]) + 1}-{int(rows[b - 1]) + 1}{sorted_note}, more than "
-                f"max_gap={max_gap}{more}: fill or remove these rows, or raise max_gap"
-            )
-        column[missing] = np.interp(positions[missing], positions[~missing], column[~missing])
-        count = int(missing.sum())
+        short = np.zeros(len(column), bool)
+        for a, b in runs:
+            short[a:b] = b - a <= max_gap  # a longer run stays missing: a gap (see _report_gaps)
+        column[missing] = np.nan
+        if not short.any():
+            continue
+        column[short] = np.interp(positions[short], positions[~missing], column[~missing])
+        runs = [(a, b) for a, b in runs if b - a <= max_gap]
+        count = int(short.sum())
         report.interpolated[name] = count
         inf_note = f", {n_inf} of them infinite (overflow?)" if n_inf else ""
         report.warnings.append(
             f"interpolated {count} missing value(s) in {name!r}{inf_note}; longest run "
             f"{max(b - a for a, b in runs)} row(s), first at {_row(int(rows[runs[0][0]]))}"
+        )
+
+
+def _report_gaps(values: np.ndarray, names: list[str], rows: np.ndarray, time, max_gap: int,
+                 sorted_note: str, report: DataReport) -> None:
+    """Name each gap: rows where a channel stays missing for longer than ``max_gap`` rows."""
+    gap = np.isnan(values).any(axis=1)
+    for a, b in _runs(gap):
+        missing = [n for j, n in enumerate(names) if np.isnan(values[a:b, j]).any()]
+        when = "" if time is None else f", {time.iloc[a]} to {time.iloc[b - 1]}"
+        report.gap_rows.append((int(a), int(b)))
+        report.warnings.append(
+            f"gap of {b - a} row(s) at rows {int(rows[a]) + 1}-{int(rows[b - 1]) + 1}{sorted_note}{when}: "
+            f"{_columns_text(missing)} missing for longer than max_gap={max_gap} rows; the series is "
+            "cut there, no window spans the gap and its rows get no score"
         )
 
 
@@ -923,7 +941,8 @@ def load_sensor_table(
     max_gap : int
         Longest run of consecutive missing/non-finite cells in a channel that
         is linearly interpolated (edges take the nearest value); a longer run
-        raises DataError.
+        is a gap: its rows stay NaN and a warning names it (rows, times,
+        channels). A detector cuts the series there.
     min_rows : int
         Fewest data rows accepted.
     sep : str, optional
@@ -1038,12 +1057,15 @@ def load_sensor_table(
         _time_report(time, rows, report)
 
     _fill_missing(values, channel_names, rows, int(max_gap), sorted_note, report)
-    spans = np.ptp(values, axis=0)
+    _report_gaps(values, channel_names, rows, time, int(max_gap), sorted_note, report)
+    if sum(b - a for a, b in report.gap_rows) == n_rows:
+        raise DataError(f"{name} has no row where every channel has a value: it is all gaps")
+    spans = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
     for j, column in enumerate(channel_names):
         if spans[j] == 0:
             report.constant_channels.append(column)
             report.warnings.append(
-                f"channel {column!r} is constant ({values[0, j]:g}); kept, it carries "
+                f"channel {column!r} is constant ({np.nanmin(values[:, j]):g}); kept, it carries "
                 "no information and scaling handles it"
             )
 

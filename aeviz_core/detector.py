@@ -56,6 +56,10 @@ __all__ = [
 
 MODELS = ("ae", "conv-ae", "vae", "conv-vae")
 SCALINGS = ("channel", "global", "none")
+LEVELS = ("range", "relative", "absolute")
+#: how a series row is scored: 2 = upward residual test and stillness against the channel's
+#: recent activity; 1 = the two-sided test and stillness against the training rows
+SCORE_VERSION = 2
 
 
 class ModelMismatchError(ValueError):
@@ -165,6 +169,21 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     random_state : int or None
         Makes a run repeatable (weights, shuffling, VAE sampling).
     verbose : int, default 0
+    level : {"range", "relative", "absolute"}, default "range"
+        Series only: what the model makes of each channel's slow level, its
+        centred running median over ``level_window`` rows. ``"range"``: the
+        part of that level beyond the range it took in the training rows is
+        taken out before scaling, so a temperature or redox reading that
+        drifts over weeks past anything the training period saw is judged
+        by how it moves and relates around its level, while within the
+        trained range nothing changes. ``"relative"``: the running level is
+        always taken out (the model sees only movement around it).
+        ``"absolute"``: nothing is taken out (models saved before this
+        option load with it). Anything that changes within about half the
+        span (a step, a spike, a broken relation, a stuck sensor) stays in
+        view either way.
+    level_window : int or "auto", default "auto"
+        Rows of the running median; ``"auto"``: ``32 * window + 1``.
 
     Attributes
     ----------
@@ -174,6 +193,18 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         Flag when ``anomaly_score > threshold_``.
     channel_scale_ : ndarray (series only)
         Each channel's mean squared error on held-out normal rows.
+    level_ : ndarray (series only)
+        Each channel's median level in the training rows (what a detrended
+        model's :meth:`decode` adds back).
+    train_range_ : ndarray (series only), shape (2, n_channels)
+        The 0.1st and 99.9th percentiles of each channel's raw readings in
+        the normal training rows; :func:`aeviz_core.trust.trust_report`
+        compares new data with it.
+    threshold_source_ : {"held-out", "training"}
+        Where ``fit_errors_`` come from: rows held out of training (blocks
+        spread over the training period for a series), or the training
+        items themselves when there were too few to hold any out (the
+        threshold is then optimistic).
     step_scale_ : ndarray (series only)
         Each channel's mean squared step between consecutive normal rows
         (scaled units); 0 for a channel that holds still in normal rows
@@ -205,7 +236,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                  epochs=None, batch_size=None, learning_rate=3e-3, beta=1.0, vae_weighting="elbo",
                  window=None, stride=1, smooth=None, scaling="channel", threshold="percentile",
                  threshold_param=None, validation_fraction=0.1, early_stopping="auto",
-                 patience=8, neighbor_weight="auto", random_state=None, verbose=0):
+                 patience=8, neighbor_weight="auto", random_state=None, verbose=0, level="range",
+                 level_window="auto"):
         self.model = model
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -227,6 +259,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.neighbor_weight = neighbor_weight
         self.random_state = random_state
         self.verbose = verbose
+        self.level = level
+        self.level_window = level_window
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self):
@@ -256,6 +290,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"smooth must be None or an integer >= 1, got {self.smooth!r}")
         if self.window is not None and self.stride > self.window:
             raise ValueError(f"stride must be <= window ({self.window}), got {self.stride}")
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
+        span = self.level_window
+        if not (span == "auto" or (isinstance(span, (int, np.integer)) and not isinstance(span, bool) and span >= 3)):
+            raise ValueError(f"level_window must be 'auto' or an integer >= 3 (rows), got {span!r}")
         if not 0.0 <= float(self.validation_fraction) < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
         if not float(self.learning_rate) > 0:
@@ -281,7 +320,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"X must be 2-D, 3-D (windows) or 4-D (images), got shape {X.shape}")
         if X.shape[0] == 0:
             raise ValueError("X has no rows")
-        if not np.isfinite(X).all():
+        series = X.ndim == 2 and (self.window is not None if fitting
+                                  else getattr(self, "input_kind_", None) == "series")
+        if series:  # a row with a missing value is a gap: no window spans it, it gets no score
+            if np.isinf(X).any():
+                X = np.where(np.isinf(X), np.nan, X)
+        elif not np.isfinite(X).all():
             idx = np.argwhere(~np.isfinite(X))[0]
             what = "NaN" if np.isnan(X[tuple(idx)]) else "an infinite value"
             channel = idx[-1]
@@ -355,12 +399,20 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.input_kind_ = self._input_kind(X)
         self.n_features_in_ = X.shape[-1]
         self.fingerprint_ = _data_fingerprint(X)
-        self.scaler_ = self._fit_scaler(X)
-        Xs = self._scale(X)
         normal = self._normal_mask(y, len(X))
         if self.input_kind_ == "series":
-            train, val, holdout = self._split_series(Xs, normal)
+            self.score_version_ = SCORE_VERSION
+            normal = self._series_normal(X, normal)
+            if self._detrend_rows():
+                running = self._running_level(X)
+                self.level_range_ = np.stack([running[normal].min(axis=0), running[normal].max(axis=0)])
+            detrended = self._detrended(X)
+            self.scaler_ = self._fit_scaler(detrended[normal])
+            Xs = self._scale(detrended)
+            train, val, held = self._split_series(Xs, normal)
         else:
+            self.scaler_ = self._fit_scaler(X)
+            Xs = self._scale(X)
             train, val = self._split_items(Xs, normal, rng)
         self.item_shape_ = tuple(train.shape[1:])
 
@@ -398,16 +450,26 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.model_id_ = _weights_fingerprint(model)
         self.__dict__.pop("_scorers", None)
         if self.input_kind_ == "series":
-            # the threshold applies to row errors, so it is fitted on row errors
-            # of the held-out (or, without one, the training) rows
-            rows, mask = holdout
-            raw = self._series_errors(rows)
-            scale = raw[mask].mean(axis=0)
+            # the threshold applies to row scores, so it is fitted on row scores
+            # of the held-out rows (or, without any, the training rows)
+            runs = _segments(Xs, self.window)
+            raw = np.full(Xs.shape, np.nan)
+            for a, b in runs:
+                raw[a:b] = self._series_errors(Xs[a:b])
+            held &= ~np.isnan(raw[:, 0])
+            scale = raw[held].mean(axis=0)
             self.channel_scale_ = np.maximum(scale, 1e-6 * max(scale.max(), 1e-12))
-            self.step_scale_ = _step_scale(Xs, normal, self._smooth())
-            self.fit_errors_ = self._series_deviation(rows, raw).max(axis=1)[mask]
+            self.step_scale_ = _step_scale(Xs, normal, self._smooth(), runs)
+            deviation = np.full(Xs.shape, np.nan)
+            for a, b in runs:
+                deviation[a:b] = self._series_deviation(Xs[a:b], raw[a:b])
+            self.fit_errors_ = deviation.max(axis=1)[held]
+            self.level_ = np.median(X[normal], axis=0)
+            self.train_range_ = np.percentile(X[normal], [0.1, 99.9], axis=0)
+            self.threshold_source_ = "held-out" if val is not None else "training"
         else:
             self.fit_errors_ = self._item_errors(val if val is not None else train)[0]
+            self.threshold_source_ = "held-out" if val is not None else "training"
         self.set_threshold(self.threshold, self.threshold_param)
         return self
 
@@ -531,23 +593,78 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return (items[:-n_val], items[-n_val:]) if n_val else (items, None)
 
     def _split_series(self, Xs, normal):
-        """Training windows from the first rows, validation from the last rows (time order).
+        """Training and validation windows of a series, and the rows that fit the threshold.
 
-        Returns the training windows, the validation windows (or None) and
-        the rows whose errors fit the threshold with their normal mask.
+        The held-out rows are blocks spread over the whole training period
+        (``validation_fraction`` of its rows, at least two windows' worth),
+        not its last rows: a slow change, a shift of regime or a fault near
+        the end of the period then cannot make the whole threshold. No
+        training window touches a held-out row, so their scores are honest.
+        With too few rows to hold any out, the training rows fit the
+        threshold (``threshold_source_ = "training"``).
+
+        Returns
+        -------
+        train, val : window arrays (``val`` None without held-out rows)
+        held : bool mask of the rows whose scores fit the threshold
         """
-        n = len(Xs)
-        normal = np.ones(n, bool) if normal is None else normal
-        n_val = int(round(n * self.validation_fraction))
-        if n_val < 2 * self.window:  # too short to hold out: fit on the training rows
-            return self._training_items(Xs, normal), None, (Xs, normal)
-        split = n - n_val
-        train = self._training_items(Xs[:split], normal[:split])
-        try:
-            val = self._training_items(Xs[split:], normal[split:])
-        except ValueError:  # the held-out rows are all faults: no validation windows
-            return train, None, (Xs[:split], normal[:split])
-        return train, val, (Xs[split:], normal[split:])
+        n, w = len(Xs), self.window
+        fraction = float(self.validation_fraction)
+        n_val = max(int(round(n * fraction)), 2 * w) if fraction > 0 else 0
+        if n_val and n - n_val >= 4 * w:
+            blocks = int(np.clip(n_val // (8 * w), 1 if n_val < 4 * w else 2, 10))
+            length = n_val // blocks
+            held = np.zeros(n, bool)
+            for centre in (np.arange(blocks) + 0.5) * n / blocks:
+                a = int(centre) - length // 2
+                held[max(a, 0) : a + length] = True
+            try:
+                train = self._training_items(Xs, normal & ~held)
+                val = self._training_items(Xs, normal & held)
+                return train, val, normal & held
+            except ValueError:  # the held-out blocks hold no whole window of normal rows
+                pass
+        return self._training_items(Xs, normal), None, normal.copy()
+
+    def _series_normal(self, X, normal):
+        """Rows a series may train on: normal (when labelled) and without a missing value."""
+        finite = ~np.isnan(X).any(axis=1)
+        usable = finite if normal is None else normal & finite
+        longest = max((b - a for a, b in _segments(np.where(usable[:, None], 0.0, np.nan), 1)), default=0)
+        if longest < self.window + 2:
+            raise ValueError(
+                f"the series has no stretch of {self.window + 2} rows (window + 2) without a gap"
+                + ("" if normal is None else " or a labelled anomaly")
+                + f" to train on; the longest is {longest} rows"
+            )
+        return usable
+
+    def _detrend_rows(self) -> int:
+        """Rows of the running median behind ``level`` (0: the level is left as it is)."""
+        if self.level == "absolute" or self.input_kind_ != "series":
+            return 0
+        return 32 * self.window + 1 if self.level_window == "auto" else int(self.level_window)
+
+    def _running_level(self, X) -> np.ndarray:
+        """Each channel's running median, computed within each gap-free stretch (NaN in gaps)."""
+        out = np.full(X.shape, np.nan)
+        for a, b in _segments(X, 1):
+            out[a:b] = _running_median(X[a:b], self._detrend_rows(), edge_rows=self.window)
+        return out
+
+    def _detrended(self, X) -> np.ndarray:
+        """A series less the part of its running level that ``level`` takes out."""
+        if not self._detrend_rows():
+            return X
+        running = self._running_level(X)
+        if self.level == "range":
+            low, high = self.level_range_
+            return X - (running - np.clip(running, low, high))
+        return X - running
+
+    def _prepare(self, X) -> np.ndarray:
+        """Model input of a gap-free piece of a series: detrended, then scaled."""
+        return self._scale(self._detrended(X))
 
     @staticmethod
     def _normal_mask(y, n):
@@ -694,12 +811,20 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return _overlap_average(self._scored_batches(batches, n - w + 1, batch_size, reduce=False), n, w, c)
 
     def _errors(self, X):
-        """(item_errors, channel_errors): scaled MSE; for a series normalised per channel."""
-        Xs = self._scale(X)
+        """(item_errors, channel_errors): scaled MSE; for a series normalised per channel
+        (NaN on gap rows)."""
         if self.input_kind_ == "series":
-            chan = self._series_errors(Xs) / self.channel_scale_
+            chan = self._by_segment(X, lambda Xs: self._series_errors(Xs) / self.channel_scale_)
             return chan.mean(axis=1), chan
-        return self._item_errors(Xs)
+        return self._item_errors(self._scale(X))
+
+    def _by_segment(self, X, fn) -> np.ndarray:
+        """``fn(prepared piece)`` on each gap-free stretch of a series of at least one
+        window; NaN on gap rows and on stretches shorter than a window."""
+        out = np.full(X.shape, np.nan)
+        for a, b in _segments(X, self.window):
+            out[a:b] = fn(self._prepare(X[a:b]))
+        return out
 
     def _series_deviation(self, Xs, raw_errors):
         """Per-row, per-channel deviation of scaled rows ``Xs`` with squared errors ``raw_errors``.
@@ -707,18 +832,33 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         The larger of the residual-energy deviation and the stillness of the
         reading itself (see :meth:`anomaly_score`).
         """
-        deviation = _residual_energy_deviation(raw_errors / self.channel_scale_, self._smooth())
-        step_scale = getattr(self, "step_scale_", None)  # absent in models saved before it existed
+        if self._score_version() < 2:  # a model saved before scores version 2: scored as it was
+            deviation = _residual_energy_deviation(raw_errors / self.channel_scale_, self._smooth())
+            step_scale = getattr(self, "step_scale_", None)  # absent in models saved before it existed
+            if step_scale is not None:
+                np.maximum(deviation, _stillness(Xs, step_scale, self._smooth()), out=deviation)
+            return deviation
+        ratio = _moving_average(raw_errors / self.channel_scale_, self._smooth())
+        deviation = np.log(np.maximum(ratio, 1.0))
+        step_scale = getattr(self, "step_scale_", None)
         if step_scale is not None:
-            np.maximum(deviation, _stillness(Xs, step_scale, self._smooth()), out=deviation)
+            np.maximum(deviation, _local_stillness(Xs, step_scale, self._smooth(), self._stillness_rows()),
+                       out=deviation)
         return deviation
+
+    def _score_version(self) -> int:
+        """1: two-sided residual test and absolute stillness (models saved before version 2)."""
+        return getattr(self, "score_version_", SCORE_VERSION)
+
+    def _stillness_rows(self) -> int:
+        """Rows of the running reference a channel's stillness is measured against."""
+        return self._detrend_rows() or 32 * self.window + 1
 
     def _scores(self, X):
         """(anomaly_score, channel_scores) of checked X: see :meth:`anomaly_score`."""
         if self.input_kind_ != "series":
             return self._errors(X)
-        Xs = self._scale(X)
-        deviation = self._series_deviation(Xs, self._series_errors(Xs))
+        deviation = self._by_segment(X, lambda Xs: self._series_deviation(Xs, self._series_errors(Xs)))
         return deviation.max(axis=1), deviation
 
     @property
@@ -731,7 +871,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         if self.input_kind_ != "series":
             return 0
-        return self.window - 1 + self._smooth() // 2
+        residual = self.window - 1 + self._smooth() // 2 + self._detrend_rows() // 2
+        if self._score_version() < 2:
+            return residual
+        return max(residual, self._detrend_rows() // 2 + self._smooth() // 2 + 1 + self._stillness_rows() // 2)
 
     def _smooth(self) -> int:
         return int(self.smooth) if self.smooth is not None else 2 * self.window - 1
@@ -823,9 +966,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             series, one per window starting at ``window_starts(n_rows, window, stride)``.
         """
         X = self._check_array(X)
-        Xs = self._scale(X)
-        if self.input_kind_ == "series":
-            Xs = self._training_items(Xs)
+        if self.input_kind_ == "series":  # a window that touches a gap has a NaN code
+            Xs = self._training_items(self._by_segment(X, lambda piece: piece))
+        else:
+            Xs = self._scale(X)
         out = [np.asarray(self.model_.encode(Xs[i : i + 4096])) for i in range(0, len(Xs), 4096)]
         return np.concatenate(out).astype(np.float32)
 
@@ -833,13 +977,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """Reconstructions in the input's units and shape (a series: per row,
         averaged over the windows covering each row)."""
         X = self._check_array(X)
-        Xs = self._scale(X)
         if self.input_kind_ != "series":
-            recon = np.concatenate([np.asarray(self.model_(Xs[i : i + 4096], training=False))
-                                    for i in range(0, len(Xs), 4096)])
-        else:
-            recon = self._row_reconstruction(Xs)
-        return self._unscale(recon)
+            Xs = self._scale(X)
+            return self._unscale(np.concatenate([np.asarray(self.model_(Xs[i : i + 4096], training=False))
+                                                 for i in range(0, len(Xs), 4096)]))
+        # the model rebuilds each row around its running level: the level goes back in
+        level = X - self._detrended(X)
+        return self._unscale(self._by_segment(X, self._row_reconstruction)) + level
 
     def _row_reconstruction(self, Xs) -> np.ndarray:
         """Scaled rows of a series rebuilt, each averaged over the windows covering it."""
@@ -894,17 +1038,23 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"the event must satisfy 0 <= start <= end < {len(X)}, got {start}..{end}")
         if not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
             raise ValueError(f"max_rows must be an integer >= 1, got {max_rows!r}")
+        stretch = [(a, b) for a, b in _segments(X, 1) if a <= start and end < b]
+        if not stretch:
+            raise ValueError(f"rows {start}..{end} cross a gap (a row with a missing value): an event lies "
+                             "between gaps")
+        X = X[: stretch[0][1]]  # the event's gap-free stretch and what precedes it
+        first = stretch[0][0]
         if end - start + 1 > max_rows:  # judge the stretch around the event's highest score
-            lo, hi = max(0, start - self.context_rows), min(len(X), end + self.context_rows + 1)
+            lo, hi = max(first, start - self.context_rows), min(len(X), end + self.context_rows + 1)
             peak = start + int(np.argmax(self._scores(X[lo:hi])[0][start - lo : end - lo + 1]))
             start = min(max(start, peak - max_rows // 2), end - max_rows + 1)
             end = start + max_rows - 1
-        lo = max(0, start - self.context_rows)
+        lo = max(first, start - self.context_rows)
         hi = min(len(X), end + self.context_rows + 1)
         if hi - lo < self.window:
             raise ValueError(f"the series holds {hi - lo} rows around the event; blame needs a window "
                              f"({self.window})")
-        Xs = self._scale(X[lo:hi])
+        Xs = self._prepare(X[lo:hi])
         inner = slice(start - lo, end - lo + 1)
         raw = self._series_errors(Xs)
         parts = self._series_deviation(Xs, raw)[inner]
@@ -944,7 +1094,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         Z = np.asarray(Z, dtype=np.float32)
         if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
             raise ValueError(f"Z must have shape (n, {self.latent_dim}), got {Z.shape}")
-        return self._unscale(np.asarray(self.model_.decoder(Z, training=False), dtype=np.float64))
+        items = self._unscale(np.asarray(self.model_.decoder(Z, training=False), dtype=np.float64))
+        if self.input_kind_ == "series" and self.level == "relative":
+            items = items + self.level_  # the model rebuilds around the level: the training median
+        return items
 
     def _unscale(self, values) -> np.ndarray:
         """Scaled values back in the data's units (the inverse of :meth:`_scale`, without its clip)."""
@@ -1055,14 +1208,21 @@ def _squared_steps(Xs: np.ndarray) -> np.ndarray:
 _STILL_IN_NORMAL = 1e-2
 
 
-def _step_scale(Xs: np.ndarray, normal, smooth: int) -> np.ndarray:
-    """Mean squared step of each channel over consecutive normal rows; 0 where it holds still."""
-    steps = _squared_steps(Xs)
-    both = np.ones(len(Xs), bool) if normal is None else normal & np.r_[normal[:1], normal[:-1]]
+def _step_scale(Xs: np.ndarray, normal, smooth: int, runs) -> np.ndarray:
+    """Mean squared step of each channel over consecutive normal rows; 0 where it holds still.
+
+    ``runs`` are the gap-free stretches ``(start, stop)``; no step spans a gap.
+    """
+    steps = np.full(Xs.shape, np.nan)
+    energy = np.full(Xs.shape, np.nan)
+    for a, b in runs:
+        steps[a:b] = _squared_steps(Xs[a:b])
+        energy[a:b] = _moving_average(steps[a:b], smooth)
+    both = normal & np.r_[normal[:1], normal[:-1]] & ~np.isnan(steps[:, 0])
     if not both.any():
         return np.zeros(Xs.shape[1])
     scale = steps[both].mean(axis=0)  # 0 for a constant channel: left out as well
-    still = (_moving_average(steps, smooth)[both] < _STILL_IN_NORMAL * scale).any(axis=0)
+    still = (energy[both] < _STILL_IN_NORMAL * scale).any(axis=0)
     return np.where(still, 0.0, scale)
 
 
@@ -1074,6 +1234,57 @@ def _stillness(Xs: np.ndarray, step_scale: np.ndarray, smooth: int) -> np.ndarra
         return out
     ratio = _moving_average(_squared_steps(Xs[:, tested]), smooth) / step_scale[tested]
     out[:, tested] = np.maximum(0.0, -np.log(np.maximum(ratio, 1e-6)))
+    return out
+
+
+def _segments(X: np.ndarray, min_rows: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of rows without a NaN, at least ``min_rows`` long."""
+    finite = ~np.isnan(X).any(axis=1) if X.ndim == 2 else ~np.isnan(X)
+    edges = np.flatnonzero(np.diff(np.r_[0, finite.astype(np.int8), 0]))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_rows]
+
+
+def _running_median(X: np.ndarray, length: int, edge_rows: int = 0) -> np.ndarray:
+    """Centred running median of each column over ``length`` rows.
+
+    With ``edge_rows``, the series is continued past each end by its point
+    reflection about the median of its ``edge_rows`` end rows, so a level
+    that rises to the last row is followed there (a median over fewer rows
+    would lag behind it); without, the edges take the median of fewer rows.
+    """
+    n, half = len(X), int(length) // 2
+    k = min(half, n - 1) if edge_rows else 0
+    if k > 0:
+        left = 2 * np.median(X[:edge_rows], axis=0) - X[1 : k + 1][::-1]
+        right = 2 * np.median(X[-edge_rows:], axis=0) - X[n - k - 1 : n - 1][::-1]
+        X = np.vstack([left, X, right])
+    return pd.DataFrame(X).rolling(int(length), center=True, min_periods=1).median().to_numpy()[k : k + n]
+
+
+#: the floor of a channel's step energy, as a share of its normal value: a channel's stillness
+#: is at most -log of it (about 6.9), and a channel still for longer than the reference span
+#: (its new normal) scores 0
+_STILL_FLOOR = 1e-3
+
+
+def _local_stillness(Xs: np.ndarray, step_scale: np.ndarray, smooth: int, span: int) -> np.ndarray:
+    """How much more still a channel is than over the ``span`` rows around it: ``max(0, -log s)``.
+
+    ``s`` is the step energy over ``smooth`` rows divided by its running
+    median over ``span`` rows (both floored at ``_STILL_FLOOR`` of the
+    normal step energy). A stuck sensor stops moving while it moved just
+    before; a channel that settles for hours (a line switched off, a calm
+    night) becomes its own reference and stops scoring once it has been
+    still for half the span.
+    """
+    out = np.zeros(Xs.shape, dtype=np.float64)
+    tested = step_scale > 0
+    if not tested.any() or len(Xs) < 2:
+        return out
+    energy = _moving_average(_squared_steps(Xs[:, tested]), smooth)
+    floor = _STILL_FLOOR * step_scale[tested]
+    reference = _running_median(energy, span)
+    out[:, tested] = np.maximum(0.0, np.log((reference + floor) / (energy + floor)))
     return out
 
 

@@ -50,6 +50,7 @@ except ImportError as exc:  # an optional engine: say how to get it
 from .data import LABEL_NAMES, DataError, _detect_sep, load_sensor_table
 from .metrics import EVENT_COLUMNS, flags_to_events
 from .registry import ERRORS_FILE, META_FILE, MODEL_FILE, load_detector
+from .scoring import top_channels
 from .streaming import iter_sensor_chunks
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "archive_files", "score_archive"]
@@ -451,7 +452,7 @@ def _score_rows(detector, data, start: int, stop: int, first_row: int, file: str
         out["time"] = data.time.to_numpy()[start:stop]
     out["score"] = anomaly
     out["flag"] = (anomaly > detector.threshold_).astype(np.int8)
-    out["top_channel"] = names[np.argmax(channel, axis=1)]
+    out["top_channel"] = top_channels(channel, names)
     out["file"] = file
     scores = pd.DataFrame(out)
     hit = out["flag"] == 1

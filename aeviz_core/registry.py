@@ -93,6 +93,13 @@ def save_detector(detector, path, *, extra: dict | None = None) -> Path:
         else [float(v) for v in detector.channel_scale_],
         "step_scale": None if getattr(detector, "step_scale_", None) is None
         else [float(v) for v in detector.step_scale_],
+        "level": None if getattr(detector, "level_", None) is None else [float(v) for v in detector.level_],
+        "level_range": None if getattr(detector, "level_range_", None) is None
+        else np.asarray(detector.level_range_, dtype=float).tolist(),
+        "train_range": None if getattr(detector, "train_range_", None) is None
+        else np.asarray(detector.train_range_, dtype=float).tolist(),
+        "threshold_source": getattr(detector, "threshold_source_", None),
+        "score_version": getattr(detector, "score_version_", None),
         "threshold": {"rule": detector.threshold_rule_.rule, "param": detector.threshold_rule_.param,
                       "value": float(detector.threshold_)},
         "data_fingerprint": detector.fingerprint_,
@@ -163,6 +170,7 @@ def load_detector(path):
         raise UnsafeModelError(f"{path / ERRORS_FILE}: unreadable ({exc})") from None
 
     params = dict(meta["params"])
+    params.setdefault("level", "absolute")  # saved before the level option: scored as it was
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
     det = AutoencoderDetector(**params)
@@ -178,6 +186,13 @@ def load_detector(path):
         det.channel_scale_ = np.asarray(meta["channel_scale"], dtype=np.float64)
     if meta.get("step_scale") is not None:  # models saved before the stillness test have none
         det.step_scale_ = np.asarray(meta["step_scale"], dtype=np.float64)
+    for key, attribute in (("level", "level_"), ("level_range", "level_range_"), ("train_range", "train_range_")):
+        if meta.get(key) is not None:  # absent in models saved before they existed
+            setattr(det, attribute, np.asarray(meta[key], dtype=np.float64))
+    if det.input_kind_ == "series":  # saved before score versions: version 1
+        det.score_version_ = int(meta.get("score_version") or 1)
+    if meta.get("threshold_source") is not None:
+        det.threshold_source_ = meta["threshold_source"]
     det.fingerprint_ = meta["data_fingerprint"]
     det.model_id_ = meta["model_id"]
     det.history_ = meta["history"]

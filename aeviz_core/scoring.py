@@ -1,9 +1,10 @@
 """Row scores of a sensor table: the output of ``aeviz score``.
 
 One line per input row with ``row`` (0-based), ``time`` (when the data has a
-time column), ``score`` (reconstruction error, higher = more anomalous),
-``flag`` (1 when ``score > threshold``) and ``top_channel`` (the channel
-with the largest part in that row's score). ``score`` is the detector's
+time column), ``score`` (the anomaly score, higher = more anomalous; empty
+for the rows of a gap, which no window spans), ``flag`` (1 when ``score >
+threshold``, 0 in a gap) and ``top_channel`` (the channel with the largest
+part in that row's score; empty in a gap). ``score`` is the detector's
 :meth:`~aeviz_core.detector.AutoencoderDetector.anomaly_score`.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["SCORE_COLUMNS", "normal_mask", "score_table"]
+__all__ = ["SCORE_COLUMNS", "normal_mask", "score_table", "top_channels"]
 
 SCORE_COLUMNS = ("row", "time", "score", "flag", "top_channel")
 
@@ -66,5 +67,15 @@ def score_table(detector, data, *, threshold: float | None = None) -> pd.DataFra
         out["time"] = time.to_numpy()
     out["score"] = item_err
     out["flag"] = (item_err > limit).astype(np.int8)
-    out["top_channel"] = names[np.argmax(chan_err, axis=1)]
+    out["top_channel"] = top_channels(chan_err, names)
     return pd.DataFrame(out)
+
+
+def top_channels(channel_scores: np.ndarray, names) -> np.ndarray:
+    """The channel with the largest part of each row's score; ``""`` for a row without a
+    score (a gap)."""
+    names = np.asarray(names, dtype=object)
+    scored = ~np.isnan(channel_scores).any(axis=1)
+    out = np.full(len(channel_scores), "", dtype=object)
+    out[scored] = names[np.argmax(channel_scores[scored], axis=1)]
+    return out

@@ -96,7 +96,7 @@ def test_step_scale_uses_consecutive_normal_rows_only():
     Xs[5, 0] = 100.0  # a fault row: its steps are not normal
     normal = np.ones(10, bool)
     normal[5] = False
-    scale = _step_scale(Xs, normal, smooth=3)
+    scale = _step_scale(Xs, normal, smooth=3, runs=[(0, 10)])
     assert scale[0] == pytest.approx(1.0)  # unit steps; the jumps into and out of row 5 are left out
     assert scale[1] == 0.0  # a constant channel has nothing to test
 
@@ -141,11 +141,26 @@ def test_other_channels_are_refused(series_detector, series):
         series_detector.reconstruction_error(series[["b", "a", "c", "level"]])
 
 
-def test_nan_is_named(series_detector, series):
+def test_a_missing_value_in_a_series_is_a_gap_not_an_error(series_detector, series):
+    """A row with a missing value gets no score; the stretches on either side are scored alone."""
     bad = series.copy()
-    bad.iloc[7, 2] = np.nan
-    with pytest.raises(ValueError, match="NaN at item 7, channel 'c'"):
-        series_detector.reconstruction_error(bad)
+    bad.iloc[1000, 2] = np.nan
+    bad.iloc[1001, 0] = np.inf
+    scores, parts = series_detector.score(bad)
+    assert np.isnan(scores[1000:1002]).all() and np.isnan(parts[1000:1002]).all()
+    assert np.isfinite(scores[:1000]).all() and np.isfinite(scores[1002:]).all()
+    # no window spans the gap: each side scores as if it were the whole series
+    np.testing.assert_allclose(scores[:1000], series_detector.anomaly_score(series.iloc[:1000]), rtol=1e-5)
+    np.testing.assert_allclose(scores[1002:], series_detector.anomaly_score(series.iloc[1002:]), rtol=1e-5)
+    assert (series_detector.predict(bad)[1000:1002] == 1).all()  # a gap is never flagged
+
+
+def test_nan_in_a_table_is_named():
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    det = AutoencoderDetector(latent_dim=2, epochs=2, random_state=0).fit(X)
+    X[7, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN at item 7, channel 2"):
+        det.reconstruction_error(X)
 
 
 def test_labels_keep_faults_out_of_training(series, faulty_series):

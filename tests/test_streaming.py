@@ -30,7 +30,10 @@ def test_streamed_scores_equal_one_piece(series_detector, series_file, name, chu
 
 
 def test_context_rows(series_detector):
-    assert series_detector.context_rows == 16 - 1 + (2 * 16 - 1) // 2
+    # the level's running median (32 windows) on each side, then the stillness reference over as many
+    det = series_detector
+    level = 32 * 16 + 1
+    assert det.context_rows == max(16 - 1 + (2 * 16 - 1) // 2 + level // 2, level // 2 + (2 * 16 - 1) // 2 + 1 + level // 2)
 
 
 def test_chunks_are_checked_like_files(tmp_path):

@@ -1,0 +1,147 @@
+"""When the flags cannot be trusted: plain-words notes about scored data.
+
+A threshold promises a share of flagged rows on data like the rows it was
+fitted on (a 99.5th percentile: about 0.5%). When far more is flagged, or a
+channel leaves the range its readings took in the training rows, or one
+event covers most of a file, the flags say more about the model than about
+the data. :class:`TrustTracker` collects the evidence chunk by chunk (so
+``aeviz score`` can stream) and :meth:`TrustTracker.notes` says what was
+found and what to do; :func:`trust_notes` does both for data in memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["TrustTracker", "trust_notes"]
+
+#: flagged share that counts as far above the promise: this many times it, and at least MIN_EXCESS
+EXCESS_FACTOR = 4.0
+MIN_EXCESS = 0.02
+#: a channel is out of its training range when it lies beyond it by more than this share of
+#: the range's width, on at least OUT_SHARE of the scored rows
+RANGE_MARGIN = 0.25
+OUT_SHARE = 0.01
+#: one event longer than this share of the scored rows is called out
+LONG_EVENT_SHARE = 0.5
+
+
+class TrustTracker:
+    """Accumulates what :meth:`notes` reports over consecutive pieces of one scored series.
+
+    Parameters
+    ----------
+    detector : AutoencoderDetector
+        Fitted; a series model (``train_range_``) gets the range check.
+    channel_names : list of str
+    """
+
+    def __init__(self, detector, channel_names):
+        self.detector = detector
+        self.names = [str(c) for c in channel_names]
+        self.rows = 0  # rows with a score
+        self.flagged = 0
+        self.run = 0  # length of the flagged run open at the end of the last piece
+        self.longest = 0
+        self.out = np.zeros(len(self.names), dtype=np.int64)
+        self.first_out: list = [None] * len(self.names)
+        low_high = getattr(detector, "train_range_", None)
+        if low_high is not None:
+            low, high = np.asarray(low_high, dtype=np.float64)
+            width = np.maximum(high - low, 1e-12 * (1 + np.abs(high)))
+            self.bounds = (low - RANGE_MARGIN * width, high + RANGE_MARGIN * width)
+        else:
+            self.bounds = None
+
+    def add_scores(self, scores) -> None:
+        """Add the anomaly scores of the next rows (NaN in gaps)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        scored = ~np.isnan(scores)
+        flags = scored & (scores > self.detector.threshold_)
+        self.rows += int(scored.sum())
+        self.flagged += int(flags.sum())
+        edges = np.flatnonzero(np.diff(np.r_[0, flags.astype(np.int8), 0]))
+        starts, stops = edges[::2], edges[1::2]
+        if len(starts) and starts[0] == 0:  # a run open since the last piece goes on
+            self.longest = max(self.longest, self.run + stops[0])
+        self.longest = max(self.longest, int((stops - starts).max(initial=0)))
+        self.run = (self.run if len(starts) and starts[0] == 0 and stops[0] == len(flags) else 0) \
+            + (len(flags) - starts[-1] if len(starts) and stops[-1] == len(flags) else 0)
+
+    def add_values(self, values, *, first_row: int = 0, times=None) -> None:
+        """Add the raw readings (rows x channels) of the next rows, the first being ``first_row``."""
+        if self.bounds is None:
+            return
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            outside = (values < self.bounds[0]) | (values > self.bounds[1])
+        self.out += outside.sum(axis=0)
+        for j in np.flatnonzero(outside.any(axis=0)):
+            if self.first_out[j] is None:
+                i = int(np.argmax(outside[:, j]))
+                self.first_out[j] = (first_row + i, None if times is None else times[i])
+
+    def promised(self) -> float:
+        """Share of the threshold's own fitting scores above it: what the rule promises."""
+        det = self.detector
+        return float(np.mean(np.asarray(det.fit_errors_) > det.threshold_))
+
+    def notes(self) -> list[str]:
+        """Plain-words warnings; empty when nothing calls the flags into question."""
+        notes = []
+        if not self.rows:
+            return notes
+        share, promised = self.flagged / self.rows, self.promised()
+        if share > max(EXCESS_FACTOR * promised, MIN_EXCESS):
+            notes.append(
+                f"{share:.1%} of the scored rows are flagged, far above the {promised:.1%} the threshold "
+                "promises on data like its training rows: the data is probably unlike what the model "
+                "learned. Check the channels named below, train on a longer or more recent normal "
+                "period, or raise the threshold"
+            )
+        if self.longest > LONG_EVENT_SHARE * self.rows:
+            notes.append(
+                f"one flagged stretch covers {self.longest} rows, {self.longest / self.rows:.0%} of the "
+                "scored rows: rather than one event, the model does not fit this data (other regime, "
+                "other sensors, a training period that held a fault)"
+            )
+        if self.bounds is not None:
+            low, high = np.asarray(self.detector.train_range_, dtype=np.float64)
+            for j in np.flatnonzero(self.out > OUT_SHARE * self.rows):
+                row, when = self.first_out[j]
+                since = f"row {row}" + ("" if when is None else f" ({when})")
+                notes.append(
+                    f"channel {self.names[j]!r} left the range of its training rows ({low[j]:.4g} to "
+                    f"{high[j]:.4g}) from {since}, on {self.out[j] / self.rows:.0%} of the rows; its scores "
+                    f"there rest on readings the model never saw. Train on a longer or more recent normal "
+                    f"period that covers them, or leave the channel out (drop {self.names[j]!r})"
+                )
+        return notes
+
+
+def trust_notes(detector, channels, scores, times=None) -> list[str]:
+    """:meth:`TrustTracker.notes` for a whole series (or table) in memory.
+
+    Parameters
+    ----------
+    detector : AutoencoderDetector
+    channels : DataFrame or ndarray (rows, channels)
+        The raw readings that were scored.
+    scores : ndarray (rows,)
+        Their anomaly scores (NaN in gaps).
+    times : array-like, optional
+        One time per row, to say from when a channel left its range.
+
+    Returns
+    -------
+    notes : list of str
+    """
+    names = getattr(channels, "columns", range(np.shape(channels)[1]))
+    tracker = TrustTracker(detector, names)
+    values = np.asarray(channels, dtype=np.float64)
+    if values.ndim != 2:  # images or windows: the share flagged only
+        values = np.empty((len(scores), 0))
+        tracker.bounds = None
+    tracker.add_scores(scores)
+    tracker.add_values(values, times=None if times is None else np.asarray(times))
+    return tracker.notes()
