@@ -1,0 +1,118 @@
+"""aeviz's CLI defaults on real labelled series, against flag-everything, IsolationForest and
+windowed PCA, in one run.
+
+Protocol (the shared GECCO 2018 one, any labelled file alike): fit on the first ``--fit-rows``
+rows (labels hidden), score every row, evaluate from ``--fit-rows`` on. Each detector flags at its
+own default threshold (aeviz: the model's; the baselines: the 99.5th percentile of their fitted
+rows' scores). Rows without a score (aeviz: the rows of a gap) count as not flagged.
+Prints and writes ``bench/results/real_data.json``: ROC-AUC, average precision, point-wise
+F1 / false-alarm rate / missed-alarm rate, labelled events detected, false events per day of
+normal operation and the median detection delay in rows (event-wise, no point adjustment).
+
+Run: python bench/real_data.py [CSV] [--label-col EVENT] [--fit-rows 15000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import timed, write_results  # noqa: E402
+
+GECCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "gecco2018" / "1_gecco2018_water_quality.csv"
+
+
+def runs(mask):
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def evaluate(truth, score, flag, rows_per_day):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    scored = ~np.isnan(score)
+    filled = np.where(scored, score, np.nanmin(score))
+    tp = int(np.sum(flag & truth)); fp = int(np.sum(flag & ~truth)); fn = int(np.sum(~flag & truth))
+    events = runs(truth)
+    hits = [np.flatnonzero(flag[a:b]) for a, b in events]
+    delays = [int(h[0]) for h in hits if len(h)]
+    false_events = [r for r in runs(flag) if not truth[r[0] : r[1]].any()]
+    return {"roc_auc": round(float(roc_auc_score(truth, filled)), 3),
+            "average_precision": round(float(average_precision_score(truth, filled)), 3),
+            "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 3),
+            "false_alarm_rate": round(fp / max(int((~truth).sum()), 1), 4),
+            "missed_alarm_rate": round(fn / max(int(truth.sum()), 1), 4),
+            "events_detected": f"{sum(len(h) > 0 for h in hits)}/{len(events)}",
+            "false_events_per_day": round(len(false_events) / max((~truth).sum() / rows_per_day, 1e-9), 2),
+            "median_delay_rows": None if not delays else float(np.median(delays)),
+            "flagged": round(float(flag.mean()), 4)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", default=str(GECCO))
+    parser.add_argument("--label-col", default="EVENT")
+    parser.add_argument("--fit-rows", type=int, default=15_000)
+    args = parser.parse_args(argv)
+    if not Path(args.data).is_file():
+        print(f"skipped: {args.data} is absent (the shared GECCO series lives in ../shared/data)")
+        return 0
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import IsolationForest
+    from sklearn.preprocessing import StandardScaler
+
+    from aeviz_core import load_sensor_table
+    from aeviz_core.cli import main as aeviz
+
+    data = load_sensor_table(args.data, label_cols=[args.label_col])
+    truth_all = ~pd.Series(data.labels[args.label_col]).astype(str).str.lower().isin(["false", "0", ""]).to_numpy()
+    fit = args.fit_rows
+    truth = truth_all[fit:]
+    interval = data.report.median_interval
+    rows_per_day = pd.Timedelta("1D") / interval if isinstance(interval, pd.Timedelta) else 86_400.0
+    table, seconds = {}, {}
+    with tempfile.TemporaryDirectory() as tmp, timed() as t:
+        assert aeviz(["train", args.data, "--out", f"{tmp}/m", "--train-rows", str(fit),
+                      "--label-col", args.label_col]) == 0
+        assert aeviz(["score", args.data, "--model", f"{tmp}/m", "--out", f"{tmp}/s.csv"]) == 0
+        scores = pd.read_csv(f"{tmp}/s.csv")
+    seconds["aeviz"] = round(t(), 1)
+    table["aeviz (CLI defaults)"] = evaluate(truth, scores["score"].to_numpy()[fit:],
+                                             scores["flag"].to_numpy()[fit:] == 1, rows_per_day)
+    X = data.channels.ffill().bfill().to_numpy()  # the baselines cannot take gaps
+    Z = StandardScaler().fit(X[:fit]).transform(X)
+    ones = np.ones(len(truth))
+    table["flag everything"] = evaluate(truth, ones, ones == 1, rows_per_day)
+
+    def baseline(name, score):
+        flag = score[fit:] > np.quantile(score[:fit], 0.995)
+        table[name] = evaluate(truth, score[fit:], flag, rows_per_day)
+
+    with timed() as t:
+        baseline("IsolationForest on rows", -IsolationForest(random_state=0).fit(Z[:fit]).score_samples(Z))
+    seconds["iforest"] = round(t(), 1)
+    for w in (10, 30):
+        windows = sliding_window_view(np.pad(Z, ((w - 1, 0), (0, 0)), mode="edge"), w, axis=0).reshape(len(Z), -1)
+        pca = PCA(0.95, random_state=0).fit(windows[:fit])
+        baseline(f"PCA reconstruction, window {w}",
+                 ((windows - pca.inverse_transform(pca.transform(windows))) ** 2).sum(1))
+    keys = list(next(iter(table.values())))
+    print("| detector | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
+    for name, row in table.items():
+        print(f"| {name} | " + " | ".join(str(row[k]) for k in keys) + " |")
+    write_results("real_data", {"data": Path(args.data).name, "fit_rows": fit, "label_col": args.label_col,
+                                "table": table, "seconds": seconds})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
