@@ -155,10 +155,10 @@ def _build() -> list[BadInput]:
     # ---- values
     add("nan_long_run.csv", "channel 'a' misses 40 values in a row (rows 31-70)",
         csv(_with("a", range(30, 70), np.nan)),
-        "error", "column 'a' is missing 40 consecutive values", "error", "missing 40 consecutive values")
+        "warning", "gap of 40 row(s) at rows 31-70", "ok", "gap of 40 row(s) at rows 31-70")
     add("inf_long_run.csv", "channel 'c' is 'inf' for 25 rows (an overflowed sensor)",
         csv(_with("c", range(40, 65), "inf")),
-        "error", "column 'c' is missing 25 consecutive values", "error", "missing 25 consecutive values")
+        "warning", "gap of 25 row(s) at rows 41-65", "ok", "gap of 25 row(s) at rows 41-65")
     add("nan_short_gaps.csv", "channels 'a' and 'b' miss a few values (runs of 1 to 3 rows)",
         csv(_with("b", range(60, 63), np.nan, _with("a", [10, 50, 51], np.nan))),
         "warning", "interpolated 3 missing value(s) in 'a'", "ok", "interpolated 3 missing value(s) in 'b'")
