@@ -40,6 +40,7 @@ class TrustTracker:
         self.detector = detector
         self.names = [str(c) for c in channel_names]
         self.rows = 0  # rows with a score
+        self.readable = 0  # rows with a reading on every channel (outside gaps)
         self.flagged = 0
         self.run = 0  # length of the flagged run open at the end of the last piece
         self.longest = 0
@@ -69,10 +70,14 @@ class TrustTracker:
             + (len(flags) - starts[-1] if len(starts) and stops[-1] == len(flags) else 0)
 
     def add_values(self, values, *, first_row: int = 0, times=None) -> None:
-        """Add the raw readings (rows x channels) of the next rows, the first being ``first_row``."""
-        if self.bounds is None:
-            return
+        """Add the raw readings (rows x channels) of the next rows, the first being ``first_row``.
+
+        Readings of another width than the model's are not compared (the scorer refuses them).
+        """
         values = np.asarray(values, dtype=np.float64)
+        self.readable += int((~np.isnan(values).any(axis=1)).sum())
+        if self.bounds is None or values.shape[1] != len(self.bounds[0]):
+            return
         with np.errstate(invalid="ignore"):
             outside = (values < self.bounds[0]) | (values > self.bounds[1])
         self.out += outside.sum(axis=0)
@@ -89,6 +94,12 @@ class TrustTracker:
     def notes(self) -> list[str]:
         """Plain-words warnings; empty when nothing calls the flags into question."""
         notes = []
+        window = getattr(self.detector, "window", None)
+        if self.readable > self.rows and window:
+            notes.append(
+                f"{self.readable - self.rows} row(s) outside the gaps lie in stretches between gaps "
+                f"shorter than one window ({window} rows) and have no score"
+            )
         if not self.rows:
             return notes
         share, promised = self.flagged / self.rows, self.promised()

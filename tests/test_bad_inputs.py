@@ -199,13 +199,18 @@ def test_score(item, model_dir, tmp_path, capsys):
         assert out.read_text() == "an earlier output\n", "a failed run must leave the output alone"
     else:
         scores = pd.read_csv(out)
-        assert len(scores) == len(load_sensor_table(BAD / item.name).channels)
         loaded = load_sensor_table(BAD / item.name)
-        gap = np.zeros(len(scores), bool)
-        for a, b in loaded.report.gap_rows:  # gap rows have no score (empty) and flag 0
-            gap[a:b] = True
+        assert len(scores) == len(loaded.channels)
+        # no score in a gap, nor in a stretch between gaps shorter than the model's window
+        unscored = np.zeros(len(scores), bool)
+        edges = [0, *[edge for gap in loaded.report.gap_rows for edge in gap], len(scores)]
+        for a, b in loaded.report.gap_rows:
+            unscored[a:b] = True
+        for a, b in zip(edges[::2], edges[1::2]):
+            unscored[a:b] |= b - a < M.WINDOW
         values = scores["score"].to_numpy(dtype=float)
-        finite = np.isfinite(values[~gap]).all() and np.isnan(values[gap]).all() and not scores["flag"][gap].any()
+        finite = (np.isfinite(values[~unscored]).all() and np.isnan(values[unscored]).all()
+                  and not scores["flag"][unscored].any())
 
     # what the corpus promises
     if item.cli == "error":
