@@ -157,8 +157,7 @@ def _tracked(chunks, detector, box: list):
     for chunk in chunks:
         if not box:
             box.append(TrustTracker(detector, chunk.channel_names))
-        box[0].add_values(chunk.channels.to_numpy(), first_row=first_row,
-                          times=None if chunk.time is None else chunk.time.astype(str).to_numpy())
+        box[0].add_values(chunk.channels.to_numpy(), first_row=first_row, times=chunk.time)
         first_row += len(chunk.channels)
         yield chunk
 

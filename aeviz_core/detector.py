@@ -42,6 +42,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .data import _runs
 from .models import build_model, inference_function
 from .thresholds import ThresholdRule
 from .windows import SCALED_LIMIT, ChannelScaler, iter_window_batches, window_starts
@@ -403,10 +404,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         if self.input_kind_ == "series":
             self.score_version_ = SCORE_VERSION
             normal = self._series_normal(X, normal)
-            if self._detrend_rows():
-                running = self._running_level(X)
+            running = self._running_level(X) if self._detrend_rows() else None
+            if running is not None:
                 self.level_range_ = np.stack([running[normal].min(axis=0), running[normal].max(axis=0)])
-            detrended = self._detrended(X)
+            detrended = self._detrended(X, running)
             self.scaler_ = self._fit_scaler(detrended[normal])
             Xs = self._scale(detrended)
             train, val, held = self._split_series(Xs, normal)
@@ -466,10 +467,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             self.fit_errors_ = deviation.max(axis=1)[held]
             self.level_ = np.median(X[normal], axis=0)
             self.train_range_ = np.percentile(X[normal], [0.1, 99.9], axis=0)
-            self.threshold_source_ = "held-out" if val is not None else "training"
         else:
             self.fit_errors_ = self._item_errors(val if val is not None else train)[0]
-            self.threshold_source_ = "held-out" if val is not None else "training"
+        self.threshold_source_ = "held-out" if val is not None else "training"
         self.set_threshold(self.threshold, self.threshold_param)
         return self
 
@@ -630,7 +630,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """Rows a series may train on: normal (when labelled) and without a missing value."""
         finite = ~np.isnan(X).any(axis=1)
         usable = finite if normal is None else normal & finite
-        longest = max((b - a for a, b in _segments(np.where(usable[:, None], 0.0, np.nan), 1)), default=0)
+        longest = max((b - a for a, b in _runs(usable)), default=0)
         if longest < self.window + 2:
             raise ValueError(
                 f"the series has no stretch of {self.window + 2} rows (window + 2) without a gap"
@@ -652,11 +652,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             out[a:b] = _running_median(X[a:b], self._detrend_rows(), edge_rows=self.window)
         return out
 
-    def _detrended(self, X) -> np.ndarray:
-        """A series less the part of its running level that ``level`` takes out."""
+    def _detrended(self, X, running=None) -> np.ndarray:
+        """A series less the part of its running level (``running``, computed when not given)
+        that ``level`` takes out."""
         if not self._detrend_rows():
             return X
-        running = self._running_level(X)
+        if running is None:
+            running = self._running_level(X)
         if self.level == "range":
             low, high = self.level_range_
             return X - (running - np.clip(running, low, high))
@@ -1238,10 +1240,8 @@ def _stillness(Xs: np.ndarray, step_scale: np.ndarray, smooth: int) -> np.ndarra
 
 
 def _segments(X: np.ndarray, min_rows: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each run of rows without a NaN, at least ``min_rows`` long."""
-    finite = ~np.isnan(X).any(axis=1) if X.ndim == 2 else ~np.isnan(X)
-    edges = np.flatnonzero(np.diff(np.r_[0, finite.astype(np.int8), 0]))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_rows]
+    """``(start, stop)`` of each run of rows of a series without a NaN, at least ``min_rows`` long."""
+    return [(int(a), int(b)) for a, b in _runs(~np.isnan(X).any(axis=1)) if b - a >= min_rows]
 
 
 def _running_median(X: np.ndarray, length: int, edge_rows: int = 0) -> np.ndarray:

@@ -769,7 +769,11 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
         ``event_precision`` : predicted events overlapping a truth event /
         n_pred_events, NaN without predicted events;
         ``false_events_per_day`` : n_false_events / span in days (lower =
-        better); ``span_days`` : float; ``assumed_1hz`` : bool, True when
+        better); ``false_events_per_normal_day`` : per day of normal
+        operation (the span times the share of normal rows);
+        ``median_delay_rows`` : median, over the detected truth events, of
+        the rows from an event's start to its first predicted row (NaN when
+        none is detected); ``span_days`` : float; ``assumed_1hz`` : bool, True when
         ``time`` was not given.
 
     Examples
@@ -798,7 +802,8 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
     covered = np.zeros(n + 1, dtype=np.int64)
     np.add.at(covered, p_start, 1)
     np.add.at(covered, p_end + 1, -1)
-    covered_cum = np.concatenate(([0], np.cumsum(np.cumsum(covered[:n]) > 0)))
+    row_covered = np.cumsum(covered[:n]) > 0
+    covered_cum = np.concatenate(([0], np.cumsum(row_covered)))
     pred_hits = label_cum[p_end + 1] - label_cum[p_start] > 0
     truth_hit = covered_cum[t_end + 1] - covered_cum[t_start] > 0
 
@@ -811,6 +816,8 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
         span_s = float(steps.sum() + np.median(steps))
     span_days = span_s / _SECONDS_PER_DAY
     n_false = int(np.count_nonzero(~pred_hits))
+    normal_days = span_days * float(np.mean(~y.astype(bool)))
+    delays = [int(np.argmax(row_covered[a : b + 1])) for a, b in zip(t_start, t_end) if row_covered[a : b + 1].any()]
     return {
         "n_true_events": int(t_start.size),
         "n_pred_events": int(p_start.size),
@@ -819,6 +826,8 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
         "event_recall": _ratio(int(np.count_nonzero(truth_hit)), int(t_start.size)),
         "event_precision": _ratio(int(np.count_nonzero(pred_hits)), int(p_start.size)),
         "false_events_per_day": n_false / span_days if span_days > 0 else float("nan"),
+        "false_events_per_normal_day": n_false / normal_days if normal_days > 0 else float("nan"),
+        "median_delay_rows": float(np.median(delays)) if delays else float("nan"),
         "span_days": span_days,
         "assumed_1hz": time is None,
     }

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .data import _runs
+
 __all__ = ["TrustTracker", "trust_notes"]
 
 #: flagged share that counts as far above the promise: this many times it, and at least MIN_EXCESS
@@ -61,16 +63,17 @@ class TrustTracker:
         flags = scored & (scores > self.detector.threshold_)
         self.rows += int(scored.sum())
         self.flagged += int(flags.sum())
-        edges = np.flatnonzero(np.diff(np.r_[0, flags.astype(np.int8), 0]))
-        starts, stops = edges[::2], edges[1::2]
-        if len(starts) and starts[0] == 0:  # a run open since the last piece goes on
-            self.longest = max(self.longest, self.run + stops[0])
-        self.longest = max(self.longest, int((stops - starts).max(initial=0)))
-        self.run = (self.run if len(starts) and starts[0] == 0 and stops[0] == len(flags) else 0) \
-            + (len(flags) - starts[-1] if len(starts) and stops[-1] == len(flags) else 0)
+        if not len(flags):
+            return
+        run = 0  # the flagged run that reaches the end of this piece
+        for a, b in _runs(flags):
+            run = b - a + (self.run if a == 0 else 0)  # a run open since the last piece goes on
+            self.longest = max(self.longest, run)
+        self.run = run if flags[-1] else 0
 
     def add_values(self, values, *, first_row: int = 0, times=None) -> None:
-        """Add the raw readings (rows x channels) of the next rows, the first being ``first_row``.
+        """Add the raw readings (rows x channels) of the next rows, the first being ``first_row``;
+        ``times`` (a pandas Series, optional) says when each was read.
 
         Readings of another width than the model's are not compared (the scorer refuses them).
         """
@@ -84,7 +87,7 @@ class TrustTracker:
         for j in np.flatnonzero(outside.any(axis=0)):
             if self.first_out[j] is None:
                 i = int(np.argmax(outside[:, j]))
-                self.first_out[j] = (first_row + i, None if times is None else times[i])
+                self.first_out[j] = (first_row + i, None if times is None else times.iloc[i])
 
     def promised(self) -> float:
         """Share of the threshold's own fitting scores above it: what the rule promises."""
@@ -140,7 +143,7 @@ def trust_notes(detector, channels, scores, times=None) -> list[str]:
         The raw readings that were scored.
     scores : ndarray (rows,)
         Their anomaly scores (NaN in gaps).
-    times : array-like, optional
+    times : pandas.Series, optional
         One time per row, to say from when a channel left its range.
 
     Returns
@@ -154,5 +157,5 @@ def trust_notes(detector, channels, scores, times=None) -> list[str]:
         values = np.empty((len(scores), 0))
         tracker.bounds = None
     tracker.add_scores(scores)
-    tracker.add_values(values, times=None if times is None else np.asarray(times))
+    tracker.add_values(values, times=times)
     return tracker.notes()

@@ -30,30 +30,21 @@ from bench.common import timed, write_results  # noqa: E402
 GECCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "gecco2018" / "1_gecco2018_water_quality.csv"
 
 
-def runs(mask):
-    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
-    return list(zip(edges[::2], edges[1::2]))
+def evaluate(truth, score, threshold, time):
+    """Row and event figures of one detector at its own threshold; rows without a score are
+    not flagged."""
+    from aeviz_core import detection_metrics, event_metrics, flags_to_events
 
-
-def evaluate(truth, score, flag, rows_per_day):
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    scored = ~np.isnan(score)
-    filled = np.where(scored, score, np.nanmin(score))
-    tp = int(np.sum(flag & truth)); fp = int(np.sum(flag & ~truth)); fn = int(np.sum(~flag & truth))
-    events = runs(truth)
-    hits = [np.flatnonzero(flag[a:b]) for a, b in events]
-    delays = [int(h[0]) for h in hits if len(h)]
-    false_events = [r for r in runs(flag) if not truth[r[0] : r[1]].any()]
-    return {"roc_auc": round(float(roc_auc_score(truth, filled)), 3),
-            "average_precision": round(float(average_precision_score(truth, filled)), 3),
-            "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 3),
-            "false_alarm_rate": round(fp / max(int((~truth).sum()), 1), 4),
-            "missed_alarm_rate": round(fn / max(int(truth.sum()), 1), 4),
-            "events_detected": f"{sum(len(h) > 0 for h in hits)}/{len(events)}",
-            "false_events_per_day": round(len(false_events) / max((~truth).sum() / rows_per_day, 1e-9), 2),
-            "median_delay_rows": None if not delays else float(np.median(delays)),
-            "flagged": round(float(flag.mean()), 4)}
+    score = np.where(np.isnan(score), -np.inf, score)
+    rows = detection_metrics(np.maximum(score, np.min(score[np.isfinite(score)]) - 1), truth, threshold)
+    events = event_metrics(flags_to_events(score > threshold, None), truth, time=time)
+    return {"roc_auc": round(rows["roc_auc"], 3), "average_precision": round(rows["pr_auc"], 3),
+            "f1": round(rows["f1"], 3), "false_alarm_rate": round(rows["false_alarm_rate"], 4),
+            "missed_alarm_rate": round(rows["missed_alarm_rate"], 4),
+            "events_detected": f"{events['n_detected']}/{events['n_true_events']}",
+            "false_events_per_day": round(events["false_events_per_normal_day"], 2),
+            "median_delay_rows": events["median_delay_rows"],
+            "flagged": round(float(np.mean(score > threshold)), 4)}
 
 
 def main(argv=None):
@@ -69,32 +60,29 @@ def main(argv=None):
     from sklearn.ensemble import IsolationForest
     from sklearn.preprocessing import StandardScaler
 
-    from aeviz_core import load_sensor_table
+    from aeviz_core import load_detector, load_sensor_table
     from aeviz_core.cli import main as aeviz
 
     data = load_sensor_table(args.data, label_cols=[args.label_col])
     truth_all = ~pd.Series(data.labels[args.label_col]).astype(str).str.lower().isin(["false", "0", ""]).to_numpy()
     fit = args.fit_rows
     truth = truth_all[fit:]
-    interval = data.report.median_interval
-    rows_per_day = pd.Timedelta("1D") / interval if isinstance(interval, pd.Timedelta) else 86_400.0
+    time = None if data.time is None else data.time.iloc[fit:]
     table, seconds = {}, {}
     with tempfile.TemporaryDirectory() as tmp, timed() as t:
         assert aeviz(["train", args.data, "--out", f"{tmp}/m", "--train-rows", str(fit),
                       "--label-col", args.label_col]) == 0
         assert aeviz(["score", args.data, "--model", f"{tmp}/m", "--out", f"{tmp}/s.csv"]) == 0
         scores = pd.read_csv(f"{tmp}/s.csv")
+        threshold = load_detector(f"{tmp}/m").threshold_
     seconds["aeviz"] = round(t(), 1)
-    table["aeviz (CLI defaults)"] = evaluate(truth, scores["score"].to_numpy()[fit:],
-                                             scores["flag"].to_numpy()[fit:] == 1, rows_per_day)
+    table["aeviz (CLI defaults)"] = evaluate(truth, scores["score"].to_numpy()[fit:], threshold, time)
     X = data.channels.ffill().bfill().to_numpy()  # the baselines cannot take gaps
     Z = StandardScaler().fit(X[:fit]).transform(X)
-    ones = np.ones(len(truth))
-    table["flag everything"] = evaluate(truth, ones, ones == 1, rows_per_day)
+    table["flag everything"] = evaluate(truth, np.ones(len(truth)), 0.0, time)
 
     def baseline(name, score):
-        flag = score[fit:] > np.quantile(score[:fit], 0.995)
-        table[name] = evaluate(truth, score[fit:], flag, rows_per_day)
+        table[name] = evaluate(truth, score[fit:], np.quantile(score[:fit], 0.995), time)
 
     with timed() as t:
         baseline("IsolationForest on rows", -IsolationForest(random_state=0).fit(Z[:fit]).score_samples(Z))
