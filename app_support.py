@@ -225,6 +225,26 @@ def event_blame(det, data_key: str, X, start: int, end: int, channel_errors) -> 
     return event_channel_errors(channel_errors, start, end)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _trust_notes(_det, model_id: str, data_key: str, threshold: float, _channels, _errors, _times) -> list[str]:
+    from aeviz_core.trust import trust_notes
+
+    return trust_notes(_det, _channels, _errors, times=_times)
+
+
+def show_trust_notes(det, ds: Dataset, X, errors) -> list[str]:
+    """Warn, above a page's figures, when its flags cannot be trusted (see :mod:`aeviz_core.trust`):
+    far more flagged than the threshold promises, channels beyond their training range (which,
+    from when, what to do), one event over most of the file. ``det`` carries the threshold in use."""
+    # sensor rows are checked channel by channel; images by the share flagged and the longest run only
+    channels = np.empty((len(errors), 0)) if ds.is_images else X
+    times = None if ds.is_images else ds.time
+    notes = _trust_notes(det, det.model_id_, ds.key, float(det.threshold_), channels, errors, times)
+    for note in notes:
+        st.warning(f"**Can these flags be trusted?** {note}", icon="⚠️")
+    return notes
+
+
 @st.cache_data(show_spinner="Reconstructing...", max_entries=8)
 def reconstruction(_det, model_id: str, data_key: str, _X) -> np.ndarray:
     """Reconstructions in the data's units and shape."""

@@ -106,14 +106,16 @@ class TrustTracker:
         if not self.rows:
             return notes
         share, promised = self.flagged / self.rows, self.promised()
+        unit = "rows" if window else "items"
         if share > max(EXCESS_FACTOR * promised, MIN_EXCESS):
+            advice = ("Check the channels named below, train on a longer or more recent normal period, or "
+                      "raise the threshold") if window else "Train on data like it, or raise the threshold"
             notes.append(
-                f"{share:.1%} of the scored rows are flagged, far above the {promised:.1%} the threshold "
-                "promises on data like its training rows: the data is probably unlike what the model "
-                "learned. Check the channels named below, train on a longer or more recent normal "
-                "period, or raise the threshold"
+                f"{share:.1%} of the scored {unit} are flagged, far above the {promised:.1%} the threshold "
+                f"promises on data like its training {unit}: the data is probably unlike what the model "
+                f"learned. {advice}"
             )
-        if self.longest > LONG_EVENT_SHARE * self.rows:
+        if window and self.longest > LONG_EVENT_SHARE * self.rows:  # items of a table have no order
             notes.append(
                 f"one flagged stretch covers {self.longest} rows, {self.longest / self.rows:.0%} of the "
                 "scored rows: rather than one event, the model does not fit this data (other regime, "

@@ -25,7 +25,9 @@ series = not ds.is_images and det.window is not None
 st.caption(f"{len(Z):,} latent points of size {Z.shape[1]}"
            + (f": one per window of {det.window} rows, every {det.stride} rows" if series else ": one per item")
            + f". Threshold {current.threshold_:.4g} ({current.threshold_rule_.rule} "
-             f"{current.threshold_rule_.param:g}), as set on the Anomalies page.")
+             f"{current.threshold_rule_.param:g}, "
+           + ("set on the Anomalies page)." if entry.name in st.session_state[A.THRESHOLDS] else "the model's own)."))
+S.show_trust_notes(current, ds, X, errors)
 
 
 @st.fragment

@@ -88,6 +88,7 @@ def _threshold_view():
     n_flag = int(flags.sum())
     st.markdown(f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged "
                 f"({n_flag / max(len(flags), 1):.2%}).")
+    S.show_trust_notes(current, ds, X, errors)
     st.altair_chart(charts.error_histogram(errors, threshold, labels=labels, score_name=SCORE_NAME), key="anomalies.hist")
 
     if series:

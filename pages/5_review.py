@@ -137,6 +137,7 @@ model_id, fingerprint = det.model_id_, data_fingerprint(ds.sensor, ds.key)
 chosen = "set on the Anomalies page" if entry.name in st.session_state[A.THRESHOLDS] else "the model's own"
 st.caption(f"**{len(events):,}** flagged events at threshold {threshold:.4g} ({rule.rule} {rule.param:g}, "
            f"{chosen}). Decisions are stored in `{store.url}`, keyed by model `{model_id[:12]}` and the data.")
+S.show_trust_notes(in_use, ds, X, errors)
 if not len(events):
     st.success("Nothing is flagged at this threshold: there is nothing to review.", icon=":material/check:")
     st.stop()

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -374,3 +375,29 @@ def test_events_table_orders_equal_peaks_longest_first():
                            "start": [0, 10, 50, 70], "end": [3, 40, 51, 80], "n_rows": [4, 31, 2, 11]})
     shown = app_support.events_for_display(events)
     assert shown["event"].tolist() == [2, 1, 3, 0]
+
+
+# --------------------------------------------------------------------------- trust
+
+
+def test_pages_say_when_the_flags_cannot_be_trusted(monkeypatch, tmp_path):
+    """A temperature that drifts far past its training range after the training period: the
+    Anomalies, Review and Latent pages each name the channel and say from when and what to do."""
+    from tests.test_real_data import plant
+
+    frame = plant(n=4000)
+    frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq="min").astype(str))
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("upload")
+    ok(at.run())
+    at.file_uploader(key="data.upload").set_value(("drift.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    ok(at.run())
+    train_tiny(at, epochs=2, period=(0, 1999), window=16, stride=4)
+    for page in ("pages/4_anomalies.py", "pages/5_review.py", "pages/3_latent_explorer.py"):
+        ok(at.switch_page(page).run())
+        notes = [w.value for w in at.warning if "Can these flags be trusted?" in w.value]
+        drift = [n for n in notes if "'temp' left the range" in n]
+        assert drift, (page, notes)
+        assert "from row 20" in drift[0] and "(2026-01-02 " in drift[0], drift[0]  # the drift starts at row 2000
+        assert "longer or more recent normal period" in drift[0], drift[0]
+        assert not any("'flow'" in n or "'pressure'" in n for n in notes), notes
