@@ -179,7 +179,7 @@ def pick_model(models: dict[str, ModelEntry], *, key: str) -> ModelEntry:
     active = st.session_state.get(A.ACTIVE_MODEL)
     index = names.index(active) if active in names else len(names) - 1
     name = st.selectbox("Model", names, index=index, key=key,
-                        format_func=lambda n: f"{n}  ({models[n].detector.model}, latent {models[n].detector.latent_dim})")
+                        format_func=lambda n: f"{n}  ({models[n].detector.model}, latent {models[n].detector.latent_dim_})")
     st.session_state[A.ACTIVE_MODEL] = name
     return models[name]
 

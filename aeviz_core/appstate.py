@@ -392,7 +392,7 @@ class ModelEntry:
         return {
             "name": self.name,
             "model": det.model,
-            "latent": det.latent_dim,
+            "latent": det.latent_dim_,
             "window": det.window,
             "data": self.dataset_name,
             "epochs run": len(hist.get("loss", [])),

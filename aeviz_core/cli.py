@@ -30,7 +30,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="window length in rows (0: rows are independent items); default 32")
     train.add_argument("--stride", type=int, default=4, help="step between training windows; default 4")
     train.add_argument("--latent-dim", type=int, default=None,
-                       help="latent size; default 16 for windows, 2 for tables")
+                       help="latent size; default 16 for windows; for tables, as many as the principal "
+                            "components holding 90%% of the variance (2 to 32)")
     train.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping ends sooner)")
     train.add_argument("--train-rows", type=int, default=None,
                        help="train on the first N rows (default: rows labelled normal when a label "
@@ -89,7 +90,7 @@ def _train(args) -> int:
                 raise ValueError(f"--label-col {label!r} is not a column of {args.data}")
             y = (~normal_mask(data.labels[label])).astype(int)
             _progress(f"aeviz: training on the {int((y == 0).sum())} rows labelled normal in {label!r}")
-    latent = args.latent_dim or (16 if window else 2)
+    latent = args.latent_dim or "auto"
     detector = AutoencoderDetector(
         model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed, **({"epochs": args.epochs} if args.epochs else {}),
     )

@@ -61,6 +61,13 @@ LEVELS = ("range", "relative", "absolute")
 #: how a series row is scored: 2 = upward residual test and stillness against the channel's
 #: recent activity; 1 = the two-sided test and stillness against the training rows
 SCORE_VERSION = 2
+#: latent_dim="auto": the code of a table or images holds this share of the scaled training
+#: items' variance (principal components, measured on up to AUTO_LATENT_SAMPLE items), within
+#: AUTO_LATENT_RANGE; a series gets AUTO_SERIES_LATENT
+AUTO_LATENT_VARIANCE = 0.9
+AUTO_LATENT_RANGE = (2, 32)
+AUTO_LATENT_SAMPLE = 5000
+AUTO_SERIES_LATENT = 16
 
 
 class ModelMismatchError(ValueError):
@@ -108,7 +115,14 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     model : {"ae", "conv-ae", "vae", "conv-vae"}, default "ae"
         Dense AE, convolutional AE (Conv1D on windows, Conv2D on images), or
         their variational versions.
-    latent_dim : int, default 2
+    latent_dim : int or "auto", default "auto"
+        Size of the code. ``"auto"`` serves detection: for a table or images,
+        the number of principal components that hold 90% of the variance of
+        the scaled training items (between 2 and 32), so the code is as narrow
+        as the data's structure allows and what does not fit it shows as
+        error; for a series, 16. ``latent_dim=2`` is the model meant to be
+        looked at (its latent is drawn directly, with the neighbour term;
+        the app trains it for images and tables).
     hidden : tuple of int or None, default None
         Dense units (``ae``/``vae``, default ``(256, 128)``) or conv filters
         per stride-2 block (``conv-*``, default ``(32, 64)``).
@@ -233,7 +247,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     >>> det.predict(X_new)  # +1 normal, -1 flagged                   # doctest: +SKIP
     """
 
-    def __init__(self, model="ae", latent_dim=2, hidden=None, activation="gelu",
+    def __init__(self, model="ae", latent_dim="auto", hidden=None, activation="gelu",
                  epochs=None, batch_size=None, learning_rate=3e-3, beta=1.0, vae_weighting="elbo",
                  window=None, stride=1, smooth=None, scaling="channel", threshold="percentile",
                  threshold_param=None, validation_fraction=0.1, early_stopping="auto",
@@ -271,7 +285,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"scaling must be one of {SCALINGS}, got {self.scaling!r}")
         for name, low in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("patience", 1)):
             value = getattr(self, name)
-            if name in ("batch_size", "epochs") and value is None:
+            if (name in ("batch_size", "epochs") and value is None) or (name == "latent_dim" and value == "auto"):
                 continue
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -416,8 +430,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             Xs = self._scale(X)
             train, val = self._split_items(Xs, normal, rng)
         self.item_shape_ = tuple(train.shape[1:])
+        self.latent_dim_ = self._resolve_latent_dim(train)
 
-        model = build_model(self.model, self.item_shape_, latent_dim=self.latent_dim,
+        model = build_model(self.model, self.item_shape_, latent_dim=self.latent_dim_,
                             hidden=self._hidden(), activation=self.activation,
                             beta=self.beta, weighting=self.vae_weighting, seed=self.random_state,
                             neighbor_weight=self._neighbor_weight())
@@ -520,10 +535,28 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             inputs["validation_steps"] = math.ceil(len(val) / batch_size)
         return inputs
 
+    def _resolve_latent_dim(self, train) -> int:
+        """``latent_dim``, or for ``"auto"`` the size that serves detection (see the class doc)."""
+        if self.latent_dim != "auto":
+            return int(self.latent_dim)
+        if self.input_kind_ in ("series", "windows"):
+            return AUTO_SERIES_LATENT
+        items = train.reshape(len(train), -1).astype(np.float64)
+        if len(items) > AUTO_LATENT_SAMPLE:
+            items = items[np.random.default_rng(0).choice(len(items), AUTO_LATENT_SAMPLE, replace=False)]
+        items = items - items.mean(axis=0)
+        power = np.linalg.svd(items, compute_uv=False) ** 2
+        if not power.sum() > 0:
+            return AUTO_LATENT_RANGE[0]
+        needed = int(np.searchsorted(np.cumsum(power) / power.sum(), AUTO_LATENT_VARIANCE)) + 1
+        return int(np.clip(needed, *AUTO_LATENT_RANGE))
+
     def _neighbor_weight(self) -> float:
         if self.neighbor_weight != "auto":
             return float(self.neighbor_weight)
-        return 0.3 if not self.model.endswith("vae") and self.latent_dim <= 3 else 0.0
+        # a latent of 2 or 3 is meant to be looked at; "auto" sizes one for detection
+        looked_at = self.latent_dim != "auto" and int(self.latent_dim) <= 3
+        return 0.3 if not self.model.endswith("vae") and looked_at else 0.0
 
     def _early_stopping(self) -> bool:
         if self.early_stopping == "auto":
@@ -1094,8 +1127,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         Z = np.asarray(Z, dtype=np.float32)
-        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
-            raise ValueError(f"Z must have shape (n, {self.latent_dim}), got {Z.shape}")
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim_:
+            raise ValueError(f"Z must have shape (n, {self.latent_dim_}), got {Z.shape}")
         items = self._unscale(np.asarray(self.model_.decoder(Z, training=False), dtype=np.float64))
         if self.input_kind_ == "series" and self.level == "relative":
             items = items + self.level_  # the model rebuilds around the level: the training median

@@ -100,6 +100,7 @@ def save_detector(detector, path, *, extra: dict | None = None) -> Path:
         else np.asarray(detector.train_range_, dtype=float).tolist(),
         "threshold_source": getattr(detector, "threshold_source_", None),
         "score_version": getattr(detector, "score_version_", None),
+        "latent_dim": int(detector.latent_dim_),
         "threshold": {"rule": detector.threshold_rule_.rule, "param": detector.threshold_rule_.param,
                       "value": float(detector.threshold_)},
         "data_fingerprint": detector.fingerprint_,
@@ -175,6 +176,7 @@ def load_detector(path):
         params["hidden"] = tuple(params["hidden"])
     det = AutoencoderDetector(**params)
     det.model_ = model
+    det.latent_dim_ = int(meta.get("latent_dim") or params["latent_dim"])  # saved before "auto": the param
     det.input_kind_ = meta["input_kind"]
     det.item_shape_ = tuple(meta["item_shape"])
     det.n_features_in_ = meta["n_features_in"]

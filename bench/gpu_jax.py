@@ -71,7 +71,7 @@ def digits_quality() -> dict:
     out = {}
     for scaling in ("channel", "global"):
         with timed() as seconds:
-            det = AutoencoderDetector(scaling=scaling, random_state=0).fit(X)
+            det = AutoencoderDetector(latent_dim=2, scaling=scaling, random_state=0).fit(X)
         out[scaling] = {**measure(X, det.transform(X), y), "epochs": len(det.history_["loss"]),
                         "seconds": round(seconds(), 1)}
     return out

@@ -58,6 +58,8 @@ def run(X, y, quick=False, seed=0):
         return lambda: (project_latent(X, method=method, n_components=2, random_state=seed), None)
 
     def ae(scaling="global", **kw):  # one scale for all pixels, as the app trains images
+        kw.setdefault("latent_dim", 2)  # the view model, unless a row says otherwise
+
         def make():
             det = AutoencoderDetector(random_state=seed, scaling=scaling, **kw).fit(X)
             Z = det.transform(X)

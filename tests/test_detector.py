@@ -196,7 +196,7 @@ def test_vae_detector_reports_its_losses(digits):
     X, _ = digits
     det = AutoencoderDetector(model="vae", epochs=2, random_state=0).fit(X[:500])
     assert {"reconstruction_loss", "kl_loss"} <= set(det.history_)
-    assert det.transform(X[:20]).shape == (20, 2)
+    assert det.transform(X[:20]).shape == (20, det.latent_dim_)
 
 
 def test_progress_and_stop(series):
@@ -257,7 +257,8 @@ def test_sklearn_clone_and_params():
 
 
 @pytest.mark.parametrize("params, weight, batch, epochs", [
-    ({}, 0.3, 512, 150),  # a 2-D latent to look at: the neighbour term trains
+    ({}, 0.0, 64, 60),  # "auto" sizes a latent for detection: plain reconstruction
+    ({"latent_dim": 2}, 0.3, 512, 150),  # a 2-D latent to look at: the neighbour term trains
     ({"latent_dim": 3, "model": "conv-ae"}, 0.3, 512, 150),
     ({"latent_dim": 16}, 0.0, 64, 60),  # a detection latent: plain reconstruction
     ({"model": "vae"}, 0.0, 64, 60),
@@ -270,7 +271,8 @@ def test_auto_settings_follow_the_neighbour_term(params, weight, batch, epochs):
 
 
 @pytest.mark.parametrize("params, stops_early", [
-    ({}, False),  # the neighbour term trains: the whole schedule
+    ({}, True),
+    ({"latent_dim": 2}, False),  # the neighbour term trains: the whole schedule
     ({"latent_dim": 16}, True),
     ({"early_stopping": True}, True),
     ({"early_stopping": False, "latent_dim": 16}, False),
@@ -281,11 +283,11 @@ def test_early_stopping_auto_follows_the_neighbour_term(params, stops_early):
 
 def test_early_stopping_with_the_neighbour_term_watches_the_reconstruction():
     X = np.random.default_rng(0).normal(size=(300, 6))
-    det = AutoencoderDetector(early_stopping=True, epochs=3, random_state=0).fit(X)
+    det = AutoencoderDetector(latent_dim=2, early_stopping=True, epochs=3, random_state=0).fit(X)
     assert {"reconstruction_loss", "val_reconstruction_loss", "val_loss"} <= set(det.history_)
     # the term is added on top of the reconstruction
     assert det.history_["loss"][-1] > det.history_["reconstruction_loss"][-1]
-    det = AutoencoderDetector(epochs=4, random_state=0).fit(X)  # "auto": no early stop
+    det = AutoencoderDetector(latent_dim=2, epochs=4, random_state=0).fit(X)  # "auto": no early stop
     assert len(det.history_["loss"]) == 4
     plain = AutoencoderDetector(latent_dim=8, epochs=2, random_state=0).fit(X)
     assert "reconstruction_loss" not in plain.history_  # the loss is the reconstruction: one curve
@@ -312,7 +314,7 @@ def test_the_neighbour_term_makes_a_2d_latent_keep_the_digits_apart():
     from aeviz_core import knn_accuracy, load_uci_digits
 
     X, y = load_uci_digits()
-    common = {"epochs": 40, "batch_size": 512, "scaling": "global", "early_stopping": False, "random_state": 0}
+    common = {"latent_dim": 2, "epochs": 40, "batch_size": 512, "scaling": "global", "early_stopping": False, "random_state": 0}
     plain = AutoencoderDetector(neighbor_weight=0.0, **common).fit(X)
     embedded = AutoencoderDetector(neighbor_weight=0.3, **common).fit(X)
     plain_acc = knn_accuracy(plain.transform(X), y, k=5, cv=5)
@@ -411,7 +413,7 @@ def test_blame_refuses_what_it_cannot_judge(series_detector, series):
 
 def test_decode_maps_latent_points_back_to_items_in_the_data_units(digits):
     X, _ = digits
-    det = AutoencoderDetector(epochs=3, neighbor_weight=0.0, batch_size=64, random_state=0).fit(X[:400])
+    det = AutoencoderDetector(latent_dim=2, epochs=3, neighbor_weight=0.0, batch_size=64, random_state=0).fit(X[:400])
     Z = det.transform(X[:5])
     decoded = det.decode(Z)
     assert decoded.shape == (5, 64)
@@ -434,3 +436,26 @@ def test_a_seeded_fit_is_repeatable_without_reseeding_the_process(series, model)
         assert np.random.rand() == np.random.RandomState(123).rand()  # numpy's global state untouched
         fits.append(det.reconstruction_error(series.iloc[:200]))
     np.testing.assert_array_equal(fits[0], fits[1])
+
+
+def test_auto_latent_is_sized_by_the_data_for_detection(tmp_path):
+    """``latent_dim="auto"``: a table's code holds 90% of its scaled variance (here 3 directions
+    carry it all), a series gets 16, the size is saved with the model, and an explicit size wins."""
+    from aeviz_core import load_detector, save_detector
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 3)) @ rng.normal(size=(3, 12)) + 0.01 * rng.normal(size=(600, 12))
+    det = AutoencoderDetector(epochs=2, random_state=0).fit(X)
+    assert det.latent_dim_ == 3 and det.transform(X[:4]).shape == (4, 3)
+    assert det._neighbor_weight() == 0  # a detection latent: no neighbour term
+    wide = rng.normal(size=(600, 40))  # no structure: capped at 32
+    assert AutoencoderDetector(epochs=1, random_state=0).fit(wide).latent_dim_ == 32
+    series = AutoencoderDetector(window=8, epochs=1, random_state=0).fit(rng.normal(size=(400, 3)))
+    assert series.latent_dim_ == 16
+    assert AutoencoderDetector(latent_dim=5, epochs=1, random_state=0).fit(X).latent_dim_ == 5
+    save_detector(det, tmp_path / "m")
+    loaded = load_detector(tmp_path / "m")
+    assert loaded.get_params()["latent_dim"] == "auto" and loaded.latent_dim_ == 3
+    np.testing.assert_allclose(loaded.transform(X[:4]), det.transform(X[:4]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="latent_dim must be an integer >= 1"):
+        AutoencoderDetector(latent_dim="big").fit(X)
