@@ -58,9 +58,12 @@ __all__ = [
 MODELS = ("ae", "conv-ae", "vae", "conv-vae")
 SCALINGS = ("channel", "global", "none")
 LEVELS = ("range", "relative", "absolute")
-#: how a series row is scored: 2 = upward residual test and stillness against the channel's
-#: recent activity; 1 = the two-sided test and stillness against the training rows
-SCORE_VERSION = 2
+#: how a series row is scored: 3 = the residual over a short stretch against both its held-out
+#: scale and the channel's recent residual, stillness over a longer stretch against the channel's
+#: recent activity; 2 = the residual over 2 * window - 1 rows against the held-out scale alone
+#: (stillness the same, over the same rows); 1 = the two-sided residual test and stillness
+#: against the training rows. Saved models keep their version.
+SCORE_VERSION = 3
 #: latent_dim="auto": the code of a table or images holds this share of the scaled training
 #: items' variance (principal components, measured on up to AUTO_LATENT_SAMPLE items), within
 #: AUTO_LATENT_RANGE; a series gets AUTO_SERIES_LATENT
@@ -147,8 +150,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         Step between training windows (scoring always uses every window, so
         every row is scored the same way).
     smooth : int or None, default None
-        Rows averaged around each row by a series' :meth:`anomaly_score`
-        (``None``: ``2 * window - 1``).
+        Rows of residual averaged around each row by a series'
+        :meth:`anomaly_score` (``None``: ``window - 1``; models saved before
+        score version 3: ``2 * window - 1``, which smeared a short event's
+        score over twice its neighbourhood).
     scaling : {"channel", "global", "none"}, default "channel"
         Per-channel standardisation (sensors in different units), one
         scale for all values (pixels), or none. Fitted in ``fit`` only.
@@ -475,7 +480,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             held &= ~np.isnan(raw[:, 0])
             scale = raw[held].mean(axis=0)
             self.channel_scale_ = np.maximum(scale, 1e-6 * max(scale.max(), 1e-12))
-            self.step_scale_ = _step_scale(Xs, normal, self._smooth(), runs)
+            self.step_scale_ = _step_scale(Xs, normal, self._still_smooth(), runs)
             deviation = np.full(Xs.shape, np.nan)
             for a, b in runs:
                 deviation[a:b] = self._series_deviation(Xs[a:b], raw[a:b])
@@ -874,10 +879,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 np.maximum(deviation, _stillness(Xs, step_scale, self._smooth()), out=deviation)
             return deviation
         ratio = _moving_average(raw_errors / self.channel_scale_, self._smooth())
+        if self._score_version() >= 3:  # against the channel's recent residual too (a new regime settles)
+            ratio /= np.maximum(_trailing_median(ratio, self._stillness_rows()), 1.0)
         deviation = np.log(np.maximum(ratio, 1.0))
         step_scale = getattr(self, "step_scale_", None)
         if step_scale is not None:
-            np.maximum(deviation, _local_stillness(Xs, step_scale, self._smooth(), self._stillness_rows()),
+            np.maximum(deviation, _local_stillness(Xs, step_scale, self._still_smooth(), self._stillness_rows()),
                        out=deviation)
         return deviation
 
@@ -909,10 +916,20 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         residual = self.window - 1 + self._smooth() // 2 + self._detrend_rows() // 2
         if self._score_version() < 2:
             return residual
-        return max(residual, self._detrend_rows() // 2 + self._smooth() // 2 + 1 + self._stillness_rows() // 2)
+        still = self._detrend_rows() // 2 + self._still_smooth() // 2 + 1 + self._stillness_rows() // 2
+        if self._score_version() >= 3:  # the residual's reference: the rows before it
+            residual += self._stillness_rows() - 1
+        return max(residual, still)
 
     def _smooth(self) -> int:
-        return int(self.smooth) if self.smooth is not None else 2 * self.window - 1
+        """Rows the residual test averages around a row."""
+        if self.smooth is not None:
+            return int(self.smooth)
+        return 2 * self.window - 1 if self._score_version() < 3 else self.window - 1
+
+    def _still_smooth(self) -> int:
+        """Rows of step energy the stillness test averages (a pause is not a stuck sensor)."""
+        return self._smooth() if self._score_version() < 3 else 2 * self.window - 1
 
     # ------------------------------------------------------------------ public scoring API
     def reconstruction_error(self, X) -> np.ndarray:
@@ -944,24 +961,31 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """The score that is thresholded and flagged (higher = more anomalous).
 
         For tables, windows and images it is :meth:`reconstruction_error`.
-        For a series it is the largest, over channels, residual-energy
-        deviation ``|log(r)|``, where ``r`` is the channel's normalised error
-        averaged over ``smooth`` rows around the row: 0 when a channel's
-        residual looks like normal data, large when it is much larger (spikes,
-        drifts, noise, broken relations between channels) **or much smaller**
-        than normal (a stuck or flat-lined sensor, which an autoencoder
-        reconstructs perfectly because it no longer carries noise).
+        For a series it is the largest, over channels, of two tests, each a
+        log ratio (0 for rows like the normal ones; ``log 10`` = 2.3 for ten
+        times the normal value):
 
-        A channel's part is also at least its *stillness* ``-log(s)``, where
-        ``s`` is the mean squared step between consecutive readings over the
-        same ``smooth`` rows divided by its value on the normal training rows
-        (0 while ``s >= 1``). A stuck sensor repeats its last value, so ``s``
-        falls towards 0 and the stillness grows without bound, even on a
-        channel whose level the autoencoder can follow (a temperature, a mains
-        voltage), where the residual alone barely moves. A channel that holds
-        still somewhere in the normal training rows (a set point, a valve that
-        rests) is left out of this test (``step_scale_`` 0), so resting in
-        operation is not an alarm.
+        * **residual**: ``log(max(r, 1))``, ``r`` the channel's squared error
+          averaged over ``smooth`` rows around the row, divided by its mean on
+          the held-out normal rows (``channel_scale_``) and by its own median
+          over the ``32 * window + 1`` rows up to the row (when above 1).
+          Spikes, steps, noise and broken relations between channels raise
+          it. A change that lasts (a line switched off for hours, a season the
+          training period did not cover) is flagged from its start until it
+          fills half that span, then becomes the channel's reference, so a
+          new regime is reported once rather than for as long as it lasts.
+        * **stillness**: ``max(0, log(m / s))``, ``s`` the channel's mean
+          squared step between consecutive readings over ``2 * window - 1``
+          rows and ``m`` its running median over the same span (both floored
+          at 1e-3 of the normal step, so at most about 6.9). A stuck sensor
+          repeats its last value, so ``s`` falls while ``m`` remembers how it
+          moved, even on a channel whose level the autoencoder follows (where
+          the residual barely moves). A channel that holds still somewhere in
+          the normal training rows (a set point, a valve at rest) is left out
+          (``step_scale_`` 0).
+
+        Models saved with an earlier score version score as they did
+        (``score_version_``).
 
         Returns
         -------
@@ -1292,6 +1316,11 @@ def _running_median(X: np.ndarray, length: int, edge_rows: int = 0) -> np.ndarra
         right = 2 * np.median(X[-edge_rows:], axis=0) - X[n - k - 1 : n - 1][::-1]
         X = np.vstack([left, X, right])
     return pd.DataFrame(X).rolling(int(length), center=True, min_periods=1).median().to_numpy()[k : k + n]
+
+
+def _trailing_median(X: np.ndarray, length: int) -> np.ndarray:
+    """Median of each column over the ``length`` rows up to and including each row (fewer at the start)."""
+    return pd.DataFrame(X).rolling(int(length), min_periods=1).median().to_numpy()
 
 
 #: the floor of a channel's step energy, as a share of its normal value: a channel's stillness

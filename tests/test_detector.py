@@ -59,7 +59,7 @@ def test_a_stuck_noisy_level_is_flagged_by_its_stillness(series_detector, series
     stuck = series.copy()
     stuck.loc[2000:2150, "level"] = stuck.loc[2000, "level"]
     scores, parts = det.score(stuck)
-    inner = slice(2001 + det._smooth() // 2, 2151 - det._smooth() // 2)  # every averaged step is still
+    inner = slice(2001 + det._still_smooth() // 2, 2151 - det._still_smooth() // 2)  # every averaged step is still
     assert (np.argmax(parts[inner], axis=1) == 3).all()
     assert (scores[inner] > 5 * det.threshold_).all()
     assert (det.predict(stuck)[2010:2141] == -1).mean() > 0.95

@@ -41,7 +41,9 @@ def test_a_slow_drift_far_beyond_the_training_range_does_not_flag_the_series(dri
     assert flagged.mean() < 0.05, f"{flagged.mean():.1%} of the drifted rows flagged"
     absolute = AutoencoderDetector(window=16, stride=2, latent_dim=4, epochs=25, random_state=0,
                                    level="absolute").fit(X.iloc[:2000])
-    assert (absolute.predict(X.iloc[2000:]) == -1).mean() > 0.5  # what the level alone did
+    # without the level taken out, only the residual's running reference (score version 3) settles
+    # the drift, after flagging its first stretch
+    assert (absolute.predict(X.iloc[2000:]) == -1).mean() > 2 * flagged.mean()
 
 
 def test_faults_on_the_drifting_series_are_found(drifted):
@@ -59,6 +61,24 @@ def test_faults_on_the_drifting_series_are_found(drifted):
     flags = scores > det.threshold_
     for start, stop in ((3000, 3101), (4000, 4101), (5000, 5006)):
         assert flags[start:stop].mean() > 0.5, (start, flags[start:stop].mean())
+
+
+def test_a_lasting_new_regime_is_flagged_at_its_start_then_settles(drifted):
+    """After the training period the current's noise grows fivefold for good (a pump swapped, a
+    line re-routed): the start of the new regime is flagged, then it becomes the channel's own
+    reference, while a 60-row broken relation inside it is still found."""
+    X, det = drifted
+    span = det._stillness_rows()
+    changed = X.copy()
+    rng = np.random.default_rng(1)
+    changed.loc[2200:, "current"] += rng.normal(0, 0.25, len(X) - 2200)
+    flags = det.anomaly_score(changed) > det.threshold_
+    onset, settled = flags[2200 : 2200 + span // 2].mean(), flags[2200 + span : 4400].mean()
+    assert onset > 0.6 and settled < 0.1 and settled < onset / 5, (onset, settled)
+    faulty = changed.copy()
+    faulty.loc[4500:4560, "pressure"] += 1.0
+    flags = det.anomaly_score(faulty) > det.threshold_
+    assert flags[4500:4561].mean() > 0.8, flags[4500:4561].mean()
 
 
 def test_trust_notes_name_the_drifted_channel_and_the_share_flagged(drifted):
@@ -137,5 +157,5 @@ def test_gecco_the_default_engine_no_longer_flags_most_rows(tmp_path):
     scored = ~np.isnan(scores)
     auc = roc_auc_score(truth[scored], scores[scored])
     flagged = float(np.mean(pd.read_csv(out)["flag"].to_numpy()[15000:]))
-    assert auc > 0.95, auc  # 0.83 before (86% of the rows flagged)
-    assert flagged < 0.20, flagged
+    assert auc > 0.97, auc  # 0.982 measured; 0.83 before this issue (86% of the rows flagged)
+    assert flagged < 0.08, flagged  # 5.2% measured; 11.3% with score version 2

@@ -47,6 +47,32 @@ def test_a_model_saved_before_the_stillness_test_still_loads_and_scores(series_d
     assert np.isfinite(old).all() and old[rows].mean() < new[rows].mean()  # the residual alone
 
 
+def test_a_model_saved_with_score_version_2_scores_as_it_did(series_detector, faulty_series, tmp_path):
+    """Version 2: the residual averaged over 2 * window - 1 rows against the held-out scale alone,
+    stillness over the same rows. A saved version-2 model keeps that score (and its context)."""
+    from aeviz_core.detector import _local_stillness, _moving_average
+
+    path = save_detector(series_detector, tmp_path / "model")
+    meta = json.loads((path / "aeviz.json").read_text())
+    assert meta["score_version"] == 3
+    meta["score_version"] = 2
+    (path / "aeviz.json").write_text(json.dumps(meta))
+    old = load_detector(path)
+    w = old.window
+    assert (old._smooth(), old._still_smooth()) == (2 * w - 1, 2 * w - 1)
+    assert (series_detector._smooth(), series_detector._still_smooth()) == (w - 1, 2 * w - 1)
+
+    def version_2(Xs):
+        ratio = _moving_average(old._series_errors(Xs) / old.channel_scale_, 2 * w - 1)
+        still = _local_stillness(Xs, old.step_scale_, 2 * w - 1, old._stillness_rows())
+        return np.maximum(np.log(np.maximum(ratio, 1.0)), still)
+
+    expected = old._by_segment(faulty_series.to_numpy(dtype=float), version_2).max(axis=1)
+    np.testing.assert_allclose(old.anomaly_score(faulty_series), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(series_detector.anomaly_score(faulty_series), expected, atol=1e-3)
+    assert old.context_rows < series_detector.context_rows  # version 3's running residual reference
+
+
 def test_saved_json_has_versions_and_fingerprints(series_detector, tmp_path):
     meta = json.loads((save_detector(series_detector, tmp_path / "m") / "aeviz.json").read_text())
     assert meta["format"] == "aeviz-model" and meta["keras_version"] == keras.__version__

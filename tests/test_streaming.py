@@ -30,10 +30,14 @@ def test_streamed_scores_equal_one_piece(series_detector, series_file, name, chu
 
 
 def test_context_rows(series_detector):
-    # the level's running median (32 windows) on each side, then the stillness reference over as many
+    # the level's running median (32 windows) on each side; then the residual (window - 1 rows
+    # averaged) against its median over the 32 windows before it, or the stillness (2 * window - 1
+    # rows of steps) against its running median over 32 windows, whichever reaches further
     det = series_detector
     level = 32 * 16 + 1
-    assert det.context_rows == max(16 - 1 + (2 * 16 - 1) // 2 + level // 2, level // 2 + (2 * 16 - 1) // 2 + 1 + level // 2)
+    residual = 16 - 1 + (16 - 1) // 2 + level // 2 + level - 1
+    still = level // 2 + (2 * 16 - 1) // 2 + 1 + level // 2
+    assert det.context_rows == max(residual, still) == residual
 
 
 def test_chunks_are_checked_like_files(tmp_path):
