@@ -211,6 +211,12 @@ def latent(_det, model_id: str, data_key: str, _X) -> np.ndarray:
     return _det.transform(_X)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def latent_inputs(_ds: Dataset, _det, model_id: str, data_key: str) -> np.ndarray:
+    """What each latent point encodes (:func:`aeviz_core.appstate.latent_inputs`), per model and data."""
+    return A.latent_inputs(_ds, _det)
+
+
 @st.cache_data(show_spinner="Finding the sensor to blame...", max_entries=64)
 def _series_blame(_det, model_id: str, data_key: str, _X, start: int, end: int) -> np.ndarray:
     return _det.blame(_X, start, end)

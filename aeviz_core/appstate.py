@@ -499,8 +499,8 @@ def latent_inputs(dataset: Dataset, detector) -> np.ndarray:
     if dataset.is_images or detector.window is None:
         return np.asarray(dataset.X, dtype=np.float32).reshape(dataset.n_items, -1)
     X = dataset.X.astype(np.float32)
-    std = X.std(axis=0)
-    X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    std = np.nanstd(X, axis=0)  # rows of a gap are NaN, and so are the windows that touch them
+    X = (X - np.nanmean(X, axis=0)) / np.where(std > 0, std, 1.0)
     w = int(detector.window)
     starts = detector.latent_starts(len(X))
     view = np.lib.stride_tricks.sliding_window_view(X, w, axis=0)  # (n - w + 1, c, w)

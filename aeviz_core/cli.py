@@ -45,6 +45,13 @@ def _build_parser() -> argparse.ArgumentParser:
     score.add_argument("data", help="CSV or Parquet file")
     score.add_argument("--model", required=True, help="model directory written by 'aeviz train'")
     score.add_argument("--out", required=True, help="CSV of row, time, score, flag, top_channel")
+    score.add_argument("--events", default=None, metavar="EVENTS_CSV",
+                       help="also write one line per event: event_id, start_row, end_row, start_time, "
+                            "end_time, duration (seconds; rows without a time column), peak_score, area "
+                            "(summed score above the threshold), blamed_channel, blame_share")
+    score.add_argument("--merge-gap", type=int, default=None, metavar="ROWS",
+                       help="with --events: flagged runs at most this many rows apart are one event "
+                            "(default: the model's window, 0 for a table model)")
     score.add_argument("--chunk-rows", type=int, default=250_000,
                        help="rows read and scored at a time (memory stays bounded); default 250000")
     score.add_argument("--engine", choices=("local", "dask"), default="local",
@@ -126,41 +133,70 @@ def _score(args) -> int:
     extra = detector.saved_meta_.get("extra", {})
     chunks = iter_sensor_chunks(args.data, chunk_rows=args.chunk_rows, time_col=extra.get("time_col"),
                                 label_cols=extra.get("label_cols") or None, drop=extra.get("drop", []))
+    if args.events is None and args.merge_gap is not None:
+        raise ValueError("--merge-gap needs --events")
+    if args.merge_gap is not None and args.merge_gap < 0:
+        raise ValueError(f"--merge-gap must be >= 0, got {args.merge_gap}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.part")
     rows = flagged = 0
-    trust = []  # the TrustTracker, made when the first chunk names the channels
+    trust, events = [], []  # the TrustTracker and EventWriter, made when the first chunk names the channels
     try:
         with open(tmp, "w", newline="") as fh:
-            for chunk_scores in score_stream(detector, _warn_chunks(_tracked(chunks, detector, trust))):
+            for chunk_scores in score_stream(detector, _warn_chunks(_tracked(chunks, detector, trust, events, args))):
                 chunk_scores.to_csv(fh, index=False, header=rows == 0)
                 rows += len(chunk_scores)
                 flagged += int(chunk_scores["flag"].sum())
                 trust[0].add_scores(chunk_scores["score"].to_numpy())
+                if events:
+                    events[0].add_scores(chunk_scores["score"].to_numpy(),
+                                         chunk_scores["time"] if "time" in chunk_scores else None)
                 _progress(f"aeviz: scored {rows} rows")
         if rows == 0:
             raise ValueError(f"{args.data} has no rows to score")
+        table = events[0].finish() if events else None
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     _progress(f"aeviz: wrote {rows} rows to {out}; {flagged} flagged")
+    if table is not None:
+        _write_csv_atomic(table, Path(args.events))
+        _progress(f"aeviz: wrote {len(table)} events to {args.events}")
     for note in trust[0].notes() if trust else []:
         _progress(f"aeviz: warning: {note}")
     return 0
 
 
-def _tracked(chunks, detector, box: list):
-    """Pass chunks through, feeding their readings to a TrustTracker put in ``box``."""
+def _tracked(chunks, detector, box: list, events: list, args):
+    """Pass chunks through, feeding their readings to a TrustTracker put in ``box`` and, with
+    ``--events``, to an EventWriter put in ``events``."""
+    from .events import EventWriter
     from .trust import TrustTracker
 
     first_row = 0
     for chunk in chunks:
         if not box:
             box.append(TrustTracker(detector, chunk.channel_names))
+            if args.events is not None:
+                gap = args.merge_gap if args.merge_gap is not None else int(detector.window or 0)
+                events.append(EventWriter(detector, chunk.channel_names, detector.threshold_, gap))
         box[0].add_values(chunk.channels.to_numpy(), first_row=first_row, times=chunk.time)
+        if events:
+            events[0].add_values(chunk.channels.to_numpy())
         first_row += len(chunk.channels)
         yield chunk
+
+
+def _write_csv_atomic(frame, path: Path) -> None:
+    """Write ``frame`` to ``path`` whole or not at all (an existing file stays until then)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _score_dask(args) -> int:

@@ -21,6 +21,8 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from .events import _event_bounds
+
 __all__ = [
     "EVENT_COLUMNS",
     "best_f1_threshold",
@@ -561,8 +563,7 @@ def roc_pr_curves(scores, labels, max_points=500) -> tuple[pd.DataFrame, pd.Data
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and inclusive end rows of the runs of True in a 1-D boolean array."""
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    return _event_bounds(np.asarray(mask, dtype=bool), 0)
 
 
 def _as_time(time, n: int):
@@ -684,11 +685,7 @@ def flags_to_events(flags, scores, *, channel_errors=None, channel_names=None, t
                 f"channel_names must have {E.shape[1]} names (one per channel), got {channel_names.size}"
             )
 
-    starts, ends = _runs(f)
-    if starts.size and min_gap:
-        keep = starts[1:] - ends[:-1] - 1 > min_gap
-        starts = starts[np.concatenate(([True], keep))]
-        ends = ends[np.concatenate((keep, [True]))]
+    starts, ends = _event_bounds(f.astype(bool), min_gap)  # the one event definition
     if not starts.size:
         return _empty_events(time_values, is_datetime)
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .charts import minmax_downsample
+from .events import event_key, parse_event_key  # noqa: F401  (the review store's keys are event identities)
 
 __all__ = [
     "ACTIONS",
@@ -61,34 +62,6 @@ _ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#11111
 
 
 # --------------------------------------------------------------------------- the queue
-
-
-def event_key(start, end) -> str:
-    """``"start-end"`` for the event spanning rows ``start`` to ``end`` (inclusive).
-
-    Examples
-    --------
-    >>> event_key(120, 131)
-    '120-131'
-    """
-    return f"{int(start)}-{int(end)}"
-
-
-def parse_event_key(key: str) -> tuple[int, int]:
-    """``(start, end)`` of an :func:`event_key`; a ValueError names a bad key.
-
-    Examples
-    --------
-    >>> parse_event_key("120-131")
-    (120, 131)
-    """
-    try:
-        start, end = (int(part) for part in str(key).split("-"))
-    except ValueError:
-        raise ValueError(f"an event key must look like 'start-end', got {key!r}") from None
-    if not 0 <= start <= end:
-        raise ValueError(f"an event key needs 0 <= start <= end, got {key!r}")
-    return start, end
 
 
 def filter_queue(queue: pd.DataFrame, statuses) -> pd.DataFrame:

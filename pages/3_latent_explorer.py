@@ -42,6 +42,10 @@ def explorer():
         dims_allowed = [latent_dim]
     n_comp = c2.radio("Axes", dims_allowed, horizontal=True, key=f"latent.dims.{method}")
     base = A.latent_frame(None, dataset=ds, detector=det, row_errors=errors, threshold=current.threshold_)
+    coded = np.isfinite(Z).all(axis=1) & np.isfinite(S.latent_inputs(ds, det, det.model_id_, ds.key)).all(axis=1)
+    if not coded.all():
+        base = base[coded[base["idx"].to_numpy()]].reset_index(drop=True)
+        st.caption(f"{int((~coded).sum()):,} window(s) touching a gap in the data have no latent point.")
     if "time" not in base:
         base["time"] = base["row"]
     colour_options = (["class"] if "class" in base else []) + ["reconstruction error", "time", "flag"]
@@ -92,7 +96,7 @@ def explorer():
 
     # ---------------------------------------------------------------- quality numbers
     labels = frame["class"].to_numpy() if "class" in frame else None
-    q = S.quality(A.latent_inputs(ds, det)[rows], coords, labels, f"{z_key}:{method}:{n_comp}", _Z=Z[rows])
+    q = S.quality(S.latent_inputs(ds, det, det.model_id_, ds.key)[rows], coords, labels, f"{z_key}:{method}:{n_comp}", _Z=Z[rows])
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("5-NN accuracy", S.fmt(q["knn_accuracy"]),
               help="How often a point's 5 nearest neighbours in this layout share its class (cross-validated).")

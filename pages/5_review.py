@@ -286,8 +286,10 @@ if det.input_kind_ == "series":
                  "how much of the event's error that removes. A sensor that stops moving is named by its "
                  "stillness.")
 Z = S.latent(det, det.model_id_, ds.key, X)
-coords = Z[:, :2] if Z.shape[1] == 2 else S.projection(Z, f"{det.model_id_}:{ds.key}:all", "pca", 2)
-starts = det.latent_starts(ds.n_items) if det.window else np.arange(len(Z))
+coded = np.isfinite(Z).all(axis=1)  # a window that touches a gap has no code
+Z = Z[coded]
+coords = Z[:, :2] if Z.shape[1] == 2 else S.projection(Z, f"{det.model_id_}:{ds.key}:coded", "pca", 2)
+starts = (det.latent_starts(ds.n_items) if det.window else np.arange(len(coded)))[coded]
 points = R.latent_event_frame(coords, starts, det.window, flags, start, end)
 points = charts.display_sample(points, 3000, keep_mask=(points["role"] != "normal").to_numpy())
 right.altair_chart(R.latent_event_chart(points, title="Latent space" + ("" if Z.shape[1] == 2 else " (PCA)")),

@@ -401,3 +401,29 @@ def test_pages_say_when_the_flags_cannot_be_trusted(monkeypatch, tmp_path):
         assert "from row 20" in drift[0] and "(2026-01-02 " in drift[0], drift[0]  # the drift starts at row 2000
         assert "longer or more recent normal period" in drift[0], drift[0]
         assert not any("'flow'" in n or "'pressure'" in n for n in notes), notes
+
+
+def test_an_uploaded_file_with_an_outage_is_scored_around_it(monkeypatch, tmp_path):
+    """A 40-row outage of every sensor (longer than the interpolation limit) in an upload: the
+    Data page names the gap (rows counted from 1, as people read a file), training and every page
+    work, and the gap's rows get no score."""
+    from tests.test_real_data import plant
+
+    frame = plant(n=3000)
+    frame.loc[1500:1539, :] = np.nan
+    frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq="min").astype(str))
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("upload")
+    ok(at.run())
+    at.file_uploader(key="data.upload").set_value(("outage.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    ok(at.run())
+    assert not at.error, [e.value for e in at.error]
+    assert any("gap of 40 row(s) at rows 1501-1540" in w.value for w in at.warning), [w.value for w in at.warning]
+    train_tiny(at, epochs=2, period=(0, 1400), window=16, stride=4)
+    for page in ("pages/4_anomalies.py", "pages/5_review.py", "pages/3_latent_explorer.py"):
+        ok(at.switch_page(page).run())
+        assert not at.error, (page, [e.value for e in at.error])
+    active = at.session_state["active_model"]
+    det = at.session_state["models"][active].detector
+    scores = det.anomaly_score(at.session_state["dataset"].sensor.channels)
+    assert np.isnan(scores[1500:1540]).all() and np.isfinite(scores[:1500]).all() and np.isfinite(scores[1540:]).all()

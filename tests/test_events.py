@@ -1,0 +1,109 @@
+"""Events: one definition, and the events file of ``aeviz score --events`` (streamed)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aeviz_core import save_detector
+from aeviz_core.cli import main
+from aeviz_core.events import EVENT_FILE_COLUMNS, EventWriter, event_key, event_spans, parse_event_key
+
+
+def test_event_spans_merge_runs_at_most_min_gap_apart():
+    flags = np.zeros(40, bool)
+    flags[[3, 4, 5, 8, 9, 20, 30, 31]] = True
+    assert event_spans(flags) == [(3, 5), (8, 9), (20, 20), (30, 31)]
+    assert event_spans(flags, min_gap=2) == [(3, 9), (20, 20), (30, 31)]
+    assert event_spans(flags, min_gap=9) == [(3, 9), (20, 31)]  # 10 rows between 9 and 20, 9 between 20 and 30
+    assert event_spans(flags, min_gap=10) == [(3, 31)]
+    assert event_spans(np.zeros(5)) == []
+    assert parse_event_key(event_key(3, 9)) == (3, 9)
+
+
+def test_the_writer_fed_in_any_pieces_gives_the_same_events(series_detector, faulty_series):
+    """Readings and scores arrive in pieces of different sizes (scores lag behind, as a streaming
+    scorer returns them): the events, their blame included, equal those of the whole series."""
+    det = series_detector
+    X = faulty_series.copy()
+    X.loc[2600:2640, "c"] = X.loc[2600, "c"]  # a stuck sensor besides the spike on 'b'
+    scores = det.anomaly_score(X)
+    names = list(X.columns)
+
+    def run(value_pieces, score_pieces):
+        writer = EventWriter(det, names, det.threshold_, det.window)
+        v = np.array_split(X.to_numpy(), value_pieces)
+        s = np.array_split(scores, score_pieces)
+        for i in range(max(len(v), len(s))):
+            if i < len(v):
+                writer.add_values(v[i])
+            if i < len(s):
+                writer.add_scores(s[i])
+        return writer.finish()
+
+    whole = run(1, 1)
+    assert list(whole.columns) == list(EVENT_FILE_COLUMNS)
+    spans = event_spans(scores > det.threshold_, det.window)
+    assert list(zip(whole["start_row"], whole["end_row"])) == spans
+    for pieces in ((7, 3), (30, 30), (2, 11)):
+        pd.testing.assert_frame_equal(run(*pieces), whole)
+    spike = whole[(whole["start_row"] <= 2009) & (whole["end_row"] >= 2000)].iloc[0]
+    assert spike["blamed_channel"] == "b" and spike["blame_share"] > 0.5
+    assert spike["event_id"] == f"{spike['start_row']}-{spike['end_row']}"
+    np.testing.assert_allclose(spike["blame_share"],
+                               det.blame(X, spike["start_row"], spike["end_row"]).max(), atol=1e-3)
+    stuck = whole[(whole["start_row"] <= 2640) & (whole["end_row"] >= 2600)].iloc[0]
+    assert stuck["blamed_channel"] == "c"
+    assert spike["area"] > 0 and spike["peak_score"] > det.threshold_
+    assert spike["duration"] == spike["end_row"] - spike["start_row"] + 1  # rows, without times
+
+
+def test_aeviz_score_writes_events_streamed_as_in_memory(series_detector, faulty_series, tmp_path):
+    det = series_detector
+    frame = faulty_series.copy()
+    frame.loc[1380:1420, "c"] += 1.5  # across the chunk boundary at row 1400 (700-row chunks)
+    frame.insert(0, "time", pd.date_range("2026-03-01", periods=len(frame), freq="s").astype(str))
+    data = tmp_path / "series.csv"
+    frame.to_csv(data, index=False)
+    model = save_detector(det, tmp_path / "model", extra={"time_col": "time"})
+    outs = {}
+    for rows in (700, 100_000):
+        events = tmp_path / f"events_{rows}.csv"
+        assert main(["score", str(data), "--model", str(model), "--out", str(tmp_path / f"s{rows}.csv"),
+                     "--events", str(events), "--chunk-rows", str(rows)]) == 0
+        outs[rows] = pd.read_csv(events)
+    pd.testing.assert_frame_equal(outs[700], outs[100_000])
+    table = outs[700]
+    assert list(table.columns) == list(EVENT_FILE_COLUMNS)
+    scores = pd.read_csv(tmp_path / "s700.csv")
+    assert list(zip(table["start_row"], table["end_row"])) == event_spans(scores["flag"].to_numpy(), det.window)
+    spike = table[(table["start_row"] <= 2009) & (table["end_row"] >= 2000)].iloc[0]
+    assert spike["blamed_channel"] == "b"
+    assert spike["start_time"] == frame["time"].iloc[spike["start_row"]]
+    assert spike["duration"] == spike["end_row"] - spike["start_row"]  # one row a second
+    shifted = table[(table["start_row"] <= 1420) & (table["end_row"] >= 1380)]
+    assert len(shifted) == 1 and shifted.iloc[0]["blamed_channel"] == "c"
+
+
+def test_merge_gap_needs_events_and_is_checked(series_detector, faulty_series, tmp_path, capsys):
+    data = tmp_path / "series.csv"
+    faulty_series.to_csv(data, index=False)
+    model = save_detector(series_detector, tmp_path / "model")
+    assert main(["score", str(data), "--model", str(model), "--out", str(tmp_path / "s.csv"),
+                 "--merge-gap", "5"]) == 2
+    assert "--merge-gap needs --events" in capsys.readouterr().err
+    assert main(["score", str(data), "--model", str(model), "--out", str(tmp_path / "s.csv"),
+                 "--events", str(tmp_path / "e.csv"), "--merge-gap", "-1"]) == 2
+    assert "--merge-gap must be >= 0" in capsys.readouterr().err
+    default, wide = tmp_path / "e.csv", tmp_path / "wide.csv"
+    for path, extra in ((default, []), (wide, ["--merge-gap", "2000"])):
+        assert main(["score", str(data), "--model", str(model), "--out", str(tmp_path / "s.csv"),
+                     "--events", str(path), *extra]) == 0
+    assert 1 <= len(pd.read_csv(wide)) < len(pd.read_csv(default))
+
+
+@pytest.mark.parametrize("gap", [0, 16])
+def test_no_flag_no_event(series_detector, series, gap):
+    writer = EventWriter(series_detector, list(series.columns), np.inf, gap)
+    writer.add_values(series.to_numpy())
+    writer.add_scores(series_detector.anomaly_score(series))
+    assert writer.finish().empty
