@@ -195,6 +195,25 @@ def thresholded(entry: ModelEntry):
         return entry.detector
 
 
+def merge_gap(entry: ModelEntry) -> int:
+    """The events' merge gap of this model in this session: what the Anomalies or Review page set,
+    else the model's window (as ``aeviz score --events``)."""
+    return int(st.session_state[A.MERGE_GAPS].get(entry.name, int(entry.detector.window or 0)))
+
+
+def merge_gap_input(box, entry: ModelEntry, *, key: str) -> int:
+    """One merge-gap setting per model, shown on the Anomalies and Review pages alike, so both
+    list the same events."""
+    def keep():
+        st.session_state[A.MERGE_GAPS][entry.name] = int(st.session_state[key])
+
+    st.session_state[key] = merge_gap(entry)
+    return int(box.number_input("Merge flagged runs at most this many rows apart", 0, 10_000, key=key,
+                                on_change=keep,
+                                help="Runs of flagged rows closer than this are one event, on the Anomalies "
+                                     "and Review pages alike (default: the model's window, as the CLI)."))
+
+
 # --------------------------------------------------------------------------- cached computations
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "ACTIVE_MODEL",
     "DATASET",
     "MODELS",
+    "MERGE_GAPS",
     "MODEL_DIR",
     "SESSION_KEYS",
     "THRESHOLDS",
@@ -71,6 +72,7 @@ DATASET = "dataset"
 MODELS = "models"
 ACTIVE_MODEL = "active_model"
 THRESHOLDS = "thresholds"
+MERGE_GAPS = "merge_gaps"
 TRAIN_JOB = "train_job"
 MODEL_DIR = "model_dir"
 
@@ -80,6 +82,7 @@ SESSION_KEYS = {
     MODELS: "dict[str, ModelEntry]: this session's models, by name",
     ACTIVE_MODEL: "str or None: the model the Latent explorer and Anomalies pages show",
     THRESHOLDS: "dict[str, (rule, param)]: the threshold chosen per model",
+    MERGE_GAPS: "dict[str, int]: the events' merge gap chosen per model (default: its window)",
     TRAIN_JOB: "TrainingJob or None: the training running for this session",
     MODEL_DIR: "str: the folder models are saved to and loaded from",
 }
@@ -108,6 +111,8 @@ def init_session(state, dataset_factory=None) -> None:
         state[ACTIVE_MODEL] = None
     if THRESHOLDS not in state:
         state[THRESHOLDS] = {}
+    if MERGE_GAPS not in state:
+        state[MERGE_GAPS] = {}
     if TRAIN_JOB not in state:
         state[TRAIN_JOB] = None
     if MODEL_DIR not in state:

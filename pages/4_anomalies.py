@@ -93,8 +93,7 @@ def _threshold_view():
 
     if series:
         x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
-        min_gap = st.number_input("Merge events fewer than this many rows apart", 0, 10_000,
-                                  int(det.window or 0), key="anomalies.min_gap")
+        min_gap = S.merge_gap_input(st, entry, key="anomalies.min_gap")
         events = flags_to_events(flags, errors, channel_errors=channel_errors,
                                  channel_names=ds.channel_names, time=ds.time, min_gap=int(min_gap))
         st.markdown("**Score over time** (orange: labelled anomalies; red bands: flagged events)")
@@ -160,7 +159,7 @@ def _threshold_view():
                                          ("ROC AUC", m["roc_auc"]), ("PR AUC", m["pr_auc"])], strict=True):
         col.metric(name, S.fmt(value))
     if series:
-        ev_m = event_metrics(flags_to_events(flags[eval_mask], s), y)
+        ev_m = event_metrics(flags_to_events(flags[eval_mask], s, min_gap=S.merge_gap(entry)), y)
         st.caption(f"Events: {ev_m['n_detected']} of {ev_m['n_true_events']} labelled events detected, "
                    f"{ev_m['n_false_events']} false events.")
 

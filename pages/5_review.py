@@ -125,8 +125,7 @@ with c1:
 det = entry.detector  # computations use the shared model; the threshold comes from the session
 in_use = S.thresholded(entry)  # the threshold set on the Anomalies page, else the model's own
 threshold, rule = float(in_use.threshold_), in_use.threshold_rule_
-min_gap = c2.number_input("Merge gaps up to (rows)", 0, 10_000, int(det.window or 0), key="review.min_gap",
-                          help="Flagged runs fewer than this many rows apart are one event.")
+min_gap = S.merge_gap_input(c2, entry, key="review.min_gap")
 
 X = A.scoring_input(ds, det)
 errors, channel_errors = S.scores(det, det.model_id_, ds.key, X)

@@ -427,3 +427,27 @@ def test_an_uploaded_file_with_an_outage_is_scored_around_it(monkeypatch, tmp_pa
     det = at.session_state["models"][active].detector
     scores = det.anomaly_score(at.session_state["dataset"].sensor.channels)
     assert np.isnan(scores[1500:1540]).all() and np.isfinite(scores[:1500]).all() and np.isfinite(scores[1540:]).all()
+
+
+def test_anomalies_and_review_list_the_same_events(trained):
+    """One merge gap per model: set on the Anomalies page, the Review queue holds the same events."""
+    import re
+
+    at = trained
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    assert at.number_input(key="anomalies.min_gap").value == 16  # the model's window, as the CLI
+    counts = {}
+    for gap in (0, 400):
+        at.number_input(key="anomalies.min_gap").set_value(gap)
+        ok(at.run())
+        title = next(m.value for m in at.markdown if m.value.startswith("**Flagged events**"))
+        counts[gap] = int(re.search(r"\(([\d,]+),", title).group(1).replace(",", ""))
+        ok(at.switch_page("pages/5_review.py").run())
+        assert at.number_input(key="review.min_gap").value == gap
+        caption = next(c.value for c in at.caption if "flagged events at threshold" in c.value)
+        assert int(re.search(r"\*\*([\d,]+)\*\* flagged events", caption).group(1).replace(",", "")) == counts[gap]
+        ok(at.switch_page("pages/4_anomalies.py").run())
+        assert at.number_input(key="anomalies.min_gap").value == gap
+    assert counts[400] < counts[0]
+    at.number_input(key="anomalies.min_gap").set_value(16)  # the module's shared session, as it was
+    ok(at.run())
