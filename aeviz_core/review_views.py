@@ -12,6 +12,7 @@ Streamlit's session state and in a selectbox.
 from __future__ import annotations
 
 import math
+import re
 
 import altair as alt
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "context_rows",
     "event_channel_errors",
     "event_key",
+    "export_name",
     "event_label",
     "event_overlay_chart",
     "event_overlay_frame",
@@ -62,6 +64,18 @@ _ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#11111
 
 
 # --------------------------------------------------------------------------- the queue
+
+
+def export_name(model: str, data: str) -> str:
+    """``reviews_<model>_<data>.csv``, the data's own extension left out, safe as a file name.
+
+    Examples
+    --------
+    >>> export_name("ae-1", "pump_station.csv")
+    'reviews_ae-1_pump_station.csv'
+    """
+    stem = re.sub(r"\.(csv|tsv|txt|parquet|pq)$", "", str(data), flags=re.IGNORECASE)
+    return re.sub(r"[^\w.-]+", "_", f"reviews_{model}_{stem}") + ".csv"
 
 
 def filter_queue(queue: pd.DataFrame, statuses) -> pd.DataFrame:

@@ -14,7 +14,6 @@ already written to the store), ``review.flash`` (the outcome of the last save,
 shown once) and ``review.name`` (the reviewer's name, kept across pages).
 """
 
-import re
 from functools import partial
 
 import numpy as np
@@ -142,8 +141,10 @@ if not len(events):
     st.stop()
 
 flash = st.session_state.pop("review.flash", None)
-if flash is not None:
+if flash is not None:  # at the top, and as a toast where the operator is looking (by the buttons)
     {"success": st.success, "warning": st.warning, "error": st.error}[flash[0]](flash[1])
+    st.toast(flash[1], icon={"success": ":material/check_circle:", "warning": ":material/warning:",
+                             "error": ":material/error:"}[flash[0]])
 summary_box = st.container()  # filled once the queue is read, below its controls
 
 st.subheader("Queue", divider="gray")
@@ -163,9 +164,10 @@ except STORE_ERRORS as exc:
     st.error(f"Cannot read the reviews: {one_line(exc)}", icon=":material/database:")
     st.stop()
 q3.download_button(f"Export all {len(queue):,} events (CSV)",
-                   ReviewStore.export_csv(queue.assign(model=entry.name, model_id=model_id,
+                   ReviewStore.export_csv(queue.assign(status=queue["status"].map(R.STATUS_LABELS),
+                                                       model=entry.name, model_id=model_id,
                                                        data_fingerprint=fingerprint)),
-                   file_name=re.sub(r"[^\w.-]+", "_", f"reviews_{entry.name}_{ds.name}") + ".csv",
+                   file_name=R.export_name(entry.name, ds.name),
                    mime="text/csv", key="review.export", on_click="ignore", icon=":material/download:",
                    help="Every event of this model and data with its review (status, note, reviewer, time).")
 

@@ -147,6 +147,7 @@ def test_confirming_writes_an_audited_review_and_moves_on(db_url, pump_slice, ti
     second = queue(at)["rows"].iloc[1].replace("–", "-")
     decide(at, "confirmed", note="bearing noise, told maintenance")
     assert any("saved by ana" in s.value for s in at.success)
+    assert any("saved by ana" in t.value for t in at.toast)  # also where the operator is looking
     assert open_key(at) == second  # "then open the next event"
     store = ReviewStore(db_url)
     model_id, fingerprint = keys_of(tiny, pump_slice)
@@ -234,12 +235,13 @@ def test_export_gives_csv(db_url, pump_slice, tiny, monkeypatch):
     decide(at, "confirmed", note="a note, with a comma")
     assert "Export all" in at.get("download_button")[0].proto.label
     name, data = next((n, d) for n, d in served.items() if n and n.endswith(".csv"))
-    assert name.startswith("reviews_tiny_pump_slice")
+    assert name == "reviews_tiny_pump_slice.csv", name  # the data's extension is not doubled
     table = pd.read_csv(io.BytesIO(data))
     assert len(table) == len(queue(at))
     assert {"start", "end", "peak_score", "status", "note", "reviewer", "reviewed_at", "model_id",
             "data_fingerprint"} <= set(table.columns)
-    assert (table["status"] == "confirmed").sum() == 1
+    assert (table["status"] == "confirmed anomaly").sum() == 1  # the page's labels
+    assert set(table["status"]) <= {"open", "confirmed anomaly", "false alarm", "needs follow-up"}
     assert "a note, with a comma" in set(table["note"].dropna())
 
 
