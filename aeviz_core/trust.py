@@ -112,8 +112,8 @@ class TrustTracker:
                       "raise the threshold") if window else "Train on data like it, or raise the threshold"
             notes.append(
                 f"{share:.1%} of the scored {unit} are flagged, far above the {promised:.1%} the threshold "
-                f"promises on data like its training {unit}: the data is probably unlike what the model "
-                f"learned. {advice}"
+                f"promises on data like its training {unit}: either much of this data is anomalous, or it "
+                f"is unlike what the model learned. If the latter: {advice[0].lower() + advice[1:]}"
             )
         if window and self.longest > LONG_EVENT_SHARE * self.rows:  # items of a table have no order
             notes.append(

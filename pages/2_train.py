@@ -22,9 +22,12 @@ job = state[A.TRAIN_JOB]
 st.caption(f"Training on **{ds.name}**. Training starts only when you press *Train*; "
            "it runs in the background, so you can stop it or look at other pages meanwhile.")
 
+# outside the form, so that choosing the kind shows only that kind's fields
+kind = st.selectbox("Model", list(KINDS), format_func=KINDS.get, key="train.model")
+vae = kind.endswith("vae")
 with st.form("train.form"):
     c1, c2, c3 = st.columns(3)
-    kind = c1.selectbox("Model", list(KINDS), format_func=KINDS.get, key="train.model")
+    c1.markdown(f"**{KINDS[kind]}**")
     latent_dim = c2.number_input("Latent size", 1, 256, defaults.latent_dim, key="train.latent")
     hidden_text = c3.text_input("Layers (units, or conv filters)", ", ".join(map(str, defaults.hidden)),
                                 key="train.hidden",
@@ -42,11 +45,13 @@ with st.form("train.form"):
                              "trained with the neighbour term keeps improving its layout after the "
                              "loss levels off.")
     patience = c2.number_input("Patience", 1, 100, defaults.patience, key="train.patience")
-    c1, c2 = st.columns(2)
-    beta = c1.number_input("Beta (VAE: KL weight)", 0.0, 100.0, 1.0, step=0.1, key="train.beta")
-    weighting = c2.selectbox("VAE loss weighting", ["elbo", "demo"], key="train.weighting",
-                             help="elbo sums the squared error over an item's features; demo averages it, "
-                                  "which lets the KL term win and collapses the latent space.")
+    beta, weighting = defaults.beta, defaults.vae_weighting
+    if vae:
+        c1, c2 = st.columns(2)
+        beta = c1.number_input("Beta (KL weight)", 0.0, 100.0, 1.0, step=0.1, key="train.beta")
+        weighting = c2.selectbox("Loss weighting", ["elbo", "demo"], key="train.weighting",
+                                 help="elbo sums the squared error over an item's features; demo averages "
+                                      "it, which lets the KL term win and collapses the latent space.")
     if ds.is_images:
         classes = sorted({str(c) for c in ds.classes}, key=lambda c: (len(c), c))
         normal = st.multiselect("Normal classes (the others are held out as anomalies)", classes,

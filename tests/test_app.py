@@ -451,3 +451,15 @@ def test_anomalies_and_review_list_the_same_events(trained):
     assert counts[400] < counts[0]
     at.number_input(key="anomalies.min_gap").set_value(16)  # the module's shared session, as it was
     ok(at.run())
+
+
+def test_train_page_shows_only_the_chosen_kinds_fields(monkeypatch, tmp_path):
+    at = new_app(monkeypatch, tmp_path)
+    ok(at.switch_page("pages/2_train.py").run())
+    keys = {w.key for w in at.number_input} | {w.key for w in at.selectbox}
+    assert at.selectbox(key="train.model").value == "ae"
+    assert "train.beta" not in keys and "train.weighting" not in keys  # VAE-only fields
+    at.selectbox(key="train.model").set_value("vae")
+    ok(at.run())
+    keys = {w.key for w in at.number_input} | {w.key for w in at.selectbox}
+    assert {"train.beta", "train.weighting"} <= keys
