@@ -58,6 +58,10 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="local: this process; dask: a Dask cluster, DATA may be a glob of files, "
                             "--out is a folder (scores/ as Parquet, events.parquet, events.csv) and "
                             "--chunk-rows sets the rows per partition; default local")
+    score.add_argument("--series", choices=("per-file", "continuous"), default="per-file",
+                       help="per-file: every file is its own series; continuous: the files (a glob) are "
+                            "consecutive pieces of one series, ordered by their first time (or name), "
+                            "scored across their boundaries; row counts over the series; default per-file")
     score.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="with --engine dask: address of a running Dask scheduler "
                             "(default: a local cluster on this machine)")
@@ -131,8 +135,17 @@ def _score(args) -> int:
 
     detector = load_detector(args.model)
     extra = detector.saved_meta_.get("extra", {})
-    chunks = iter_sensor_chunks(args.data, chunk_rows=args.chunk_rows, time_col=extra.get("time_col"),
-                                label_cols=extra.get("label_cols") or None, drop=extra.get("drop", []))
+    options = {"chunk_rows": args.chunk_rows, "time_col": extra.get("time_col"),
+               "label_cols": extra.get("label_cols") or None, "drop": extra.get("drop", [])}
+    if args.series == "continuous":  # one series read file after file, in time order
+        from .distributed import archive_files, series_order
+
+        files = series_order(archive_files(args.data), extra.get("time_col"))
+        _progress(f"aeviz: one series in {len(files)} file(s): {', '.join(p.name for p in files[:5])}"
+                  + (" ..." if len(files) > 5 else ""))
+        chunks = (chunk for path in files for chunk in iter_sensor_chunks(path, **options))
+    else:
+        chunks = iter_sensor_chunks(args.data, **options)
     if args.events is None and args.merge_gap is not None:
         raise ValueError("--merge-gap needs --events")
     if args.merge_gap is not None and args.merge_gap < 0:
@@ -203,7 +216,8 @@ def _score_dask(args) -> int:
     from .distributed import score_archive
 
     summary = score_archive(args.data, args.model, args.out, scheduler=args.scheduler,
-                            partition_rows=args.chunk_rows, progress=lambda m: _progress(f"aeviz: {m}"))
+                            partition_rows=args.chunk_rows, progress=lambda m: _progress(f"aeviz: {m}"),
+                            series=args.series)
     _progress(f"aeviz: wrote {summary['rows']} rows of {summary['files']} file(s) to {summary['scores_dir']}; "
               f"{summary['flagged']} flagged in {summary['events']} events ({summary['events_path']}) "
               f"in {summary['seconds']:.1f} s")

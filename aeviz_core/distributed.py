@@ -53,10 +53,12 @@ from .registry import ERRORS_FILE, META_FILE, MODEL_FILE, load_detector
 from .scoring import top_channels
 from .streaming import iter_sensor_chunks
 
-__all__ = ["DEFAULT_PARTITION_ROWS", "archive_files", "score_archive"]
+__all__ = ["DEFAULT_PARTITION_ROWS", "SERIES_MODES", "archive_files", "score_archive", "series_order"]
 
 DEFAULT_PARTITION_ROWS = 250_000
 SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+#: how the files of an archive relate: each its own series, or consecutive pieces of one
+SERIES_MODES = ("per-file", "continuous")
 _MAX_WARNINGS = 20
 
 
@@ -102,7 +104,7 @@ def archive_files(data) -> list[Path]:
 
 
 def score_archive(data, model_dir, out_dir, *, scheduler=None, n_workers: int | None = None,
-                  partition_rows: int = DEFAULT_PARTITION_ROWS, progress=None) -> dict:
+                  partition_rows: int = DEFAULT_PARTITION_ROWS, progress=None, series: str = "per-file") -> dict:
     """Score every row of many sensor files on a Dask cluster.
 
     Each file is read in partitions, each partition is scored on a worker
@@ -135,6 +137,16 @@ def score_archive(data, model_dir, out_dir, *, scheduler=None, n_workers: int | 
         (write the files with row groups of this size or smaller).
     progress : callable, optional
         Called with a line of text at each step (and for data warnings).
+    series : {"per-file", "continuous"}, default "per-file"
+        ``"per-file"``: every file is a series of its own. ``"continuous"``: the
+        files are consecutive pieces of one series (a historian's daily or
+        hourly exports): they are ordered by their first timestamp (by name
+        without a time column), each file's edge partitions take their halo
+        rows from the neighbouring file, so every row scores as in the
+        concatenated series, and an event that crosses a file boundary is one
+        event. Files that overlap in time or hold other columns are refused,
+        named. ``row`` then counts over the whole series and ``file`` names
+        the file holding the row.
 
     Returns
     -------
@@ -165,6 +177,8 @@ def score_archive(data, model_dir, out_dir, *, scheduler=None, n_workers: int | 
     if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer))
                                   or n_workers < 1):
         raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
+    if series not in SERIES_MODES:
+        raise ValueError(f"series must be one of {SERIES_MODES}, got {series!r}")
     paths = archive_files(data)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -173,6 +187,9 @@ def score_archive(data, model_dir, out_dir, *, scheduler=None, n_workers: int | 
     detector = load_detector(model_dir)  # checks the model here, before any worker starts
     extra = detector.saved_meta_.get("extra", {})
     context = detector.context_rows
+    continuous = series == "continuous"
+    if continuous:
+        paths = series_order(paths, extra.get("time_col"))
     first = next(iter_sensor_chunks(paths[0], chunk_rows=max(2 * context + 1, 256),
                                     **_options(paths[0], _columns(paths[0]), extra)))
     meta = _score_rows(detector, first, 0, len(first.channels), 0, str(paths[0]))[0].iloc[:0]
@@ -187,8 +204,7 @@ def score_archive(data, model_dir, out_dir, *, scheduler=None, n_workers: int | 
         workers = len(client.nthreads())
         client.register_plugin(plugin, name=plugin.name)
         try:
-            scored = [piece for path in paths
-                      for piece in _file_pieces(path, extra, context, partition_rows, plugin.name, meta)]
+            scored = _pieces(paths, extra, context, partition_rows, plugin.name, meta, continuous)
             say(f"scoring {len(paths)} file(s) in {len(scored)} partition(s) on {workers} worker(s)")
             frames = dd.from_delayed([s[0] for s in scored], meta=meta, verify_meta=False)
             write = frames.to_parquet(out / "scores", write_index=False, overwrite=True, compute=False,
@@ -199,8 +215,12 @@ def score_archive(data, model_dir, out_dir, *, scheduler=None, n_workers: int | 
         finally:
             client.unregister_worker_plugin(plugin.name)
 
-    events = _archive_events(sides, [str(p) for p in paths], list(detector.feature_names_in_),
-                             "time" in meta.columns)
+    if continuous:  # one series: its events, each under the file where it starts
+        events = _series_events(sides, [str(p) for p in paths], list(detector.feature_names_in_),
+                                "time" in meta.columns)
+    else:
+        events = _archive_events(sides, [str(p) for p in paths], list(detector.feature_names_in_),
+                                 "time" in meta.columns)
     _write_atomic(events, out / "events.parquet")
     _write_atomic(events, out / "events.csv")
     warnings = [w for side in sides for w in side["warnings"]]
@@ -374,23 +394,76 @@ def _read(path: Path, partition_rows: int):
                        blocksize=max(int(partition_rows * line_bytes), 1))
 
 
-def _file_pieces(path: Path, extra, context, partition_rows, plugin_name, meta) -> list:
-    """Delayed ``(scores, side)`` per partition of one file, each with its halo."""
-    frame = _read(path, partition_rows)
-    options = _options(path, list(frame.columns), extra)
-    parts = frame.to_delayed()
+def _pieces(paths, extra, context, partition_rows, plugin_name, meta, continuous: bool) -> list:
+    """Delayed ``(scores, side)`` per partition of every file, each with its halo: from its own
+    file's neighbouring partitions, or, for a continuous series, across file boundaries too."""
+    files = []
+    for path in paths:
+        frame = _read(path, partition_rows)
+        files.append((path, _options(path, list(frame.columns), extra), frame.to_delayed()))
+    chains = [files] if continuous else [[f] for f in files]
+    return [piece for chain in chains for piece in _chain_pieces(chain, context, plugin_name, meta)]
+
+
+def _chain_pieces(files, context, plugin_name, meta) -> list:
+    """The partitions of ``files`` (``(path, options, parts)``, in order) scored as one series."""
+    parts = [(path, options, part) for path, options, pieces in files for part in pieces]
     carry = dask.delayed(_carry, pure=True)
     lead = dask.delayed(_lead, pure=True)
     score = dask.delayed(_score_piece, pure=True, nout=2)
     before = [(None, 0)]
-    for part in parts[:-1]:
+    for _, _, part in parts[:-1]:
         before.append(carry(before[-1], part, context))
     after = [None]
-    for part in parts[:0:-1]:
+    for _, _, part in parts[:0:-1]:
         after.append(lead(part, after[-1], context))
     after.reverse()
-    return [score(before[i], parts[i], after[i], file=str(path), options=options,
-                  plugin_name=plugin_name, meta=meta) for i in range(len(parts))]
+    return [score(before[i], part, after[i], file=str(path), options=options, plugin_name=plugin_name,
+                  meta=meta) for i, (path, options, part) in enumerate(parts)]
+
+
+def series_order(paths, time_col) -> list[Path]:
+    """The files of one continuous series in time order (by first timestamp; by name without a
+    time column). Refuses, naming them, files with other columns and files that overlap in time.
+    """
+    paths = list(paths)
+    columns = {p: _columns(p) for p in paths}
+    first = paths[0]
+    for p in paths[1:]:
+        if set(columns[p]) != set(columns[first]):
+            only_p = sorted(set(columns[p]) - set(columns[first]))
+            only_f = sorted(set(columns[first]) - set(columns[p]))
+            raise DataError(
+                f"{p.name} and {first.name} hold other columns ({p.name} only: {only_p or 'none'}; "
+                f"{first.name} only: {only_f or 'none'}): the files of one continuous series need the "
+                "same channels; score them with --series per-file"
+            )
+    if time_col is None:
+        return sorted(paths, key=lambda p: p.name)
+    spans = {p: _time_span(p, time_col) for p in paths}
+    ordered = sorted(paths, key=lambda p: spans[p][0])
+    for a, b in zip(ordered, ordered[1:]):
+        if spans[b][0] <= spans[a][1]:
+            raise DataError(
+                f"{a.name} ({spans[a][0]} to {spans[a][1]}) and {b.name} ({spans[b][0]} to {spans[b][1]}) "
+                "overlap in time: the files of one continuous series must follow each other; "
+                "score them with --series per-file, or remove the overlap"
+            )
+    return ordered
+
+
+def _time_span(path: Path, time_col: str):
+    """First and last time of a file's time column (datetimes, else numbers)."""
+    if _is_parquet(path):
+        values = pd.read_parquet(path, columns=[time_col])[time_col]
+    else:
+        values = pd.read_csv(path, sep=_sep(path), usecols=[time_col], encoding="utf-8-sig")[time_col]
+    parsed = pd.to_numeric(values, errors="coerce") if pd.api.types.is_numeric_dtype(values) else \
+        pd.to_datetime(values, errors="coerce", format="mixed")
+    parsed = parsed.dropna()
+    if parsed.empty:
+        raise DataError(f"{path.name}: no readable time in column {time_col!r}")
+    return parsed.min(), parsed.max()
 
 
 def _carry(before, part: pd.DataFrame, n: int):
@@ -456,7 +529,7 @@ def _score_rows(detector, data, start: int, stop: int, first_row: int, file: str
     out["file"] = file
     scores = pd.DataFrame(out)
     hit = out["flag"] == 1
-    flagged = scores.loc[hit, [c for c in ("row", "time", "score") if c in scores]].reset_index(drop=True)
+    flagged = scores.loc[hit, [c for c in ("row", "time", "score", "file") if c in scores]].reset_index(drop=True)
     flagged[list(names)] = channel[hit]
     return scores, flagged
 
@@ -478,6 +551,20 @@ def _archive_events(sides, files, channel_names, has_time) -> pd.DataFrame:
         events.insert(0, "file", pd.Series([], dtype=str))
         return events
     events = pd.concat(frames, ignore_index=True)
+    events["event"] = np.arange(len(events), dtype=np.int64)
+    return events[["file", *EVENT_COLUMNS]]
+
+
+def _series_events(sides, files, channel_names, has_time) -> pd.DataFrame:
+    """The events of one series spread over ``files`` (rows counted over the series), each under
+    the file that holds its first row."""
+    flagged = [side["flagged"] for side in sides if len(side["flagged"])]
+    if not flagged:
+        return _archive_events([], files, channel_names, has_time)
+    rows = pd.concat(flagged, ignore_index=True)
+    events = _events_from_flagged(rows, channel_names, has_time)
+    owner = rows.set_index("row")["file"]
+    events.insert(0, "file", owner.loc[events["start"].to_numpy()].to_numpy())
     events["event"] = np.arange(len(events), dtype=np.int64)
     return events[["file", *EVENT_COLUMNS]]
 

@@ -161,3 +161,87 @@ def test_cli_bad_input(archive, tmp_path, capsys, extra):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("aeviz: error:") and len(err.splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------- one series in many files
+
+
+@pytest.fixture(scope="module")
+def continuous(archive, tmp_path_factory):
+    """One 6,000-row series cut into six consecutive files, named so that name order is not time
+    order, half CSV and half Parquet; a fault crosses the boundary between the 3rd and 4th."""
+    folder = tmp_path_factory.mktemp("continuous")
+    series = make_series(6000, seed=3)
+    series.loc[2960:3040, "c"] += 1.5
+    series.insert(0, "time", pd.date_range("2026-03-01", periods=len(series), freq="s"))
+    names = ["f-e", "f-b", "f-f", "f-a", "f-d", "f-c"]  # the k-th piece of the series
+    for k, name in enumerate(names):
+        piece = series.iloc[1000 * k : 1000 * (k + 1)]
+        if k % 2:
+            piece.to_parquet(folder / f"{name}.parquet", row_group_size=ROW_GROUP, index=False)
+        else:
+            piece.to_csv(folder / f"{name}.csv", index=False)
+    series.to_csv(folder / "whole.csv.all", index=False)  # not picked up by the glob below
+    return folder, names
+
+
+def test_continuous_series_equals_the_concatenated_series(archive, continuous, client, tmp_path):
+    folder, names = continuous
+    summary = score_archive(str(folder / "f-*"), archive / "model", tmp_path / "out", scheduler=client,
+                            partition_rows=PARTITION_ROWS, series="continuous")
+    scores = pd.read_parquet(tmp_path / "out" / "scores").sort_values("row").reset_index(drop=True)
+    detector = load_detector(archive / "model")
+    whole = score_table(detector, load_sensor_table(folder / "whole.csv.all"))
+    assert summary["rows"] == 6000 and scores["row"].tolist() == list(range(6000))
+    np.testing.assert_allclose(scores["score"], whole["score"], rtol=1e-5, atol=1e-7)  # file edges included
+    assert (scores["flag"] == whole["flag"]).all()
+    # each row is told which file holds it: the files in time order, not in name order
+    holder = [f"f-{n.split('-')[1]}" for n in scores["file"].map(lambda f: f.rsplit("/", 1)[-1].split(".")[0])]
+    assert holder[::1000] == names
+    events = pd.read_parquet(tmp_path / "out" / "events.parquet")
+    expected = flags_to_events(whole["flag"].to_numpy(), whole["score"].to_numpy())
+    assert list(zip(events["start"], events["end"])) == list(zip(expected["start"], expected["end"]))
+    crossing = events[(events["start"] < 3000) & (events["end"] >= 3000)]
+    assert len(crossing) == 1 and crossing.iloc[0]["file"].endswith("f-f.csv")  # once, under its first file
+    # per file (the default), the rows at the boundaries differ: the halo stops at each file's edge
+    per_file = score_archive(str(folder / "f-*"), archive / "model", tmp_path / "per-file", scheduler=client,
+                             partition_rows=PARTITION_ROWS)
+    assert per_file["rows"] == 6000
+    alone = pd.read_parquet(tmp_path / "per-file" / "scores").sort_values("time").reset_index(drop=True)
+    differ = np.abs(alone["score"].to_numpy() - whole["score"].to_numpy()) > 1e-3
+    assert differ[[k * 1000 + d for k in range(1, 6) for d in (-1, 0)]].all()  # each file's edge rows
+
+
+def test_continuous_series_refuses_overlaps_and_other_columns(archive, continuous, tmp_path):
+    from aeviz_core.distributed import series_order
+
+    folder, _ = continuous
+    files = sorted(folder.glob("f-*"))
+    late = pd.read_csv(folder / "f-e.csv")  # the first piece again, shifted to overlap the second
+    late["time"] = pd.to_datetime(late["time"]) + pd.Timedelta(seconds=500)
+    late.to_csv(tmp_path / "overlap.csv", index=False)
+    with pytest.raises(DataError, match=r"f-e.csv .* and overlap.csv .* overlap in time"):
+        series_order([*files, tmp_path / "overlap.csv"], "time")
+    other = pd.read_csv(folder / "f-e.csv").rename(columns={"c": "cc"})
+    other.to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(DataError, match=r"other.csv and .* hold other columns \(other.csv only: \['cc'\]"):
+        series_order([*files, tmp_path / "other.csv"], "time")
+    with pytest.raises(ValueError, match="series must be one of"):
+        score_archive(str(folder / "f-*"), archive / "model", tmp_path / "x", series="glued")
+
+
+def test_cli_scores_a_continuous_series_locally_and_on_dask_alike(archive, continuous, tmp_path):
+    folder, _ = continuous
+    model = str(archive / "model")
+    assert main(["score", str(folder / "f-*"), "--model", model, "--out", str(tmp_path / "local.csv"),
+                 "--series", "continuous", "--chunk-rows", "700", "--events", str(tmp_path / "events.csv")]) == 0
+    local = pd.read_csv(tmp_path / "local.csv")
+    whole = score_table(load_detector(archive / "model"), load_sensor_table(folder / "whole.csv.all"))
+    assert local["row"].tolist() == list(range(6000))
+    np.testing.assert_allclose(local["score"], whole["score"], rtol=1e-5, atol=1e-7)
+    events = pd.read_csv(tmp_path / "events.csv")
+    assert ((events["start_row"] < 3000) & (events["end_row"] >= 3000)).sum() == 1  # across two files, once
+    assert main(["score", str(folder / "f-*"), "--model", model, "--out", str(tmp_path / "dask"),
+                 "--engine", "dask", "--series", "continuous", "--chunk-rows", "400"]) == 0
+    on_dask = pd.read_parquet(tmp_path / "dask" / "scores").sort_values("row").reset_index(drop=True)
+    np.testing.assert_allclose(on_dask["score"], local["score"], rtol=1e-5, atol=1e-7)
