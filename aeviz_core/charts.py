@@ -629,9 +629,27 @@ def contributions_chart(channel_names, values, *, title: str | None = None,
     return chart.properties(title=title) if title else chart
 
 
-def roc_chart(roc: pd.DataFrame, *, point=None, height: int = 240) -> alt.LayerChart:
-    """ROC curve (``fpr``, ``tpr``) with the chance diagonal and the current
-    operating point ``(fpr, tpr)`` as a red dot."""
+#: operating points drawn on the ROC and PR curves, and their colours
+POINT_COLORS = {"threshold in use": "#d62728", "best F1": "#2ca02c"}
+
+
+def _points_layer(points, x: str, y: str):
+    """Labelled operating points (``{label: (x, y)}``), coloured and in a legend."""
+    rows = [{"point": label, x: float(px), y: float(py)} for label, (px, py) in points.items()
+            if np.isfinite(px) and np.isfinite(py)]
+    if not rows:
+        return None
+    labels = list(points)
+    return alt.Chart(pd.DataFrame(rows)).mark_point(filled=True, size=90, opacity=0.9).encode(
+        x=f"{x}:Q", y=f"{y}:Q",
+        color=alt.Color("point:N", title=None, legend=alt.Legend(orient="bottom-right"),
+                        scale=alt.Scale(domain=labels, range=[POINT_COLORS.get(k, "#555555") for k in labels])),
+        tooltip=["point:N", alt.Tooltip(f"{x}:Q", format=".3f"), alt.Tooltip(f"{y}:Q", format=".3f")])
+
+
+def roc_chart(roc: pd.DataFrame, *, point=None, points=None, height: int = 240) -> alt.LayerChart:
+    """ROC curve (``fpr``, ``tpr``) with the chance diagonal; ``points`` (``{label: (fpr, tpr)}``,
+    e.g. the threshold in use and the best-F1 one) or one ``point`` as a red dot."""
     curve = alt.Chart(roc).mark_line(color="#4c78a8").encode(
         x=alt.X("fpr:Q", title="false-alarm rate", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("tpr:Q", title="recall", scale=alt.Scale(domain=[0, 1])),
@@ -640,21 +658,23 @@ def roc_chart(roc: pd.DataFrame, *, point=None, height: int = 240) -> alt.LayerC
     diag = alt.Chart(pd.DataFrame({"fpr": [0, 1], "tpr": [0, 1]})).mark_line(
         color="#bbbbbb", strokeDash=[4, 4]).encode(x="fpr:Q", y="tpr:Q")
     layers = [diag, curve]
-    if point is not None:
-        layers.append(alt.Chart(pd.DataFrame({"fpr": [point[0]], "tpr": [point[1]]})).mark_point(
-            color="#d62728", filled=True, size=80).encode(x="fpr:Q", y="tpr:Q"))
+    marks = _points_layer(points if points is not None else ({} if point is None else {"threshold in use": point}),
+                          "fpr", "tpr")
+    if marks is not None:
+        layers.append(marks)
     return alt.layer(*layers).properties(height=height, title="ROC")
 
 
-def pr_chart(pr: pd.DataFrame, *, point=None, height: int = 240) -> alt.LayerChart:
-    """Precision-recall curve with the current operating point ``(recall, precision)``."""
+def pr_chart(pr: pd.DataFrame, *, point=None, points=None, height: int = 240) -> alt.LayerChart:
+    """Precision-recall curve with operating points ``{label: (recall, precision)}`` (or one ``point``)."""
     curve = alt.Chart(pr).mark_line(color="#4c78a8").encode(
         x=alt.X("recall:Q", title="recall", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("precision:Q", title="precision", scale=alt.Scale(domain=[0, 1])),
         tooltip=[alt.Tooltip("threshold:Q", format=".4g"), alt.Tooltip("recall:Q", format=".3f"),
                  alt.Tooltip("precision:Q", format=".3f")])
     layers = [curve]
-    if point is not None and all(np.isfinite(point)):
-        layers.append(alt.Chart(pd.DataFrame({"recall": [point[0]], "precision": [point[1]]})).mark_point(
-            color="#d62728", filled=True, size=80).encode(x="recall:Q", y="precision:Q"))
+    marks = _points_layer(points if points is not None else ({} if point is None else {"threshold in use": point}),
+                          "recall", "precision")
+    if marks is not None:
+        layers.append(marks)
     return alt.layer(*layers).properties(height=height, title="Precision-recall")

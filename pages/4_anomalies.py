@@ -74,7 +74,16 @@ def _threshold_view():
         lo, hi, step, fmt = RULE_SLIDERS[rule]
         if key not in state:
             state[key] = float(np.clip(param0 if rule0 == rule else THRESHOLD_RULES[rule]["default"], lo, hi))
-        param = c2.slider(THRESHOLD_RULES[rule]["label"], lo, hi, step=step, key=key, format=fmt)
+        exact = f"anomalies.exact.{rule}"
+
+        def from_exact(key=key, exact=exact, lo=lo, hi=hi):
+            state[key] = float(np.clip(state[exact], lo, hi))
+
+        s1, s2 = c2.columns([3, 1.3], vertical_alignment="bottom")
+        param = s1.slider(THRESHOLD_RULES[rule]["label"], lo, hi, step=step, key=key, format=fmt)
+        state[exact] = float(param)  # the exact value beside the slider follows it, and sets it
+        s2.number_input("exact value", lo, hi, step=step, format=fmt, key=exact, on_change=from_exact,
+                        help="Type the value: a drag of a few pixels moves the slider by whole percent.")
     try:
         current = det.with_threshold(rule, param)
     except ValueError as exc:
@@ -162,6 +171,26 @@ def _threshold_view():
         ev_m = event_metrics(flags_to_events(flags[eval_mask], s, min_gap=S.merge_gap(entry)), y)
         st.caption(f"Events: {ev_m['n_detected']} of {ev_m['n_true_events']} labelled events detected, "
                    f"{ev_m['n_false_events']} false events.")
+    roc, pr = S.curves(s, y, curve_key(y))
+    best_t, best_f = S.best_f1(s, y, curve_key(y))
+    best = A.rates_at(s > best_t, y)
+    if len(roc):
+        c1, c2 = st.columns(2)
+        c1.altair_chart(charts.roc_chart(roc, points={
+            "threshold in use": (m["false_alarm_rate"], m["recall"]),
+            "best F1": (best["false_alarm_rate"], best["recall"])}), key="anomalies.roc")
+        c2.altair_chart(charts.pr_chart(pr, points={
+            "threshold in use": (m["recall"], m["precision"]),
+            "best F1": (best["recall"], best["precision"])}), key="anomalies.pr")
+    share = float(np.mean(s > best_t))
+    st.button(f"Use the best-F1 threshold ({best_t:.4g}, F1 {best_f:.3f}, flags {share:.1%} of these rows)",
+              on_click=use_best_f1, args=(best_t,), key="anomalies.best",
+              help="The threshold with the best F1 on these labels: it is fitted to the very rows it is "
+                   "judged on, so it flatters the model.")
+    if share > 0.5:
+        st.warning(f"The best-F1 threshold flags {share:.0%} of the rows: on these labels no threshold "
+                   "separates anomalies from normal rows well; flagging them all scores about as high. "
+                   "Keep a threshold fitted on normal data instead.")
 
 
 def curve_key(y) -> str:
@@ -170,16 +199,3 @@ def curve_key(y) -> str:
 
 threshold_view()
 
-# threshold-free, so outside the fragment: a threshold move does not redraw them
-if labels is not None:
-    y, s = labels[eval_mask], errors[eval_mask]
-    roc, pr = S.curves(s, y, curve_key(y))
-    best_t, best_f = S.best_f1(s, y, curve_key(y))
-    best = A.rates_at(s > best_t, y)
-    if len(roc):
-        c1, c2 = st.columns(2)
-        c1.altair_chart(charts.roc_chart(roc, point=(best["false_alarm_rate"], best["recall"])), key="anomalies.roc")
-        c2.altair_chart(charts.pr_chart(pr, point=(best["recall"], best["precision"])), key="anomalies.pr")
-        st.caption("The red dots mark the threshold with the best F1 on these labels.")
-    st.button(f"Use the best-F1 threshold ({best_t:.4g}, F1 {best_f:.3f})",
-              on_click=use_best_f1, args=(best_t,), key="anomalies.best")

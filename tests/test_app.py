@@ -463,3 +463,21 @@ def test_train_page_shows_only_the_chosen_kinds_fields(monkeypatch, tmp_path):
     ok(at.run())
     keys = {w.key for w in at.number_input} | {w.key for w in at.selectbox}
     assert {"train.beta", "train.weighting"} <= keys
+
+
+def test_threshold_typed_exactly_and_both_operating_points_marked(trained):
+    at = trained
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    at.selectbox(key="anomalies.rule").set_value("percentile")
+    ok(at.run())
+    at.number_input(key="anomalies.exact.percentile").set_value(99.73)
+    ok(at.run())
+    assert at.slider(key="anomalies.param.percentile").value == pytest.approx(99.73)
+    at.slider(key="anomalies.param.percentile").set_value(97.5)
+    ok(at.run())
+    assert at.number_input(key="anomalies.exact.percentile").value == pytest.approx(97.5)  # follows the slider
+    specs = json.dumps(charts(at))
+    assert '"threshold in use"' in specs and '"best F1"' in specs
+    assert any("flags" in b.label and "of these rows" in b.label for b in at.button)
+    at.slider(key="anomalies.param.percentile").set_value(99.5)  # the module's shared session, as it was
+    ok(at.run())
