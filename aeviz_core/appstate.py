@@ -62,6 +62,7 @@ __all__ = [
     "overlay_frame",
     "parse_hidden",
     "rates_at",
+    "training_notices",
     "scoring_input",
     "training_data",
     "unique_name",
@@ -404,10 +405,37 @@ class ModelEntry:
             "final loss": float(loss[-1]),
             "final val loss": float(val[-1]),
             "threshold": float(det.threshold_),
-            "stopped early": bool(getattr(det, "interrupted_", False)),
+            "stopped early": _stopped_early(det, len(hist.get("loss", []))),
+            "stopped by you": bool(getattr(det, "interrupted_", False)),
+            "threshold from": getattr(det, "threshold_source_", "held-out"),
             "source": self.source,
             "model id": det.model_id_,
         }
+
+
+def _stopped_early(det, epochs_run: int) -> bool:
+    """Whether early stopping ended the fit before its epochs (a stop request is not counted)."""
+    if getattr(det, "interrupted_", False):
+        return False
+    try:
+        planned = det._epochs()
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return 0 < epochs_run < planned
+
+
+def training_notices(det) -> list[str]:
+    """What a fit could not do as asked, and what it did instead, in plain words."""
+    notes = []
+    if getattr(det, "threshold_source_", "held-out") == "training":
+        notes.append(
+            "Too few rows to hold any out: the threshold was fitted on the training rows themselves, "
+            "which the model has seen, so it sits low and more rows than it promises will be flagged; "
+            + ("early stopping watched the training loss instead of a validation loss. "
+               if det._early_stopping() else "")
+            + "Train on a longer period (or a smaller window) to fit it on rows the model has not seen."
+        )
+    return notes
 
 
 def unique_name(base: str, taken) -> str:

@@ -128,9 +128,15 @@ if done_name and done_name in state[A.MODELS]:
     st.success(f"**{entry.name}** trained: {len(hist['loss'])} epochs"
                + (" (stopped by you)" if det.interrupted_ else "")
                + f", final loss {hist['loss'][-1]:.4g}"
-               + (f", validation loss {hist['val_loss'][-1]:.4g}" if hist.get("val_loss") else "")
+               + (f", validation loss {hist['val_loss'][-1]:.4g}" if hist.get("val_loss") else
+                  ", no validation rows")
                + f", threshold {det.threshold_:.4g} ({det.threshold_rule_.rule} {det.threshold_rule_.param:g}).",
                icon=":material/check_circle:")
+    for note in A.training_notices(det):
+        st.warning(note, icon=":material/warning:")
+    if len(hist["loss"]) < det._epochs() and not det.interrupted_:
+        st.caption(f"Early stopping ended the fit at epoch {len(hist['loss'])} of {det._epochs()} (the "
+                   "validation loss had stopped improving); the best epoch's weights are kept.")
     st.altair_chart(charts.loss_chart(hist), key="train.final_loss")
 
 # ------------------------------------------------------------------ models of the session

@@ -481,3 +481,32 @@ def test_threshold_typed_exactly_and_both_operating_points_marked(trained):
     assert any("flags" in b.label and "of these rows" in b.label for b in at.button)
     at.slider(key="anomalies.param.percentile").set_value(99.5)  # the module's shared session, as it was
     ok(at.run())
+
+
+def test_training_on_too_few_rows_says_what_was_done_instead(monkeypatch, tmp_path):
+    from tests.conftest import make_series
+
+    frame = make_series(60)
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("upload")
+    ok(at.run())
+    at.file_uploader(key="data.upload").set_value(("short.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    ok(at.run())
+    train_tiny(at, epochs=3, period=(0, 60), window=16, stride=4)
+    notes = [w.value for w in at.warning if "Too few rows to hold any out" in w.value]
+    assert notes and "threshold was fitted on the training rows" in notes[0], [w.value for w in at.warning]
+    assert any("no validation rows" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    assert table["threshold from"].tolist() == ["training"]
+
+
+def test_stopped_early_means_early_stopping_ended_the_fit():
+    from types import SimpleNamespace
+
+    from aeviz_core.appstate import _stopped_early
+
+    def det(interrupted=False):
+        return SimpleNamespace(interrupted_=interrupted, _epochs=lambda: 20)
+
+    assert _stopped_early(det(), 18) and not _stopped_early(det(), 20)
+    assert not _stopped_early(det(interrupted=True), 7)  # stopped by the user, not by early stopping
