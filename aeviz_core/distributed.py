@@ -212,15 +212,18 @@ def score_archive(data, model_dir, out_dir, *, scheduler=None, n_workers: int | 
             # one graph: each partition is scored once, for its Parquet part and its side data
             _, sides = dask.compute(write.to_delayed(), [s[1] for s in scored], scheduler=client.get)
             counts = client.run(_plugin_counts, name=plugin.name)
+            if continuous:  # one series: its events, each under the file where it starts
+                events = _series_events(sides, [str(p) for p in paths], list(detector.feature_names_in_),
+                                        "time" in meta.columns)
+            else:
+                events = _archive_events(sides, [str(p) for p in paths], list(detector.feature_names_in_),
+                                         "time" in meta.columns)
+            if len(events):
+                say(f"blaming {len(events)} event(s) on the workers")
+            events = _with_blame(client, events, sides, paths, extra, detector, continuous, plugin.name)
         finally:
             client.unregister_worker_plugin(plugin.name)
 
-    if continuous:  # one series: its events, each under the file where it starts
-        events = _series_events(sides, [str(p) for p in paths], list(detector.feature_names_in_),
-                                "time" in meta.columns)
-    else:
-        events = _archive_events(sides, [str(p) for p in paths], list(detector.feature_names_in_),
-                                 "time" in meta.columns)
     _write_atomic(events, out / "events.parquet")
     _write_atomic(events, out / "events.csv")
     warnings = [w for side in sides for w in side["warnings"]]
@@ -596,6 +599,71 @@ def _events_from_flagged(flagged: pd.DataFrame, channel_names, has_time) -> pd.D
         events[column] = real[events[column].to_numpy()]
     events["n_rows"] = events["end"] - events["start"] + 1
     return events
+
+
+def _with_blame(client, events: pd.DataFrame, sides, paths, extra, detector, continuous: bool,
+                plugin_name: str) -> pd.DataFrame:
+    """``events`` with the columns of ``aeviz score --events`` added (:data:`EVENT_FILE_COLUMNS`): the
+    span's identity, its duration, its area above the threshold and the sensor to blame, each event
+    blamed on a worker from its rows and ``context_rows`` on each side, read from the files."""
+    from .events import EVENT_FILE_COLUMNS, event_key
+
+    out = events.copy()
+    names = [str(c) for c in detector.feature_names_in_]
+    lengths = {str(p): 0 for p in paths}
+    for side in sides:
+        lengths[side["file"]] += side["rows"]
+    offsets, total = {}, 0
+    for p in paths:
+        offsets[str(p)] = total if continuous else 0
+        total += lengths[str(p)]
+    flagged = [side["flagged"] for side in sides if len(side["flagged"])]
+    flagged = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=["row", "score", "file"])
+    threshold, context = float(detector.threshold_), int(detector.context_rows)
+    specs, areas = [], []
+    for event in out.itertuples(index=False):
+        start, end = int(event.start), int(event.end)
+        mine = flagged[(flagged["row"] >= start) & (flagged["row"] <= end)
+                       & (True if continuous else flagged["file"] == event.file)]
+        areas.append(float(np.maximum(mine["score"].to_numpy(dtype=float) - threshold, 0).sum()))
+        last = total if continuous else lengths[event.file]
+        lo, hi = max(0, start - context), min(last, end + context + 1)
+        segments = []
+        for p in (paths if continuous else [Path(event.file)]):
+            a, b = offsets[str(p)], offsets[str(p)] + lengths[str(p)]
+            if min(hi, b) > max(lo, a):
+                segments.append((str(p), max(lo, a) - a, min(hi, b) - a))
+        specs.append({"segments": segments, "start": start - lo, "end": end - lo,
+                      "options": _options(Path(segments[0][0]), _columns(Path(segments[0][0])), extra)})
+    shares = client.gather(client.map(_blame_piece, specs, plugin_name=plugin_name, pure=False)) if specs else []
+    out["event_id"] = [event_key(a, b) for a, b in zip(out["start"], out["end"], strict=True)]
+    out["start_row"], out["end_row"] = out["start"], out["end"]
+    out["duration"] = out["duration_s"].where(out["start_time"].notna(), out["n_rows"].astype(float))
+    out["area"] = areas
+    out["blamed_channel"] = [names[int(np.argmax(s))] for s in shares]
+    out["blame_share"] = [round(float(np.max(s)), 4) for s in shares]
+    extra_columns = [c for c in EVENT_FILE_COLUMNS if c not in out.columns]
+    if not len(out):  # the columns, no rows
+        for column in extra_columns:
+            out[column] = pd.Series([], dtype=object)
+    return out
+
+
+def _blame_piece(spec, plugin_name: str):
+    """Blame one event on a worker: read its rows and context (across files for a continuous series)."""
+    frames = [_read_rows(Path(path), lo, hi) for path, lo, hi in spec["segments"]]
+    data = load_sensor_table(pd.concat(frames, ignore_index=True), min_rows=1, **spec["options"])
+    return get_worker().plugins[plugin_name].detector().blame(data.channels, spec["start"], spec["end"])
+
+
+def _read_rows(path: Path, lo: int, hi: int) -> pd.DataFrame:
+    """Rows ``[lo, hi)`` of a file, as text columns like the scoring partitions (Parquet: typed)."""
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).slice(lo, hi - lo).to_pandas()
+    return pd.read_csv(path, sep=_sep(path), dtype=object, encoding="utf-8-sig",
+                       skiprows=range(1, lo + 1), nrows=hi - lo)
 
 
 def _write_atomic(frame: pd.DataFrame, path: Path) -> None:

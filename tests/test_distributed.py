@@ -126,6 +126,19 @@ def test_events_equal_single_process_events(archive, scored):
     np.testing.assert_allclose(events["peak_score"], expected["peak_score"], rtol=1e-5)
     np.testing.assert_allclose(events["duration_s"], expected["duration_s"])
     assert (pd.to_datetime(events["start_time"]) == pd.to_datetime(expected["start_time"])).all()
+    # the columns of aeviz score --events too, blamed on the workers as in a single process
+    from aeviz_core.events import EVENT_FILE_COLUMNS
+
+    assert set(EVENT_FILE_COLUMNS) <= set(events.columns)
+    assert (events["event_id"] == events["start"].astype(str) + "-" + events["end"].astype(str)).all()
+    for name in ("pump-a.parquet", "pump-b.csv"):
+        detector, data, _ = _reference(archive, name)
+        mine = events[events["file"] == str(archive / "data" / name)]
+        spike = mine[(mine["start"] <= 2009) & (mine["end"] >= 2000)].iloc[0]
+        shares = detector.blame(data.channels, int(spike["start"]), int(spike["end"]))
+        assert spike["blamed_channel"] == "b" == data.channels.columns[int(np.argmax(shares))]
+        assert spike["blame_share"] == pytest.approx(shares.max(), abs=1e-3)
+        assert spike["area"] > 0 and spike["duration"] == pytest.approx(spike["duration_s"])
 
 
 def test_unsorted_file_is_refused(archive, client, tmp_path):
@@ -203,6 +216,7 @@ def test_continuous_series_equals_the_concatenated_series(archive, continuous, c
     assert list(zip(events["start"], events["end"])) == list(zip(expected["start"], expected["end"]))
     crossing = events[(events["start"] < 3000) & (events["end"] >= 3000)]
     assert len(crossing) == 1 and crossing.iloc[0]["file"].endswith("f-f.csv")  # once, under its first file
+    assert crossing.iloc[0]["blamed_channel"] == "c"  # blamed from rows read across the two files
     # per file (the default), the rows at the boundaries differ: the halo stops at each file's edge
     per_file = score_archive(str(folder / "f-*"), archive / "model", tmp_path / "per-file", scheduler=client,
                              partition_rows=PARTITION_ROWS)
