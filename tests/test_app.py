@@ -61,6 +61,15 @@ def train_tiny(at: AppTest, *, epochs=1, period=(0, 3000), window=16, stride=4, 
     return ok(at.run())
 
 
+def upload(monkeypatch, tmp_path, frame, name: str) -> AppTest:
+    """A new session with ``frame`` uploaded as the CSV file ``name``."""
+    at = new_app(monkeypatch, tmp_path)
+    at.radio(key="data.source").set_value("upload")
+    ok(at.run())
+    at.file_uploader(key="data.upload").set_value((name, frame.to_csv(index=False).encode(), "text/csv"))
+    return ok(at.run())
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -387,11 +396,7 @@ def test_pages_say_when_the_flags_cannot_be_trusted(monkeypatch, tmp_path):
 
     frame = plant(n=4000)
     frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq="min").astype(str))
-    at = new_app(monkeypatch, tmp_path)
-    at.radio(key="data.source").set_value("upload")
-    ok(at.run())
-    at.file_uploader(key="data.upload").set_value(("drift.csv", frame.to_csv(index=False).encode(), "text/csv"))
-    ok(at.run())
+    at = upload(monkeypatch, tmp_path, frame, "drift.csv")
     train_tiny(at, epochs=2, period=(0, 1999), window=16, stride=4)
     for page in ("pages/4_anomalies.py", "pages/5_review.py", "pages/3_latent_explorer.py"):
         ok(at.switch_page(page).run())
@@ -412,11 +417,7 @@ def test_an_uploaded_file_with_an_outage_is_scored_around_it(monkeypatch, tmp_pa
     frame = plant(n=3000)
     frame.loc[1500:1539, :] = np.nan
     frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq="min").astype(str))
-    at = new_app(monkeypatch, tmp_path)
-    at.radio(key="data.source").set_value("upload")
-    ok(at.run())
-    at.file_uploader(key="data.upload").set_value(("outage.csv", frame.to_csv(index=False).encode(), "text/csv"))
-    ok(at.run())
+    at = upload(monkeypatch, tmp_path, frame, "outage.csv")
     assert not at.error, [e.value for e in at.error]
     assert any("gap of 40 row(s) at rows 1501-1540" in w.value for w in at.warning), [w.value for w in at.warning]
     train_tiny(at, epochs=2, period=(0, 1400), window=16, stride=4)
@@ -487,11 +488,7 @@ def test_training_on_too_few_rows_says_what_was_done_instead(monkeypatch, tmp_pa
     from tests.conftest import make_series
 
     frame = make_series(60)
-    at = new_app(monkeypatch, tmp_path)
-    at.radio(key="data.source").set_value("upload")
-    ok(at.run())
-    at.file_uploader(key="data.upload").set_value(("short.csv", frame.to_csv(index=False).encode(), "text/csv"))
-    ok(at.run())
+    at = upload(monkeypatch, tmp_path, frame, "short.csv")
     train_tiny(at, epochs=3, period=(0, 60), window=16, stride=4)
     notes = [w.value for w in at.warning if "Too few rows to hold any out" in w.value]
     assert notes and "threshold was fitted on the training rows" in notes[0], [w.value for w in at.warning]
