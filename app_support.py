@@ -197,8 +197,8 @@ def thresholded(entry: ModelEntry):
 
 def merge_gap(entry: ModelEntry) -> int:
     """The events' merge gap of this model in this session: what the Anomalies or Review page set,
-    else the model's window (as ``aeviz score --events``)."""
-    return int(st.session_state[A.MERGE_GAPS].get(entry.name, int(entry.detector.window or 0)))
+    else the model's own (``event_gap``, saved with it; what ``aeviz score --events`` uses)."""
+    return int(st.session_state[A.MERGE_GAPS].get(entry.name, entry.detector.event_gap_rows()))
 
 
 def merge_gap_input(box, entry: ModelEntry, *, key: str) -> int:
@@ -211,7 +211,7 @@ def merge_gap_input(box, entry: ModelEntry, *, key: str) -> int:
     return int(box.number_input("Merge flagged runs at most this many rows apart", 0, 10_000, key=key,
                                 on_change=keep,
                                 help="Runs of flagged rows closer than this are one event, on the Anomalies "
-                                     "and Review pages alike (default: the model's window, as the CLI)."))
+                                     "and Review pages alike (default: the model's event_gap, as the CLI)."))
 
 
 # --------------------------------------------------------------------------- cached computations

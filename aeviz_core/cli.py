@@ -51,7 +51,7 @@ def _build_parser() -> argparse.ArgumentParser:
                             "(summed score above the threshold), blamed_channel, blame_share")
     score.add_argument("--merge-gap", type=int, default=None, metavar="ROWS",
                        help="with --events: flagged runs at most this many rows apart are one event "
-                            "(default: the model's window, 0 for a table model)")
+                            "(default: the model's event_gap, which is its window unless set)")
     score.add_argument("--chunk-rows", type=int, default=250_000,
                        help="rows read and scored at a time (memory stays bounded); default 250000")
     score.add_argument("--engine", choices=("local", "dask"), default="local",
@@ -192,7 +192,7 @@ def _tracked(chunks, detector, box: list, events: list, args):
         if not box:
             box.append(TrustTracker(detector, chunk.channel_names))
             if args.events is not None:
-                gap = args.merge_gap if args.merge_gap is not None else int(detector.window or 0)
+                gap = args.merge_gap if args.merge_gap is not None else detector.event_gap_rows()
                 events.append(EventWriter(detector, chunk.channel_names, detector.threshold_, gap))
         box[0].add_values(chunk.channels.to_numpy(), first_row=first_row, times=chunk.time)
         if events:

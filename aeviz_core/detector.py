@@ -202,6 +202,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         option load with it). Anything that changes within about half the
         span (a step, a spike, a broken relation, a stuck sensor) stays in
         view either way.
+    event_gap : int or "auto", default "auto"
+        Flagged runs at most this many rows apart are one event
+        (:mod:`aeviz_core.events`), wherever this model's events are listed:
+        the app's pages, ``aeviz score --events``, the Dask events file.
+        ``"auto"``: the window (0 for a table). Saved with the model.
     level_window : int or "auto", default "auto"
         Rows of the running median; ``"auto"``: ``32 * window + 1``.
 
@@ -257,7 +262,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                  window=None, stride=1, smooth=None, scaling="channel", threshold="percentile",
                  threshold_param=None, validation_fraction=0.1, early_stopping="auto",
                  patience=8, neighbor_weight="auto", random_state=None, verbose=0, level="range",
-                 level_window="auto"):
+                 level_window="auto", event_gap="auto"):
         self.model = model
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -281,6 +286,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.verbose = verbose
         self.level = level
         self.level_window = level_window
+        self.event_gap = event_gap
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self):
@@ -315,6 +321,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         span = self.level_window
         if not (span == "auto" or (isinstance(span, (int, np.integer)) and not isinstance(span, bool) and span >= 3)):
             raise ValueError(f"level_window must be 'auto' or an integer >= 3 (rows), got {span!r}")
+        gap = self.event_gap
+        if not (gap == "auto" or (isinstance(gap, (int, np.integer)) and not isinstance(gap, bool) and gap >= 0)):
+            raise ValueError(f"event_gap must be 'auto' or an integer >= 0 (rows), got {gap!r}")
         if not 0.0 <= float(self.validation_fraction) < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
         if not float(self.learning_rate) > 0:
@@ -539,6 +548,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             inputs["validation_data"] = repeated(val, shuffle=False)
             inputs["validation_steps"] = math.ceil(len(val) / batch_size)
         return inputs
+
+    def event_gap_rows(self) -> int:
+        """The rows of :attr:`event_gap` (``"auto"``: the window, 0 without one)."""
+        return int(self.window or 0) if self.event_gap == "auto" else int(self.event_gap)
 
     def _resolve_latent_dim(self, train) -> int:
         """``latent_dim``, or for ``"auto"`` the size that serves detection (see the class doc)."""

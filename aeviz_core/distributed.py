@@ -212,12 +212,9 @@ def score_archive(data, model_dir, out_dir, *, scheduler=None, n_workers: int | 
             # one graph: each partition is scored once, for its Parquet part and its side data
             _, sides = dask.compute(write.to_delayed(), [s[1] for s in scored], scheduler=client.get)
             counts = client.run(_plugin_counts, name=plugin.name)
-            if continuous:  # one series: its events, each under the file where it starts
-                events = _series_events(sides, [str(p) for p in paths], list(detector.feature_names_in_),
-                                        "time" in meta.columns)
-            else:
-                events = _archive_events(sides, [str(p) for p in paths], list(detector.feature_names_in_),
-                                         "time" in meta.columns)
+            make = _series_events if continuous else _archive_events  # a series' events, each under its first file
+            events = make(sides, [str(p) for p in paths], list(detector.feature_names_in_), "time" in meta.columns,
+                          detector.event_gap_rows())
             if len(events):
                 say(f"blaming {len(events)} event(s) on the workers")
             events = _with_blame(client, events, sides, paths, extra, detector, continuous, plugin.name)
@@ -540,13 +537,13 @@ def _score_rows(detector, data, start: int, stop: int, first_row: int, file: str
 # ---------------------------------------------------------------------------- events
 
 
-def _archive_events(sides, files, channel_names, has_time) -> pd.DataFrame:
+def _archive_events(sides, files, channel_names, has_time, min_gap: int = 0) -> pd.DataFrame:
     """The events of every file, in file order, ``event`` numbered across the archive."""
     frames = []
     for file in files:
         flagged = [side["flagged"] for side in sides if side["file"] == file and len(side["flagged"])]
         if flagged:
-            events = _events_from_flagged(pd.concat(flagged, ignore_index=True), channel_names, has_time)
+            events = _events_from_flagged(pd.concat(flagged, ignore_index=True), channel_names, has_time, min_gap)
             events.insert(0, "file", file)
             frames.append(events)
     if not frames:  # no alarm anywhere: the columns, no rows
@@ -558,31 +555,33 @@ def _archive_events(sides, files, channel_names, has_time) -> pd.DataFrame:
     return events[["file", *EVENT_COLUMNS]]
 
 
-def _series_events(sides, files, channel_names, has_time) -> pd.DataFrame:
+def _series_events(sides, files, channel_names, has_time, min_gap: int = 0) -> pd.DataFrame:
     """The events of one series spread over ``files`` (rows counted over the series), each under
     the file that holds its first row."""
     flagged = [side["flagged"] for side in sides if len(side["flagged"])]
     if not flagged:
         return _archive_events([], files, channel_names, has_time)
     rows = pd.concat(flagged, ignore_index=True)
-    events = _events_from_flagged(rows, channel_names, has_time)
+    events = _events_from_flagged(rows, channel_names, has_time, min_gap)
     owner = rows.set_index("row")["file"]
     events.insert(0, "file", owner.loc[events["start"].to_numpy()].to_numpy())
     events["event"] = np.arange(len(events), dtype=np.int64)
     return events[["file", *EVENT_COLUMNS]]
 
 
-def _events_from_flagged(flagged: pd.DataFrame, channel_names, has_time) -> pd.DataFrame:
+def _events_from_flagged(flagged: pd.DataFrame, channel_names, has_time, min_gap: int = 0) -> pd.DataFrame:
     """:func:`flags_to_events` of a whole series, from its flagged rows only.
 
-    Only flagged rows (and their channel scores) reach the client: between two
-    runs of flagged rows one unflagged placeholder keeps them apart, and the
-    row numbers are mapped back afterwards. Equal to ``flags_to_events`` on
-    all rows because an event (``min_gap=0``) holds flagged rows only.
+    Only flagged rows (and their channel scores) reach the client. Between two
+    of them, as many unflagged placeholders as the rows between (at most
+    ``min_gap + 1``) keep them apart or let them merge, and the row numbers are
+    mapped back afterwards. Spans, peaks and times equal ``flags_to_events`` on
+    all rows; ``top_channels`` sums the channel scores of the event's flagged rows.
     """
     flagged = flagged.sort_values("row", kind="stable")
     rows = flagged["row"].to_numpy(dtype=np.int64)
-    position = np.arange(rows.size) + np.concatenate(([0], np.cumsum(np.diff(rows) > 1)))
+    between = np.minimum(np.diff(rows) - 1, min_gap + 1)
+    position = np.arange(rows.size) + np.concatenate(([0], np.cumsum(between)))
     n = int(position[-1]) + 1
     flags = np.zeros(n, dtype=np.int8)
     flags[position] = 1
@@ -592,7 +591,8 @@ def _events_from_flagged(flagged: pd.DataFrame, channel_names, has_time) -> pd.D
     errors[position] = flagged[list(channel_names)].to_numpy(dtype=np.float64)
     owner = np.searchsorted(position, np.arange(n), side="right") - 1  # placeholder -> row before it
     times = flagged["time"].to_numpy()[owner] if has_time else None
-    events = flags_to_events(flags, scores, channel_errors=errors, channel_names=channel_names, time=times)
+    events = flags_to_events(flags, scores, channel_errors=errors, channel_names=channel_names, time=times,
+                             min_gap=min_gap)
     real = np.full(n, -1, dtype=np.int64)
     real[position] = rows
     for column in ("start", "end", "peak_row"):

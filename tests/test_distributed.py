@@ -113,8 +113,12 @@ def test_events_equal_single_process_events(archive, scored):
     for name in ("pump-a.parquet", "pump-b.csv"):
         detector, data, whole = _reference(archive, name)
         _, channel_scores = detector.score(data.channels)
-        one = flags_to_events(whole["flag"], whole["score"], channel_errors=channel_scores,
-                              channel_names=list(data.channels.columns), time=whole["time"])
+        # the model's event gap (its window): runs that close are one event; an event's top channels
+        # sum the channel scores of its flagged rows
+        one = flags_to_events(whole["flag"], whole["score"],
+                              channel_errors=channel_scores * whole["flag"].to_numpy()[:, None],
+                              channel_names=list(data.channels.columns), time=whole["time"],
+                              min_gap=detector.event_gap_rows())
         one.insert(0, "file", str(archive / "data" / name))
         expected.append(one)
     expected = pd.concat(expected, ignore_index=True)
@@ -212,7 +216,7 @@ def test_continuous_series_equals_the_concatenated_series(archive, continuous, c
     holder = [f"f-{n.split('-')[1]}" for n in scores["file"].map(lambda f: f.rsplit("/", 1)[-1].split(".")[0])]
     assert holder[::1000] == names
     events = pd.read_parquet(tmp_path / "out" / "events.parquet")
-    expected = flags_to_events(whole["flag"].to_numpy(), whole["score"].to_numpy())
+    expected = flags_to_events(whole["flag"].to_numpy(), whole["score"].to_numpy(), min_gap=detector.event_gap_rows())
     assert list(zip(events["start"], events["end"])) == list(zip(expected["start"], expected["end"]))
     crossing = events[(events["start"] < 3000) & (events["end"] >= 3000)]
     assert len(crossing) == 1 and crossing.iloc[0]["file"].endswith("f-f.csv")  # once, under its first file

@@ -107,3 +107,29 @@ def test_no_flag_no_event(series_detector, series, gap):
     writer.add_values(series.to_numpy())
     writer.add_scores(series_detector.anomaly_score(series))
     assert writer.finish().empty
+
+
+def test_the_models_event_gap_is_saved_and_used_by_default(series_detector, faulty_series, tmp_path):
+    from sklearn.base import clone
+
+    from aeviz_core import AutoencoderDetector, load_detector
+
+    assert series_detector.event_gap == "auto" and series_detector.event_gap_rows() == series_detector.window
+    wide = clone(series_detector).set_params(event_gap=400)
+    wide.__dict__.update({k: v for k, v in series_detector.__dict__.items() if k.endswith("_")})  # same fit
+    model = save_detector(wide, tmp_path / "model")
+    assert load_detector(model).event_gap_rows() == 400
+    data = tmp_path / "series.csv"
+    noisy = faulty_series.copy()
+    noisy.loc[2300:2310, "a"] += 3.0  # a second fault 290 rows after the first
+    noisy.to_csv(data, index=False)
+    counts = {}
+    for name, extra in (("model", []), ("zero", ["--merge-gap", "0"])):
+        assert main(["score", str(data), "--model", str(model), "--out", str(tmp_path / "s.csv"),
+                     "--events", str(tmp_path / f"{name}.csv"), *extra]) == 0
+        counts[name] = pd.read_csv(tmp_path / f"{name}.csv")
+    merged = counts["model"]
+    assert ((merged["start_row"] <= 2000) & (merged["end_row"] >= 2310)).sum() == 1  # one event, gap 400
+    assert len(counts["zero"]) > len(merged)
+    with pytest.raises(ValueError, match="event_gap must be 'auto' or an integer >= 0"):
+        AutoencoderDetector(window=8, event_gap=-1, epochs=1).fit(faulty_series)
