@@ -765,6 +765,8 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
         ``event_recall`` : n_detected / n_true_events, NaN without truth events;
         ``event_precision`` : predicted events overlapping a truth event /
         n_pred_events, NaN without predicted events;
+        ``event_f1`` : their harmonic mean (no point adjustment: rows are not
+        credited to an event because another row of it was flagged);
         ``false_events_per_day`` : n_false_events / span in days (lower =
         better); ``false_events_per_normal_day`` : per day of normal
         operation (the span times the share of normal rows);
@@ -815,13 +817,17 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
     n_false = int(np.count_nonzero(~pred_hits))
     normal_days = span_days * float(np.mean(~y.astype(bool)))
     delays = [int(np.argmax(row_covered[a : b + 1])) for a, b in zip(t_start, t_end) if row_covered[a : b + 1].any()]
+    recall = _ratio(int(np.count_nonzero(truth_hit)), int(t_start.size))
+    precision = _ratio(int(np.count_nonzero(pred_hits)), int(p_start.size))
     return {
         "n_true_events": int(t_start.size),
         "n_pred_events": int(p_start.size),
         "n_detected": int(np.count_nonzero(truth_hit)),
         "n_false_events": n_false,
-        "event_recall": _ratio(int(np.count_nonzero(truth_hit)), int(t_start.size)),
-        "event_precision": _ratio(int(np.count_nonzero(pred_hits)), int(p_start.size)),
+        "event_recall": recall,
+        "event_precision": precision,
+        "event_f1": 2 * precision * recall / (precision + recall) if precision + recall > 0 else (
+            0.0 if np.isfinite(precision + recall) else float("nan")),
         "false_events_per_day": n_false / span_days if span_days > 0 else float("nan"),
         "false_events_per_normal_day": n_false / normal_days if normal_days > 0 else float("nan"),
         "median_delay_rows": float(np.median(delays)) if delays else float("nan"),

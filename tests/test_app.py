@@ -480,6 +480,8 @@ def test_threshold_typed_exactly_and_both_operating_points_marked(trained):
     specs = json.dumps(charts(at))
     assert '"threshold in use"' in specs and '"best F1"' in specs
     assert any("flags" in b.label and "of these rows" in b.label for b in at.button)
+    events = next(c.value for c in at.caption if c.value.startswith("Events:"))
+    assert "per day of normal operation" in events and "event precision" in events and ", F1 " in events
     at.slider(key="anomalies.param.percentile").set_value(99.5)  # the module's shared session, as it was
     ok(at.run())
 

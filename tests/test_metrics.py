@@ -419,6 +419,10 @@ def test_event_metrics_exact_counts():
     assert m["n_detected"] == 1 and m["n_false_events"] == 2
     assert m["event_recall"] == pytest.approx(1 / 3)
     assert m["event_precision"] == pytest.approx(1 / 3)
+    assert m["event_f1"] == pytest.approx(1 / 3)
+    two_of_three = event_metrics(pd.DataFrame({"start": [4, 9], "end": [6, 9]}), labels)
+    assert two_of_three["event_f1"] == pytest.approx(2 * 1.0 * (2 / 3) / (1.0 + 2 / 3))
+    assert event_metrics(pred.iloc[:0], labels)["event_f1"] != event_metrics(pred.iloc[:0], labels)["event_f1"]  # NaN
     assert m["assumed_1hz"] is True
     assert m["span_days"] == pytest.approx(20 / 86_400)
     assert m["false_events_per_day"] == pytest.approx(2 * 86_400 / 20)
