@@ -33,6 +33,7 @@ __all__ = [
     "event_overlay_chart",
     "event_overlay_frame",
     "filter_queue",
+    "first_open",
     "format_duration",
     "format_seconds",
     "latent_event_chart",
@@ -223,6 +224,25 @@ def pick_current(keys, wanted: str | None, last_position: int = 0) -> tuple[str 
         return wanted, keys.index(wanted)
     position = min(max(int(last_position), 0), len(keys) - 1)
     return keys[position], position
+
+
+def first_open(queue: pd.DataFrame) -> str | None:
+    """The key of the queue's first event that awaits a decision (open, or decided only under another
+    model: stale), else of its first event.
+
+    Examples
+    --------
+    >>> first_open(pd.DataFrame({"start": [1, 5], "end": [2, 9], "status": ["confirmed", "open"]}))
+    '5-9'
+    """
+    if not len(queue):
+        return None
+    waiting = queue["status"] == "open"
+    if "stale" in queue:
+        waiting |= queue["stale"].astype(bool)
+    open_rows = queue[waiting]
+    row = open_rows.iloc[0] if len(open_rows) else queue.iloc[0]
+    return event_key(row["start"], row["end"])
 
 
 def neighbour(keys, current: str, step: int) -> str | None:

@@ -8,7 +8,8 @@ next visit. The queue is read from the store on every run, never from a cache;
 only the store object (an engine) is cached, per URL.
 
 Besides its widgets (``review.*``), the page keeps in the session:
-``review.position`` (where the open event sat in the queue, so that the next one
+``review.queue_id`` (the model and data whose queue is open: a new one opens at
+its first open event), ``review.position`` (where the open event sat in the queue, so that the next one
 takes over when it leaves a filtered queue), ``review.recorded`` (the event lists
 already written to the store), ``review.flash`` (the outcome of the last save,
 shown once) and ``review.name`` (the reviewer's name, kept across pages).
@@ -195,6 +196,10 @@ st.caption(f"{len(shown):,} of {len(queue):,} events shown. Click a row to open 
 if not keys:
     st.info("No event has the statuses chosen under *Show*.")
     st.stop()
+if st.session_state.get("review.queue_id") != (model_id, fingerprint):  # another model or data: start over
+    st.session_state["review.queue_id"] = (model_id, fingerprint)
+    st.session_state["review.open"] = R.first_open(shown)
+    st.session_state["review.position"] = 0
 current, position = R.pick_current(keys, st.session_state.get("review.open"),
                                    st.session_state.get("review.position", 0))
 st.session_state["review.open"] = current  # before the picker is drawn: it follows the queue

@@ -317,3 +317,22 @@ def test_an_unreachable_database_is_a_message(monkeypatch, pump_slice, tiny):
     monkeypatch.setenv("AEVIZ_DB_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none?connect_timeout=2")
     at = review_app(pump_slice, [tiny])
     assert any("Cannot open the review store" in e.value for e in at.error)
+
+
+def test_another_model_opens_its_queue_at_the_first_open_event(db_url, pump_slice, tiny):
+    """Not at the position the last queue was left at ("Event 2 of N")."""
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    decide(at, "confirmed")
+    decide(at, "dismissed")  # two decided: the page moved on to the third event
+    third = open_key(at)
+    assert third != first
+    other = copy.copy(tiny)
+    other.name = "other"
+    other.detector = copy.copy(tiny.detector)
+    other.detector.model_id_ = "fedcba9876543210"
+    at2 = review_app(pump_slice, [tiny, other])  # opens on "other": its decisions are stale ones
+    assert open_key(at2) == queue(at2)["rows"].iloc[0].replace("–", "-")
+    at2.selectbox(key="review.model").set_value("tiny")
+    ok(at2.run())
+    assert open_key(at2) == third  # tiny's queue opens at its first event still open
