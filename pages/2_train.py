@@ -23,7 +23,7 @@ st.caption(f"Training on **{ds.name}**. Training starts only when you press *Tra
            "it runs in the background, so you can stop it or look at other pages meanwhile.")
 
 # outside the form, so that choosing the kind shows only that kind's fields
-kind = st.selectbox("Model", list(KINDS), format_func=KINDS.get, key="train.model")
+kind = st.selectbox("Model kind", list(KINDS), format_func=KINDS.get, key="train.model")
 vae = kind.endswith("vae")
 with st.form("train.form"):
     c1, c2, c3 = st.columns(3)
