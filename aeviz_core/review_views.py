@@ -161,11 +161,14 @@ def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
     -------
     table : DataFrame
         ``event``, ``status`` (a label; "(stale)" when the decision was made
-        under another model), ``peak score`` (higher = more anomalous),
-        ``start`` (time, else row), ``duration`` (time, else rows),
-        ``reviewer``, ``note``, ``top channels``, ``rows`` (first-last).
+        under another model), ``top channels``, ``start`` (time, else row),
+        ``duration`` (time, else rows), ``peak score`` (higher = more
+        anomalous), ``reviewer``, ``note`` (its first ``NOTE_CHARS``
+        characters; the whole note shows with the open event), ``rows``
+        (first-last): what tells events apart first, so it fits without
+        scrolling.
     """
-    columns = ["event", "status", "peak score", "start", "duration", "reviewer", "note", "top channels",
+    columns = ["event", "status", "top channels", "start", "duration", "peak score", "reviewer", "note",
                "rows"]
     if not len(queue):
         return pd.DataFrame(columns=columns)
@@ -181,11 +184,21 @@ def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
         "duration": [format_seconds(s) if pd.notna(s) else format_duration(None, n)
                      for s, n in zip(seconds, n_rows, strict=True)],
         "reviewer": queue["reviewer"].fillna("").astype(str).to_numpy(),
-        "note": queue["note"].fillna("").astype(str).to_numpy(),
+        "note": [_shortened(n) for n in queue["note"].fillna("").astype(str)],
         "top channels": (queue["top_channels"].fillna("").astype(str).to_numpy()
                          if "top_channels" in queue else ""),
         "rows": [f"{int(a)}–{int(b)}" for a, b in zip(queue["start"], queue["end"], strict=True)],
     }, columns=columns)
+
+
+#: characters of a note the queue shows
+NOTE_CHARS = 40
+
+
+def _shortened(text: str) -> str:
+    """One line of at most ``NOTE_CHARS`` characters, ending in "…" when cut."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= NOTE_CHARS else line[: NOTE_CHARS - 1].rstrip() + "…"
 
 
 def event_label(row) -> str:

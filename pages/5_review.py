@@ -208,15 +208,15 @@ table_key = f"review.table.{current}"  # a new table per open event, its row sel
 st.dataframe(R.queue_table(shown), hide_index=True, key=table_key, height=min(38 + 35 * len(shown), 282),
              on_select=partial(open_clicked_row, table_key, keys), selection_mode="single-row",
              selection_default={"selection": {"rows": [position]}},
-             column_config={"event": st.column_config.NumberColumn(width=55),
-                            "status": st.column_config.TextColumn(width=150),
-                            "peak score": st.column_config.NumberColumn(format="%.4g", width=85),
-                            "start": st.column_config.TextColumn(width=150),
-                            "duration": st.column_config.TextColumn(width=100),
+             column_config={"event": st.column_config.NumberColumn(width=50),
+                            "status": st.column_config.TextColumn(width=140),
+                            "top channels": st.column_config.TextColumn(width=210),
+                            "start": st.column_config.TextColumn(width=140),
+                            "duration": st.column_config.TextColumn(width=75),
+                            "peak score": st.column_config.NumberColumn(format="%.4g", width=75),
                             "reviewer": st.column_config.TextColumn(width=80),
-                            "note": st.column_config.TextColumn(width=220),
-                            "top channels": st.column_config.TextColumn(width=260),
-                            "rows": st.column_config.TextColumn(width=110)})
+                            "note": st.column_config.TextColumn(width=200),
+                            "rows": st.column_config.TextColumn(width=100)})
 
 # ---------------------------------------------------------------- the open event
 row = shown.iloc[position]

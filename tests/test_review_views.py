@@ -94,8 +94,8 @@ def test_queue_table_is_readable(events):
     q = as_queue(events, ["confirmed", "open", "follow_up"], stale=[True, False, False],
                  reviewers=["ana", None, "bob"])
     table = R.queue_table(q)
-    assert list(table.columns) == ["event", "status", "peak score", "start", "duration", "reviewer", "note",
-                                   "top channels", "rows"]
+    assert list(table.columns) == ["event", "status", "top channels", "start", "duration", "peak score",
+                                   "reviewer", "note", "rows"]
     assert table["status"].tolist() == ["confirmed anomaly (stale)", "open", "needs follow-up"]
     assert table["start"].iloc[1] == "2026-01-05 00:00:30"
     assert table["rows"].tolist() == ["5–7", "30–31", "50–50"]
@@ -216,3 +216,12 @@ def test_latent_event_chart_draws_the_event_on_top():
     assert [d["role"] for d in spec["datasets"][mine["data"]["name"]]] == ["this event"]
     assert mine["mark"]["size"] > rest["mark"]["size"]
     assert rest["encoding"]["color"]["scale"]["domain"] == ["normal", "flagged", "this event"]
+
+
+def test_queue_notes_are_shortened_to_one_line(events):
+    q = as_queue(events, ["confirmed", "open", "follow_up"])
+    q["note"] = ["bearing noise,\ntold maintenance on the early shift about the vibration", "short", None]
+    notes = R.queue_table(q)["note"].tolist()
+    assert notes[0].endswith("…") and len(notes[0]) <= R.NOTE_CHARS and "\n" not in notes[0]
+    assert notes[0].startswith("bearing noise, told maintenance")
+    assert notes[1:] == ["short", ""]
