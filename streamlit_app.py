@@ -41,10 +41,28 @@ def sidebar(box) -> None:
         st.caption("Models")
         st.markdown(f"{len(models)} in this session, {len(fitting)} fit this data"
                     + (f"  \nactive: **{st.session_state[A.ACTIVE_MODEL]}**" if st.session_state[A.ACTIVE_MODEL] else ""))
-        job = st.session_state[A.TRAIN_JOB]
-        if job is not None:
-            done = len(job.history)
-            st.progress(min(done / max(job.epochs, 1), 1.0), text=f"training {job.name}: epoch {done}/{job.epochs}")
+        if st.session_state[A.TRAIN_JOB] is not None:
+            st.fragment(training_progress, run_every=1.0)()
+
+
+def training_progress() -> None:
+    """The running training's progress, redrawn every second on every page; when it ends, the model
+    joins the session, a notice says so and the page reruns to show it."""
+    import app_support as S
+    from aeviz_core import appstate as A
+
+    job = st.session_state[A.TRAIN_JOB]
+    if job is None:
+        return
+    if job.done:
+        entry = S.collect_training()
+        if entry is not None:
+            st.session_state["app.trained_notice"] = f"Training finished: **{entry.name}** is ready."
+        else:
+            st.session_state["app.trained_notice"] = f"Training of {job.name} failed: see the Train page."
+        st.rerun()
+    done = len(job.history)
+    st.progress(min(done / max(job.epochs, 1), 1.0), text=f"training {job.name}: epoch {done}/{job.epochs}")
 
 
 def run() -> None:
@@ -52,6 +70,9 @@ def run() -> None:
     import app_support as S
 
     S.setup()
+    notice = st.session_state.pop("app.trained_notice", None)
+    if notice:
+        st.toast(notice, icon=":material/model_training:")
     page = st.navigation(pages())
     box = st.sidebar.container()
     try:

@@ -260,3 +260,20 @@ def test_training_can_be_stopped(app, browser):
     summary = page.locator("text=stopped by you").first.inner_text()
     assert "300 epochs" not in summary
     page.close()
+
+
+def test_training_progress_follows_on_other_pages_and_announces_the_end(app, browser):
+    page = open_app(browser, app, height=1200)
+    go(page, "Train")
+    epochs = page.get_by_label("Epochs (at most)")
+    epochs.fill("6")
+    epochs.press("Tab")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector("text=/epoch [0-9]+\\/6/", timeout=120_000)
+    go(page, "Data")  # away from the Train page: the sidebar keeps counting, then says it is done
+    page.wait_for_selector('[data-testid="stSidebar"] >> text=/epoch [1-9]\\/6/', timeout=120_000)
+    page.wait_for_selector("text=Training finished", timeout=180_000)
+    wait_idle(page)
+    no_exception(page)
+    assert page.locator('[data-testid="stSidebar"]').inner_text().count("in this session") == 1
+    page.close()
