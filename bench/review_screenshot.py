@@ -23,6 +23,7 @@ from tests.test_browser import (
     launch_chromium,
     open_app,
     start_app,
+    start_training,
     stop_app,
     wait_idle,
 )
@@ -47,11 +48,7 @@ def main() -> Path:
             browser = launch_chromium(p)
             page = open_app(browser, f"http://127.0.0.1:{port}", width=1400, height=2600, timeout_ms=120_000)
 
-            go(page, "Train")
-            epochs = page.get_by_label("Epochs (at most)")
-            epochs.fill("2")
-            epochs.press("Tab")
-            page.get_by_role("button", name="Train", exact=True).click()
+            start_training(page, 2)
             page.wait_for_selector("text=trained:", timeout=300_000)
             wait_idle(page)
 

@@ -153,6 +153,17 @@ def shot(page, name: str, *, scroll_to=None):
         pass
 
 
+def start_training(page, epochs: int, *, early_stopping: bool = True) -> None:
+    """On the Train page: set the epochs (and early stopping), then press Train."""
+    go(page, "Train")
+    box = page.get_by_label("Epochs (at most)")
+    box.fill(str(epochs))
+    box.press("Tab")
+    if not early_stopping:
+        page.locator('[data-testid="stCheckbox"] label', has_text="Early stopping").first.click()
+    page.get_by_role("button", name="Train", exact=True).click()
+
+
 def test_walk_through_the_app(app, browser):
     page = open_app(browser, app, height=1500)
     page.wait_for_selector('[data-testid="stVegaLiteChart"]')
@@ -161,11 +172,7 @@ def test_walk_through_the_app(app, browser):
     shot(page, "1_data")
 
     # Train: tiny settings, submit, wait for the summary
-    go(page, "Train")
-    epochs = page.get_by_label("Epochs (at most)")
-    epochs.fill("2")
-    epochs.press("Tab")
-    page.get_by_role("button", name="Train", exact=True).click()
+    start_training(page, 2)
     page.wait_for_selector('text=trained:', timeout=180_000)
     wait_idle(page)
     no_exception(page)
@@ -246,12 +253,7 @@ def test_bad_upload_shows_a_message(app, browser, tmp_path):
 
 def test_training_can_be_stopped(app, browser):
     page = open_app(browser, app, height=1200)
-    go(page, "Train")
-    epochs = page.get_by_label("Epochs (at most)")
-    epochs.fill("300")
-    epochs.press("Tab")
-    page.locator('[data-testid="stCheckbox"] label', has_text="Early stopping").first.click()
-    page.get_by_role("button", name="Train", exact=True).click()
+    start_training(page, 300, early_stopping=False)
     page.wait_for_selector("text=/epoch [1-9][0-9]*\\/300/", timeout=120_000)
     page.get_by_role("button", name="Stop training").click()
     page.wait_for_selector("text=stopped by you", timeout=120_000)
@@ -264,11 +266,7 @@ def test_training_can_be_stopped(app, browser):
 
 def test_training_progress_follows_on_other_pages_and_announces_the_end(app, browser):
     page = open_app(browser, app, height=1200)
-    go(page, "Train")
-    epochs = page.get_by_label("Epochs (at most)")
-    epochs.fill("6")
-    epochs.press("Tab")
-    page.get_by_role("button", name="Train", exact=True).click()
+    start_training(page, 6)
     page.wait_for_selector("text=/epoch [0-9]+\\/6/", timeout=120_000)
     go(page, "Data")  # away from the Train page: the sidebar keeps counting, then says it is done
     page.wait_for_selector('[data-testid="stSidebar"] >> text=/epoch [1-9]\\/6/', timeout=120_000)
