@@ -64,6 +64,7 @@ __all__ = [
     "rates_at",
     "training_notices",
     "scoring_input",
+    "stopped_early",
     "training_data",
     "unique_name",
     "window_means",
@@ -405,7 +406,7 @@ class ModelEntry:
             "final loss": float(loss[-1]),
             "final val loss": float(val[-1]),
             "threshold": float(det.threshold_),
-            "stopped early": _stopped_early(det, len(hist.get("loss", []))),
+            "stopped early": stopped_early(det),
             "stopped by you": bool(getattr(det, "interrupted_", False)),
             "threshold from": getattr(det, "threshold_source_", "held-out"),
             "source": self.source,
@@ -413,15 +414,11 @@ class ModelEntry:
         }
 
 
-def _stopped_early(det, epochs_run: int) -> bool:
+def stopped_early(det) -> bool:
     """Whether early stopping ended the fit before its epochs (a stop request is not counted)."""
     if getattr(det, "interrupted_", False):
         return False
-    try:
-        planned = det._epochs()
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return 0 < epochs_run < planned
+    return 0 < len((getattr(det, "history_", None) or {}).get("loss", [])) < det._epochs()
 
 
 def training_notices(det) -> list[str]:

@@ -131,8 +131,13 @@ def _score(args) -> int:
     if args.scheduler:
         raise ValueError("--scheduler needs --engine dask")
     from .registry import load_detector
+    from .scoring import write_frame_atomic
     from .streaming import iter_sensor_chunks, score_stream
 
+    if args.events is None and args.merge_gap is not None:
+        raise ValueError("--merge-gap needs --events")
+    if args.merge_gap is not None and args.merge_gap < 0:
+        raise ValueError(f"--merge-gap must be >= 0, got {args.merge_gap}")
     detector = load_detector(args.model)
     extra = detector.saved_meta_.get("extra", {})
     options = {"chunk_rows": args.chunk_rows, "time_col": extra.get("time_col"),
@@ -146,10 +151,6 @@ def _score(args) -> int:
         chunks = (chunk for path in files for chunk in iter_sensor_chunks(path, **options))
     else:
         chunks = iter_sensor_chunks(args.data, **options)
-    if args.events is None and args.merge_gap is not None:
-        raise ValueError("--merge-gap needs --events")
-    if args.merge_gap is not None and args.merge_gap < 0:
-        raise ValueError(f"--merge-gap must be >= 0, got {args.merge_gap}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.part")
@@ -174,7 +175,7 @@ def _score(args) -> int:
         tmp.unlink(missing_ok=True)
     _progress(f"aeviz: wrote {rows} rows to {out}; {flagged} flagged")
     if table is not None:
-        _write_csv_atomic(table, Path(args.events))
+        write_frame_atomic(table, args.events)
         _progress(f"aeviz: wrote {len(table)} events to {args.events}")
     for note in trust[0].notes() if trust else []:
         _progress(f"aeviz: warning: {note}")
@@ -199,17 +200,6 @@ def _tracked(chunks, detector, box: list, events: list, args):
             events[0].add_values(chunk.channels.to_numpy())
         first_row += len(chunk.channels)
         yield chunk
-
-
-def _write_csv_atomic(frame, path: Path) -> None:
-    """Write ``frame`` to ``path`` whole or not at all (an existing file stays until then)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _score_dask(args) -> int:

@@ -318,12 +318,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"stride must be <= window ({self.window}), got {self.stride}")
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
-        span = self.level_window
-        if not (span == "auto" or (isinstance(span, (int, np.integer)) and not isinstance(span, bool) and span >= 3)):
-            raise ValueError(f"level_window must be 'auto' or an integer >= 3 (rows), got {span!r}")
-        gap = self.event_gap
-        if not (gap == "auto" or (isinstance(gap, (int, np.integer)) and not isinstance(gap, bool) and gap >= 0)):
-            raise ValueError(f"event_gap must be 'auto' or an integer >= 0 (rows), got {gap!r}")
+        for name, low in (("level_window", 3), ("event_gap", 0)):
+            value = getattr(self, name)
+            if not (value == "auto" or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                                        and value >= low)):
+                raise ValueError(f"{name} must be 'auto' or an integer >= {low} (rows), got {value!r}")
         if not 0.0 <= float(self.validation_fraction) < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
         if not float(self.learning_rate) > 0:
@@ -1053,9 +1052,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             Xs = self._scale(X)
             return self._unscale(np.concatenate([np.asarray(self.model_(Xs[i : i + 4096], training=False))
                                                  for i in range(0, len(Xs), 4096)]))
-        # the model rebuilds each row around its running level: the level goes back in
-        level = X - self._detrended(X)
-        return self._unscale(self._by_segment(X, self._row_reconstruction)) + level
+        out = np.full(X.shape, np.nan)
+        for a, b in _segments(X, self.window):
+            detrended = self._detrended(X[a:b])  # the running level, once per stretch
+            rebuilt = self._unscale(self._row_reconstruction(self._scale(detrended)))
+            out[a:b] = rebuilt + (X[a:b] - detrended)  # the model rebuilds around the level: it goes back in
+        return out
 
     def _row_reconstruction(self, Xs) -> np.ndarray:
         """Scaled rows of a series rebuilt, each averaged over the windows covering it."""

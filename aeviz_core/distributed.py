@@ -50,7 +50,7 @@ except ImportError as exc:  # an optional engine: say how to get it
 from .data import LABEL_NAMES, DataError, _detect_sep, load_sensor_table
 from .metrics import EVENT_COLUMNS, flags_to_events
 from .registry import ERRORS_FILE, META_FILE, MODEL_FILE, load_detector
-from .scoring import top_channels
+from .scoring import top_channels, write_frame_atomic
 from .streaming import iter_sensor_chunks
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "SERIES_MODES", "archive_files", "score_archive", "series_order"]
@@ -221,8 +221,8 @@ def score_archive(data, model_dir, out_dir, *, scheduler=None, n_workers: int | 
         finally:
             client.unregister_worker_plugin(plugin.name)
 
-    _write_atomic(events, out / "events.parquet")
-    _write_atomic(events, out / "events.csv")
+    write_frame_atomic(events, out / "events.parquet")
+    write_frame_atomic(events, out / "events.csv")
     warnings = [w for side in sides for w in side["warnings"]]
     for warning in warnings[:_MAX_WARNINGS]:
         say(f"warning: {warning}")
@@ -606,7 +606,7 @@ def _with_blame(client, events: pd.DataFrame, sides, paths, extra, detector, con
     """``events`` with the columns of ``aeviz score --events`` added (:data:`EVENT_FILE_COLUMNS`): the
     span's identity, its duration, its area above the threshold and the sensor to blame, each event
     blamed on a worker from its rows and ``context_rows`` on each side, read from the files."""
-    from .events import EVENT_FILE_COLUMNS, event_key
+    from .events import event_key
 
     out = events.copy()
     names = [str(c) for c in detector.feature_names_in_]
@@ -620,6 +620,7 @@ def _with_blame(client, events: pd.DataFrame, sides, paths, extra, detector, con
     flagged = [side["flagged"] for side in sides if len(side["flagged"])]
     flagged = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=["row", "score", "file"])
     threshold, context = float(detector.threshold_), int(detector.context_rows)
+    options = {str(p): _options(p, _columns(p), extra) for p in paths}  # each file's header read once
     specs, areas = [], []
     for event in out.itertuples(index=False):
         start, end = int(event.start), int(event.end)
@@ -634,7 +635,7 @@ def _with_blame(client, events: pd.DataFrame, sides, paths, extra, detector, con
             if min(hi, b) > max(lo, a):
                 segments.append((str(p), max(lo, a) - a, min(hi, b) - a))
         specs.append({"segments": segments, "start": start - lo, "end": end - lo,
-                      "options": _options(Path(segments[0][0]), _columns(Path(segments[0][0])), extra)})
+                      "options": options[segments[0][0]]})
     shares = client.gather(client.map(_blame_piece, specs, plugin_name=plugin_name, pure=False)) if specs else []
     out["event_id"] = [event_key(a, b) for a, b in zip(out["start"], out["end"], strict=True)]
     out["start_row"], out["end_row"] = out["start"], out["end"]
@@ -642,10 +643,6 @@ def _with_blame(client, events: pd.DataFrame, sides, paths, extra, detector, con
     out["area"] = areas
     out["blamed_channel"] = [names[int(np.argmax(s))] for s in shares]
     out["blame_share"] = [round(float(np.max(s)), 4) for s in shares]
-    extra_columns = [c for c in EVENT_FILE_COLUMNS if c not in out.columns]
-    if not len(out):  # the columns, no rows
-        for column in extra_columns:
-            out[column] = pd.Series([], dtype=object)
     return out
 
 
@@ -664,15 +661,3 @@ def _read_rows(path: Path, lo: int, hi: int) -> pd.DataFrame:
         return pq.read_table(path).slice(lo, hi - lo).to_pandas()
     return pd.read_csv(path, sep=_sep(path), dtype=object, encoding="utf-8-sig",
                        skiprows=range(1, lo + 1), nrows=hi - lo)
-
-
-def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        if path.suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

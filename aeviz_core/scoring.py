@@ -10,10 +10,13 @@ part in that row's score; empty in a gap). ``score`` is the detector's
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["SCORE_COLUMNS", "normal_mask", "score_table", "top_channels"]
+__all__ = ["SCORE_COLUMNS", "normal_mask", "score_table", "top_channels", "write_frame_atomic"]
 
 SCORE_COLUMNS = ("row", "time", "score", "flag", "top_channel")
 
@@ -79,3 +82,19 @@ def top_channels(channel_scores: np.ndarray, names) -> np.ndarray:
     out = np.full(len(channel_scores), "", dtype=object)
     out[scored] = names[np.argmax(channel_scores[scored], axis=1)]
     return out
+
+
+def write_frame_atomic(frame: pd.DataFrame, path) -> None:
+    """Write ``frame`` to ``path`` (CSV for a ``.csv`` name, else Parquet) whole or not at all: an
+    existing file stays until the new one is complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        if path.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

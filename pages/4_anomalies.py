@@ -168,7 +168,7 @@ def _threshold_view():
                                          ("ROC AUC", m["roc_auc"]), ("PR AUC", m["pr_auc"])], strict=True):
         col.metric(name, S.fmt(value))
     if series:
-        ev_m = event_metrics(flags_to_events(flags[eval_mask], s, min_gap=S.merge_gap(entry)), y,
+        ev_m = event_metrics(flags_to_events(flags[eval_mask], s, min_gap=int(min_gap)), y,
                              time=None if ds.time is None else ds.time[eval_mask])
         delay = ev_m["median_delay_rows"]
         st.caption(f"Events: {ev_m['n_detected']} of {ev_m['n_true_events']} labelled events detected, "

@@ -502,10 +502,11 @@ def test_training_on_too_few_rows_says_what_was_done_instead(monkeypatch, tmp_pa
 def test_stopped_early_means_early_stopping_ended_the_fit():
     from types import SimpleNamespace
 
-    from aeviz_core.appstate import _stopped_early
+    from aeviz_core.appstate import stopped_early
 
-    def det(interrupted=False):
-        return SimpleNamespace(interrupted_=interrupted, _epochs=lambda: 20)
+    def det(epochs_run, interrupted=False):
+        return SimpleNamespace(interrupted_=interrupted, _epochs=lambda: 20,
+                               history_={"loss": [1.0] * epochs_run})
 
-    assert _stopped_early(det(), 18) and not _stopped_early(det(), 20)
-    assert not _stopped_early(det(interrupted=True), 7)  # stopped by the user, not by early stopping
+    assert stopped_early(det(18)) and not stopped_early(det(20))
+    assert not stopped_early(det(7, interrupted=True))  # stopped by the user, not by early stopping
