@@ -26,6 +26,7 @@ import streamlit as st
 
 from aeviz_core import appstate as A
 from aeviz_core.appstate import Dataset, ModelEntry
+from aeviz_core.events import order_events
 from aeviz_core.review_views import event_channel_errors
 
 ROOT = Path(__file__).resolve().parent
@@ -147,14 +148,8 @@ def model_problem(entry: ModelEntry, ds: Dataset) -> str | None:
         return None if ok else f"{entry.name} was trained on other items than {ds.name}'s images"
     if det.input_kind_ not in ("series", "table"):
         return f"{entry.name} scores {det.input_kind_}, not a sensor table"
-    names = getattr(det, "feature_names_in_", None)
-    if names is not None and list(names) != ds.channel_names:
-        return f"{entry.name} was trained on channels {list(names)}, {ds.name} has {ds.channel_names}"
-    if det.n_features_in_ != len(ds.channel_names):
-        return f"{entry.name} expects {det.n_features_in_} channels, {ds.name} has {len(ds.channel_names)}"
-    if det.input_kind_ == "series" and ds.n_items < det.window:
-        return f"{ds.name} has fewer rows than one window of {det.window}"
-    return None
+    problem = det.mismatch((ds.n_items, len(ds.channel_names)), ds.channel_names)
+    return None if problem is None else f"{entry.name} cannot score {ds.name}: {problem}"
 
 
 def need_model(ds: Dataset, *, what: str) -> None:
@@ -380,11 +375,10 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def events_for_display(events: pd.DataFrame) -> pd.DataFrame:
-    """The events table sorted by peak score (equal peaks: the longest first), with readable columns."""
+    """The events table in :func:`~aeviz_core.events.order_events` order, with readable columns."""
     cols = ["event", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "top_channels"]
     cols = [c for c in cols if c in events.columns]
-    keys = [c for c in ("peak_score", "n_rows", "start") if c in cols]
-    out = events[cols].sort_values(keys, ascending=[k == "start" for k in keys]).reset_index(drop=True)
+    out = order_events(events)[cols].reset_index(drop=True)
     if "start_time" in out and out["start_time"].isna().all():
         out = out.drop(columns=["start_time", "duration_s"], errors="ignore")
     return out

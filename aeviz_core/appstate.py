@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .settings import check_settings
+
 __all__ = [
     "ACTIVE_MODEL",
     "DATASET",
@@ -186,7 +188,7 @@ class Dataset:
     def from_sensor(cls, data, name: str | None = None) -> Dataset:
         """Wrap a :class:`SensorData`; the ``anomaly`` label column (else the
         first label column) gives the 0/1 anomaly labels, ``fault_type`` the classes."""
-        from .scoring import normal_mask
+        from .scores import normal_mask
 
         anomaly = classes = None
         labels = data.labels
@@ -269,18 +271,13 @@ class TrainSettings:
 
     def check(self, dataset: Dataset) -> None:
         """Raise ValueError (naming the setting) for what ``fit`` would refuse later."""
-        if self.model not in ("ae", "conv-ae", "vae", "conv-vae"):
-            raise ValueError(f"model must be ae, conv-ae, vae or conv-vae, got {self.model!r}")
+        check_settings(self.detector_params(dataset))  # what the estimator itself refuses
         if dataset.is_images:
             return
         if not self.window:
             if self.model.startswith("conv"):
                 raise ValueError("a conv model needs a window of at least 2 rows")
             return
-        if self.window < 2:
-            raise ValueError(f"window must be >= 2, got {self.window}")
-        if not 1 <= self.stride <= self.window:
-            raise ValueError(f"stride must be between 1 and the window ({self.window}), got {self.stride}")
         end = dataset.n_items if self.train_end is None else self.train_end
         if end - self.train_start < self.window + 2:
             raise ValueError(

@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from .settings import MODEL_KINDS
+
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
@@ -25,7 +27,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a detector on a sensor table and save a model directory")
     train.add_argument("data", help="CSV or Parquet file")
     train.add_argument("--out", required=True, help="model directory to write")
-    train.add_argument("--model", choices=("ae", "conv-ae", "vae"), default="ae")
+    train.add_argument("--model", choices=tuple(MODEL_KINDS), default="ae")
     train.add_argument("--window", type=int, default=32,
                        help="window length in rows (0: rows are independent items); default 32")
     train.add_argument("--stride", type=int, default=4, help="step between training windows; default 4")
@@ -76,7 +78,7 @@ def _train(args) -> int:
     from .data import load_sensor_table
     from .detector import AutoencoderDetector
     from .registry import save_detector
-    from .scoring import normal_mask
+    from .scores import normal_mask
 
     window = args.window or None
     if window is not None and window < 2:
@@ -131,7 +133,7 @@ def _score(args) -> int:
     if args.scheduler:
         raise ValueError("--scheduler needs --engine dask")
     from .registry import load_detector
-    from .scoring import write_frame_atomic
+    from .scores import write_frame_atomic
     from .streaming import iter_sensor_chunks, score_stream
 
     if args.events is None and args.merge_gap is not None:
@@ -232,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from .data import DataError, DatasetUnavailableError
-    from .detector import TrainingError
+    from .training import TrainingError
     from .registry import UnsafeModelError
 
     try:

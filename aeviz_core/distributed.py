@@ -48,9 +48,9 @@ except ImportError as exc:  # an optional engine: say how to get it
     ) from exc
 
 from .data import LABEL_NAMES, DataError, _detect_sep, load_sensor_table
-from .metrics import EVENT_COLUMNS, flags_to_events
+from .events import EVENT_COLUMNS, flags_to_events
 from .registry import ERRORS_FILE, META_FILE, MODEL_FILE, load_detector
-from .scoring import top_channels, write_frame_atomic
+from .scores import top_channels, write_frame_atomic
 from .streaming import iter_sensor_chunks
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "SERIES_MODES", "archive_files", "score_archive", "series_order"]

@@ -1,6 +1,7 @@
-"""How good is a latent space, how good is a detector, and where are the events.
+"""How good is a latent space, and how good is a detector.
 
-Three groups of pure functions over numpy arrays and pandas frames:
+Two groups of pure functions over numpy arrays and pandas frames (events and their
+metrics live in :mod:`aeviz_core.events`):
 
 * **latent quality** -- :func:`knn_accuracy`, :func:`trustworthiness_score`,
   :func:`silhouette_by_class`, :func:`latent_spread`, bundled by
@@ -8,10 +9,7 @@ Three groups of pure functions over numpy arrays and pandas frames:
 * **detection** -- :func:`detection_metrics`, :func:`best_f1_threshold`,
   :func:`roc_pr_curves`. Scores follow one direction throughout: higher = more
   anomalous (a reconstruction error), and a row is flagged when its score is
-  *strictly greater* than the threshold, as in :mod:`aeviz_core.thresholds`;
-* **events** -- :func:`flags_to_events` turns per-row flags into alarm events,
-  :func:`event_metrics` scores them against labelled anomaly events. Both are
-  vectorised: sensor series run to millions of rows.
+  *strictly greater* than the threshold, as in :mod:`aeviz_core.thresholds`.
 """
 
 from __future__ import annotations
@@ -21,14 +19,9 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from .events import _event_bounds
-
 __all__ = [
-    "EVENT_COLUMNS",
     "best_f1_threshold",
     "detection_metrics",
-    "event_metrics",
-    "flags_to_events",
     "knn_accuracy",
     "latent_quality",
     "latent_spread",
@@ -37,13 +30,6 @@ __all__ = [
     "trustworthiness_score",
 ]
 
-# columns of the frame returned by flags_to_events, in order
-EVENT_COLUMNS = (
-    "event", "start", "end", "n_rows", "start_time", "end_time", "duration_s",
-    "peak_score", "peak_row", "top_channel", "top_channels",
-)
-
-_SECONDS_PER_DAY = 86_400.0
 
 
 # --------------------------------------------------------------------------- helpers
@@ -557,280 +543,3 @@ def roc_pr_curves(scores, labels, max_points=500) -> tuple[pd.DataFrame, pd.Data
             "tpr": np.append(0.0, tp / n_pos),
         }), max_points)
     return roc, pr
-
-
-# --------------------------------------------------------------------------- events
-
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and inclusive end rows of the runs of True in a 1-D boolean array."""
-    return _event_bounds(np.asarray(mask, dtype=bool), 0)
-
-
-def _as_time(time, n: int):
-    """(values indexable by row, is_datetime) for a time axis, or (None, False)."""
-    if time is None:
-        return None, False
-    if isinstance(time, (pd.Series, pd.Index)):
-        values = time
-    else:
-        values = np.asarray(time)
-    if np.ndim(values) != 1 or len(values) != n:
-        raise ValueError(f"time must be 1-D with {n} entries (one per row), got shape {np.shape(values)}")
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return np.asarray(values, dtype=np.float64), False
-    try:
-        return pd.DatetimeIndex(pd.to_datetime(values)), True
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"time must hold datetimes or numbers of seconds, got dtype {values.dtype}"
-        ) from err
-
-
-def _seconds(delta, is_datetime: bool) -> np.ndarray:
-    if is_datetime:
-        return np.asarray(pd.TimedeltaIndex(delta).total_seconds(), dtype=np.float64)
-    return np.asarray(delta, dtype=np.float64)
-
-
-def _empty_events(time_values, is_datetime: bool) -> pd.DataFrame:
-    if is_datetime:
-        time_dtype = time_values.dtype
-    elif time_values is not None:
-        time_dtype = np.float64
-    else:
-        time_dtype = "datetime64[ns]"
-    return pd.DataFrame({
-        "event": pd.Series(dtype=np.int64), "start": pd.Series(dtype=np.int64),
-        "end": pd.Series(dtype=np.int64), "n_rows": pd.Series(dtype=np.int64),
-        "start_time": pd.Series(dtype=time_dtype), "end_time": pd.Series(dtype=time_dtype),
-        "duration_s": pd.Series(dtype=np.float64), "peak_score": pd.Series(dtype=np.float64),
-        "peak_row": pd.Series(dtype=np.int64), "top_channel": pd.Series(dtype=object),
-        "top_channels": pd.Series(dtype=object),
-    })
-
-
-def flags_to_events(flags, scores, *, channel_errors=None, channel_names=None, time=None,
-                    min_gap=0, top_k=3) -> pd.DataFrame:
-    """Merge per-row alarm flags into events, one row per event.
-
-    Consecutive flagged rows form one event; events separated by at most
-    ``min_gap`` unflagged rows are merged, and the rows between them become
-    part of the merged event.
-
-    Parameters
-    ----------
-    flags : array-like of shape (n,)
-        Per-row alarm, bool or 0/1 (e.g. ``scores > threshold``).
-    scores : array-like of shape (n,) or None
-        Per-row anomaly score, higher = more anomalous; NaN (unscored rows) is
-        ignored. None leaves ``peak_score`` NaN and ``peak_row`` at ``start``.
-    channel_errors : array-like of shape (n, n_channels), optional
-        Per-row, per-channel error; summed over each event to name the
-        channels that drove it. NaN counts as 0.
-    channel_names : sequence of str, optional
-        Names of the ``n_channels`` channels; default ``"ch0"``, ``"ch1"``, ...
-    time : array-like of shape (n,), optional
-        Row timestamps: datetimes, or numbers read as seconds.
-    min_gap : int, default 0
-        Merge events separated by ``<= min_gap`` unflagged rows; 0 merges
-        nothing beyond consecutive rows. ``min_gap >= 0``.
-    top_k : int, default 3
-        How many channels ``top_channels`` lists, ``top_k >= 1``.
-
-    Returns
-    -------
-    events : DataFrame
-        One row per event in time order, columns ``EVENT_COLUMNS``:
-
-        - ``event`` : int, 0-based id;
-        - ``start``, ``end`` : int, 0-based row indices, both inclusive;
-        - ``n_rows`` : int, ``end - start + 1`` (the duration in rows);
-        - ``start_time``, ``end_time`` : the timestamps of ``start`` and
-          ``end``, NaT without ``time``;
-        - ``duration_s`` : float, ``end_time - start_time`` in seconds (0 for a
-          one-row event), NaN without ``time``;
-        - ``peak_score`` : float, the largest score in the event;
-        - ``peak_row`` : int, the first row holding it;
-        - ``top_channel`` : str, the channel with the largest summed error,
-          None without ``channel_errors``;
-        - ``top_channels`` : str, the ``top_k`` largest, ``", "``-joined,
-          largest first; None without ``channel_errors``.
-
-        With no flagged row the frame is empty, with the same columns.
-
-    Examples
-    --------
-    >>> ev = flags_to_events([0, 1, 1, 0, 0, 1], [0.1, 0.5, 0.9, 0.2, 0.1, 0.7])
-    >>> ev[["start", "end", "peak_row"]].values.tolist()
-    [[1, 2, 2], [5, 5, 5]]
-    >>> ev["peak_score"].tolist()
-    [0.9, 0.7]
-    """
-    f = _as_binary("flags", flags)
-    n = f.size
-    s = None if scores is None else _as_vector("scores", scores, n, dtype=np.float64)
-    min_gap = _check_int("min_gap", min_gap, 0)
-    top_k = _check_int("top_k", top_k, 1)
-    time_values, is_datetime = _as_time(time, n)
-    E = None
-    if channel_errors is not None:
-        E = np.asarray(channel_errors, dtype=np.float64)
-        if E.ndim != 2 or E.shape[0] != n:
-            raise ValueError(f"channel_errors must have shape ({n}, n_channels), got {E.shape}")
-        if channel_names is None:
-            channel_names = [f"ch{i}" for i in range(E.shape[1])]
-        channel_names = np.asarray([str(c) for c in channel_names], dtype=object)
-        if channel_names.shape != (E.shape[1],):
-            raise ValueError(
-                f"channel_names must have {E.shape[1]} names (one per channel), got {channel_names.size}"
-            )
-
-    starts, ends = _event_bounds(f.astype(bool), min_gap)  # the one event definition
-    if not starts.size:
-        return _empty_events(time_values, is_datetime)
-
-    # rows inside an event, and the position where each event starts among them
-    inside = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(inside, starts, 1)
-    np.add.at(inside, ends + 1, -1)
-    rows = np.flatnonzero(np.cumsum(inside[:n]) > 0)
-    offsets = np.searchsorted(rows, starts)
-    event_of_row = np.repeat(np.arange(starts.size), ends - starts + 1)
-
-    if s is None:
-        peak = np.full(starts.size, np.nan)
-        peak_row = starts.copy()
-    else:
-        sub = s[rows]
-        peak = np.fmax.reduceat(sub, offsets)
-        at_peak = (sub == peak[event_of_row]) | np.isnan(peak[event_of_row])
-        positions = np.flatnonzero(at_peak)
-        _, first = np.unique(event_of_row[positions], return_index=True)
-        peak_row = rows[positions[first]]
-
-    events = pd.DataFrame({
-        "event": np.arange(starts.size, dtype=np.int64),
-        "start": starts.astype(np.int64),
-        "end": ends.astype(np.int64),
-        "n_rows": (ends - starts + 1).astype(np.int64),
-    })
-    if time_values is None:
-        events["start_time"] = pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns]")
-        events["end_time"] = pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns]")
-        events["duration_s"] = np.nan
-    else:
-        start_time, end_time = time_values[starts], time_values[ends]
-        events["start_time"] = start_time
-        events["end_time"] = end_time
-        events["duration_s"] = _seconds(end_time - start_time, is_datetime)
-    events["peak_score"] = peak.astype(np.float64)
-    events["peak_row"] = peak_row.astype(np.int64)
-    if E is None:
-        events["top_channel"] = None
-        events["top_channels"] = None
-    else:
-        totals = np.add.reduceat(np.nan_to_num(E[rows], nan=0.0), offsets, axis=0)
-        ranked = np.argsort(-totals, axis=1, kind="stable")[:, :top_k]
-        names = channel_names[ranked]
-        events["top_channel"] = names[:, 0]
-        events["top_channels"] = [", ".join(row) for row in names]
-    return events[list(EVENT_COLUMNS)]
-
-
-def event_metrics(pred_events, labels, *, time=None) -> dict:
-    """Score alarm events against labelled anomaly events.
-
-    Truth events are the runs of consecutive 1s in ``labels``. A truth event is
-    detected when any predicted event overlaps it by at least one row; a
-    predicted event is a false event when it overlaps no truth event.
-
-    Parameters
-    ----------
-    pred_events : DataFrame
-        Predicted events with inclusive 0-based ``start`` and ``end`` rows, as
-        returned by :func:`flags_to_events`; may be empty.
-    labels : array-like of shape (n,)
-        Per-row truth of the whole series, 1/True = anomalous.
-    time : array-like of shape (n,), optional
-        Row timestamps (datetimes, or numbers of seconds), used for the span of
-        the series: ``time[-1] - time[0]`` plus the median step, i.e. n rows
-        times the sampling period. Without it rows are assumed 1 s apart
-        (1 Hz), so the span is ``n`` seconds.
-
-    Returns
-    -------
-    metrics : dict
-        ``n_true_events``, ``n_pred_events``, ``n_detected`` (truth events
-        overlapped), ``n_false_events`` : int;
-        ``event_recall`` : n_detected / n_true_events, NaN without truth events;
-        ``event_precision`` : predicted events overlapping a truth event /
-        n_pred_events, NaN without predicted events;
-        ``event_f1`` : their harmonic mean (no point adjustment: rows are not
-        credited to an event because another row of it was flagged);
-        ``false_events_per_day`` : n_false_events / span in days (lower =
-        better); ``false_events_per_normal_day`` : per day of normal
-        operation (the span times the share of normal rows);
-        ``median_delay_rows`` : median, over the detected truth events, of
-        the rows from an event's start to its first predicted row (NaN when
-        none is detected); ``span_days`` : float; ``assumed_1hz`` : bool, True when
-        ``time`` was not given.
-
-    Examples
-    --------
-    >>> labels = np.array([0, 1, 1, 0, 0, 0, 1, 0, 0, 0])
-    >>> pred = pd.DataFrame({"start": [2, 8], "end": [3, 8]})
-    >>> m = event_metrics(pred, labels)
-    >>> m["n_detected"], m["n_false_events"], m["event_recall"]
-    (1, 1, 0.5)
-    """
-    y = _as_binary("labels", labels)
-    n = y.size
-    if n == 0:
-        raise ValueError("labels must not be empty")
-    if not isinstance(pred_events, pd.DataFrame) or not {"start", "end"} <= set(pred_events.columns):
-        raise ValueError("pred_events must be a DataFrame with 'start' and 'end' columns")
-    p_start = pred_events["start"].to_numpy(dtype=np.int64)
-    p_end = pred_events["end"].to_numpy(dtype=np.int64)
-    if p_start.size and (p_start.min() < 0 or p_end.max() >= n or (p_start > p_end).any()):
-        raise ValueError(f"pred_events rows must satisfy 0 <= start <= end < {n} (len(labels))")
-    time_values, is_datetime = _as_time(time, n)
-
-    t_start, t_end = _runs(y)
-    # prefix sums answer "does [a, b] hold any labelled / any predicted row?" in O(1)
-    label_cum = np.concatenate(([0], np.cumsum(y)))
-    covered = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(covered, p_start, 1)
-    np.add.at(covered, p_end + 1, -1)
-    row_covered = np.cumsum(covered[:n]) > 0
-    covered_cum = np.concatenate(([0], np.cumsum(row_covered)))
-    pred_hits = label_cum[p_end + 1] - label_cum[p_start] > 0
-    truth_hit = covered_cum[t_end + 1] - covered_cum[t_start] > 0
-
-    if time_values is None:
-        span_s = float(n)
-    elif n < 2:
-        span_s = float("nan")
-    else:
-        steps = _seconds(time_values[1:] - time_values[:-1], is_datetime)
-        span_s = float(steps.sum() + np.median(steps))
-    span_days = span_s / _SECONDS_PER_DAY
-    n_false = int(np.count_nonzero(~pred_hits))
-    normal_days = span_days * float(np.mean(~y.astype(bool)))
-    delays = [int(np.argmax(row_covered[a : b + 1])) for a, b in zip(t_start, t_end) if row_covered[a : b + 1].any()]
-    recall = _ratio(int(np.count_nonzero(truth_hit)), int(t_start.size))
-    precision = _ratio(int(np.count_nonzero(pred_hits)), int(p_start.size))
-    return {
-        "n_true_events": int(t_start.size),
-        "n_pred_events": int(p_start.size),
-        "n_detected": int(np.count_nonzero(truth_hit)),
-        "n_false_events": n_false,
-        "event_recall": recall,
-        "event_precision": precision,
-        "event_f1": 2 * precision * recall / (precision + recall) if precision + recall > 0 else (
-            0.0 if np.isfinite(precision + recall) else float("nan")),
-        "false_events_per_day": n_false / span_days if span_days > 0 else float("nan"),
-        "false_events_per_normal_day": n_false / normal_days if normal_days > 0 else float("nan"),
-        "median_delay_rows": float(np.median(delays)) if delays else float("nan"),
-        "span_days": span_days,
-        "assumed_1hz": time is None,
-    }

@@ -26,6 +26,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from .settings import MODEL_KINDS
+
 __all__ = ["Autoencoder", "Sampling", "VariationalAutoencoder", "build_model"]
 
 ARCHITECTURES = ("dense", "conv1d", "conv2d")
@@ -425,9 +427,8 @@ def build_model(kind, input_shape, *, latent_dim=2, hidden=(256, 128), activatio
     >>> build_model("ae", (64,), latent_dim=2).latent_dim
     2
     """
-    kinds = ("ae", "conv-ae", "vae", "conv-vae")
-    if kind not in kinds:
-        raise ValueError(f"model must be one of {kinds}, got {kind!r}")
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"model must be one of {tuple(MODEL_KINDS)}, got {kind!r}")
     arch = "dense"
     if kind.startswith("conv"):
         arch = {2: "conv1d", 3: "conv2d"}.get(len(input_shape))

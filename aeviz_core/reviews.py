@@ -78,6 +78,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
+from .events import order_events
+
 __all__ = [
     "REVIEW_STATUSES",
     "Review",
@@ -969,14 +971,7 @@ def _match_reviews(
 
 def _sorted(queue: pd.DataFrame, sort: str) -> pd.DataFrame:
     if sort == "score" and "peak_score" in queue:
-        # equal peaks (a score at its ceiling, e.g. a sensor stuck outright): the longer event first
-        length = queue["end"] - queue["start"] if "end" in queue else 0
-        return (
-            queue.assign(_length=length)
-            .sort_values(["peak_score", "_length", "start"], ascending=[False, False, True],
-                         na_position="last")
-            .drop(columns="_length")
-        )
+        return order_events(queue)
     if sort == "time" and "start_time" in queue:
         return queue.sort_values(["start_time", "start"], na_position="last")
     return queue.sort_values("start", kind="stable")

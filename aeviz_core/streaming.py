@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data import DataError, _parser_message, load_sensor_table, sniff_text_file
-from .scoring import score_table
+from .scores import score_table
 
 __all__ = ["iter_sensor_chunks", "score_stream"]
 

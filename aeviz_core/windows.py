@@ -9,14 +9,27 @@ the last row, a final window aligned to the end of the series is added.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
+
+from .data import _runs
 
 SCALED_LIMIT = 1e6  # scaled values are clipped here: a million spreads is an anomaly either way
 
 __all__ = [
     "ChannelScaler",
     "iter_window_batches",
-    "sliding_windows", "window_starts", "windows_to_rows"]
+    "moving_average",
+    "overlap_average",
+    "remove_level",
+    "running_level",
+    "running_median",
+    "segments",
+    "sliding_windows",
+    "trailing_median",
+    "window_starts",
+    "windows_to_rows",
+]
 
 
 def _check_window(window: int, stride: int) -> None:
@@ -169,6 +182,80 @@ def windows_to_rows(
         rows = starts + offset
         np.maximum.at(out, rows, values)
     return out
+
+
+def moving_average(values: np.ndarray, length: int) -> np.ndarray:
+    """Centred moving average over ``length`` rows, over fewer rows at the edges."""
+    n = len(values)
+    half = length // 2
+    csum = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+    rows = np.arange(n)
+    lo, hi = np.maximum(rows - half, 0), np.minimum(rows + half + 1, n)
+    return (csum[hi] - csum[lo]) / (hi - lo)[:, None]
+
+
+def running_median(X: np.ndarray, length: int, edge_rows: int = 0) -> np.ndarray:
+    """Centred running median of each column over ``length`` rows.
+
+    With ``edge_rows``, the series is continued past each end by its point
+    reflection about the median of its ``edge_rows`` end rows, so a level
+    that rises to the last row is followed there (a median over fewer rows
+    would lag behind it); without, the edges take the median of fewer rows.
+    """
+    n, half = len(X), int(length) // 2
+    k = min(half, n - 1) if edge_rows else 0
+    if k > 0:
+        left = 2 * np.median(X[:edge_rows], axis=0) - X[1 : k + 1][::-1]
+        right = 2 * np.median(X[-edge_rows:], axis=0) - X[n - k - 1 : n - 1][::-1]
+        X = np.vstack([left, X, right])
+    return pd.DataFrame(X).rolling(int(length), center=True, min_periods=1).median().to_numpy()[k : k + n]
+
+
+def trailing_median(X: np.ndarray, length: int) -> np.ndarray:
+    """Median of each column over the ``length`` rows up to and including each row (fewer at the start)."""
+    return pd.DataFrame(X).rolling(int(length), min_periods=1).median().to_numpy()
+
+
+def segments(X: np.ndarray, min_rows: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of rows of a series without a NaN, at least ``min_rows`` long."""
+    return [(int(a), int(b)) for a, b in _runs(~np.isnan(X).any(axis=1)) if b - a >= min_rows]
+
+
+def overlap_average(batches, n_rows: int, window: int, n_channels: int) -> np.ndarray:
+    """Average per-window values onto rows: ``batches`` yields (starts, values (b, window, c)).
+
+    Stride-1 windows start at consecutive rows, so each offset inside the
+    window is one slice add, not a scatter.
+    """
+    total = np.zeros((n_rows, n_channels), dtype=np.float64)
+    for starts, values in batches:
+        for offset in range(window):
+            total[starts[0] + offset : starts[-1] + offset + 1] += values[:, offset, :]
+    return total / _coverage(n_rows, window)[:, None]
+
+
+def _coverage(n_rows: int, window: int) -> np.ndarray:
+    """How many stride-1 windows cover each row: rows max(0, r-w+1) .. min(r, n-w)."""
+    rows = np.arange(n_rows)
+    return (np.minimum(rows, n_rows - window) - np.maximum(0, rows - window + 1) + 1).astype(np.float64)
+
+
+def running_level(X: np.ndarray, rows: int, edge_rows: int) -> np.ndarray:
+    """Each channel's centred running median over ``rows`` rows, within each gap-free stretch
+    (NaN in gaps): the slow level that a series model's ``level`` setting takes out."""
+    out = np.full(X.shape, np.nan)
+    for a, b in segments(X, 1):
+        out[a:b] = running_median(X[a:b], rows, edge_rows=edge_rows)
+    return out
+
+
+def remove_level(X: np.ndarray, running: np.ndarray, level: str, level_range=None) -> np.ndarray:
+    """``X`` less the part of its running level that ``level`` takes out: ``"relative"`` all of
+    it, ``"range"`` only the part beyond ``level_range`` (rows: low, high per channel)."""
+    if level == "range":
+        low, high = level_range
+        return X - (running - np.clip(running, low, high))
+    return X - running
 
 
 class ChannelScaler:

@@ -10,13 +10,14 @@ import streamlit as st
 import app_support as S
 from aeviz_core import appstate as A
 from aeviz_core import charts
+from aeviz_core.settings import MODEL_KINDS
 
 st.title("Train")
 
 ds = S.dataset()
 state = st.session_state
 defaults = A.default_settings(ds)
-KINDS = {"ae": "AE (dense)", "conv-ae": "Conv AE", "vae": "VAE (dense)", "conv-vae": "Conv VAE"}
+KINDS = MODEL_KINDS
 job = state[A.TRAIN_JOB]
 
 st.caption(f"Training on **{ds.name}**. Training starts only when you press *Train*; "

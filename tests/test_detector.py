@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from aeviz_core import AutoencoderDetector, ModelMismatchError, TrainingError
-from aeviz_core.detector import _step_scale, _stillness
+from aeviz_core.scores import step_scale, stillness
+from aeviz_core.training import series_windows
 
 
 def test_fit_sets_the_fitted_attributes(series_detector, series):
@@ -59,7 +60,8 @@ def test_a_stuck_noisy_level_is_flagged_by_its_stillness(series_detector, series
     stuck = series.copy()
     stuck.loc[2000:2150, "level"] = stuck.loc[2000, "level"]
     scores, parts = det.score(stuck)
-    inner = slice(2001 + det._still_smooth() // 2, 2151 - det._still_smooth() // 2)  # every averaged step is still
+    still_rows = det._series_score().still_smooth
+    inner = slice(2001 + still_rows // 2, 2151 - still_rows // 2)  # every averaged step is still
     assert (np.argmax(parts[inner], axis=1) == 3).all()
     assert (scores[inner] > 5 * det.threshold_).all()
     assert (det.predict(stuck)[2010:2141] == -1).mean() > 0.95
@@ -84,11 +86,12 @@ def test_a_channel_that_rests_in_normal_data_is_left_out_of_the_stillness_test()
     })
     det = AutoencoderDetector(window=16, stride=2, latent_dim=3, epochs=5, random_state=0).fit(frame.iloc[:2400])
     assert det.step_scale_[2] == 0 and (det.step_scale_[:2] > 0).all()
-    stillness = _stillness(det._scale(frame.to_numpy()), det.step_scale_, det._smooth())
-    assert (stillness[:, 2] == 0).all()
+    smooth = det._series_score().smooth
+    still = stillness(det._scale(frame.to_numpy()), det.step_scale_, smooth)
+    assert (still[:, 2] == 0).all()
     held = frame.copy()
     held.loc[2500:2700, "a"] = held.loc[2500, "a"]
-    assert _stillness(det._scale(held.to_numpy()), det.step_scale_, det._smooth())[2550:2650, 0].min() > 5
+    assert stillness(det._scale(held.to_numpy()), det.step_scale_, smooth)[2550:2650, 0].min() > 5
 
 
 def test_step_scale_uses_consecutive_normal_rows_only():
@@ -96,7 +99,7 @@ def test_step_scale_uses_consecutive_normal_rows_only():
     Xs[5, 0] = 100.0  # a fault row: its steps are not normal
     normal = np.ones(10, bool)
     normal[5] = False
-    scale = _step_scale(Xs, normal, smooth=3, runs=[(0, 10)])
+    scale = step_scale(Xs, normal, smooth=3, runs=[(0, 10)])
     assert scale[0] == pytest.approx(1.0)  # unit steps; the jumps into and out of row 5 are left out
     assert scale[1] == 0.0  # a constant channel has nothing to test
 
@@ -168,8 +171,8 @@ def test_labels_keep_faults_out_of_training(series, faulty_series):
     y[2000:2010] = 1
     det = AutoencoderDetector(window=16, stride=4, latent_dim=3, epochs=2, random_state=0)
     det.fit(faulty_series, y)
-    starts = det._training_items(det._scale(faulty_series.to_numpy()), normal=y == 0)
-    assert len(starts) < len(det._training_items(det._scale(faulty_series.to_numpy())))
+    scaled = det._scale(faulty_series.to_numpy())
+    assert len(series_windows(scaled, 16, 4, normal=y == 0)) < len(series_windows(scaled, 16, 4))
 
 
 def test_random_state_makes_runs_repeatable(series):
@@ -326,7 +329,7 @@ def test_the_compiled_scorer_of_a_conv_model_takes_the_fast_path_and_scores_the_
     rng = np.random.default_rng(0)
     windows = rng.normal(size=(300, 32, 4)).astype("float32")
     det = AutoencoderDetector(model="conv-ae", latent_dim=4, epochs=2, random_state=0).fit(windows)
-    forward = det._inference_forward()
+    forward = det._inference().forward
     assert forward.__name__ == "forward"  # the polyphase path passed its check, not the model call
     scaled = det._scale(windows)
     plain = ((scaled - np.asarray(det.model_(scaled))) ** 2).mean(axis=(1, 2))
@@ -336,16 +339,16 @@ def test_the_compiled_scorer_of_a_conv_model_takes_the_fast_path_and_scores_the_
 def test_scores_do_not_depend_on_the_scoring_batch(series_detector, faulty_series, monkeypatch):
     """An accelerator scores in 16-times larger batches; batches are padded at the end and
     kept one in flight. None of that changes a figure."""
-    from aeviz_core import detector as detector_module
+    from aeviz_core import inference
 
-    assert detector_module._scoring_batch(512) == 512  # no GPU seen here
-    monkeypatch.setattr(detector_module, "_on_accelerator", lambda: True)
-    assert detector_module._scoring_batch(512) == 8192
+    assert inference.scoring_batch(512) == 512  # no GPU seen here
+    monkeypatch.setattr(inference, "on_accelerator", lambda: True)
+    assert inference.scoring_batch(512) == 8192
     rows = faulty_series.to_numpy()
     table = AutoencoderDetector(epochs=2, latent_dim=2, random_state=0).fit(rows[:700])
     results = []
     for batch in (lambda b: b, lambda b: 7, lambda b: b * 16):  # as now, tiny with a padded tail, huge
-        monkeypatch.setattr(detector_module, "_scoring_batch", batch)
+        monkeypatch.setattr(inference, "scoring_batch", batch)
         series, items = copy.deepcopy(series_detector), copy.deepcopy(table)  # fresh compiled scorers
         results.append((series.anomaly_score(rows), series.channel_errors(rows), items.reconstruction_error(rows)))
     for other in results[1:]:

@@ -133,3 +133,15 @@ def test_the_models_event_gap_is_saved_and_used_by_default(series_detector, faul
     assert len(counts["zero"]) > len(merged)
     with pytest.raises(ValueError, match="event_gap must be 'auto' or an integer >= 0"):
         AutoencoderDetector(window=8, event_gap=-1, epochs=1).fit(faulty_series)
+
+
+def test_equal_peaks_order_by_area_then_length_then_start():
+    from aeviz_core.events import order_events
+
+    events = pd.DataFrame({"start": [50, 10, 30, 70], "end": [60, 12, 45, 80],
+                           "peak_score": [5.0, 5.0, 5.0, 9.0], "area": [3.0, 7.0, 3.0, 1.0]})
+    assert order_events(events)["start"].tolist() == [70, 10, 30, 50]  # peak, then area, then length
+    shuffled = events.sample(frac=1.0, random_state=1)
+    assert order_events(shuffled)["start"].tolist() == [70, 10, 30, 50]  # deterministic, any input order
+    without_area = events.drop(columns="area")
+    assert order_events(without_area)["start"].tolist() == [70, 30, 50, 10]  # the longest first

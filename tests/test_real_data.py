@@ -68,7 +68,7 @@ def test_a_lasting_new_regime_is_flagged_at_its_start_then_settles(drifted):
     line re-routed): the start of the new regime is flagged, then it becomes the channel's own
     reference, while a 60-row broken relation inside it is still found."""
     X, det = drifted
-    span = det._stillness_rows()
+    span = det._series_score().span
     changed = X.copy()
     rng = np.random.default_rng(1)
     changed.loc[2200:, "current"] += rng.normal(0, 0.25, len(X) - 2200)

@@ -50,7 +50,8 @@ def test_a_model_saved_before_the_stillness_test_still_loads_and_scores(series_d
 def test_a_model_saved_with_score_version_2_scores_as_it_did(series_detector, faulty_series, tmp_path):
     """Version 2: the residual averaged over 2 * window - 1 rows against the held-out scale alone,
     stillness over the same rows. A saved version-2 model keeps that score (and its context)."""
-    from aeviz_core.detector import _local_stillness, _moving_average
+    from aeviz_core.scores import local_stillness
+    from aeviz_core.windows import moving_average
 
     path = save_detector(series_detector, tmp_path / "model")
     meta = json.loads((path / "aeviz.json").read_text())
@@ -59,12 +60,13 @@ def test_a_model_saved_with_score_version_2_scores_as_it_did(series_detector, fa
     (path / "aeviz.json").write_text(json.dumps(meta))
     old = load_detector(path)
     w = old.window
-    assert (old._smooth(), old._still_smooth()) == (2 * w - 1, 2 * w - 1)
-    assert (series_detector._smooth(), series_detector._still_smooth()) == (w - 1, 2 * w - 1)
+    old_score, new_score = old._series_score(), series_detector._series_score()
+    assert (old_score.smooth, old_score.still_smooth) == (2 * w - 1, 2 * w - 1)
+    assert (new_score.smooth, new_score.still_smooth) == (w - 1, 2 * w - 1)
 
     def version_2(Xs):
-        ratio = _moving_average(old._series_errors(Xs) / old.channel_scale_, 2 * w - 1)
-        still = _local_stillness(Xs, old.step_scale_, 2 * w - 1, old._stillness_rows())
+        ratio = moving_average(old._inference().series_errors(Xs, w) / old.channel_scale_, 2 * w - 1)
+        still = local_stillness(Xs, old.step_scale_, 2 * w - 1, old_score.span)
         return np.maximum(np.log(np.maximum(ratio, 1.0)), still)
 
     expected = old._by_segment(faulty_series.to_numpy(dtype=float), version_2).max(axis=1)

@@ -1,0 +1,260 @@
+"""Scores: how a series model's squared errors become anomaly scores, and the row scores of
+a sensor table (the output of ``aeviz score``).
+
+**Series statistics.** :class:`SeriesScore` holds one fitted model's settings (window,
+score version, smoothing, reference span, per-channel scales) and turns per-row,
+per-channel squared reconstruction errors into the anomaly score's channel parts: the
+residual test and the stillness test described in
+:meth:`aeviz_core.detector.AutoencoderDetector.anomaly_score`.
+
+**Score tables.**
+
+One line per input row with ``row`` (0-based), ``time`` (when the data has a
+time column), ``score`` (the anomaly score, higher = more anomalous; empty
+for the rows of a gap, which no window spans), ``flag`` (1 when ``score >
+threshold``, 0 in a gap) and ``top_channel`` (the channel with the largest
+part in that row's score; empty in a gap). ``score`` is the detector's
+:meth:`~aeviz_core.detector.AutoencoderDetector.anomaly_score`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .windows import moving_average, running_median, trailing_median
+
+__all__ = ["SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "score_table", "top_channels",
+           "write_frame_atomic"]
+
+#: how a series row is scored: 3 = the residual over a short stretch against both its held-out
+#: scale and the channel's recent residual, stillness over a longer stretch against the channel's
+#: recent activity; 2 = the residual over 2 * window - 1 rows against the held-out scale alone
+#: (stillness the same, over the same rows); 1 = the two-sided residual test and stillness
+#: against the training rows. Saved models keep their version.
+SCORE_VERSION = 3
+
+SCORE_COLUMNS = ("row", "time", "score", "flag", "top_channel")
+
+_NORMAL_WORDS = {"", "0", "0.0", "false", "no", "normal", "ok", "none", "nan"}
+
+
+def normal_mask(labels: pd.Series) -> np.ndarray:
+    """True for rows a label column marks normal.
+
+    Numbers: 0 is normal. Booleans: False. Text: empty, ``0``, ``false``,
+    ``no``, ``normal``, ``ok`` (any case) are normal; anything else is an
+    anomaly. Missing values count as normal.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n_rows,)
+    """
+    if pd.api.types.is_bool_dtype(labels):
+        return ~labels.fillna(False).to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(labels):
+        return labels.fillna(0).to_numpy() == 0
+    text = labels.fillna("").astype(str).str.strip().str.lower()
+    return text.isin(_NORMAL_WORDS).to_numpy()
+
+
+def score_table(detector, data, *, threshold: float | None = None) -> pd.DataFrame:
+    """Score every row of a sensor table.
+
+    Parameters
+    ----------
+    detector : AutoencoderDetector
+        Fitted on a series (``window`` set) or on table rows.
+    data : SensorData or DataFrame
+        ``SensorData`` from :func:`load_sensor_table`, or a frame of channels.
+    threshold : float, optional
+        Overrides the detector's ``threshold_`` for ``flag``.
+
+    Returns
+    -------
+    scores : DataFrame
+        Columns ``row, [time], score, flag, top_channel``, one line per row;
+        ``score`` is higher = more anomalous.
+    """
+    channels = data.channels if hasattr(data, "channels") else data
+    time = getattr(data, "time", None)
+    item_err, chan_err = detector.score(channels)  # anomaly score and its channel parts
+    limit = detector.threshold_ if threshold is None else float(threshold)
+    names = np.asarray([str(c) for c in channels.columns], dtype=object)
+    out = {"row": np.arange(len(item_err), dtype=np.int64)}
+    if time is not None:
+        out["time"] = time.to_numpy()
+    out["score"] = item_err
+    out["flag"] = (item_err > limit).astype(np.int8)
+    out["top_channel"] = top_channels(chan_err, names)
+    return pd.DataFrame(out)
+
+
+def top_channels(channel_scores: np.ndarray, names) -> np.ndarray:
+    """The channel with the largest part of each row's score; ``""`` for a row without a
+    score (a gap)."""
+    names = np.asarray(names, dtype=object)
+    scored = ~np.isnan(channel_scores).any(axis=1)
+    out = np.full(len(channel_scores), "", dtype=object)
+    out[scored] = names[np.argmax(channel_scores[scored], axis=1)]
+    return out
+
+
+def write_frame_atomic(frame: pd.DataFrame, path) -> None:
+    """Write ``frame`` to ``path`` (CSV for a ``.csv`` name, else Parquet) whole or not at all: an
+    existing file stays until the new one is complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        if path.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------- series statistics
+@dataclass(frozen=True)
+class SeriesScore:
+    """One series model's scoring settings: squared errors in, anomaly-score parts out.
+
+    Build it with :meth:`of` from the model's parameters; ``channel_scale`` is each
+    channel's mean squared error on held-out normal rows, ``step_scale`` its mean squared
+    step (0 for a channel left out of the stillness test; None for models saved before it).
+    """
+
+    window: int
+    version: int
+    smooth: int  # rows of residual averaged around a row
+    still_smooth: int  # rows of step energy the stillness test averages
+    span: int  # rows of the running reference (the residual's recent median, stillness's)
+    level_rows: int  # rows of the running level the model takes out (0: none)
+    channel_scale: np.ndarray | None = None
+    step_scale: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, window: int, version: int, smooth: int | None, level_rows: int,
+           channel_scale=None, step_scale=None) -> SeriesScore:
+        """The settings a model with these parameters scores with (``smooth`` None: the
+        version's default, ``window - 1`` from version 3, ``2 * window - 1`` before; a pause is
+        not a stuck sensor, so stillness averages ``2 * window - 1`` rows from version 3)."""
+        w = int(window)
+        rows = int(smooth) if smooth is not None else (2 * w - 1 if version < 3 else w - 1)
+        still = rows if version < 3 else 2 * w - 1
+        return cls(w, int(version), rows, still, level_rows or 32 * w + 1, int(level_rows),
+                   channel_scale, step_scale)
+
+    def ratio(self, raw_errors: np.ndarray) -> np.ndarray:
+        """Each channel's squared error averaged over ``smooth`` rows, over its held-out mean."""
+        return moving_average(raw_errors / self.channel_scale, self.smooth)
+
+    def deviation(self, Xs: np.ndarray, raw_errors: np.ndarray) -> np.ndarray:
+        """Per-row, per-channel parts of the anomaly score of scaled rows ``Xs`` (one gap-free
+        stretch) with squared errors ``raw_errors``: the larger of the residual test and the
+        stillness of the reading itself."""
+        if self.version < 2:  # a model saved before score version 2: scored as it was
+            deviation = _residual_energy_deviation(raw_errors / self.channel_scale, self.smooth)
+            if self.step_scale is not None:
+                np.maximum(deviation, stillness(Xs, self.step_scale, self.smooth), out=deviation)
+            return deviation
+        ratio = self.ratio(raw_errors)
+        if self.version >= 3:  # against the channel's recent residual too (a new regime settles)
+            ratio /= np.maximum(trailing_median(ratio, self.span), 1.0)
+        deviation = np.log(np.maximum(ratio, 1.0))
+        if self.step_scale is not None:
+            np.maximum(deviation, local_stillness(Xs, self.step_scale, self.still_smooth, self.span),
+                       out=deviation)
+        return deviation
+
+    @property
+    def context_rows(self) -> int:
+        """Rows on each side that a row's score depends on: a piece of a series scored with
+        this many extra rows before and after gives its rows the whole series' scores."""
+        residual = self.window - 1 + self.smooth // 2 + self.level_rows // 2
+        if self.version < 2:
+            return residual
+        still = self.level_rows // 2 + self.still_smooth // 2 + 1 + self.span // 2
+        if self.version >= 3:  # the residual's reference: the rows before it
+            residual += self.span - 1
+        return max(residual, still)
+
+
+def _residual_energy_deviation(channel_errors: np.ndarray, smooth: int) -> np.ndarray:
+    """``|log r|`` with ``r`` the centred moving average of normalised errors over ``smooth`` rows."""
+    return np.abs(np.log(np.maximum(moving_average(channel_errors, smooth), 1e-6)))
+
+
+def squared_steps(Xs: np.ndarray) -> np.ndarray:
+    """``(x[i] - x[i-1])**2`` per row and channel; row 0 repeats row 1's step."""
+    steps = np.empty(Xs.shape, dtype=np.float64)
+    steps[1:] = np.square(np.diff(np.asarray(Xs, dtype=np.float64), axis=0))
+    steps[0] = steps[1] if len(Xs) > 1 else 0.0
+    return steps
+
+
+#: a channel whose step energy over ``smooth`` normal rows falls below this
+#: share of its mean holds still in normal operation: no stillness test for it
+_STILL_IN_NORMAL = 1e-2
+
+
+def step_scale(Xs: np.ndarray, normal, smooth: int, runs) -> np.ndarray:
+    """Mean squared step of each channel over consecutive normal rows; 0 where it holds still.
+
+    ``runs`` are the gap-free stretches ``(start, stop)``; no step spans a gap.
+    """
+    steps = np.full(Xs.shape, np.nan)
+    energy = np.full(Xs.shape, np.nan)
+    for a, b in runs:
+        steps[a:b] = squared_steps(Xs[a:b])
+        energy[a:b] = moving_average(steps[a:b], smooth)
+    both = normal & np.r_[normal[:1], normal[:-1]] & ~np.isnan(steps[:, 0])
+    if not both.any():
+        return np.zeros(Xs.shape[1])
+    scale = steps[both].mean(axis=0)  # 0 for a constant channel: left out as well
+    still = (energy[both] < _STILL_IN_NORMAL * scale).any(axis=0)
+    return np.where(still, 0.0, scale)
+
+
+def stillness(Xs: np.ndarray, step_scale: np.ndarray, smooth: int) -> np.ndarray:
+    """``max(0, -log s)``: ``s`` the step energy over ``smooth`` rows relative to normal."""
+    out = np.zeros(Xs.shape, dtype=np.float64)
+    tested = step_scale > 0
+    if not tested.any() or len(Xs) < 2:
+        return out
+    ratio = moving_average(squared_steps(Xs[:, tested]), smooth) / step_scale[tested]
+    out[:, tested] = np.maximum(0.0, -np.log(np.maximum(ratio, 1e-6)))
+    return out
+
+
+#: the floor of a channel's step energy, as a share of its normal value: a channel's stillness
+#: is at most -log of it (about 6.9), and a channel still for longer than the reference span
+#: (its new normal) scores 0
+_STILL_FLOOR = 1e-3
+
+
+def local_stillness(Xs: np.ndarray, step_scale: np.ndarray, smooth: int, span: int) -> np.ndarray:
+    """How much more still a channel is than over the ``span`` rows around it: ``max(0, -log s)``.
+
+    ``s`` is the step energy over ``smooth`` rows divided by its running
+    median over ``span`` rows (both floored at ``_STILL_FLOOR`` of the
+    normal step energy). A stuck sensor stops moving while it moved just
+    before; a channel that settles for hours (a line switched off, a calm
+    night) becomes its own reference and stops scoring once it has been
+    still for half the span.
+    """
+    out = np.zeros(Xs.shape, dtype=np.float64)
+    tested = step_scale > 0
+    if not tested.any() or len(Xs) < 2:
+        return out
+    energy = moving_average(squared_steps(Xs[:, tested]), smooth)
+    floor = _STILL_FLOOR * step_scale[tested]
+    reference = running_median(energy, span)
+    out[:, tested] = np.maximum(0.0, np.log((reference + floor) / (energy + floor)))
+    return out

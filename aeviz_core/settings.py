@@ -1,0 +1,74 @@
+"""Settings a model is trained with: the model kinds, and the one check of a detector's
+parameters that the estimator, the app's Train page and ``aeviz train`` share.
+
+Light on purpose (no Keras): the CLI's parser and the app's forms read it at import time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .thresholds import ThresholdRule
+
+__all__ = ["LEVELS", "MODEL_KINDS", "SCALINGS", "check_settings"]
+
+#: the autoencoders aeviz trains, with the names the app shows
+MODEL_KINDS = {"ae": "AE (dense)", "conv-ae": "Conv AE", "vae": "VAE (dense)", "conv-vae": "Conv VAE"}
+SCALINGS = ("channel", "global", "none")
+LEVELS = ("range", "relative", "absolute")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_settings(params: dict) -> None:
+    """Raise ValueError, naming the setting, for parameters
+    :class:`~aeviz_core.detector.AutoencoderDetector` cannot train with.
+
+    ``params`` holds the estimator's parameters (``get_params()``, or the part of them a
+    caller sets; absent ones take their defaults).
+    """
+    get = params.get
+    model = get("model", "ae")
+    if model not in MODEL_KINDS:
+        raise ValueError(f"model must be one of {tuple(MODEL_KINDS)}, got {model!r}")
+    if get("scaling", "channel") not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS}, got {get('scaling')!r}")
+    for name, low in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("patience", 1)):
+        value = get(name)
+        if (name in ("batch_size", "epochs") and value is None) or (name == "latent_dim" and value == "auto"):
+            continue
+        if not _is_int(value) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    weight = get("neighbor_weight", "auto")
+    if not (weight == "auto" or (isinstance(weight, (int, float, np.number)) and not isinstance(weight, bool)
+                                 and 0 <= weight < math.inf)):
+        raise ValueError(f"neighbor_weight must be 'auto' or a number >= 0, got {weight!r}")
+    if weight != "auto" and weight > 0 and model.endswith("vae"):
+        raise ValueError("neighbor_weight applies to autoencoders ('ae', 'conv-ae'), not to VAEs")
+    early = get("early_stopping", "auto")
+    if not (early == "auto" or isinstance(early, (bool, np.bool_))):
+        raise ValueError(f"early_stopping must be True, False or 'auto', got {early!r}")
+    window, stride, smooth = get("window"), get("stride", 1), get("smooth")
+    if window is not None and (not _is_int(window) or window < 2):
+        raise ValueError(f"window must be None or an integer >= 2, got {window!r}")
+    if not _is_int(stride) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
+    if smooth is not None and (not _is_int(smooth) or smooth < 1):
+        raise ValueError(f"smooth must be None or an integer >= 1, got {smooth!r}")
+    if window is not None and stride > window:
+        raise ValueError(f"stride must be <= window ({window}), got {stride}")
+    if get("level", "range") not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {get('level')!r}")
+    for name, low in (("level_window", 3), ("event_gap", 0)):
+        value = get(name, "auto")
+        if not (value == "auto" or (_is_int(value) and value >= low)):
+            raise ValueError(f"{name} must be 'auto' or an integer >= {low} (rows), got {value!r}")
+    if not 0.0 <= float(get("validation_fraction", 0.1)) < 0.5:
+        raise ValueError(f"validation_fraction must be in [0, 0.5), got {get('validation_fraction')!r}")
+    if not float(get("learning_rate", 3e-3)) > 0:
+        raise ValueError(f"learning_rate must be > 0, got {get('learning_rate')!r}")
+    ThresholdRule(get("threshold", "percentile"), get("threshold_param")).resolved()
