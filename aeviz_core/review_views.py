@@ -20,6 +20,7 @@ import pandas as pd
 
 from .charts import minmax_downsample
 from .events import event_key, parse_event_key  # noqa: F401  (the review store's keys are event identities)
+from .reviews import with_tag
 
 __all__ = [
     "ACTIONS",
@@ -67,35 +68,43 @@ _ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#11111
 # --------------------------------------------------------------------------- the queue
 
 
-def export_name(model: str, data: str) -> str:
-    """``reviews_<model>_<data>.csv``, the data's own extension left out, safe as a file name.
+def export_name(model: str, data: str, tag: str | None = None) -> str:
+    """``reviews_<model>_<data>.csv`` (``..._<tag>.csv`` for the events of one tag), the data's
+    own extension left out, safe as a file name.
 
     Examples
     --------
     >>> export_name("ae-1", "pump_station.csv")
     'reviews_ae-1_pump_station.csv'
+    >>> export_name("ae-1", "pump_station.csv", "sensor fault")
+    'reviews_ae-1_pump_station_sensor_fault.csv'
     """
     stem = re.sub(r"\.(csv|tsv|txt|parquet|pq)$", "", str(data), flags=re.IGNORECASE)
-    return re.sub(r"[^\w.-]+", "_", f"reviews_{model}_{stem}") + ".csv"
+    name = f"reviews_{model}_{stem}" + (f"_{tag}" if tag else "")
+    return re.sub(r"[^\w.-]+", "_", name) + ".csv"
 
 
-def filter_queue(queue: pd.DataFrame, statuses) -> pd.DataFrame:
-    """The rows of ``queue`` shown with one of ``statuses`` (None: all), order kept.
+def filter_queue(queue: pd.DataFrame, statuses, tag: str | None = None) -> pd.DataFrame:
+    """The rows of ``queue`` shown with one of ``statuses`` (None: all) and, when given, with
+    ``tag``, order kept.
 
     Parameters
     ----------
     queue : DataFrame
-        From :meth:`ReviewStore.queue`, with a ``status`` column.
+        From :meth:`ReviewStore.queue`, with ``status`` and ``tags`` columns.
     statuses : iterable of str or None
+    tag : str, optional
 
     Returns
     -------
     DataFrame
         On a fresh index.
     """
-    if statuses is None:
-        return queue.reset_index(drop=True)
-    return queue[queue["status"].isin(list(statuses))].reset_index(drop=True)
+    if statuses is not None:
+        queue = queue[queue["status"].isin(list(statuses))]
+    if tag is not None:
+        queue = with_tag(queue, tag)
+    return queue.reset_index(drop=True)
 
 
 def format_seconds(seconds: float) -> str:
@@ -163,13 +172,13 @@ def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
         ``event``, ``status`` (a label; "(stale)" when the decision was made
         under another model), ``top channels``, ``start`` (time, else row),
         ``duration`` (time, else rows), ``peak score`` (higher = more
-        anomalous), ``reviewer``, ``note`` (its first ``NOTE_CHARS``
-        characters; the whole note shows with the open event), ``rows``
-        (first-last): what tells events apart first, so it fits without
-        scrolling.
+        anomalous), ``tags``, ``reviewer``, ``note`` (its first ``NOTE_CHARS``
+        characters; the whole note shows with the open event), ``comments``
+        (how many), ``rows`` (first-last): what tells events apart first, so it
+        fits without scrolling.
     """
-    columns = ["event", "status", "top channels", "start", "duration", "peak score", "reviewer", "note",
-               "rows"]
+    columns = ["event", "status", "top channels", "start", "duration", "tags", "peak score", "reviewer", "note",
+               "comments", "rows"]
     if not len(queue):
         return pd.DataFrame(columns=columns)
     has_time = "start_time" in queue and queue["start_time"].notna().any()
@@ -185,6 +194,8 @@ def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
                      for s, n in zip(seconds, n_rows, strict=True)],
         "reviewer": queue["reviewer"].fillna("").astype(str).to_numpy(),
         "note": [_shortened(n) for n in queue["note"].fillna("").astype(str)],
+        "tags": queue["tags"].fillna("").astype(str).to_numpy() if "tags" in queue else "",
+        "comments": queue["comments"].to_numpy() if "comments" in queue else 0,
         "top channels": (queue["top_channels"].fillna("").astype(str).to_numpy()
                          if "top_channels" in queue else ""),
         "rows": [f"{int(a)}–{int(b)}" for a, b in zip(queue["start"], queue["end"], strict=True)],

@@ -38,6 +38,15 @@ migrated when a store opens them, in one transaction.
    ``review_audit`` records statuses but not notes.
 2. ``reviews`` also holds event details (times, peak score, top channels) and a
    ``version``; ``review_audit`` records old and new notes and the version.
+3. ``reviews`` also holds ``tags``, ``review_audit`` old and new tags, and
+   ``review_comments`` holds each event's comment thread (append-only).
+
+Tags and comments
+-----------------
+A decision carries tags: a few common ones (:data:`COMMON_TAGS`) and any free
+ones, stored normalised (lower case, single spaces) and sorted. A comment is
+appended to an event's thread with its author and time and never changed, so
+the thread is its own audit.
 """
 
 from __future__ import annotations
@@ -68,6 +77,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
+    func,
     insert,
     inspect,
     select,
@@ -81,18 +91,27 @@ from sqlalchemy.types import TypeDecorator
 from .events import order_events
 
 __all__ = [
+    "COMMON_TAGS",
     "REVIEW_STATUSES",
+    "Comment",
     "Review",
     "ReviewConflictError",
     "ReviewStore",
+    "normalize_tags",
     "resolve_db_url",
+    "with_tag",
 ]
 
 REVIEW_STATUSES: tuple[str, ...] = ("open", "confirmed", "dismissed", "follow_up")
 """Allowed review statuses: no decision yet, a real anomaly, a false alarm,
 needs follow-up."""
 
-SCHEMA_VERSION = 2
+#: tags offered for every event; operators add their own besides
+COMMON_TAGS: tuple[str, ...] = ("sensor fault", "process change", "maintenance", "known behaviour")
+TAG_CHARS = 40  # the longest tag kept
+COMMENT_CHARS = 4000  # the longest comment kept
+
+SCHEMA_VERSION = 3
 
 DB_URL_ENV = "AEVIZ_DB_URL"
 DB_PATH_ENV = "AEVIZ_DB_PATH"
@@ -108,6 +127,8 @@ _QUEUE_COLUMNS = (
     "version",
     "stale",
     "review_model_id",
+    "tags",
+    "comments",
 )
 
 _BUSY_TIMEOUT_MS = 10_000
@@ -162,6 +183,7 @@ _reviews = Table(
     Column("peak_score", Float),
     Column("top_channels", Text),
     Column("version", Integer, nullable=False, server_default=text("0")),
+    Column("tags", Text, nullable=False, server_default=""),
     Index("ix_reviews_fingerprint_span", "data_fingerprint", "start_row"),
 )
 
@@ -180,7 +202,23 @@ _audit = Table(
     Column("old_note", Text),
     Column("new_note", Text),
     Column("version", Integer),
+    Column("old_tags", Text),
+    Column("new_tags", Text),
     Index("ix_review_audit_event", "data_fingerprint", "model_id"),
+)
+
+_comments = Table(
+    "review_comments",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", String(255), nullable=False),
+    Column("data_fingerprint", String(255), nullable=False),
+    Column("start_row", Integer, nullable=False),
+    Column("end_row", Integer, nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("posted_at", _UTCDateTime(), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_review_comments_event", "data_fingerprint", "start_row", "end_row"),
 )
 
 # Migrations are frozen SQL, not derived from the tables above, which describe
@@ -199,6 +237,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE review_audit ADD COLUMN version INTEGER",
         "CREATE INDEX ix_reviews_fingerprint_span ON reviews (data_fingerprint, start_row)",
         "CREATE INDEX ix_review_audit_event ON review_audit (data_fingerprint, model_id)",
+    ),
+    2: (
+        "ALTER TABLE reviews ADD COLUMN tags TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE review_audit ADD COLUMN old_tags TEXT",
+        "ALTER TABLE review_audit ADD COLUMN new_tags TEXT",
+        # a new table, created as schema 3 defines it (freeze it here if it ever changes)
+        lambda conn: _comments.create(conn),
     ),
 }
 
@@ -223,6 +268,8 @@ class Review:
         When, timezone-aware UTC.
     version : int
         Number of changes so far; 0 for an event nobody has reviewed.
+    tags : tuple of str
+        Normalised and sorted (:func:`normalize_tags`).
     """
 
     model_id: str
@@ -234,6 +281,17 @@ class Review:
     reviewer: str | None
     reviewed_at: datetime | None
     version: int
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Comment:
+    """One comment of an event's thread."""
+
+    id: int
+    author: str
+    posted_at: datetime
+    body: str
 
 
 class ReviewConflictError(Exception):
@@ -472,6 +530,7 @@ class ReviewStore:
         events: pd.DataFrame,
         status: str | Iterable[str] | None = None,
         sort: str = "score",
+        tag: str | None = None,
     ) -> pd.DataFrame:
         """The events joined with their reviews: the operator's work list.
 
@@ -489,10 +548,11 @@ class ReviewStore:
         status : str or iterable of str, optional
             Keep only events shown with these statuses.
         sort : {"score", "time"}
-            ``"score"``: highest ``peak_score`` first; ``"time"``: by
-            ``start_time``. Equal peaks go longest first (scores can
-            share a ceiling); remaining ties, and frames without that
-            column, go by ``start``.
+            ``"score"``: most severe first
+            (:func:`~aeviz_core.events.order_events`); ``"time"``: by
+            ``start_time``, then ``start``.
+        tag : str, optional
+            Keep only events shown with this tag.
 
         Returns
         -------
@@ -500,8 +560,9 @@ class ReviewStore:
             The columns of ``events`` plus ``status``, ``note``, ``reviewer``,
             ``reviewed_at`` (UTC), ``version`` (the event's own review's
             version, to pass back as ``expected_version``), ``stale`` (bool)
-            and ``review_model_id`` (the model the shown decision was made
-            under), on a fresh index.
+            ``review_model_id`` (the model the shown decision was made
+            under), ``tags`` (the shown decision's, comma-separated) and
+            ``comments`` (how many the event's thread holds), on a fresh index.
         """
         if sort not in _SORTS:
             raise ValueError(f"sort must be one of {_SORTS}, got {sort!r}")
@@ -518,7 +579,64 @@ class ReviewStore:
         )
         if wanted is not None:
             queue = queue[queue["status"].isin(wanted)]
+        if tag is not None:
+            queue = with_tag(queue, tag)
         return _sorted(queue, sort).reset_index(drop=True)
+
+    def known_tags(self, data_fingerprint: str | None = None) -> list[str]:
+        """:data:`COMMON_TAGS`, then every other tag in use (on this data, when given), sorted."""
+        query = select(_reviews.c.tags).where(_reviews.c.tags != "").distinct()
+        if data_fingerprint is not None:
+            query = query.where(_reviews.c.data_fingerprint == data_fingerprint)
+        used = self._run(lambda conn: conn.execute(query).scalars().all(), write=False)
+        free = sorted({t for text_ in used for t in _parse_tags(text_)} - set(COMMON_TAGS))
+        return [*COMMON_TAGS, *free]
+
+    def add_comment(self, model_id: str, data_fingerprint: str, start: int, end: int, *,
+                    author: str, body: str) -> Comment:
+        """Append a comment to the thread of one event (its span on this data).
+
+        Raises
+        ------
+        ValueError
+            On an empty author or comment, a bad span, or a comment longer
+            than ``COMMENT_CHARS`` characters.
+        """
+        start, end = _check_span(start, end)
+        if not author or not author.strip():
+            raise ValueError(f"author must be a non-empty name, got {author!r}")
+        body = str(body).strip()
+        if not body:
+            raise ValueError("a comment needs some text")
+        if len(body) > COMMENT_CHARS:
+            raise ValueError(f"a comment holds at most {COMMENT_CHARS} characters, got {len(body)}")
+        posted = datetime.now(UTC)
+
+        def work(conn: Connection) -> Comment:
+            new_id = conn.execute(insert(_comments).values(
+                model_id=model_id, data_fingerprint=data_fingerprint, start_row=start, end_row=end,
+                author=author.strip(), posted_at=posted, body=body)).inserted_primary_key[0]
+            return Comment(int(new_id), author.strip(), posted, body)
+
+        return self._run(work, write=True)
+
+    def comments(self, data_fingerprint: str, start: int, end: int) -> pd.DataFrame:
+        """The thread of one event's span on this data (under any model), oldest first: columns
+        ``id``, ``model_id``, ``author``, ``posted_at`` (UTC) and ``body``."""
+        start, end = _check_span(start, end)
+        query = (select(_comments.c.id, _comments.c.model_id, _comments.c.author, _comments.c.posted_at,
+                        _comments.c.body)
+                 .where(_comments.c.data_fingerprint == data_fingerprint, _comments.c.start_row == start,
+                        _comments.c.end_row == end)
+                 .order_by(_comments.c.id))
+
+        def work(conn: Connection) -> pd.DataFrame:
+            result = conn.execute(query)
+            return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+        frame = self._run(work, write=False)
+        frame["posted_at"] = pd.to_datetime(frame["posted_at"], utc=True)
+        return frame
 
     def get_review(
         self, model_id: str, data_fingerprint: str, start: int, end: int
@@ -551,6 +669,7 @@ class ReviewStore:
         *,
         reviewer: str,
         note: str = "",
+        tags: Iterable[str] | None = None,
         expected_version: int | None = None,
     ) -> Review:
         """Record a decision, with its audit row, in one transaction.
@@ -566,6 +685,9 @@ class ReviewStore:
             Who decides; not empty.
         note : str
             Free text; replaces the previous note.
+        tags : iterable of str, optional
+            Replace the event's tags (common or free ones, see
+            :func:`normalize_tags`); None keeps them.
         expected_version : int, optional
             The version the caller saw (``0`` for an event never reviewed).
             If the review has moved on, nothing is written and
@@ -589,6 +711,7 @@ class ReviewStore:
             raise ValueError(f"reviewer must be a non-empty name, got {reviewer!r}")
         if expected_version is not None and expected_version < 0:
             raise ValueError(f"expected_version must be >= 0, got {expected_version}")
+        new_tags = None if tags is None else normalize_tags(tags)
 
         def work(conn: Connection) -> Review:
             stored = _read_review(conn, model_id, data_fingerprint, start, end)
@@ -607,6 +730,7 @@ class ReviewStore:
                 reviewer,
                 datetime.now(UTC),
                 old.version + 1,
+                old.tags if new_tags is None else new_tags,
             )
             decision = {
                 "status": new.status,
@@ -614,6 +738,7 @@ class ReviewStore:
                 "reviewer": new.reviewer,
                 "reviewed_at": new.reviewed_at,
                 "version": new.version,
+                "tags": _tag_text(new.tags),
             }
             key = {
                 "model_id": model_id,
@@ -644,6 +769,8 @@ class ReviewStore:
                     old_note=old.note,
                     new_note=note,
                     version=new.version,
+                    old_tags=_tag_text(old.tags),
+                    new_tags=_tag_text(new.tags),
                 )
             )
             return new
@@ -665,9 +792,10 @@ class ReviewStore:
         audit : pandas.DataFrame
             Columns ``id``, ``changed_at`` (UTC), ``reviewer``, ``model_id``,
             ``data_fingerprint``, ``start``, ``end``, ``old_status``,
-            ``new_status``, ``old_note``, ``new_note`` and ``version`` (the
-            review's version after the change). Changes recorded by schema
-            version 1 have no notes or version.
+            ``new_status``, ``old_note``, ``new_note``, ``version`` (the
+            review's version after the change), ``old_tags`` and ``new_tags``
+            (comma-separated). Changes recorded by schema version 1 have no
+            notes or version, those before version 3 no tags.
         """
         query = select(
             _audit.c.id,
@@ -682,6 +810,8 @@ class ReviewStore:
             _audit.c.old_note,
             _audit.c.new_note,
             _audit.c.version,
+            _audit.c.old_tags,
+            _audit.c.new_tags,
         ).order_by(_audit.c.id)
         if model_id is not None:
             query = query.where(_audit.c.model_id == model_id)
@@ -865,7 +995,10 @@ def _ensure_schema(conn: Connection) -> None:
         return
     for from_version in range(version, SCHEMA_VERSION):
         for statement in _MIGRATIONS[from_version]:
-            conn.exec_driver_sql(statement)
+            if callable(statement):
+                statement(conn)
+            else:
+                conn.exec_driver_sql(statement)
     conn.execute(
         update(_meta).where(_meta.c.name == "schema_version").values(value=str(SCHEMA_VERSION))
     )
@@ -890,11 +1023,12 @@ def _read_review(
             _reviews.c.reviewer,
             _reviews.c.reviewed_at,
             _reviews.c.version,
+            _reviews.c.tags,
         ).where(_key_clause(model_id, data_fingerprint, start, end))
     ).one_or_none()
     if row is None:
         return None
-    return Review(model_id, data_fingerprint, start, end, *row)
+    return Review(model_id, data_fingerprint, start, end, *row[:-1], _parse_tags(row[-1]))
 
 
 def _stored_reviews(conn: Connection, data_fingerprint: str) -> pd.DataFrame:
@@ -908,11 +1042,18 @@ def _stored_reviews(conn: Connection, data_fingerprint: str) -> pd.DataFrame:
         _reviews.c.reviewer,
         _reviews.c.reviewed_at,
         _reviews.c.version,
+        _reviews.c.tags,
     ]
     rows = conn.execute(
         select(*columns).where(_reviews.c.data_fingerprint == data_fingerprint)
     ).all()
     frame = pd.DataFrame(rows, columns=[c.name for c in columns])
+    counts = conn.execute(
+        select(_comments.c.start_row, _comments.c.end_row, func.count())
+        .where(_comments.c.data_fingerprint == data_fingerprint)
+        .group_by(_comments.c.start_row, _comments.c.end_row)
+    ).all()
+    frame.attrs["comments"] = {(int(a), int(b)): int(n) for a, b, n in counts}
     frame["reviewed_at"] = pd.to_datetime(frame["reviewed_at"], utc=True)
     return frame.sort_values("reviewed_at", na_position="first", kind="stable").reset_index(
         drop=True
@@ -922,7 +1063,9 @@ def _stored_reviews(conn: Connection, data_fingerprint: str) -> pd.DataFrame:
 def _match_reviews(
     model_id: str, spans: list[tuple[int, int]], stored: pd.DataFrame
 ) -> pd.DataFrame:
-    """The review to show for each event: its own, else the best stale one."""
+    """The review to show for each event: its own, else the best stale one (with its tags), and
+    the number of comments on the event's span."""
+    comment_counts = stored.attrs.get("comments", {})
     own = stored[stored["model_id"] == model_id]
     own_version = {
         (start, end): version
@@ -947,8 +1090,9 @@ def _match_reviews(
             if overlap.max() > 0:
                 # most overlap, then most recent: ``decided`` is in order of recency
                 index = int(np.flatnonzero(overlap == overlap.max())[-1])
+        comments = comment_counts.get((int(start), int(end)), 0)
         if index is None:
-            rows.append(("open", "", None, pd.NaT, version, False, None))
+            rows.append(("open", "", None, pd.NaT, version, False, None, "", comments))
         else:
             shown = decided.iloc[index]
             rows.append(
@@ -960,12 +1104,15 @@ def _match_reviews(
                     version,
                     stale,
                     shown["model_id"],
+                    ", ".join(_parse_tags(shown["tags"])),
+                    comments,
                 )
             )
     frame = pd.DataFrame(rows, columns=list(_QUEUE_COLUMNS))
     frame["reviewed_at"] = pd.to_datetime(frame["reviewed_at"], utc=True)
     frame["version"] = frame["version"].astype(np.int64)
     frame["stale"] = frame["stale"].astype(bool)
+    frame["comments"] = frame["comments"].astype(np.int64)
     return frame
 
 
@@ -1036,3 +1183,51 @@ def _time_text(value: Any) -> str:
     if isinstance(value, (datetime, np.datetime64)):
         return pd.Timestamp(value).isoformat()
     return str(value)
+
+
+def normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags as stored: stripped, lower case, single spaces, unique, sorted; empty ones dropped.
+
+    Raises
+    ------
+    ValueError
+        On a tag holding a comma (the separator) or longer than ``TAG_CHARS``.
+
+    Examples
+    --------
+    >>> normalize_tags(["Sensor  fault", "maintenance", "sensor fault", " "])
+    ('maintenance', 'sensor fault')
+    """
+    if isinstance(tags, str):
+        raise ValueError(f"tags must be a list of tags, got the string {tags!r}")
+    out = set()
+    for tag in tags:
+        tag = " ".join(str(tag).lower().split())
+        if not tag:
+            continue
+        if "," in tag:
+            raise ValueError(f"a tag cannot hold a comma: {tag!r}")
+        if len(tag) > TAG_CHARS:
+            raise ValueError(f"a tag holds at most {TAG_CHARS} characters, got {tag!r}")
+        out.add(tag)
+    return tuple(sorted(out))
+
+
+def with_tag(queue: pd.DataFrame, tag: str) -> pd.DataFrame:
+    """The rows of a :meth:`ReviewStore.queue` whose shown decision carries ``tag`` (any case and
+    spacing), order and index kept."""
+    wanted = normalize_tags([tag])
+    if not wanted:
+        raise ValueError("tag must not be empty")
+    return queue[[wanted[0] in _parse_tags(t) for t in queue["tags"]]]
+
+
+def _tag_text(tags: tuple[str, ...]) -> str:
+    return ",".join(tags)
+
+
+def _parse_tags(text_: Any) -> tuple[str, ...]:
+    """Tags from their stored text (``","``) or the queue's (``", "``)."""
+    if text_ is None or (isinstance(text_, float) and np.isnan(text_)) or not str(text_):
+        return ()
+    return tuple(t.strip() for t in str(text_).split(",") if t.strip())

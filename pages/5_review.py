@@ -13,6 +13,9 @@ its first open event), ``review.position`` (where the open event sat in the queu
 takes over when it leaves a filtered queue), ``review.recorded`` (the event lists
 already written to the store), ``review.flash`` (the outcome of the last save,
 shown once) and ``review.name`` (the reviewer's name, kept across pages).
+
+Each decision carries tags (common ones and the operator's own) and each event a
+comment thread, both in the store; the queue filters and exports by tag.
 """
 
 from functools import partial
@@ -78,10 +81,11 @@ def save_review(store, model_id: str, fingerprint: str, key: str, version: int, 
         return
     state["review.name"] = name
     note = str(state.get(f"review.note.{key}.{version}", "")).strip()
+    tags = state.get(f"review.tags.{key}.{version}")
     start, end = R.parse_event_key(key)
     try:
         saved = store.set_review(model_id, fingerprint, start, end, status, reviewer=name, note=note,
-                                 expected_version=version)
+                                 tags=None if tags is None else list(tags), expected_version=version)
     except ReviewConflictError as exc:
         now = exc.current
         when = "" if now.reviewed_at is None else f" at {now.reviewed_at:%H:%M:%S} UTC"
@@ -93,10 +97,34 @@ def save_review(store, model_id: str, fingerprint: str, key: str, version: int, 
     except STORE_ERRORS as exc:
         state["review.flash"] = ("error", f"The review could not be saved: {one_line(exc)}")
         return
-    state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[status]}**, saved by "
+    tagged = f", tagged {', '.join(saved.tags)}" if saved.tags else ""
+    state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[status]}**{tagged}, saved by "
                                          f"{name} (version {saved.version})."))
     if state.get("review.advance", True) and next_key is not None:
         state["review.open"] = next_key
+
+
+def post_comment(store, model_id: str, fingerprint: str, key: str) -> None:
+    """Append the comment typed under the open event to its thread; the outcome goes to
+    ``review.flash``."""
+    state = st.session_state
+    name = str(state.get("review.reviewer", "")).strip()
+    body = str(state.get("review.comment", "")).strip()
+    if not name:
+        state["review.flash"] = ("warning", "Enter your name before commenting: every comment is signed.")
+        return
+    if not body:
+        state["review.flash"] = ("warning", "The comment is empty: type it above *Post comment*.")
+        return
+    state["review.name"] = name
+    start, end = R.parse_event_key(key)
+    try:
+        store.add_comment(model_id, fingerprint, start, end, author=name, body=body)
+    except STORE_ERRORS as exc:
+        state["review.flash"] = ("error", f"The comment could not be saved: {one_line(exc)}")
+        return
+    state["review.comment"] = ""  # posted: the box empties (the text stays when it failed)
+    state["review.flash"] = ("success", f"Comment on rows {start}–{end} posted by {name}.")
 
 
 # --------------------------------------------------------------------------- page
@@ -149,7 +177,7 @@ if flash is not None:  # at the top, and as a toast where the operator is lookin
 summary_box = st.container()  # filled once the queue is read, below its controls
 
 st.subheader("Queue", divider="gray")
-q1, q2, q3 = st.columns([5, 2.3, 2.2], vertical_alignment="bottom")
+q1, q2, q4 = st.columns([5, 2.3, 2.2], vertical_alignment="bottom")
 statuses = q1.pills("Show", REVIEW_STATUSES, selection_mode="multi", default=list(REVIEW_STATUSES),
                     format_func=R.STATUS_LABELS.get, key="review.statuses")
 sort = q2.segmented_control("Order", ["score", "time"], default="score", required=True, key="review.sort",
@@ -161,16 +189,22 @@ try:
         store.upsert_events(model_id, fingerprint, events)
         recorded.add(batch)
     queue = store.queue(model_id, fingerprint, events, sort=sort)  # read fresh on every run
+    known_tags = store.known_tags(fingerprint)
 except STORE_ERRORS as exc:
     st.error(f"Cannot read the reviews: {one_line(exc)}", icon=":material/database:")
     st.stop()
-q3.download_button(f"Export all {len(queue):,} events (CSV)",
-                   ReviewStore.export_csv(queue.assign(status=queue["status"].map(R.STATUS_LABELS),
+tag = q4.selectbox("Tag", known_tags, index=None, placeholder="any tag", key="review.tag",
+                   help="Show (and export) only the events tagged so.")
+shown = R.filter_queue(queue, statuses, tag)
+listed, exports = st.columns([5, 2.2], vertical_alignment="center")
+exports.download_button(f"Export {len(shown):,} events (CSV)",
+                   ReviewStore.export_csv(shown.assign(status=shown["status"].map(R.STATUS_LABELS),
                                                        model=entry.name, model_id=model_id,
                                                        data_fingerprint=fingerprint)),
-                   file_name=R.export_name(entry.name, ds.name),
+                   file_name=R.export_name(entry.name, ds.name, tag),
                    mime="text/csv", key="review.export", on_click="ignore", icon=":material/download:",
-                   help="Every event of this model and data with its review (status, note, reviewer, time).")
+                   help="The events shown (the statuses and tag chosen) with their reviews: status, tags, "
+                        "note, reviewer, time, number of comments.")
 
 # ---------------------------------------------------------------- what the reviews say
 summary = ReviewStore.threshold_summary(queue)
@@ -190,11 +224,10 @@ with summary_box:
     a1.markdown(R.threshold_advice(summary, threshold))
     a2.altair_chart(R.review_scores_chart(queue, threshold, summary["threshold"]), key="review.scores")
 
-shown = R.filter_queue(queue, statuses)
 keys = [R.event_key(s, e) for s, e in zip(shown["start"], shown["end"], strict=True)]
-st.caption(f"{len(shown):,} of {len(queue):,} events shown. Click a row to open it.")
+listed.caption(f"{len(shown):,} of {len(queue):,} events shown. Click a row to open it.")
 if not keys:
-    st.info("No event has the statuses chosen under *Show*.")
+    st.info("No event has the statuses chosen under *Show*" + (f" and the tag *{tag}*." if tag else "."))
     st.stop()
 if st.session_state.get("review.queue_id") != (model_id, fingerprint):  # another model or data: start over
     st.session_state["review.queue_id"] = (model_id, fingerprint)
@@ -213,6 +246,8 @@ st.dataframe(R.queue_table(shown), hide_index=True, key=table_key, height=min(38
                             "top channels": st.column_config.TextColumn(width=210),
                             "start": st.column_config.TextColumn(width=140),
                             "duration": st.column_config.TextColumn(width=75),
+                            "tags": st.column_config.TextColumn(width=120),
+                            "comments": st.column_config.NumberColumn(width=40, help="comments on the event"),
                             "peak score": st.column_config.NumberColumn(format="%.4g", width=75),
                             "reviewer": st.column_config.TextColumn(width=80),
                             "note": st.column_config.TextColumn(width=200),
@@ -249,6 +284,7 @@ if row["stale"]:
                + ". Decide again to keep it for this model.", icon=":material/history:")
 elif row["version"] > 0:
     st.markdown(f"Status: **{status}**, by {row['reviewer']} on {row['reviewed_at']:%Y-%m-%d %H:%M} UTC"
+                + (f" · tags: {row['tags']}" if row["tags"] else "")
                 + (f": “{row['note']}”" if row["note"] else ""))
 else:
     st.markdown("Status: **open**: nobody has reviewed this event yet.")
@@ -262,6 +298,11 @@ with st.form("review.form", border=True):
     f1.text_input("Reviewer", key="review.reviewer", placeholder="your name")
     f2.text_area("Note", value="" if row["stale"] else str(row["note"] or ""), key=f"review.note.{current}.{version}",
                  height=68, placeholder="what you saw, who you told, what to check")
+    row_tags = [t.strip() for t in str(row["tags"] or "").split(",") if t.strip()]
+    st.multiselect("Tags", list(dict.fromkeys([*known_tags, *row_tags])), default=row_tags,
+                   key=f"review.tags.{current}.{version}", accept_new_options=True,
+                   placeholder="sensor fault, maintenance, ... or type a new tag",
+                   help="Saved with the decision; the queue filters and exports by tag.")
     b = st.columns([2, 2, 2, 1.4, 2.6], vertical_alignment="center")
     for col, (action, label) in zip(b, R.ACTIONS.items(), strict=False):
         col.form_submit_button(label, on_click=save_review, key=f"review.do.{action}", width="stretch",
@@ -271,6 +312,22 @@ with st.form("review.form", border=True):
                             type="tertiary", disabled=row["status"] == "open" and not row["stale"],
                             args=(store, model_id, fingerprint, current, version, "open", None))
     b[4].checkbox("Then open the next event", value=True, key="review.advance")
+
+try:
+    thread = store.comments(fingerprint, start, end)
+except STORE_ERRORS as exc:
+    st.error(f"Cannot read the comments: {one_line(exc)}", icon=":material/database:")
+    thread = None
+if thread is not None:
+    with st.expander(f"Comments ({len(thread)})", expanded=bool(len(thread)), icon=":material/forum:"):
+        for comment in thread.itertuples():
+            with st.container(border=True):
+                st.caption(f"**{comment.author}** · {comment.posted_at:%Y-%m-%d %H:%M} UTC")
+                st.text(comment.body)
+        st.text_area("Add a comment", key="review.comment", height=68,
+                     placeholder="a question for the next shift, what maintenance said, ...")
+        st.button("Post comment", on_click=post_comment, args=(store, model_id, fingerprint, current),
+                  key="review.post", icon=":material/send:")
 
 x_name = "time" if ds.time is not None else "row"
 x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)

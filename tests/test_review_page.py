@@ -233,7 +233,7 @@ def test_export_gives_csv(db_url, pump_slice, tiny, monkeypatch):
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
     at = review_app(pump_slice, [tiny])
     decide(at, "confirmed", note="a note, with a comma")
-    assert "Export all" in at.get("download_button")[0].proto.label
+    assert f"Export {len(queue(at))} events" in at.get("download_button")[0].proto.label
     name, data = next((n, d) for n, d in served.items() if n and n.endswith(".csv"))
     assert name == "reviews_tiny_pump_slice.csv", name  # the data's extension is not doubled
     table = pd.read_csv(io.BytesIO(data))
@@ -243,6 +243,55 @@ def test_export_gives_csv(db_url, pump_slice, tiny, monkeypatch):
     assert (table["status"] == "confirmed anomaly").sum() == 1  # the page's labels
     assert set(table["status"]) <= {"open", "confirmed anomaly", "false alarm", "needs follow-up"}
     assert "a note, with a comma" in set(table["note"].dropna())
+    assert {"tags", "comments"} <= set(table.columns)
+
+
+def test_tags_and_a_comment_thread_are_saved_filtered_and_exported(db_url, pump_slice, tiny, monkeypatch):
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    from aeviz_core import ReviewStore
+
+    served = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, data, mimetype, kind, filename=None):
+        served[filename] = data
+        return original(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    assert "sensor fault" in at.multiselect(key=f"review.tags.{first}.0").options  # the common tags
+    at.multiselect(key=f"review.tags.{first}.0").set_value(["sensor fault", "pump 2"])  # one typed anew
+    at.text_input(key="review.reviewer").set_value("ana")
+    at.button(key="review.do.confirmed").click()
+    ok(at.run())
+    assert "tagged pump 2, sensor fault" in at.toast[0].value
+    second = open_key(at)
+    assert second != first  # the next event opened
+    # a comment on the open event: signed, stored, shown in its thread, counted in the queue
+    at.text_area(key="review.comment").set_value("bearing noise, ask maintenance")
+    at.button(key="review.post").click()
+    ok(at.run())
+    model_id, fingerprint = keys_of(tiny, pump_slice)
+    store = ReviewStore(db_url)
+    start, end = (int(v) for v in second.split("-"))
+    thread = store.comments(fingerprint, start, end)
+    assert thread[["author", "body"]].values.tolist() == [["ana", "bearing noise, ask maintenance"]]
+    assert "bearing noise, ask maintenance" in [t.value for t in at.text]
+    assert at.text_area(key="review.comment").value == ""  # posted: the box is empty again
+    table = queue(at)
+    assert table.loc[table["rows"] == second.replace("-", "–"), "comments"].tolist() == [1]
+    assert store.get_review(model_id, fingerprint, *map(int, first.split("-"))).tags == ("pump 2", "sensor fault")
+    # the tag filter: the queue and its export hold the tagged event alone
+    assert "pump 2" in at.selectbox(key="review.tag").options
+    at.selectbox(key="review.tag").set_value("pump 2")
+    ok(at.run())
+    assert queue(at)["rows"].tolist() == [first.replace("-", "–")]
+    assert queue(at)["tags"].tolist() == ["pump 2, sensor fault"]
+    assert "Export 1 events" in at.get("download_button")[0].proto.label
+    exported = pd.read_csv(io.BytesIO(served["reviews_tiny_pump_slice_pump_2.csv"]))
+    assert exported["tags"].tolist() == ["pump 2, sensor fault"]
 
 
 def test_a_conflicting_change_shows_a_warning_and_reloads(db_url, pump_slice, tiny):

@@ -94,8 +94,8 @@ def test_queue_table_is_readable(events):
     q = as_queue(events, ["confirmed", "open", "follow_up"], stale=[True, False, False],
                  reviewers=["ana", None, "bob"])
     table = R.queue_table(q)
-    assert list(table.columns) == ["event", "status", "top channels", "start", "duration", "peak score",
-                                   "reviewer", "note", "rows"]
+    assert list(table.columns) == ["event", "status", "top channels", "start", "duration", "tags", "peak score",
+                                   "reviewer", "note", "comments", "rows"]
     assert table["status"].tolist() == ["confirmed anomaly (stale)", "open", "needs follow-up"]
     assert table["start"].iloc[1] == "2026-01-05 00:00:30"
     assert table["rows"].tolist() == ["5–7", "30–31", "50–50"]

@@ -396,7 +396,7 @@ def test_v1_database_is_migrated_and_writable(make_db_url):
     write_v1_database(old_url)
     store = ReviewStore(old_url)
     ReviewStore(fresh_url).close()
-    assert schema_version(old_url) == "2"
+    assert schema_version(old_url) == "3"
     assert table_columns(old_url) == table_columns(fresh_url)
 
     may1 = datetime(2024, 5, 1, 8, tzinfo=UTC)
@@ -754,3 +754,72 @@ def test_default_store_is_created_on_first_use(monkeypatch, tmp_path):
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert raw.execute("SELECT status FROM reviews").fetchall() == [("confirmed",)]
+
+
+# -- tags and comment threads -------------------------------------------------------------------
+
+
+def test_tags_are_normalised_kept_and_audited(sqlite_url):
+    from aeviz_core.reviews import COMMON_TAGS, normalize_tags
+
+    store = ReviewStore(sqlite_url)
+    store.upsert_events(MODEL, DATA, events_frame([(10, 20), (40, 44)]))
+    saved = store.set_review(MODEL, DATA, 10, 20, "confirmed", reviewer="ana",
+                             tags=["Sensor  Fault", "pump 2", "sensor fault"])
+    assert saved.tags == ("pump 2", "sensor fault")
+    assert store.get_review(MODEL, DATA, 10, 20).tags == ("pump 2", "sensor fault")
+    # a decision without tags keeps them; an empty list clears them
+    store.set_review(MODEL, DATA, 10, 20, "follow_up", reviewer="bo", note="ask maintenance")
+    assert store.get_review(MODEL, DATA, 10, 20).tags == ("pump 2", "sensor fault")
+    store.set_review(MODEL, DATA, 10, 20, "follow_up", reviewer="bo", tags=[])
+    assert store.get_review(MODEL, DATA, 10, 20).tags == ()
+    audit = store.audit(MODEL, DATA)
+    assert audit["old_tags"].tolist() == ["", "pump 2,sensor fault", "pump 2,sensor fault"]
+    assert audit["new_tags"].tolist() == ["pump 2,sensor fault", "pump 2,sensor fault", ""]
+    with pytest.raises(ValueError, match="comma"):
+        store.set_review(MODEL, DATA, 40, 44, "confirmed", reviewer="ana", tags=["a,b"])
+    with pytest.raises(ValueError, match="list of tags"):
+        normalize_tags("maintenance")
+    assert store.get_review(MODEL, DATA, 40, 44).version == 0  # the refused write left nothing
+    store.set_review(MODEL, DATA, 40, 44, "dismissed", reviewer="ana", tags=["maintenance", "valve"])
+    assert store.known_tags(DATA) == [*COMMON_TAGS, "valve"]
+
+
+def test_the_queue_shows_filters_and_exports_by_tag(sqlite_url):
+    store = ReviewStore(sqlite_url)
+    events = events_frame([(10, 20), (40, 44), (70, 75)], scores=[3.0, 2.0, 1.0])
+    store.upsert_events(MODEL, DATA, events)
+    store.set_review(MODEL, DATA, 10, 20, "confirmed", reviewer="ana", tags=["sensor fault"])
+    store.set_review(MODEL, DATA, 70, 75, "dismissed", reviewer="ana", tags=["maintenance", "sensor fault"])
+    queue = store.queue(MODEL, DATA, events)
+    assert queue["tags"].tolist() == ["sensor fault", "", "maintenance, sensor fault"]
+    tagged = store.queue(MODEL, DATA, events, tag="Sensor Fault")
+    assert tagged["start"].tolist() == [10, 70]
+    assert store.queue(MODEL, DATA, events, tag="maintenance")["start"].tolist() == [70]
+    exported = pd.read_csv(io.BytesIO(ReviewStore.export_csv(tagged)), keep_default_na=False)
+    assert exported["tags"].tolist() == ["sensor fault", "maintenance, sensor fault"]
+    # another model's view of the same span shows the decision, and its tags, as stale
+    other = store.queue("ae-other", DATA, events)
+    assert other["stale"].tolist()[0] and other["tags"].tolist()[0] == "sensor fault"
+
+
+def test_a_comment_thread_grows_per_event_and_is_counted_in_the_queue(sqlite_url):
+    store = ReviewStore(sqlite_url)
+    events = events_frame([(10, 20), (40, 44)], scores=[3.0, 2.0])
+    store.upsert_events(MODEL, DATA, events)
+    first = store.add_comment(MODEL, DATA, 10, 20, author="ana", body="  vibration on pump 2  ")
+    store.add_comment("ae-other", DATA, 10, 20, author="bo", body="seen last week as well")
+    thread = store.comments(DATA, 10, 20)
+    assert thread["author"].tolist() == ["ana", "bo"]
+    assert thread["body"].tolist() == ["vibration on pump 2", "seen last week as well"]
+    assert first.body == "vibration on pump 2" and thread["posted_at"].dt.tz is not None
+    assert store.comments(DATA, 40, 44).empty
+    assert store.queue(MODEL, DATA, events)["comments"].tolist() == [2, 0]
+    for bad, match in ((dict(author=" ", body="x"), "author"), (dict(author="ana", body="  "), "text"),
+                       (dict(author="ana", body="x" * 5000), "at most")):
+        with pytest.raises(ValueError, match=match):
+            store.add_comment(MODEL, DATA, 40, 44, **bad)
+    assert store.comments(DATA, 40, 44).empty
+    store.close()
+    with ReviewStore(sqlite_url) as reopened:  # stored, not held in memory
+        assert len(reopened.comments(DATA, 10, 20)) == 2
