@@ -245,6 +245,15 @@ def event_blame(det, data_key: str, X, start: int, end: int, channel_errors) -> 
     return event_channel_errors(channel_errors, start, end)
 
 
+@st.cache_data(show_spinner="Comparing the events...", max_entries=16)
+def event_signatures(_det, model_id: str, data_key: str, _X, spans: tuple) -> pd.DataFrame:
+    """:func:`aeviz_core.explain.event_signatures` of the events at ``spans`` (a tuple of
+    (start, end)), once per model, data and event list."""
+    from aeviz_core.explain import event_signatures as signatures
+
+    return signatures(_det, _X, spans)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _trust_notes(_det, model_id: str, data_key: str, threshold: float, _channels, _errors, _times) -> list[str]:
     from aeviz_core.trust import trust_notes

@@ -1,13 +1,15 @@
-"""Explanations: which sensor to blame for an event of a series."""
+"""Explanations of a series' events: which sensor to blame, and which other events look alike."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
+from .scores import squared_steps
 from .windows import segments
 
-__all__ = ["blame"]
+__all__ = ["SIGNATURE", "blame", "event_signatures", "nearest_events"]
 
 
 def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int = 20_000) -> np.ndarray:
@@ -95,3 +97,114 @@ def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int =
     if not shares.sum() > 0:
         return np.full(Xs.shape[1], 1.0 / Xs.shape[1])
     return shares / shares.sum()
+
+
+#: what :func:`event_signatures` measures of each event, whichever sensor it is on
+SIGNATURE = ("rows", "stillness", "residual", "peakiness", "kurtosis", "misfit", "second_share", "step_energy")
+
+
+def event_signatures(detector, X, spans) -> pd.DataFrame:
+    """How each event looks, whichever sensor it is on: the basis of "similar events".
+
+    For each event the channel with the largest summed score parts is its
+    suspect, and the signature describes what happened there and around it:
+
+    * ``rows``: log of its length;
+    * ``stillness``, ``residual``: the mean over its rows of the two tests of
+      the anomaly score (see :class:`~aeviz_core.scores.SeriesScore`), each
+      row's largest channel;
+    * ``peakiness`` (largest over root-mean-square) and ``kurtosis`` (log) of the
+      suspect's misfit, the reading less the model's reconstruction of it, in
+      units of its normal error: a spike is peaked, noise and drift are not;
+    * ``misfit``: log of that misfit's root-mean-square (how far off);
+    * ``second_share``: the second channel's share over the suspect's (a broken
+      relation involves two);
+    * ``step_energy``: log of the suspect's squared steps over normal (a stuck
+      sensor stops, noise moves more).
+
+    On the pump sample (``bench/similar_events.py``, a model trained by ``aeviz
+    train``), 97% of the 3 nearest events of each labelled fault's span share its
+    fault type; of the events the model detects, 78%.
+
+    Parameters
+    ----------
+    detector : AutoencoderDetector
+        Fitted on a series.
+    X : array-like or DataFrame, shape (n_rows, n_channels)
+    spans : iterable of (start, end)
+        Each event's first and last row (inclusive).
+
+    Returns
+    -------
+    signatures : DataFrame
+        ``start``, ``end``, then the :data:`SIGNATURE` columns; one row per span.
+    """
+    check_is_fitted(detector, "model_")
+    if detector.input_kind_ != "series":
+        raise ValueError("event signatures need a model fitted on a series (window set)")
+    X = detector._check_array(X)
+    spans = [(int(a), int(b)) for a, b in spans]
+    for a, b in spans:
+        if not 0 <= a <= b < len(X):
+            raise ValueError(f"an event must satisfy 0 <= start <= end < {len(X)}, got {a}..{b}")
+    run, score, w = detector._inference(), detector._series_score(), detector.window
+    residual, still, misfit, steps = (np.full(X.shape, np.nan) for _ in range(4))
+    normal_step = np.where(detector.step_scale_ > 0, detector.step_scale_, np.nan)
+    for a, b in segments(X, w):
+        Xs = detector._prepare(X[a:b])
+        raw = run.series_errors(Xs, w)
+        residual[a:b], still[a:b] = score.tests(Xs, raw)
+        misfit[a:b] = (Xs - run.rebuild_rows(Xs, w)) / np.sqrt(score.channel_scale)
+        steps[a:b] = squared_steps(Xs) / normal_step
+    rows = []
+    for a, b in spans:
+        inside = slice(a, b + 1)
+        share = np.nan_to_num(np.nansum(np.maximum(residual[inside], still[inside]), axis=0))
+        suspect = int(np.argmax(share))
+        top = np.sort(share)[-2:]
+        r = misfit[inside, suspect]
+        r = r[np.isfinite(r)]
+        rms = float(np.sqrt(np.mean(r**2))) if len(r) else np.nan
+        step = steps[inside, suspect]
+        rows.append({
+            "start": a, "end": b,
+            "rows": np.log(b - a + 1),
+            "stillness": _nanmean(np.nanmax(still[inside], axis=1)),
+            "residual": _nanmean(np.nanmax(residual[inside], axis=1)),
+            "peakiness": float(np.max(np.abs(r)) / (rms + 1e-9)) if len(r) else np.nan,
+            "kurtosis": float(np.log(np.mean(r**4) / (rms**4 + 1e-12) + 1e-6)) if len(r) else np.nan,
+            "misfit": float(np.log(rms + 1e-6)),
+            "second_share": float(top[0] / top[1]) if top[1] > 0 else 0.0,
+            "step_energy": float(np.log(_nanmean(step) + 1e-6)) if np.isfinite(step).any() else 0.0,
+        })
+    return pd.DataFrame(rows, columns=["start", "end", *SIGNATURE])
+
+
+def nearest_events(signatures: pd.DataFrame, index: int, k: int = 3) -> pd.DataFrame:
+    """The ``k`` events whose :func:`event_signatures` are nearest to event ``index``'s.
+
+    Euclidean distance over the :data:`SIGNATURE` columns as they are: logs
+    (where 1 is a factor of e), ratios and shares, so one unit is a notable
+    difference in each, and a signature means the same in any data set and for
+    any number of events (a scale fitted to the events at hand would shrink the
+    very features that tell two kinds apart). A missing value counts as 0.
+
+    Returns
+    -------
+    nearest : DataFrame
+        ``position`` (row of ``signatures``), ``start``, ``end`` and
+        ``distance``, nearest first (ties: the earlier event first).
+    """
+    if not 0 <= index < len(signatures):
+        raise ValueError(f"index must be in [0, {len(signatures)}), got {index}")
+    Z = np.nan_to_num(signatures[list(SIGNATURE)].to_numpy(dtype=np.float64))
+    distance = np.sqrt(((Z - Z[index]) ** 2).sum(axis=1))
+    distance[index] = np.inf
+    order = np.lexsort((signatures["start"].to_numpy(), distance))[: min(k, len(Z) - 1)]
+    return pd.DataFrame({"position": order, "start": signatures["start"].to_numpy()[order],
+                         "end": signatures["end"].to_numpy()[order], "distance": distance[order]})
+
+
+def _nanmean(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else 0.0

@@ -107,6 +107,31 @@ def filter_queue(queue: pd.DataFrame, statuses, tag: str | None = None) -> pd.Da
     return queue.reset_index(drop=True)
 
 
+def similar_frame(nearest: pd.DataFrame, queue: pd.DataFrame) -> pd.DataFrame:
+    """The queue's rows of the :func:`~aeviz_core.explain.nearest_events` of the open event
+    (matched by their span), nearest first, with their ``distance``."""
+    spans = nearest[["start", "end", "distance"]].astype({"start": np.int64, "end": np.int64})
+    rows = queue.astype({"start": np.int64, "end": np.int64}).merge(spans, on=["start", "end"])
+    return rows.sort_values(["distance", "start"], kind="stable").reset_index(drop=True)
+
+
+def similar_line(like: dict) -> str:
+    """One line of markdown about a similar event: what, when, how it was judged, how near."""
+    when = (f"{_when(like['start_time'])}" if pd.notna(like.get("start_time"))
+            else f"rows {int(like['start'])}–{int(like['end'])}")
+    status = STATUS_LABELS.get(like["status"], like["status"])
+    judged = ("**open**" if like["status"] == "open" else
+              f"**{status}**{' (stale)' if like.get('stale') else ''} by {like.get('reviewer') or '?'}")
+    number = f"#{int(like['event'])} · " if pd.notna(like.get("event")) else ""
+    parts = [f"{number}{when} · peak {float(like['peak_score']):.3g} · {judged}"]
+    if like.get("tags"):
+        parts.append(f"tags: {like['tags']}")
+    if like.get("note"):
+        parts.append(f"“{_shortened(str(like['note']))}”")
+    parts.append(f"distance {float(like['distance']):.2f}")
+    return " · ".join(parts)
+
+
 def format_seconds(seconds: float) -> str:
     """A length of time for people: ``"12 s"``, ``"2 min 5 s"``, ``"1 h 05 min"``, ``"3.0 days"``.
 

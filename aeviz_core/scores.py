@@ -159,19 +159,23 @@ class SeriesScore:
         """Per-row, per-channel parts of the anomaly score of scaled rows ``Xs`` (one gap-free
         stretch) with squared errors ``raw_errors``: the larger of the residual test and the
         stillness of the reading itself."""
+        return np.maximum(*self.tests(Xs, raw_errors))
+
+    def tests(self, Xs: np.ndarray, raw_errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(residual, stillness)``: the two tests whose larger value is :meth:`deviation`,
+        per row and channel (stillness 0 for models saved before it existed)."""
         if self.version < 2:  # a model saved before score version 2: scored as it was
-            deviation = _residual_energy_deviation(raw_errors / self.channel_scale, self.smooth)
-            if self.step_scale is not None:
-                np.maximum(deviation, stillness(Xs, self.step_scale, self.smooth), out=deviation)
-            return deviation
+            residual = _residual_energy_deviation(raw_errors / self.channel_scale, self.smooth)
+            still = (np.zeros_like(residual) if self.step_scale is None
+                     else stillness(Xs, self.step_scale, self.smooth))
+            return residual, still
         ratio = self.ratio(raw_errors)
         if self.version >= 3:  # against the channel's recent residual too (a new regime settles)
             ratio /= np.maximum(trailing_median(ratio, self.span), 1.0)
-        deviation = np.log(np.maximum(ratio, 1.0))
-        if self.step_scale is not None:
-            np.maximum(deviation, local_stillness(Xs, self.step_scale, self.still_smooth, self.span),
-                       out=deviation)
-        return deviation
+        residual = np.log(np.maximum(ratio, 1.0))
+        if self.step_scale is None:
+            return residual, np.zeros_like(residual)
+        return residual, local_stillness(Xs, self.step_scale, self.still_smooth, self.span)
 
     @property
     def context_rows(self) -> int:

@@ -35,6 +35,7 @@ from aeviz_core import (
 )
 from aeviz_core import appstate as A
 from aeviz_core import review_views as R
+from aeviz_core.explain import nearest_events
 
 STORE_ERRORS = (SQLAlchemyError, RuntimeError, ValueError, OSError, ImportError)
 
@@ -125,6 +126,36 @@ def post_comment(store, model_id: str, fingerprint: str, key: str) -> None:
         return
     state["review.comment"] = ""  # posted: the box empties (the text stays when it failed)
     state["review.flash"] = ("success", f"Comment on rows {start}–{end} posted by {name}.")
+
+
+def apply_decision(store, model_id: str, fingerprint: str, key: str, version: int, like: dict,
+                   next_key) -> None:
+    """Give the open event the decision and tags of a similar one (``like``: its row of the
+    queue); the note says where it came from."""
+    state = st.session_state
+    name = str(state.get("review.reviewer", "")).strip()
+    if not name:
+        state["review.flash"] = ("warning", ("Enter your name before saving: every decision is "
+                                             "recorded with who took it."))
+        return
+    state["review.name"] = name
+    start, end = R.parse_event_key(key)
+    source = f"as rows {int(like['start'])}–{int(like['end'])}"
+    note = f"{source}: {like['note']}" if like["note"] else source
+    tags = [t.strip() for t in str(like["tags"] or "").split(",") if t.strip()]
+    try:
+        store.set_review(model_id, fingerprint, start, end, like["status"], reviewer=name, note=note, tags=tags,
+                         expected_version=version)
+    except ReviewConflictError as exc:
+        state["review.flash"] = ("warning", f"Not saved: **{exc.current.reviewer}** changed this event meanwhile.")
+        return
+    except STORE_ERRORS as exc:
+        state["review.flash"] = ("error", f"The review could not be saved: {one_line(exc)}")
+        return
+    state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[like['status']]}** {source}, "
+                                         f"saved by {name}."))
+    if state.get("review.advance", True) and next_key is not None:
+        state["review.open"] = next_key
 
 
 # --------------------------------------------------------------------------- page
@@ -312,6 +343,24 @@ with st.form("review.form", border=True):
                             type="tertiary", disabled=row["status"] == "open" and not row["stale"],
                             args=(store, model_id, fingerprint, current, version, "open", None))
     b[4].checkbox("Then open the next event", value=True, key="review.advance")
+
+if det.input_kind_ == "series" and len(queue) > 1:
+    spans = tuple(sorted(zip(queue["start"].astype(int), queue["end"].astype(int), strict=True)))
+    signatures = S.event_signatures(det, det.model_id_, ds.key, X, spans)  # once per event list
+    here = spans.index((start, end))
+    near = R.similar_frame(nearest_events(signatures, here, k=3), queue)
+    with st.expander("Similar events", expanded=True, icon=":material/join:"):
+        st.caption("The events of this queue that look most like this one: the same kind of change (a stuck "
+                   "reading, a burst of noise, a drift, a spike, a broken relation) whichever sensor it is on. "
+                   "Apply a decided one's status and tags to this event in one click.")
+        for like in near.to_dict("records"):
+            s1, s2 = st.columns([5, 1.6], vertical_alignment="center")
+            s1.markdown(R.similar_line(like))
+            decided = like["status"] != "open" and not like["stale"]
+            s2.button(f"Apply: {R.STATUS_LABELS[like['status']]}" if decided else "Not decided yet",
+                      key=f"review.like.{like['start']}-{like['end']}", disabled=not decided, width="stretch",
+                      on_click=apply_decision,
+                      args=(store, model_id, fingerprint, current, version, like, next_key))
 
 try:
     thread = store.comments(fingerprint, start, end)

@@ -385,3 +385,29 @@ def test_another_model_opens_its_queue_at_the_first_open_event(db_url, pump_slic
     at2.selectbox(key="review.model").set_value("tiny")
     ok(at2.run())
     assert open_key(at2) == third  # tiny's queue opens at its first event still open
+
+
+def test_similar_events_are_listed_and_one_click_applies_a_decision(db_url, pump_slice, tiny):
+    from aeviz_core import ReviewStore
+
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    at.multiselect(key=f"review.tags.{first}.0").set_value(["sensor fault"])
+    decide(at, "confirmed", note="stuck bearing sensor")
+    likes = [b for b in at.button if b.key and b.key.startswith("review.like.")]
+    assert len(likes) == 3  # the three nearest events of the one now open
+    applicable = [b for b in likes if not b.disabled]
+    if not applicable:  # the decided event is not among this one's nearest: open one it is near
+        at.selectbox(key="review.open").set_value(likes[0].key.removeprefix("review.like."))
+        ok(at.run())
+        applicable = [b for b in at.button if b.key and b.key.startswith("review.like.") and not b.disabled]
+    target = open_key(at)
+    assert applicable and applicable[0].label == "Apply: confirmed anomaly"
+    source = applicable[0].key.removeprefix("review.like.")
+    applicable[0].click()
+    ok(at.run())
+    model_id, fingerprint = keys_of(tiny, pump_slice)
+    review = ReviewStore(db_url).get_review(model_id, fingerprint, *map(int, target.split("-")))
+    assert review.status == "confirmed" and review.tags == ("sensor fault",)
+    assert review.note.startswith(f"as rows {source.replace('-', '–')}")
+    assert any("as rows" in t.value for t in at.toast)

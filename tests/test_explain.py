@@ -1,0 +1,52 @@
+"""Explanations of a series' events: blame lives in test_detector / test_quality; here the
+signatures behind "similar events"."""
+
+import numpy as np
+import pytest
+
+from aeviz_core.explain import SIGNATURE, event_signatures, nearest_events
+
+
+@pytest.fixture(scope="module")
+def mixed_faults(series):
+    """Three stuck readings and three bursts of noise, on different channels, after the
+    training rows: (frame, spans, kinds)."""
+    X = series.copy()
+    rng = np.random.default_rng(3)
+    spans, kinds = [], []
+    for start, channel in ((1700, "a"), (2100, "c"), (2500, "b")):  # a sensor repeats its last value
+        X.loc[start : start + 79, channel] = X.loc[start, channel]
+        spans.append((start, start + 79)), kinds.append("stuck")
+    for start, channel in ((1900, "b"), (2300, "a"), (2700, "c")):  # the reading gets 6 times noisier
+        X.loc[start : start + 79, channel] += rng.normal(0, 0.3, 80)
+        spans.append((start, start + 79)), kinds.append("noise")
+    return X, spans, np.array(kinds)
+
+
+def test_events_of_a_kind_are_each_others_nearest(series_detector, mixed_faults):
+    X, spans, kinds = mixed_faults
+    signatures = event_signatures(series_detector, X, spans)
+    assert list(signatures.columns) == ["start", "end", *SIGNATURE]
+    assert signatures[list(SIGNATURE)].notna().all().all()
+    stuck, noise = signatures[kinds == "stuck"], signatures[kinds == "noise"]
+    assert stuck["stillness"].min() > noise["stillness"].max()  # a stuck sensor stops moving
+    assert noise["step_energy"].min() > stuck["step_energy"].max()
+    for i in range(len(spans)):
+        near = nearest_events(signatures, i, k=2)
+        assert len(near) == 2 and i not in set(near["position"])
+        assert near["distance"].is_monotonic_increasing
+        assert (kinds[near["position"]] == kinds[i]).all(), (i, kinds[i], near)
+
+
+def test_signatures_refuse_what_they_cannot_describe(series_detector, series, digits):
+    from aeviz_core import AutoencoderDetector
+
+    with pytest.raises(ValueError, match="0 <= start <= end"):
+        event_signatures(series_detector, series, [(10, 5)])
+    table = AutoencoderDetector(epochs=1, random_state=0).fit(digits[0][:200])
+    with pytest.raises(ValueError, match="series"):
+        event_signatures(table, digits[0][:50], [(0, 1)])
+    one = event_signatures(series_detector, series, [(2000, 2010)])
+    with pytest.raises(ValueError, match="index"):
+        nearest_events(one, 3)
+    assert nearest_events(one, 0).empty  # no other event to compare with
