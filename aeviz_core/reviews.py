@@ -1047,7 +1047,8 @@ def _stored_reviews(conn: Connection, data_fingerprint: str) -> pd.DataFrame:
     rows = conn.execute(
         select(*columns).where(_reviews.c.data_fingerprint == data_fingerprint)
     ).all()
-    frame = pd.DataFrame(rows, columns=[c.name for c in columns])
+    # plain tuples: pandas inspects each Row for namedtuple fields (a third of the read at 10,000)
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=[c.name for c in columns])
     counts = conn.execute(
         select(_comments.c.start_row, _comments.c.end_row, func.count())
         .where(_comments.c.data_fingerprint == data_fingerprint)

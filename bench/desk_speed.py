@@ -45,7 +45,7 @@ def seed(url: str, fingerprint: str, n: int, n_rows: int) -> None:
     from aeviz_core.reviews import COMMON_TAGS, _reviews
 
     rng = np.random.default_rng(0)
-    starts = rng.integers(0, n_rows - 400, n)
+    starts = rng.permutation(n_rows - 400)[:n]  # distinct starts: every key is new
     ends = starts + rng.integers(4, 300, n)
     now = datetime.now(UTC)
     rows = [{"model_id": f"ae-archive-{i % 8}", "data_fingerprint": fingerprint, "start_row": int(a),
@@ -115,15 +115,25 @@ def browser_figures(url: str, decisions: int, tmp: Path) -> dict:
             wait_idle(page)
             page.get_by_label("Reviewer").fill("bench")
             for k in range(decisions):
-                shown = page.locator("h3", has_text=" of ").first.inner_text()
-                number = int(shown.split()[1])
+                shown = page.locator("h3", has_text="Event ").first.inner_text()  # "Event k of n"
+                number, total = int(shown.split()[1]), int(shown.split()[3])
+                if number == total:  # the last event: no next one to draw
+                    break
                 started = time.perf_counter()
                 page.get_by_role("button", name="Confirm anomaly").click()
-                page.wait_for_selector(f'h3:has-text("Event {number + 1} of")', timeout=120_000)
+                try:
+                    page.wait_for_selector(f'h3:has-text("Event {number + 1} of")', timeout=120_000)
+                except Exception:
+                    text = page.locator('[data-testid="stMain"]').inner_text()
+                    Path("/tmp/ref/desk_fail.txt").write_text(text)
+                    raise
                 heading.append(time.perf_counter() - started)
+                # the run has ended when no element of the previous run is left stale (Streamlit marks
+                # them) and the status widget is gone; a click before that may hit the last event's form
+                page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
                 page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
                 idle.append(time.perf_counter() - started)
-                page.wait_for_timeout(300)
+                page.wait_for_timeout(500)
             browser.close()
     finally:
         stop_app(proc)

@@ -90,6 +90,10 @@ def save_review(store, model_id: str, fingerprint: str, key: str, version: int, 
     except ReviewConflictError as exc:
         now = exc.current
         when = "" if now.reviewed_at is None else f" at {now.reviewed_at:%H:%M:%S} UTC"
+        if now.reviewer == name and now.status == status:  # a second click on the same decision
+            state["review.flash"] = ("success", (f"Rows {start}–{end} were already saved as "
+                                                 f"**{R.STATUS_LABELS[status]}** by you{when}."))
+            return
         state["review.flash"] = ("warning", (
             f"Not saved: **{now.reviewer}** changed this event to "
             f"**{R.STATUS_LABELS.get(now.status, now.status)}**{when} while you had it open. "
@@ -311,6 +315,7 @@ status = R.STATUS_LABELS[row["status"]]
 if row["stale"]:
     st.warning(f"Marked **{status}** by {row['reviewer']} under another model "
                f"(`{str(row['review_model_id'])[:12]}`) on an overlapping span"
+               + (f" with tags {row['tags']}" if row["tags"] else "")
                + (f": “{row['note']}”" if row["note"] else "")
                + ". Decide again to keep it for this model.", icon=":material/history:")
 elif row["version"] > 0:
@@ -329,7 +334,8 @@ with st.form("review.form", border=True):
     f1.text_input("Reviewer", key="review.reviewer", placeholder="your name")
     f2.text_area("Note", value="" if row["stale"] else str(row["note"] or ""), key=f"review.note.{current}.{version}",
                  height=68, placeholder="what you saw, who you told, what to check")
-    row_tags = [t.strip() for t in str(row["tags"] or "").split(",") if t.strip()]
+    # a stale decision's tags are shown in its notice, not carried into this model's decision
+    row_tags = [] if row["stale"] else [t.strip() for t in str(row["tags"] or "").split(",") if t.strip()]
     st.multiselect("Tags", list(dict.fromkeys([*known_tags, *row_tags])), default=row_tags,
                    key=f"review.tags.{current}.{version}", accept_new_options=True,
                    placeholder="sensor fault, maintenance, ... or type a new tag",

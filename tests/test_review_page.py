@@ -411,3 +411,17 @@ def test_similar_events_are_listed_and_one_click_applies_a_decision(db_url, pump
     assert review.status == "confirmed" and review.tags == ("sensor fault",)
     assert review.note.startswith(f"as rows {source.replace('-', '–')}")
     assert any("as rows" in t.value for t in at.toast)
+
+
+def test_a_stale_decisions_tags_are_shown_not_carried(db_url, pump_slice, tiny):
+    from aeviz_core import ReviewStore
+
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    _, fingerprint = keys_of(tiny, pump_slice)
+    start, end = map(int, first.split("-"))
+    ReviewStore(db_url).set_review("ae-older", fingerprint, start, end, "dismissed", reviewer="bo",
+                                   tags=["maintenance"])
+    ok(at.run())
+    assert any("with tags maintenance" in w.value for w in at.warning)  # the stale notice says them
+    assert at.multiselect(key=f"review.tags.{first}.0").value == []  # not pre-filled into this decision
