@@ -212,7 +212,7 @@ if flash is not None:  # at the top, and as a toast where the operator is lookin
 summary_box = st.container()  # filled once the queue is read, below its controls
 
 st.subheader("Queue", divider="gray")
-q1, q2, q4 = st.columns([5, 2.3, 2.2], vertical_alignment="bottom")
+q1, q2 = st.columns([5, 2.4], vertical_alignment="bottom")
 statuses = q1.pills("Show", REVIEW_STATUSES, selection_mode="multi", default=list(REVIEW_STATUSES),
                     format_func=R.STATUS_LABELS.get, key="review.statuses")
 sort = q2.segmented_control("Order", ["score", "time"], default="score", required=True, key="review.sort",
@@ -228,11 +228,11 @@ try:
 except STORE_ERRORS as exc:
     st.error(f"Cannot read the reviews: {one_line(exc)}", icon=":material/database:")
     st.stop()
-tag = q4.selectbox("Tag", known_tags, index=None, placeholder="any tag", key="review.tag",
-                   help="Show (and export) only the events tagged so.")
+listed, tagged, exports = st.columns([3.2, 2.1, 2.1], vertical_alignment="bottom")
+tag = tagged.selectbox("Tag", known_tags, index=None, placeholder="filter by tag", key="review.tag",
+                       help="Show (and export) only the events tagged so.", label_visibility="collapsed")
 shown = R.filter_queue(queue, statuses, tag)
-listed, exports = st.columns([5, 2.2], vertical_alignment="center")
-exports.download_button(f"Export {len(shown):,} events (CSV)",
+exports.download_button(f"Export {len(shown):,} (CSV)",
                    ReviewStore.export_csv(shown.assign(status=shown["status"].map(R.STATUS_LABELS),
                                                        model=entry.name, model_id=model_id,
                                                        data_fingerprint=fingerprint)),
@@ -360,8 +360,11 @@ if det.input_kind_ == "series" and len(queue) > 1:
                    "reading, a burst of noise, a drift, a spike, a broken relation) whichever sensor it is on. "
                    "Apply a decided one's status and tags to this event in one click.")
         for like in near.to_dict("records"):
-            s1, s2 = st.columns([5, 1.6], vertical_alignment="center")
+            like_key = R.event_key(like["start"], like["end"])
+            s1, s3, s2 = st.columns([4.4, 0.9, 1.7], vertical_alignment="center")
             s1.markdown(R.similar_line(like))
+            s3.button("Open", key=f"review.like_open.{like_key}", on_click=open_event, args=(like_key,),
+                      width="stretch", help="Open this event (its own decision, charts and thread).")
             decided = like["status"] != "open" and not like["stale"]
             s2.button(f"Apply: {R.STATUS_LABELS[like['status']]}" if decided else "Not decided yet",
                       key=f"review.like.{like['start']}-{like['end']}", disabled=not decided, width="stretch",

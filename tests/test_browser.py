@@ -275,3 +275,111 @@ def test_training_progress_follows_on_other_pages_and_announces_the_end(app, bro
     no_exception(page)
     assert page.locator('[data-testid="stSidebar"]').inner_text().count("in this session") == 1
     page.close()
+
+
+@pytest.fixture(scope="module")
+def desk_app(tmp_path_factory):
+    """The app with its own review store and model folder (nothing written to the home folder)."""
+    _need_browser()
+    tmp = tmp_path_factory.mktemp("desk")
+    port = free_port()
+    proc = start_app(ROOT / "streamlit_app.py", port, {"AEVIZ_MODEL_DIR": str(tmp / "models"),
+                                                       "AEVIZ_DB_URL": f"sqlite:///{tmp / 'reviews.db'}"})
+    yield f"http://127.0.0.1:{port}", tmp
+    stop_app(proc)
+
+
+def _run_ended(page):
+    """Wait for the end of a run: no element of the last run left stale, no status widget."""
+    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
+    wait_idle(page)
+
+
+def test_an_operators_day(desk_app, browser, tmp_path):
+    """Upload a recording, train, set a threshold, review ten events with tags and a comment,
+    open a similar event and apply a decision to it, export the queue."""
+    import pandas as pd
+
+    url, _ = desk_app
+    recording = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 14_001), nrows=16_000)
+    path = tmp_path / "line_3_december.csv"
+    recording.to_csv(path, index=False)
+
+    page = open_app(browser, url, height=1500)
+    page.get_by_text("Upload a CSV or Parquet file").click()
+    wait_idle(page)
+    page.locator('input[type="file"]').set_input_files(str(path))
+    page.wait_for_selector('h3:has-text("line_3_december.csv")', timeout=60_000)
+    wait_idle(page)
+    no_exception(page)
+
+    start_training(page, 2)
+    page.wait_for_selector("text=trained:", timeout=300_000)
+    wait_idle(page)
+
+    go(page, "Anomalies")  # a threshold set by the exact value, a little below the model's percentile
+    exact = page.get_by_role("spinbutton", name="exact value")
+    exact.fill("99.0")
+    exact.press("Enter")
+    _run_ended(page)
+    no_exception(page)
+
+    go(page, "Review")
+    page.wait_for_selector('h3:has-text("Event 1 of")', timeout=120_000)
+    _run_ended(page)
+    total = int(page.locator("h3", has_text="Event ").first.inner_text().split()[3])
+    assert total >= 11, total
+    page.get_by_label("Reviewer").fill("ana")
+    tags = page.locator('[data-testid="stMultiSelect"] input').first
+    for k in range(10):
+        if k in (0, 3):
+            tags.click()
+            tags.fill("sensor fault" if k == 0 else "bearing")
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+        if k == 2:
+            page.get_by_text("Comments (0)").click()
+            page.get_by_label("Add a comment").fill("Same vibration as on line 2 last week?")
+            page.get_by_role("button", name="Post comment").click()
+            page.wait_for_selector("text=Comments (1)", timeout=60_000)
+            _run_ended(page)
+        action = "Confirm anomaly" if k % 3 else "Dismiss: false alarm"
+        page.get_by_role("button", name=action).click()
+        page.wait_for_selector(f'h3:has-text("Event {k + 2} of")', timeout=120_000)
+        _run_ended(page)
+        no_exception(page)
+    shot(page, "7_operator_day_review")
+
+    # a similar event: open it, then back on an open one apply a decided neighbour's decision
+    similar = page.get_by_text("Similar events")
+    similar.scroll_into_view_if_needed()
+    page.locator('[data-testid="stButton"] button', has_text="Open").first.click()
+    _run_ended(page)
+    opened = page.locator("h3", has_text="Event ").first.inner_text()
+    assert opened != f"Event 11 of {total}"
+    apply = page.locator('[data-testid="stButton"] button:not([disabled])', has_text="Apply:")
+    for _ in range(total):  # move on until an open event has a decided neighbour
+        if page.get_by_text("Status: open").count() and apply.count():
+            break
+        page.get_by_role("button", name="Next").click()
+        _run_ended(page)
+    assert apply.count(), "no open event with a decided similar event"
+    apply.first.click()
+    page.wait_for_selector("text=/saved by ana/", timeout=60_000)
+    _run_ended(page)
+    no_exception(page)
+    shot(page, "7b_operator_day_similar", scroll_to=page.get_by_text("Similar events"))
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name=re.compile("Export")).click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == "reviews_ae-1_line_3_december.csv"
+    table = pd.read_csv(saved, keep_default_na=False)
+    decided = table[table["status"] != "open"]
+    assert len(decided) >= 11  # ten decisions and one applied from a similar event
+    assert set(decided["reviewer"]) == {"ana"}
+    assert (table["tags"].str.contains("sensor fault")).sum() >= 1 and (table["tags"].str.contains("bearing")).sum() >= 1
+    assert table["comments"].sum() == 1
+    assert table["note"].str.startswith("as rows").sum() == 1
+    page.close()

@@ -233,7 +233,7 @@ def test_export_gives_csv(db_url, pump_slice, tiny, monkeypatch):
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
     at = review_app(pump_slice, [tiny])
     decide(at, "confirmed", note="a note, with a comma")
-    assert f"Export {len(queue(at))} events" in at.get("download_button")[0].proto.label
+    assert f"Export {len(queue(at))} (CSV)" == at.get("download_button")[0].proto.label
     name, data = next((n, d) for n, d in served.items() if n and n.endswith(".csv"))
     assert name == "reviews_tiny_pump_slice.csv", name  # the data's extension is not doubled
     table = pd.read_csv(io.BytesIO(data))
@@ -289,7 +289,7 @@ def test_tags_and_a_comment_thread_are_saved_filtered_and_exported(db_url, pump_
     ok(at.run())
     assert queue(at)["rows"].tolist() == [first.replace("-", "–")]
     assert queue(at)["tags"].tolist() == ["pump 2, sensor fault"]
-    assert "Export 1 events" in at.get("download_button")[0].proto.label
+    assert at.get("download_button")[0].proto.label == "Export 1 (CSV)"
     exported = pd.read_csv(io.BytesIO(served["reviews_tiny_pump_slice_pump_2.csv"]))
     assert exported["tags"].tolist() == ["pump 2, sensor fault"]
 
