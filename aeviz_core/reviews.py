@@ -856,8 +856,9 @@ class ReviewStore:
         Returns
         -------
         summary : dict
-            ``n_events`` (int); ``counts`` (status -> int, every status, as
-            shown); ``stale`` (int); ``precision`` (confirmed / (confirmed +
+            ``n_events`` (int); ``counts`` (status -> int, every status, of
+            this model's decisions: an event shown with a stale decision counts
+            as open); ``stale`` (int); ``precision`` (confirmed / (confirmed +
             dismissed), ``None`` before any such decision); ``threshold``
             (float or ``None`` until there are both confirmed and dismissed
             events with scores that a cut separates); ``threshold_method``
@@ -871,8 +872,10 @@ class ReviewStore:
         >>> s["precision"], s["threshold"], s["threshold_method"]
         (0.5, 3.0, 'midpoint')
         """
-        counts = {status: int((queue["status"] == status).sum()) for status in REVIEW_STATUSES}
         current = queue[~queue["stale"].astype(bool)]
+        # a stale decision was taken on another model's event: this model's event is still open
+        counts = {status: int((current["status"] == status).sum()) for status in REVIEW_STATUSES}
+        counts["open"] += len(queue) - len(current)
         n_confirmed = int((current["status"] == "confirmed").sum())
         n_dismissed = int((current["status"] == "dismissed").sum())
         decided = n_confirmed + n_dismissed

@@ -9,7 +9,9 @@ only the store object (an engine) is cached, per URL.
 
 Besides its widgets (``review.*``), the page keeps in the session:
 ``review.queue_id`` (the model and data whose queue is open: a new one opens at
-its first open event), ``review.position`` (where the open event sat in the queue, so that the next one
+its first open event), ``review.queue_model`` and ``review.switched`` (the model whose queue it was, and the
+notice shown when the same data's queue passes to another model, until the first
+decision), ``review.position`` (where the open event sat in the queue, so that the next one
 takes over when it leaves a filtered queue), ``review.recorded`` (the event lists
 already written to the store), ``review.flash`` (the outcome of the last save,
 shown once) and ``review.name`` (the reviewer's name, kept across pages).
@@ -102,6 +104,7 @@ def save_review(store, model_id: str, fingerprint: str, key: str, version: int, 
     except STORE_ERRORS as exc:
         state["review.flash"] = ("error", f"The review could not be saved: {one_line(exc)}")
         return
+    state.pop("review.switched", None)
     tagged = f", tagged {', '.join(saved.tags)}" if saved.tags else ""
     state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[status]}**{tagged}, saved by "
                                          f"{name} (version {saved.version})."))
@@ -209,6 +212,7 @@ if flash is not None:  # at the top, and as a toast where the operator is lookin
     {"success": st.success, "warning": st.warning, "error": st.error}[flash[0]](flash[1])
     st.toast(flash[1], icon={"success": ":material/check_circle:", "warning": ":material/warning:",
                              "error": ":material/error:"}[flash[0]])
+switched = st.container()  # a notice when this data's queue changed model (filled below)
 summary_box = st.container()  # filled once the queue is read, below its controls
 
 st.subheader("Queue", divider="gray")
@@ -248,7 +252,9 @@ with summary_box:
     cols = st.columns(6)
     cols[0].metric("Events", f"{summary['n_events']:,}")
     for col, status in zip(cols[1:5], REVIEW_STATUSES, strict=True):
-        col.metric(R.STATUS_LABELS[status].capitalize(), f"{counts[status]:,}")
+        col.metric(R.STATUS_LABELS[status].capitalize(), f"{counts[status]:,}",
+                   help=(f"{summary['stale']:,} of them show a decision taken under another model (stale)"
+                         if status == "open" and summary["stale"] else None))
     cols[5].metric("Precision", "—" if summary["precision"] is None else f"{summary['precision']:.0%}",
                    help="Of the flags: confirmed / (confirmed + dismissed), decisions under this model only.")
     a1, a2 = st.columns([2, 3])
@@ -264,10 +270,19 @@ listed.caption(f"{len(shown):,} of {len(queue):,} events shown. Click a row to o
 if not keys:
     st.info("No event has the statuses chosen under *Show*" + (f" and the tag *{tag}*." if tag else "."))
     st.stop()
-if st.session_state.get("review.queue_id") != (model_id, fingerprint):  # another model or data: start over
+previous = st.session_state.get("review.queue_id")
+if previous != (model_id, fingerprint):  # another model or data: start over
+    if previous is not None and previous[1] == fingerprint:  # the same data under another model: say so
+        st.session_state["review.switched"] = (
+            f"This is now **{entry.name}**'s queue (it was **{st.session_state.get('review.queue_model', '?')}**'s). "
+            "Another model flags other spans, so the decisions taken under the earlier one show as *stale* "
+            "here, and are not counted above, until they are taken again.")
     st.session_state["review.queue_id"] = (model_id, fingerprint)
+    st.session_state["review.queue_model"] = entry.name
     st.session_state["review.open"] = R.first_open(shown)
     st.session_state["review.position"] = 0
+if "review.switched" in st.session_state:  # until the first decision under the new model
+    switched.info(st.session_state["review.switched"], icon=":material/swap_horiz:")
 current, position = R.pick_current(keys, st.session_state.get("review.open"),
                                    st.session_state.get("review.position", 0))
 st.session_state["review.open"] = current  # before the picker is drawn: it follows the queue

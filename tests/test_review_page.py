@@ -425,3 +425,27 @@ def test_a_stale_decisions_tags_are_shown_not_carried(db_url, pump_slice, tiny):
     ok(at.run())
     assert any("with tags maintenance" in w.value for w in at.warning)  # the stale notice says them
     assert at.multiselect(key=f"review.tags.{first}.0").value == []  # not pre-filled into this decision
+
+
+def test_a_new_model_takes_the_queue_with_a_notice_not_silently(db_url, pump_slice, tiny):
+    from aeviz_core import AutoencoderDetector, ReviewStore
+    from aeviz_core.appstate import ModelEntry
+
+    det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, batch_size=64,
+                              random_state=1).fit(pump_slice.sensor.channels.iloc[:2000], pump_slice.anomaly[:2000])
+    newer = ModelEntry(name="newer", detector=det, dataset_key=pump_slice.key, dataset_name=pump_slice.name,
+                       settings={"train_end": 2000})
+    at = review_app(pump_slice, [newer, tiny])  # opens on tiny, the active model
+    assert at.selectbox(key="review.model").value == "tiny"
+    assert not any("queue (it was" in i.value for i in at.info)  # the first queue: nothing to say
+    decide(at, "confirmed")
+    at.session_state["active_model"] = "newer"  # e.g. a training that just finished
+    at.selectbox(key="review.model").set_value("newer")
+    ok(at.run())
+    notice = [i.value for i in at.info if "queue (it was" in i.value]
+    assert notice and "**newer**'s queue (it was **tiny**'s)" in notice[0]
+    confirmed = next(m.value for m in at.metric if m.label == "Confirmed anomaly")
+    assert confirmed == "0"  # the counters count this model's decisions only (tiny's shows as stale)
+    assert ReviewStore(db_url).audit()["model_id"].tolist() == [tiny.detector.model_id_]
+    decide(at, "dismissed")
+    assert not any("queue (it was" in i.value for i in at.info)  # gone after the first decision

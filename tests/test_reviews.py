@@ -823,3 +823,13 @@ def test_a_comment_thread_grows_per_event_and_is_counted_in_the_queue(sqlite_url
     store.close()
     with ReviewStore(sqlite_url) as reopened:  # stored, not held in memory
         assert len(reopened.comments(DATA, 10, 20)) == 2
+
+
+def test_stale_decisions_count_as_open_in_the_summary(sqlite_url):
+    with ReviewStore(sqlite_url) as store:
+        events = events_frame([(10, 20), (40, 44), (70, 75)], scores=[3.0, 2.0, 1.0])
+        store.set_review("ae-older", DATA, 10, 20, "confirmed", reviewer="ana")
+        store.set_review(MODEL, DATA, 40, 44, "dismissed", reviewer="ana")
+        summary = ReviewStore.threshold_summary(store.queue(MODEL, DATA, events))
+    assert summary["stale"] == 1
+    assert summary["counts"] == {"open": 2, "confirmed": 0, "dismissed": 1, "follow_up": 0}
