@@ -331,20 +331,71 @@ def load_saved_model(path: str, mtime: float):
     return load_detector(path)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def compare_pair(weighting: str, beta: float, epochs: int, latent_dim: int, seed: int,
-                 held_out: int | None = None):
-    """An AE and a VAE trained on the UCI digits with the same architecture, shared
-    by all sessions (the Compare page's pair); ``held_out`` digit is left out of training."""
-    from aeviz_core import AutoencoderDetector, load_uci_digits
+@st.cache_resource(show_spinner=False)
+def _pairs() -> dict:
+    """The Compare page's trained pairs, by settings, shared by every session (at most
+    ``PAIRS_KEPT``, the oldest dropped). Trained outside a cached function, so that the page can
+    draw their progress, then kept here and never changed."""
+    return {}
 
-    X, digit = load_uci_digits()
-    y = None if held_out is None else (digit == held_out).astype(np.int8)
-    common = {"latent_dim": latent_dim, "hidden": (256, 128), "epochs": epochs, "batch_size": 64,
-              "scaling": "global", "random_state": seed, "patience": 8}
+
+PAIRS_KEPT = 4
+
+
+def _kept_pair(key: tuple, train):
+    pairs = _pairs()
+    if key not in pairs:
+        pair = train()
+        pairs[key] = pair
+        while len(pairs) > PAIRS_KEPT:
+            pairs.pop(next(iter(pairs)))
+    return pairs[key]
+
+
+def compare_pair(weighting: str, beta: float, epochs: int, latent_dim: int, seed: int,
+                 held_out: int | None = None, progress=None):
+    """An AE and a VAE trained on the UCI digits with the same architecture, shared
+    by all sessions (the Compare page's pair); ``held_out`` digit is left out of training.
+    ``progress(model_label, EpochInfo)`` hears each epoch while they train."""
+    def train():
+        from aeviz_core import load_uci_digits
+
+        X, digit = load_uci_digits()
+        y = None if held_out is None else (digit == held_out).astype(np.int8)
+        common = {"latent_dim": latent_dim, "hidden": (256, 128), "epochs": epochs, "batch_size": 64,
+                  "scaling": "global", "random_state": seed, "patience": 8}
+        return _train_pair(common, X, y, weighting, beta, progress)
+
+    return _kept_pair(("digits", weighting, beta, epochs, latent_dim, seed, held_out), train)
+
+
+def compare_pair_series(ds: Dataset, weighting: str, beta: float, epochs: int, latent_dim: int, seed: int,
+                        progress=None):
+    """An AE and a VAE of the same architecture on the windows of a sensor data set, with the
+    Train page's defaults for a series (windows of 32 rows, stride 4, the rows labelled anomalous
+    left out), shared by all sessions."""
+    def train():
+        settings = A.default_settings(ds)
+        X, y = A.training_data(ds, settings)
+        common = {**settings.detector_params(ds), "latent_dim": latent_dim, "epochs": epochs,
+                  "random_state": seed}
+        for own in ("model", "beta", "vae_weighting", "neighbor_weight"):  # the pair sets these itself
+            common.pop(own, None)
+        return _train_pair(common, X, y, weighting, beta, progress)
+
+    return _kept_pair((ds.key, weighting, beta, epochs, latent_dim, seed), train)
+
+
+def _train_pair(common: dict, X, y, weighting: str, beta: float, progress):
+    from aeviz_core import AutoencoderDetector
+
+    def hook(label):
+        return None if progress is None else (lambda info: progress(label, info))
+
     # a plain AE: the pair differs only in the variational part and its KL term
-    ae = AutoencoderDetector(model="ae", neighbor_weight=0.0, **common).fit(X, y)
-    vae = AutoencoderDetector(model="vae", beta=beta, vae_weighting=weighting, **common).fit(X, y)
+    ae = AutoencoderDetector(model="ae", neighbor_weight=0.0, **common).fit(X, y, progress=hook("AE"))
+    vae = AutoencoderDetector(model="vae", beta=beta, vae_weighting=weighting, **common).fit(
+        X, y, progress=hook("VAE"))
     return ae, vae
 
 

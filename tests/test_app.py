@@ -342,7 +342,10 @@ def test_digits_train_with_a_held_out_class(monkeypatch, tmp_path):
 def test_compare_trains_its_pair(monkeypatch, tmp_path):
     at = new_app(monkeypatch, tmp_path)
     ok(at.switch_page("pages/6_compare.py").run())
-    at.number_input(key="compare.epochs").set_value(2)
+    assert at.segmented_control(key="compare.source").value == "current"  # sensor data loaded: its windows
+    at.segmented_control(key="compare.source").set_value("digits")
+    ok(at.run())
+    at.number_input(key="compare.epochs.digits").set_value(2)
     at.button[0].click()
     ok(at.run())
     table = at.dataframe[0].value
@@ -351,6 +354,23 @@ def test_compare_trains_its_pair(monkeypatch, tmp_path):
     assert "divides it by 64" in at.markdown[0].value or "divides the data term by 64" in at.markdown[0].value
     at.radio(key="compare.decode").set_value("prior samples")
     ok(at.run())
+
+
+def test_compare_trains_a_pair_on_the_current_sensor_data(monkeypatch, tmp_path):
+    at = new_app(monkeypatch, tmp_path)
+    ok(at.switch_page("pages/6_compare.py").run())
+    assert "windows of 32 rows" in at.markdown[0].value
+    at.number_input(key="compare.epochs.current").set_value(2)
+    at.button[0].click()
+    ok(at.run())
+    table = at.dataframe[0].value
+    assert list(table.index) == ["AE", "VAE"]
+    assert {"ROC AUC", "5-NN accuracy", "collapsed"} <= set(table.columns)  # the sample is labelled
+    assert len(charts(at)) == 2  # the two latent scatters, one point per window
+    assert at.radio(key="compare.colour_series").options == ["class", "anomaly score"]
+    at.radio(key="compare.colour_series").set_value("anomaly score")
+    ok(at.run())
+    assert len(charts(at)) == 2
 
 
 # --------------------------------------------------------------------------- the training job
