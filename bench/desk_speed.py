@@ -95,48 +95,25 @@ def server_figures(url: str, decisions: int) -> dict:
 def browser_figures(url: str, decisions: int, tmp: Path) -> dict:
     """Seconds from each "Confirm anomaly" click to the next event's heading, and to the end of
     the run, in headless chromium."""
-    from playwright.sync_api import sync_playwright
+    from tests.test_browser import review_desk
 
-    from tests.test_browser import free_port, go, launch_chromium, open_app, start_app, start_training, stop_app, wait_idle
-
-    port = free_port()
-    proc = start_app(ROOT / "streamlit_app.py", port, {"AEVIZ_MODEL_DIR": str(tmp / "models"),
-                                                       "AEVIZ_DB_URL": url})
     heading, idle = [], []
-    try:
-        with sync_playwright() as p:
-            browser = launch_chromium(p)
-            page = open_app(browser, f"http://127.0.0.1:{port}", width=1400, height=1600, timeout_ms=300_000)
-            start_training(page, 2)
-            page.wait_for_selector("text=trained:", timeout=600_000)
-            wait_idle(page)
-            go(page, "Review")
-            page.wait_for_selector('[data-testid="stVegaLiteChart"]')
-            wait_idle(page)
-            page.get_by_label("Reviewer").fill("bench")
-            for k in range(decisions):
-                shown = page.locator("h3", has_text="Event ").first.inner_text()  # "Event k of n"
-                number, total = int(shown.split()[1]), int(shown.split()[3])
-                if number == total:  # the last event: no next one to draw
-                    break
-                started = time.perf_counter()
-                page.get_by_role("button", name="Confirm anomaly").click()
-                try:
-                    page.wait_for_selector(f'h3:has-text("Event {number + 1} of")', timeout=120_000)
-                except Exception:
-                    text = page.locator('[data-testid="stMain"]').inner_text()
-                    Path("/tmp/ref/desk_fail.txt").write_text(text)
-                    raise
-                heading.append(time.perf_counter() - started)
-                # the run has ended when no element of the previous run is left stale (Streamlit marks
-                # them) and the status widget is gone; a click before that may hit the last event's form
-                page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
-                page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
-                idle.append(time.perf_counter() - started)
-                page.wait_for_timeout(500)
-            browser.close()
-    finally:
-        stop_app(proc)
+    with review_desk(tmp, reviewer="bench", db_url=url) as page:  # a trained model, the Review page open
+        for k in range(decisions):
+            shown = page.locator("h3", has_text="Event ").first.inner_text()  # "Event k of n"
+            number, total = int(shown.split()[1]), int(shown.split()[3])
+            if number == total:  # the last event: no next one to draw
+                break
+            started = time.perf_counter()
+            page.get_by_role("button", name="Confirm anomaly").click()
+            page.wait_for_selector(f'h3:has-text("Event {number + 1} of")', timeout=120_000)
+            heading.append(time.perf_counter() - started)
+            # the run has ended when no element of the previous run is left stale (Streamlit marks
+            # them) and the status widget is gone; a click before that may hit the last event's form
+            page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
+            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+            idle.append(time.perf_counter() - started)
+            page.wait_for_timeout(500)
     return {"to_next_heading_s": [round(s, 3) for s in heading], "to_run_end_s": [round(s, 3) for s in idle],
             "to_next_heading_median_s": round(statistics.median(heading), 3),
             "to_run_end_median_s": round(statistics.median(idle), 3)}

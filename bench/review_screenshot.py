@@ -17,17 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import (
-    SHOTS,
-    free_port,
-    go,
-    launch_chromium,
-    open_app,
-    start_app,
-    start_training,
-    stop_app,
-    wait_idle,
-)
+from tests.test_browser import SHOTS, review_desk, wait_idle  # noqa: E402
 
 
 def add_tags(page, *tags: str) -> None:
@@ -49,49 +39,30 @@ def decide(page, action: str, note: str, tags=()) -> None:
 
 
 def main() -> Path:
-    from playwright.sync_api import sync_playwright
-
     tmp = Path(tempfile.mkdtemp(prefix="aeviz-review-shot-"))
-    port = free_port()
-    proc = start_app(ROOT / "streamlit_app.py", port, {
-        "AEVIZ_MODEL_DIR": str(tmp / "models"), "AEVIZ_DB_URL": f"sqlite:///{tmp / 'reviews.db'}"})
-    try:
-        with sync_playwright() as p:
-            browser = launch_chromium(p)
-            page = open_app(browser, f"http://127.0.0.1:{port}", width=1400, height=2600, timeout_ms=120_000)
-
-            start_training(page, 2)
-            page.wait_for_selector("text=trained:", timeout=300_000)
-            wait_idle(page)
-
-            go(page, "Review")
-            page.wait_for_selector('[data-testid="stVegaLiteChart"]')
-            page.get_by_label("Reviewer").fill("ana")
-            decide(page, "Confirm anomaly", "vibration on both bearings, maintenance informed",
-                   tags=("sensor fault", "bearing"))
-            decide(page, "Dismiss: false alarm", "pump start-up, expected", tags=("known behaviour",))
-            heading = page.locator("h3", has_text="Event 3 of").first
-            heading.wait_for()
-            page.get_by_text("Comments (0)").click()
-            page.get_by_label("Add a comment").fill("Same pattern as last Tuesday? Ask the night shift.")
-            page.get_by_role("button", name="Post comment").click()
-            page.wait_for_selector("text=Comments (1)", timeout=60_000)
-            wait_idle(page)
-            page.evaluate("document.activeElement && document.activeElement.blur()")  # off the note field
-            page.keyboard.press("j")  # the Next button's shortcut
-            page.wait_for_selector('h3:has-text("Event 4 of")', timeout=60_000)
-            page.keyboard.press("k")
-            page.wait_for_selector('h3:has-text("Event 3 of")', timeout=60_000)
-            wait_idle(page)
-            page.wait_for_timeout(1500)  # let the charts finish drawing
-            if page.locator('[data-testid="stException"]').count():
-                raise RuntimeError(page.locator('[data-testid="stException"]').first.inner_text())
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            out = SHOTS / "review.png"
-            page.screenshot(path=str(out), full_page=True)
-            browser.close()
-    finally:
-        stop_app(proc)
+    with review_desk(tmp, reviewer="ana", height=2600) as page:  # a trained model, the Review page open
+        decide(page, "Confirm anomaly", "vibration on both bearings, maintenance informed",
+               tags=("sensor fault", "bearing"))
+        decide(page, "Dismiss: false alarm", "pump start-up, expected", tags=("known behaviour",))
+        heading = page.locator("h3", has_text="Event 3 of").first
+        heading.wait_for()
+        page.get_by_text("Comments (0)").click()
+        page.get_by_label("Add a comment").fill("Same pattern as last Tuesday? Ask the night shift.")
+        page.get_by_role("button", name="Post comment").click()
+        page.wait_for_selector("text=Comments (1)", timeout=60_000)
+        wait_idle(page)
+        page.evaluate("document.activeElement && document.activeElement.blur()")  # off the note field
+        page.keyboard.press("j")  # the Next button's shortcut
+        page.wait_for_selector('h3:has-text("Event 4 of")', timeout=60_000)
+        page.keyboard.press("k")
+        page.wait_for_selector('h3:has-text("Event 3 of")', timeout=60_000)
+        wait_idle(page)
+        page.wait_for_timeout(1500)  # let the charts finish drawing
+        if page.locator('[data-testid="stException"]').count():
+            raise RuntimeError(page.locator('[data-testid="stException"]').first.inner_text())
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        out = SHOTS / "review.png"
+        page.screenshot(path=str(out), full_page=True)
     return out
 
 

@@ -73,16 +73,25 @@ def open_clicked_row(table_key: str, keys: list) -> None:
         st.session_state["review.open"] = keys[rows[0]]
 
 
-def save_review(store, model_id: str, fingerprint: str, key: str, version: int, status: str,
-                next_key) -> None:
-    """Write the decision taken on the open event; the outcome goes to ``review.flash``."""
+def reviewer_name() -> str | None:
+    """The reviewer's name (kept across pages), or None with a warning for ``review.flash``."""
     state = st.session_state
     name = str(state.get("review.reviewer", "")).strip()
     if not name:
         state["review.flash"] = ("warning", ("Enter your name before saving: every decision is "
                                              "recorded with who took it."))
-        return
+        return None
     state["review.name"] = name
+    return name
+
+
+def save_review(store, model_id: str, fingerprint: str, key: str, version: int, status: str,
+                next_key) -> None:
+    """Write the decision taken on the open event; the outcome goes to ``review.flash``."""
+    state = st.session_state
+    name = reviewer_name()
+    if name is None:
+        return
     note = str(state.get(f"review.note.{key}.{version}", "")).strip()
     tags = state.get(f"review.tags.{key}.{version}")
     start, end = R.parse_event_key(key)
@@ -140,12 +149,9 @@ def apply_decision(store, model_id: str, fingerprint: str, key: str, version: in
     """Give the open event the decision and tags of a similar one (``like``: its row of the
     queue); the note says where it came from."""
     state = st.session_state
-    name = str(state.get("review.reviewer", "")).strip()
-    if not name:
-        state["review.flash"] = ("warning", ("Enter your name before saving: every decision is "
-                                             "recorded with who took it."))
+    name = reviewer_name()
+    if name is None:
         return
-    state["review.name"] = name
     start, end = R.parse_event_key(key)
     source = f"as rows {int(like['start'])}–{int(like['end'])}"
     note = f"{source}: {like['note']}" if like["note"] else source

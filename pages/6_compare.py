@@ -63,6 +63,17 @@ if settings is None:
 bar = st.empty()
 
 
+def numbers_table(rows: list[dict]) -> None:
+    """The pair's quality and detection numbers, and a warning when the VAE's latent collapsed."""
+    three, four = st.column_config.NumberColumn(format="%.3f"), st.column_config.NumberColumn(format="%.4f")
+    st.dataframe(pd.DataFrame(rows).set_index("model"), column_config={
+        "5-NN accuracy": three, "trustworthiness": three, "silhouette": three,
+        "latent mean std": four, "mean error": four, "threshold": four})
+    if rows[1]["collapsed"]:
+        st.warning("The VAE's latent space has collapsed into one blob: switch the weighting to **elbo** "
+                   "and lower beta (e.g. 0.1).", icon=":material/blur_on:")
+
+
 def progress(label: str, info) -> None:
     """Each epoch of the pair: the AE's first half of the bar, the VAE's second."""
     done = (info.epoch + (info.epochs if label == "VAE" else 0)) / (2 * info.epochs)
@@ -121,16 +132,7 @@ if sensor:
     st.markdown("**Quality and detection numbers** (anomaly scores of rows; the threshold is each model's "
                 "99.5th percentile of held-out scores; the rows the pair trained on are scored too, so "
                 "detection here flatters both alike)")
-    st.dataframe(pd.DataFrame(rows).set_index("model"), column_config={
-        "5-NN accuracy": st.column_config.NumberColumn(format="%.3f"),
-        "trustworthiness": st.column_config.NumberColumn(format="%.3f"),
-        "silhouette": st.column_config.NumberColumn(format="%.3f"),
-        "latent mean std": st.column_config.NumberColumn(format="%.4f"),
-        "threshold": st.column_config.NumberColumn(format="%.4f"),
-    })
-    if rows[1]["collapsed"]:
-        st.warning("The VAE's latent space has collapsed into one blob: switch the weighting to **elbo** "
-                   "and lower beta (e.g. 0.1).", icon=":material/blur_on:")
+    numbers_table(rows)
     st.stop()
 
 digits = S.load_sample("digits")
@@ -174,17 +176,7 @@ for col, (label, det) in zip(cols, [("AE", ae), ("VAE", vae)], strict=True):
 
 st.markdown("**Quality and detection numbers** (errors in scaled units; the threshold is each model's "
             "99.5th percentile of held-out errors)")
-st.dataframe(pd.DataFrame(rows).set_index("model"), column_config={
-    "5-NN accuracy": st.column_config.NumberColumn(format="%.3f"),
-    "trustworthiness": st.column_config.NumberColumn(format="%.3f"),
-    "silhouette": st.column_config.NumberColumn(format="%.3f"),
-    "latent mean std": st.column_config.NumberColumn(format="%.4f"),
-    "mean error": st.column_config.NumberColumn(format="%.4f"),
-    "threshold": st.column_config.NumberColumn(format="%.4f"),
-})
-if rows[1]["collapsed"]:
-    st.warning("The VAE's latent space has collapsed into one blob: switch the weighting to **elbo** "
-               "and lower beta (e.g. 0.1).", icon=":material/blur_on:")
+numbers_table(rows)
 
 st.markdown("**Reconstructions**: originals (top), AE (middle), VAE (bottom)")
 pick = np.array([np.flatnonzero(y == str(c))[0] for c in sorted(set(y), key=int)] * 2)[:16]

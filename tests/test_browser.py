@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,33 @@ def start_training(page, epochs: int, *, early_stopping: bool = True) -> None:
     if not early_stopping:
         page.locator('[data-testid="stCheckbox"] label', has_text="Early stopping").first.click()
     page.get_by_role("button", name="Train", exact=True).click()
+
+
+@contextmanager
+def review_desk(tmp: Path, *, reviewer: str, width: int = 1400, height: int = 1600, db_url: str | None = None):
+    """The app on its own review store (``db_url``, else an SQLite file in ``tmp``) and model folder,
+    in headless chromium, with a 2-epoch model trained on the Train page and the Review page open
+    with ``reviewer``'s name entered: yields the page (for the benchmarks)."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    proc = start_app(ROOT / "streamlit_app.py", port, {
+        "AEVIZ_MODEL_DIR": str(tmp / "models"), "AEVIZ_DB_URL": db_url or f"sqlite:///{tmp / 'reviews.db'}"})
+    try:
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            page = open_app(browser, f"http://127.0.0.1:{port}", width=width, height=height, timeout_ms=300_000)
+            start_training(page, 2)
+            page.wait_for_selector("text=trained:", timeout=600_000)
+            wait_idle(page)
+            go(page, "Review")
+            page.wait_for_selector('[data-testid="stVegaLiteChart"]')
+            wait_idle(page)
+            page.get_by_label("Reviewer").fill(reviewer)
+            yield page
+            browser.close()
+    finally:
+        stop_app(proc)
 
 
 def test_walk_through_the_app(app, browser):

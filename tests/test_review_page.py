@@ -220,17 +220,23 @@ def test_confirming_in_an_open_only_queue_opens_the_next_open_event(db_url, pump
     assert len(queue(at)) == len(keys) - 1
 
 
-def test_export_gives_csv(db_url, pump_slice, tiny, monkeypatch):
+@pytest.fixture
+def served(monkeypatch):
+    """File name -> bytes of every file a download button serves."""
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-    served = {}  # file name -> bytes the download button serves
+    files = {}
     original = MemoryMediaFileStorage.load_and_get_id
 
     def keep(self, data, mimetype, kind, filename=None):
-        served[filename] = data
+        files[filename] = data
         return original(self, data, mimetype, kind, filename)
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return files
+
+
+def test_export_gives_csv(db_url, pump_slice, tiny, served):
     at = review_app(pump_slice, [tiny])
     decide(at, "confirmed", note="a note, with a comma")
     assert f"Export {len(queue(at))} (CSV)" == at.get("download_button")[0].proto.label
@@ -246,19 +252,9 @@ def test_export_gives_csv(db_url, pump_slice, tiny, monkeypatch):
     assert {"tags", "comments"} <= set(table.columns)
 
 
-def test_tags_and_a_comment_thread_are_saved_filtered_and_exported(db_url, pump_slice, tiny, monkeypatch):
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
+def test_tags_and_a_comment_thread_are_saved_filtered_and_exported(db_url, pump_slice, tiny, served):
     from aeviz_core import ReviewStore
 
-    served = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def keep(self, data, mimetype, kind, filename=None):
-        served[filename] = data
-        return original(self, data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
     at = review_app(pump_slice, [tiny])
     first = open_key(at)
     assert "sensor fault" in at.multiselect(key=f"review.tags.{first}.0").options  # the common tags
