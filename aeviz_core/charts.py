@@ -46,7 +46,10 @@ __all__ = [
 ]
 
 #: What a latent scatter can be coloured by -> the frame column it reads.
-COLOR_BY = {"class": "class", "reconstruction error": "error", "time": "time", "flag": "flag"}
+#: colour choices of a latent scatter -> the column they draw ("error" holds each point's anomaly
+#: score: a window's mean over its rows, an item's reconstruction error)
+COLOR_BY = {"class": "class", "reconstruction error": "error", "anomaly score": "error", "time": "time",
+            "flag": "flag"}
 FLAG_COLORS = {"normal": "#9aa5b1", "flagged": "#d62728"}
 _ANOMALY_FILL = "#f5a623"
 _CATEGORY_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -438,7 +441,7 @@ def _color_encoding(frame: pd.DataFrame, column: str):
                                                                   range=list(FLAG_COLORS.values())))
     if column == "error":
         positive = len(series) and float(series.min()) > 0
-        return alt.Color("error:Q", title="error", scale=alt.Scale(
+        return alt.Color("error:Q", title="score", scale=alt.Scale(
             type="log" if positive else "linear", scheme="viridis"))
     kind = _tooltip_type(series)
     if kind == "N" and "normal" in set(series.astype(str)):

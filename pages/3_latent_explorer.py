@@ -48,7 +48,9 @@ def explorer():
         st.caption(f"{int((~coded).sum()):,} window(s) touching a gap in the data have no latent point.")
     if "time" not in base:
         base["time"] = base["row"]
-    colour_options = (["class"] if "class" in base else []) + ["reconstruction error", "time", "flag"]
+    # a series' points carry the anomaly score (not its reconstruction error); for items the two are one
+    score_name = "anomaly score" if series else "reconstruction error"
+    colour_options = (["class"] if "class" in base else []) + [score_name, "time", "flag"]
     colour = c3.selectbox("Colour by", colour_options, key="latent.colour")
     max_points = c4.select_slider("Points drawn at most", [2000, 5000, 10000, 20000, 50000], value=20000,
                                   key="latent.max_points",
@@ -75,7 +77,7 @@ def explorer():
     if len(shown) < len(frame):
         st.caption(f"Drawing {len(shown):,} of {len(frame):,} points (all {int(flagged.sum()):,} flagged kept).")
     dims = ("x", "y", "z")[: coords.shape[1]]
-    colour_key = {"class": "class", "reconstruction error": "error", "time": "time", "flag": "flag"}[colour]
+    colour_key = {"class": "class", score_name: "error", "time": "time", "flag": "flag"}[colour]
     cloud = len(dims) == 3 and st.radio(
         "3-D view", ["axis pairs", "rotating cloud"], horizontal=True, key="latent.view3d",
         help="Axis pairs: three linked 2-D views (click or drag a box). Rotating cloud: the 3-D points "

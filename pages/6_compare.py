@@ -144,7 +144,8 @@ st.caption(f"Pair trained with VAE weighting **{weighting}**, beta **{beta:g}**,
            f"latent size {latent_dim}, seed {seed}"
            + (f"; digit {held_out} held out as the anomaly." if held_out is not None else "."))
 
-colour = st.radio("Colour both by", ["class", "reconstruction error"], horizontal=True, key="compare.colour")
+colour = st.radio("Colour both by", ["class", "reconstruction error"], horizontal=True, key="compare.colour",
+                  help="For items the reconstruction error is the anomaly score.")
 cols = st.columns(2)
 rows = []
 recons = {}
