@@ -50,7 +50,7 @@ except ImportError as exc:  # an optional engine: say how to get it
 from .data import LABEL_NAMES, DataError, _detect_sep, load_sensor_table
 from .events import EVENT_COLUMNS, flags_to_events
 from .registry import ERRORS_FILE, META_FILE, MODEL_FILE, load_detector
-from .scores import top_channels, write_frame_atomic
+from .scores import rows_frame, write_frame_atomic
 from .streaming import iter_sensor_chunks
 
 __all__ = ["DEFAULT_PARTITION_ROWS", "SERIES_MODES", "archive_files", "score_archive", "series_order"]
@@ -519,16 +519,11 @@ def _score_rows(detector, data, start: int, stop: int, first_row: int, file: str
     """
     anomaly, channel = detector.score(data.channels)
     anomaly, channel = anomaly[start:stop], channel[start:stop]
-    names = np.asarray([str(c) for c in data.channels.columns], dtype=object)
-    out = {"row": np.arange(first_row, first_row + stop - start, dtype=np.int64)}
-    if data.time is not None:
-        out["time"] = data.time.to_numpy()[start:stop]
-    out["score"] = anomaly
-    out["flag"] = (anomaly > detector.threshold_).astype(np.int8)
-    out["top_channel"] = top_channels(channel, names)
-    out["file"] = file
-    scores = pd.DataFrame(out)
-    hit = out["flag"] == 1
+    names = [str(c) for c in data.channels.columns]
+    time = None if data.time is None else data.time.to_numpy()[start:stop]
+    scores = rows_frame(anomaly, channel, names, detector.threshold_, time=time, first_row=first_row)
+    scores["file"] = file
+    hit = scores["flag"].to_numpy() == 1
     flagged = scores.loc[hit, [c for c in ("row", "time", "score", "file") if c in scores]].reset_index(drop=True)
     flagged[list(names)] = channel[hit]
     return scores, flagged

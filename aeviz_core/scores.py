@@ -28,7 +28,7 @@ import pandas as pd
 
 from .windows import moving_average, running_median, trailing_median
 
-__all__ = ["SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "score_table", "top_channels",
+__all__ = ["SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "rows_frame", "score_table", "top_channels",
            "write_frame_atomic"]
 
 #: how a series row is scored: 3 = the residual over a short stretch against both its held-out
@@ -81,16 +81,23 @@ def score_table(detector, data, *, threshold: float | None = None) -> pd.DataFra
         ``score`` is higher = more anomalous.
     """
     channels = data.channels if hasattr(data, "channels") else data
-    time = getattr(data, "time", None)
-    item_err, chan_err = detector.score(channels)  # anomaly score and its channel parts
+    scores, parts = detector.score(channels)  # anomaly score and its channel parts
     limit = detector.threshold_ if threshold is None else float(threshold)
-    names = np.asarray([str(c) for c in channels.columns], dtype=object)
-    out = {"row": np.arange(len(item_err), dtype=np.int64)}
+    return rows_frame(scores, parts, channels.columns, limit, time=getattr(data, "time", None))
+
+
+def rows_frame(scores, channel_scores, names, threshold: float, *, time=None, first_row: int = 0) -> pd.DataFrame:
+    """The :data:`SCORE_COLUMNS` frame of scored rows: ``row`` counted from ``first_row``,
+    ``time`` (when given), ``score``, ``flag`` (``score > threshold``; 0 in a gap) and
+    ``top_channel`` (the largest part, of ``names``). Every writer of row scores builds it here."""
+    names = np.asarray([str(c) for c in names], dtype=object)
+    out = {"row": np.arange(first_row, first_row + len(scores), dtype=np.int64)}
     if time is not None:
-        out["time"] = time.to_numpy()
-    out["score"] = item_err
-    out["flag"] = (item_err > limit).astype(np.int8)
-    out["top_channel"] = top_channels(chan_err, names)
+        out["time"] = np.asarray(time)
+    out["score"] = scores
+    with np.errstate(invalid="ignore"):
+        out["flag"] = (scores > threshold).astype(np.int8)
+    out["top_channel"] = top_channels(channel_scores, names)
     return pd.DataFrame(out)
 
 
