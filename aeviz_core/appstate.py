@@ -186,14 +186,15 @@ class Dataset:
 
     @classmethod
     def from_sensor(cls, data, name: str | None = None) -> Dataset:
-        """Wrap a :class:`SensorData`; the ``anomaly`` label column (else the
-        first label column) gives the 0/1 anomaly labels, ``fault_type`` the classes."""
-        from .scores import normal_mask
+        """Wrap a :class:`SensorData`; the anomaly label column
+        (:func:`~aeviz_core.scores.anomaly_column`, else the first label column) gives the 0/1
+        anomaly labels, ``fault_type`` the classes."""
+        from .scores import anomaly_column, normal_mask
 
         anomaly = classes = None
         labels = data.labels
         if labels is not None and labels.shape[1]:
-            column = "anomaly" if "anomaly" in labels.columns else labels.columns[0]
+            column = anomaly_column(labels, first_otherwise=True)
             anomaly = (~normal_mask(labels[column])).astype(np.int8)
             if "fault_type" in labels.columns:
                 text = labels["fault_type"].fillna("").astype(str).str.strip()

@@ -78,7 +78,7 @@ def _train(args) -> int:
     from .data import load_sensor_table
     from .detector import AutoencoderDetector
     from .registry import save_detector
-    from .scores import normal_mask
+    from .scores import anomaly_column, normal_mask
 
     window = args.window or None
     if window is not None and window < 2:
@@ -97,7 +97,7 @@ def _train(args) -> int:
         channels = channels.iloc[: args.train_rows]
         _progress(f"aeviz: training on the first {args.train_rows} rows")
     else:
-        label = args.label_col or _binary_label(data.labels)
+        label = args.label_col or anomaly_column(data.labels)
         if label is not None:
             if label not in data.labels.columns:
                 raise ValueError(f"--label-col {label!r} is not a column of {args.data}")
@@ -117,14 +117,6 @@ def _train(args) -> int:
     _progress(f"aeviz: saved model to {args.out} (threshold {detector.threshold_:.4g}, "
               f"rule {detector.threshold_rule_.rule} {detector.threshold_rule_.param})")
     return 0
-
-
-def _binary_label(labels) -> str | None:
-    """The label column that says normal/anomalous, when the file has one."""
-    for name in labels.columns:
-        if str(name).lower() in ("anomaly", "is_anomaly", "anomalous", "label", "outlier", "attack", "fault"):
-            return name
-    return None
 
 
 def _score(args) -> int:

@@ -62,6 +62,23 @@ def normal_mask(labels: pd.Series) -> np.ndarray:
     return text.isin(_NORMAL_WORDS).to_numpy()
 
 
+#: names of a label column that says normal or anomalous (any case)
+ANOMALY_COLUMNS = ("anomaly", "is_anomaly", "anomalous", "label", "outlier", "attack", "fault")
+
+
+def anomaly_column(labels: pd.DataFrame, *, first_otherwise: bool = False):
+    """The label column that says normal/anomalous (read with :func:`normal_mask`): the first
+    named as in :data:`ANOMALY_COLUMNS`; without one, the first label column when
+    ``first_otherwise`` (the app, which shows any labels it is given), else None (``aeviz
+    train``, which then trains on every row). One rule for both."""
+    if labels is None or not labels.shape[1]:
+        return None
+    for name in labels.columns:
+        if str(name).lower() in ANOMALY_COLUMNS:
+            return name
+    return labels.columns[0] if first_otherwise else None
+
+
 def score_table(detector, data, *, threshold: float | None = None) -> pd.DataFrame:
     """Score every row of a sensor table.
 

@@ -481,3 +481,20 @@ def test_mnist_cached_looks_in_the_keras_cache(monkeypatch, tmp_path):
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "mnist.npz").write_bytes(b"")
     assert mnist_cached()
+
+
+def test_one_rule_finds_the_anomaly_label_column_for_the_cli_and_the_app():
+    import pandas as pd
+
+    from aeviz_core.appstate import Dataset
+    from aeviz_core.scores import anomaly_column
+
+    labels = pd.DataFrame({"fault_type": ["", "stuck", ""], "Label": [0, 1, 0]})
+    assert anomaly_column(labels) == "Label"  # a binary name, in any case, wherever it stands
+    assert anomaly_column(labels[["fault_type"]]) is None  # aeviz train: no such column, every row trains
+    assert anomaly_column(labels[["fault_type"]], first_otherwise=True) == "fault_type"  # the app shows them
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "fault_type": ["", "stuck", "", ""], "Label": [0, 1, 0, 0]})
+    from aeviz_core import load_sensor_table
+
+    ds = Dataset.from_sensor(load_sensor_table(frame, label_cols=["fault_type", "Label"]), "x")
+    assert ds.anomaly.tolist() == [0, 1, 0, 0]
