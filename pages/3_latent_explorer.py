@@ -20,14 +20,14 @@ det = entry.detector  # computations use the shared model; the threshold comes f
 current = S.thresholded(entry)
 X = A.scoring_input(ds, det)
 Z = S.latent(det, det.model_id_, ds.key, X)
-errors, _ = S.scores(det, det.model_id_, ds.key, X)
+scores, _ = S.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images and det.window is not None
 st.caption(f"{len(Z):,} latent points of size {Z.shape[1]}"
            + (f": one per window of {det.window} rows, every {det.stride} rows" if series else ": one per item")
            + f". Threshold {current.threshold_:.4g} ({current.threshold_rule_.rule} "
              f"{current.threshold_rule_.param:g}, "
            + ("set on the Anomalies page)." if entry.name in st.session_state[A.THRESHOLDS] else "the model's own)."))
-S.show_trust_notes(current, ds, X, errors)
+S.show_trust_notes(current, ds, X, scores)
 
 
 @st.fragment
@@ -41,7 +41,7 @@ def explorer():
     if method == "direct":
         dims_allowed = [latent_dim]
     n_comp = c2.radio("Axes", dims_allowed, horizontal=True, key=f"latent.dims.{method}")
-    base = A.latent_frame(None, dataset=ds, detector=det, row_errors=errors, threshold=current.threshold_)
+    base = A.latent_frame(None, dataset=ds, detector=det, row_errors=scores, threshold=current.threshold_)
     coded = np.isfinite(Z).all(axis=1) & np.isfinite(S.latent_inputs(ds, det, det.model_id_, ds.key)).all(axis=1)
     if not coded.all():
         base = base[coded[base["idx"].to_numpy()]].reset_index(drop=True)

@@ -1,6 +1,6 @@
 """Anomalies: choose the threshold rule and value; see the error histogram, the score over
 time with flagged events, which sensor drove each event, and the detection numbers.
-The errors are computed once per model and data (cached); moving the threshold only
+The anomaly scores are computed once per model and data (cached); moving the threshold only
 re-thresholds them, inside a fragment, and never retrains."""
 
 import time
@@ -21,7 +21,7 @@ models = S.models_or_stop(ds, what="its anomalies")
 entry = S.pick_model(models, key="anomalies.model")
 det = entry.detector
 X = A.scoring_input(ds, det)
-errors, channel_errors = S.scores(det, det.model_id_, ds.key, X)
+scores, parts = S.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images
 # a series' rows are scored by their deviation from normal (residual energy, stillness), not the raw error
 SCORE_NAME = "anomaly score" if series else "reconstruction error"
@@ -52,7 +52,7 @@ def threshold_view():
         # the fragment's own time, shown to the user and read by bench/app_speed.py
         st.session_state["anomalies.rerun_s"] = time.perf_counter() - started
     st.caption(f"Re-thresholded and redrawn in {st.session_state['anomalies.rerun_s'] * 1000:.0f} ms "
-               "(the errors are cached; nothing is retrained).")
+               "(the scores are cached; nothing is retrained).")
 
 
 def _threshold_view():
@@ -91,22 +91,22 @@ def _threshold_view():
         return
     state[A.THRESHOLDS][entry.name] = (rule, float(param))
     threshold = current.threshold_
-    flags = errors > threshold
+    flags = scores > threshold
     c3.metric("Threshold", f"{threshold:.4g}", help=f"Flag when the {SCORE_NAME} is above this.")
 
     n_flag = int(flags.sum())
     st.markdown(f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged "
                 f"({n_flag / max(len(flags), 1):.2%}).")
-    S.show_trust_notes(current, ds, X, errors)
-    st.altair_chart(charts.error_histogram(errors, threshold, labels=labels, score_name=SCORE_NAME), key="anomalies.hist")
+    S.show_trust_notes(current, ds, X, scores)
+    st.altair_chart(charts.error_histogram(scores, threshold, labels=labels, score_name=SCORE_NAME), key="anomalies.hist")
 
     if series:
         x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
         min_gap = S.merge_gap_input(st, entry, key="anomalies.min_gap")
-        events = flags_to_events(flags, errors, channel_errors=channel_errors,
+        events = flags_to_events(flags, scores, channel_errors=parts,
                                  channel_names=ds.channel_names, time=ds.time, min_gap=int(min_gap))
         st.markdown("**Score over time** (orange: labelled anomalies; red bands: flagged events)")
-        st.altair_chart(charts.score_timeline(x, errors, threshold, events=events, labels=labels,
+        st.altair_chart(charts.score_timeline(x, scores, threshold, events=events, labels=labels,
                                               score_name=SCORE_NAME),
                         key="anomalies.timeline")
         st.markdown(f"**Flagged events** ({len(events):,}, highest peak first; select one to see which sensor)")
@@ -117,7 +117,7 @@ def _threshold_view():
             rows = picked.selection.rows if picked is not None else []
             ev = events.set_index("event").loc[int(table.iloc[rows[0] if rows else 0]["event"])]
             lo, hi = int(ev["start"]), int(ev["end"])
-            share = S.event_blame(det, ds.key, X, lo, hi, channel_errors)
+            share = S.event_blame(det, ds.key, X, lo, hi, parts)
             c1, c2 = st.columns([2, 3])
             blamed = getattr(det, "input_kind_", None) == "series"
             c1.altair_chart(charts.contributions_chart(
@@ -135,11 +135,11 @@ def _threshold_view():
             c2.altair_chart(charts.window_overlay(frame, x="time" if ds.time is not None else "row", width=360),
                             key="anomalies.event_overlay")
     else:
-        order = np.argsort(-errors)
+        order = np.argsort(-scores)
         flagged_idx = order[: n_flag]
         st.markdown("**Flagged items** (highest error first)")
         table = pd.DataFrame({"item": flagged_idx, "class": np.asarray(ds.classes)[flagged_idx],
-                              "error": errors[flagged_idx]})
+                              "error": scores[flagged_idx]})
         st.dataframe(table.head(1000), hide_index=True, height=200)
         if n_flag:
             recon = S.reconstruction(det, det.model_id_, ds.key, X)
@@ -153,7 +153,7 @@ def _threshold_view():
         st.caption("No labels: precision, recall and the ROC/PR curves need labelled anomalies "
                    "(a label column in the data, or normal classes chosen when training on images).")
         return
-    y, s = labels[eval_mask], errors[eval_mask]
+    y, s = labels[eval_mask], scores[eval_mask]
     if not eval_mask.all():
         st.caption(f"Evaluated on the {int(eval_mask.sum()):,} rows after the training period.")
     elif series and entry.dataset_key == ds.key:

@@ -200,15 +200,15 @@ threshold, rule = float(in_use.threshold_), in_use.threshold_rule_
 min_gap = S.merge_gap_input(c2, entry, key="review.min_gap")
 
 X = A.scoring_input(ds, det)
-errors, channel_errors = S.scores(det, det.model_id_, ds.key, X)
-flags = errors > threshold
-events = flags_to_events(flags, errors, channel_errors=channel_errors, channel_names=ds.channel_names,
+scores, parts = S.scores(det, det.model_id_, ds.key, X)
+flags = scores > threshold
+events = flags_to_events(flags, scores, channel_errors=parts, channel_names=ds.channel_names,
                          time=ds.time, min_gap=int(min_gap))
 model_id, fingerprint = det.model_id_, data_fingerprint(ds.sensor, ds.key)
 chosen = "set on the Anomalies page" if entry.name in st.session_state[A.THRESHOLDS] else "the model's own"
 st.caption(f"**{len(events):,}** flagged events at threshold {threshold:.4g} ({rule.rule} {rule.param:g}, "
            f"{chosen}). Decisions are stored in `{store.url}`, keyed by model `{model_id[:12]}` and the data.")
-S.show_trust_notes(in_use, ds, X, errors)
+S.show_trust_notes(in_use, ds, X, scores)
 if not len(events):
     st.success("Nothing is flagged at this threshold: there is nothing to review.", icon=":material/check:")
     st.stop()
@@ -327,7 +327,7 @@ if ds.time is not None:
                  f"({R.format_seconds(row['duration_s'])}, rows {start}–{end})")
 else:
     span_text = f"**rows {start}–{end}** ({R.format_duration(None, int(row['n_rows']))})"
-share = S.event_blame(det, ds.key, X, start, end, channel_errors)
+share = S.event_blame(det, ds.key, X, start, end, parts)
 order = [ds.channel_names[j] for j in np.argsort(-share)]
 st.markdown(f"{span_text} · peak score **{row['peak_score']:.4g}** (threshold {threshold:.4g}) · "
             f"to blame: **{order[0]}** ({share.max() / max(share.sum(), 1e-12):.0%}), then "
