@@ -133,74 +133,80 @@ if sensor:
                 "99.5th percentile of held-out scores; the rows the pair trained on are scored too, so "
                 "detection here flatters both alike)")
     numbers_table(rows)
-    st.stop()
 
-digits = S.load_sample("digits")
-X = digits.X.reshape(digits.n_items, -1)
-y = np.asarray(digits.classes)
-weighting, beta, epochs, latent_dim, seed, held_out = settings
-anomaly = None if held_out is None else (y == str(held_out)).astype(np.int8)
-st.caption(f"Pair trained with VAE weighting **{weighting}**, beta **{beta:g}**, {epochs} epochs, "
-           f"latent size {latent_dim}, seed {seed}"
-           + (f"; digit {held_out} held out as the anomaly." if held_out is not None else "."))
 
-colour = st.radio("Colour both by", ["class", "reconstruction error"], horizontal=True, key="compare.colour",
-                  help="For items the reconstruction error is the anomaly score.")
-cols = st.columns(2)
-rows = []
-recons = {}
-for col, (label, det) in zip(cols, [("AE", ae), ("VAE", vae)], strict=True):
-    Z = S.latent(det, det.model_id_, digits.key, X)
-    errors, _ = S.scores(det, det.model_id_, digits.key, X)
-    method = "direct" if Z.shape[1] == 2 else "pca"
-    coords = S.projection(Z, f"{det.model_id_}:{digits.key}", method, 2)
-    frame = pd.DataFrame({"idx": np.arange(len(Z)), "x": coords[:, 0], "y": coords[:, 1],
-                          "class": y.astype(str), "error": errors})
-    frame["flag"] = np.where(errors > det.threshold_, "flagged", "normal")
-    with col:
-        title = f"{label} latent ({'direct' if method == 'direct' else 'PCA of ' + str(Z.shape[1]) + '-D'})"
-        st.altair_chart(charts.latent_scatter(frame, "class" if colour == "class" else "error",
-                                              selectable=False, height=360, title=title),
-                        key=f"compare.scatter.{label}")
-    q = S.quality(X, coords, y, f"{det.model_id_}:{digits.key}:{method}", _Z=Z)
-    spread = q["spread"] or {}
-    rows.append({"model": label, "5-NN accuracy": q["knn_accuracy"], "trustworthiness": q["trustworthiness"],
-                 "silhouette": q["silhouette"], "latent mean std": spread.get("mean_std"),
-                 "collapsed": bool(spread.get("collapsed")), "mean error": float(errors.mean()),
-                 "threshold": float(det.threshold_),
-                 "flagged": f"{float((errors > det.threshold_).mean()):.1%}"})
-    if anomaly is not None:
-        m = detection_metrics(errors, anomaly, det.threshold_)
-        rows[-1].update({"ROC AUC": m["roc_auc"], "PR AUC": m["pr_auc"], "precision": m["precision"],
-                         "recall": m["recall"], "F1": m["f1"], "false-alarm rate": m["false_alarm_rate"]})
-    recons[label] = S.reconstruction(det, det.model_id_, digits.key, X)
+def digits_section() -> None:
+    """The pair on the digits: latents, numbers, reconstructions and what the VAE generates."""
+    digits = S.load_sample("digits")
+    X = digits.X.reshape(digits.n_items, -1)
+    y = np.asarray(digits.classes)
+    weighting, beta, epochs, latent_dim, seed, held_out = settings
+    anomaly = None if held_out is None else (y == str(held_out)).astype(np.int8)
+    st.caption(f"Pair trained with VAE weighting **{weighting}**, beta **{beta:g}**, {epochs} epochs, "
+               f"latent size {latent_dim}, seed {seed}"
+               + (f"; digit {held_out} held out as the anomaly." if held_out is not None else "."))
 
-st.markdown("**Quality and detection numbers** (errors in scaled units; the threshold is each model's "
-            "99.5th percentile of held-out errors)")
-numbers_table(rows)
+    colour = st.radio("Colour both by", ["class", "reconstruction error"], horizontal=True, key="compare.colour",
+                      help="For items the reconstruction error is the anomaly score.")
+    cols = st.columns(2)
+    rows = []
+    recons = {}
+    for col, (label, det) in zip(cols, [("AE", ae), ("VAE", vae)], strict=True):
+        Z = S.latent(det, det.model_id_, digits.key, X)
+        errors, _ = S.scores(det, det.model_id_, digits.key, X)
+        method = "direct" if Z.shape[1] == 2 else "pca"
+        coords = S.projection(Z, f"{det.model_id_}:{digits.key}", method, 2)
+        frame = pd.DataFrame({"idx": np.arange(len(Z)), "x": coords[:, 0], "y": coords[:, 1],
+                              "class": y.astype(str), "error": errors})
+        frame["flag"] = np.where(errors > det.threshold_, "flagged", "normal")
+        with col:
+            title = f"{label} latent ({'direct' if method == 'direct' else 'PCA of ' + str(Z.shape[1]) + '-D'})"
+            st.altair_chart(charts.latent_scatter(frame, "class" if colour == "class" else "error",
+                                                  selectable=False, height=360, title=title),
+                            key=f"compare.scatter.{label}")
+        q = S.quality(X, coords, y, f"{det.model_id_}:{digits.key}:{method}", _Z=Z)
+        spread = q["spread"] or {}
+        rows.append({"model": label, "5-NN accuracy": q["knn_accuracy"], "trustworthiness": q["trustworthiness"],
+                     "silhouette": q["silhouette"], "latent mean std": spread.get("mean_std"),
+                     "collapsed": bool(spread.get("collapsed")), "mean error": float(errors.mean()),
+                     "threshold": float(det.threshold_),
+                     "flagged": f"{float((errors > det.threshold_).mean()):.1%}"})
+        if anomaly is not None:
+            m = detection_metrics(errors, anomaly, det.threshold_)
+            rows[-1].update({"ROC AUC": m["roc_auc"], "PR AUC": m["pr_auc"], "precision": m["precision"],
+                             "recall": m["recall"], "F1": m["f1"], "false-alarm rate": m["false_alarm_rate"]})
+        recons[label] = S.reconstruction(det, det.model_id_, digits.key, X)
 
-st.markdown("**Reconstructions**: originals (top), AE (middle), VAE (bottom)")
-pick = np.array([np.flatnonzero(y == str(c))[0] for c in sorted(set(y), key=int)] * 2)[:16]
-pick[10:] = np.arange(10, 10 + len(pick[10:]))
-images = np.concatenate([digits.X[pick], recons["AE"][pick].reshape(-1, 8, 8),
-                         recons["VAE"][pick].reshape(-1, 8, 8)])
-st.image(charts.tile_images(np.clip(images, 0, None), ncols=len(pick)), clamp=True, width=min(900, 50 * len(pick)))
+    st.markdown("**Quality and detection numbers** (errors in scaled units; the threshold is each model's "
+                "99.5th percentile of held-out errors)")
+    numbers_table(rows)
 
-st.markdown("**What the VAE generates**")
-mode = st.radio("Decode", ["latent grid", "prior samples"], horizontal=True, key="compare.decode",
-                help="A grid over the box that holds the VAE's latent means (2-D latents only), or "
-                     "draws from its N(0, I) prior.")
-Zv = S.latent(vae, vae.model_id_, digits.key, X)
-if mode == "latent grid" and Zv.shape[1] == 2:
-    lo, hi = latent_box(Zv)
-    n = 12
-    decoded = vae.decode(latent_grid(lo[:2], hi[:2], n=n))
-    st.image(charts.tile_images(np.clip(decoded.reshape(-1, 8, 8), 0, None), ncols=n), clamp=True,
-             caption=f"Decoded {n}x{n} grid: latent axis 0 left to right, axis 1 bottom to top",
-             width=min(700, 40 * n))
-else:
-    if mode == "latent grid":
-        st.caption("A grid needs a 2-D latent; showing prior samples instead.")
-    decoded = vae.decode(prior_samples(48, Zv.shape[1], random_state=seed))
-    st.image(charts.tile_images(np.clip(decoded.reshape(-1, 8, 8), 0, None), ncols=16), clamp=True,
-             caption="48 samples decoded from the prior", width=min(800, 40 * 16))
+    st.markdown("**Reconstructions**: originals (top), AE (middle), VAE (bottom)")
+    pick = np.array([np.flatnonzero(y == str(c))[0] for c in sorted(set(y), key=int)] * 2)[:16]
+    pick[10:] = np.arange(10, 10 + len(pick[10:]))
+    images = np.concatenate([digits.X[pick], recons["AE"][pick].reshape(-1, 8, 8),
+                             recons["VAE"][pick].reshape(-1, 8, 8)])
+    st.image(charts.tile_images(np.clip(images, 0, None), ncols=len(pick)), clamp=True, width=min(900, 50 * len(pick)))
+
+    st.markdown("**What the VAE generates**")
+    mode = st.radio("Decode", ["latent grid", "prior samples"], horizontal=True, key="compare.decode",
+                    help="A grid over the box that holds the VAE's latent means (2-D latents only), or "
+                         "draws from its N(0, I) prior.")
+    Zv = S.latent(vae, vae.model_id_, digits.key, X)
+    if mode == "latent grid" and Zv.shape[1] == 2:
+        lo, hi = latent_box(Zv)
+        n = 12
+        decoded = vae.decode(latent_grid(lo[:2], hi[:2], n=n))
+        st.image(charts.tile_images(np.clip(decoded.reshape(-1, 8, 8), 0, None), ncols=n), clamp=True,
+                 caption=f"Decoded {n}x{n} grid: latent axis 0 left to right, axis 1 bottom to top",
+                 width=min(700, 40 * n))
+    else:
+        if mode == "latent grid":
+            st.caption("A grid needs a 2-D latent; showing prior samples instead.")
+        decoded = vae.decode(prior_samples(48, Zv.shape[1], random_state=seed))
+        st.image(charts.tile_images(np.clip(decoded.reshape(-1, 8, 8), 0, None), ncols=16), clamp=True,
+                 caption="48 samples decoded from the prior", width=min(800, 40 * 16))
+
+
+if not sensor:  # (the sensor branch above draws its own; no st.stop, so the shared sidebar is drawn)
+    digits_section()
