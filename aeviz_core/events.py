@@ -231,11 +231,7 @@ def _duration(t0, t1, n_rows: int) -> float:
     return (pd.Timestamp(t1) - pd.Timestamp(t0)).total_seconds()
 
 
-# --------------------------------------------------------------------------- events
-
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and inclusive end rows of the runs of True in a 1-D boolean array."""
-    return _event_bounds(np.asarray(mask, dtype=bool), 0)
+# --------------------------------------------------------------------------- events as a frame
 
 
 def _as_time(time, n: int):
@@ -467,7 +463,7 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
         raise ValueError(f"pred_events rows must satisfy 0 <= start <= end < {n} (len(labels))")
     time_values, is_datetime = _as_time(time, n)
 
-    t_start, t_end = _runs(y)
+    t_start, t_end = _event_bounds(y.astype(bool), 0)  # the labelled events: runs of 1s
     # prefix sums answer "does [a, b] hold any labelled / any predicted row?" in O(1)
     label_cum = np.concatenate(([0], np.cumsum(y)))
     covered = np.zeros(n + 1, dtype=np.int64)

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from .scores import squared_steps
 from .windows import segments
 
-__all__ = ["SIGNATURE", "blame", "event_signatures", "nearest_events"]
+__all__ = ["SIGNATURE", "blame", "event_signatures", "nearest_events", "type_agreement"]
 
 
 def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int = 20_000) -> np.ndarray:
@@ -203,6 +203,26 @@ def nearest_events(signatures: pd.DataFrame, index: int, k: int = 3) -> pd.DataF
     order = np.lexsort((signatures["start"].to_numpy(), distance))[: min(k, len(Z) - 1)]
     return pd.DataFrame({"position": order, "start": signatures["start"].to_numpy()[order],
                          "end": signatures["end"].to_numpy()[order], "distance": distance[order]})
+
+
+def type_agreement(signatures: pd.DataFrame, kinds, k: int = 3) -> dict[str, float]:
+    """How often an event's ``k`` :func:`nearest_events` share its kind (``kinds``: one label per
+    row of ``signatures``; ``"none"`` marks events left out of the count but kept as neighbours).
+
+    Returns
+    -------
+    shares : dict
+        Kind -> mean share over its events, and ``"all"`` -> the mean over every counted event.
+    """
+    kinds = np.asarray([str(k_) for k_ in kinds])
+    hits: dict[str, list[float]] = {}
+    for i, kind in enumerate(kinds):
+        if kind != "none":
+            near = nearest_events(signatures, i, k)["position"].to_numpy()
+            hits.setdefault(str(kind), []).append(float(np.mean(kinds[near] == kind)))
+    shares = {kind: float(np.mean(v)) for kind, v in sorted(hits.items())}
+    shares["all"] = float(np.mean([h for v in hits.values() for h in v]))
+    return shares
 
 
 def _nanmean(values) -> float:

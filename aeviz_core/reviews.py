@@ -98,6 +98,7 @@ __all__ = [
     "ReviewConflictError",
     "ReviewStore",
     "normalize_tags",
+    "parse_tags",
     "resolve_db_url",
     "with_tag",
 ]
@@ -589,7 +590,7 @@ class ReviewStore:
         if data_fingerprint is not None:
             query = query.where(_reviews.c.data_fingerprint == data_fingerprint)
         used = self._run(lambda conn: conn.execute(query).scalars().all(), write=False)
-        free = sorted({t for text_ in used for t in _parse_tags(text_)} - set(COMMON_TAGS))
+        free = sorted({t for text_ in used for t in parse_tags(text_)} - set(COMMON_TAGS))
         return [*COMMON_TAGS, *free]
 
     def add_comment(self, model_id: str, data_fingerprint: str, start: int, end: int, *,
@@ -1031,7 +1032,7 @@ def _read_review(
     ).one_or_none()
     if row is None:
         return None
-    return Review(model_id, data_fingerprint, start, end, *row[:-1], _parse_tags(row[-1]))
+    return Review(model_id, data_fingerprint, start, end, *row[:-1], parse_tags(row[-1]))
 
 
 def _stored_reviews(conn: Connection, data_fingerprint: str) -> pd.DataFrame:
@@ -1108,7 +1109,7 @@ def _match_reviews(
                     version,
                     stale,
                     shown["model_id"],
-                    ", ".join(_parse_tags(shown["tags"])),
+                    ", ".join(parse_tags(shown["tags"])),
                     comments,
                 )
             )
@@ -1223,15 +1224,15 @@ def with_tag(queue: pd.DataFrame, tag: str) -> pd.DataFrame:
     wanted = normalize_tags([tag])
     if not wanted:
         raise ValueError("tag must not be empty")
-    return queue[[wanted[0] in _parse_tags(t) for t in queue["tags"]]]
+    return queue[[wanted[0] in parse_tags(t) for t in queue["tags"]]]
 
 
 def _tag_text(tags: tuple[str, ...]) -> str:
     return ",".join(tags)
 
 
-def _parse_tags(text_: Any) -> tuple[str, ...]:
-    """Tags from their stored text (``","``) or the queue's (``", "``)."""
+def parse_tags(text_: Any) -> tuple[str, ...]:
+    """Tags from their stored text (``","``) or the queue's ``tags`` column (``", "``)."""
     if text_ is None or (isinstance(text_, float) and np.isnan(text_)) or not str(text_):
         return ()
     return tuple(t.strip() for t in str(text_).split(",") if t.strip())

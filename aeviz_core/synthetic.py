@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-__all__ = ["CHANNELS", "FAULT_KINDS", "fault_events", "make_pump_station"]
+__all__ = ["CHANNELS", "FAULT_KINDS", "fault_events", "fault_types_of", "make_pump_station"]
 
 #: Channel columns, in output order.
 CHANNELS = (
@@ -263,3 +263,13 @@ def fault_events(frame: pd.DataFrame) -> pd.DataFrame:
         if kind[a]:
             rows.append((int(a), int(b), kind[a], channel[a], int(b - a)))
     return pd.DataFrame(rows, columns=["start", "stop", "fault_type", "fault_channel", "duration"])
+
+
+def fault_types_of(spans, faults: pd.DataFrame) -> list[str]:
+    """The labelled fault type of each event (``spans``: first and last rows, inclusive): the
+    type of the fault of :func:`fault_events` it overlaps most, ``"none"`` for a false event."""
+    types = []
+    for a, b in spans:
+        overlap = np.minimum(faults["stop"] - 1, b) - np.maximum(faults["start"], a) + 1
+        types.append(str(faults["fault_type"].iloc[int(overlap.argmax())]) if overlap.max() > 0 else "none")
+    return types

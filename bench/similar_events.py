@@ -30,25 +30,19 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "pump_station.csv
 def type_share(signatures, kinds, k=3) -> dict:
     """Share of the k nearest events with the event's own type, over the fault events (overall
     and per type)."""
-    from aeviz_core.explain import nearest_events
+    from aeviz_core.explain import type_agreement
 
-    kinds = np.asarray(kinds)
-    hits = {}
-    for i, kind in enumerate(kinds):
-        if kind == "none":
-            continue
-        near = nearest_events(signatures, i, k)["position"].to_numpy()
-        hits.setdefault(str(kind), []).append(float(np.mean(kinds[near] == kind)))
-    every = [h for v in hits.values() for h in v]
-    return {"share": round(float(np.mean(every)), 3), "n_events": len(every),
-            "per_type": {kind: round(float(np.mean(v)), 2) for kind, v in sorted(hits.items())}}
+    shares = type_agreement(signatures, kinds, k)
+    overall = shares.pop("all")
+    return {"share": round(overall, 3), "n_events": sum(str(kind) != "none" for kind in kinds),
+            "per_type": {kind: round(v, 2) for kind, v in shares.items()}}
 
 
 def main() -> int:
     from aeviz_core import flags_to_events, load_detector, load_sensor_table
     from aeviz_core.cli import main as aeviz
     from aeviz_core.explain import event_signatures
-    from aeviz_core.synthetic import fault_events
+    from aeviz_core.synthetic import fault_events, fault_types_of
 
     data = load_sensor_table(SAMPLE)
     faults = fault_events(data.labels)
@@ -63,10 +57,7 @@ def main() -> int:
     events = flags_to_events(np.nan_to_num(scores, nan=-np.inf) > det.threshold_, scores,
                              min_gap=det.event_gap_rows())
     detected = event_signatures(det, data.channels, zip(events["start"], events["end"], strict=True))
-    kinds = []
-    for a, b in zip(events["start"], events["end"], strict=True):
-        overlap = np.minimum(faults["stop"] - 1, b) - np.maximum(faults["start"], a) + 1
-        kinds.append(str(faults["fault_type"].iloc[int(overlap.argmax())]) if overlap.max() > 0 else "none")
+    kinds = fault_types_of(zip(events["start"], events["end"], strict=True), faults)
     result = {"k": 3, "labelled_faults": type_share(labelled, faults["fault_type"]),
               "detected_events": type_share(detected, kinds),
               "n_detected_events": len(events), "signature_seconds_35_events": round(seconds, 1)}

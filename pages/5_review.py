@@ -38,6 +38,7 @@ from aeviz_core import (
 from aeviz_core import appstate as A
 from aeviz_core import review_views as R
 from aeviz_core.explain import nearest_events
+from aeviz_core.reviews import parse_tags
 
 STORE_ERRORS = (SQLAlchemyError, RuntimeError, ValueError, OSError, ImportError)
 
@@ -73,13 +74,12 @@ def open_clicked_row(table_key: str, keys: list) -> None:
         st.session_state["review.open"] = keys[rows[0]]
 
 
-def reviewer_name() -> str | None:
+def reviewer_name(before: str = "saving", why: str = "every decision is recorded with who took it") -> str | None:
     """The reviewer's name (kept across pages), or None with a warning for ``review.flash``."""
     state = st.session_state
     name = str(state.get("review.reviewer", "")).strip()
     if not name:
-        state["review.flash"] = ("warning", ("Enter your name before saving: every decision is "
-                                             "recorded with who took it."))
+        state["review.flash"] = ("warning", f"Enter your name before {before}: {why}.")
         return None
     state["review.name"] = name
     return name
@@ -87,17 +87,36 @@ def reviewer_name() -> str | None:
 
 def save_review(store, model_id: str, fingerprint: str, key: str, version: int, status: str,
                 next_key) -> None:
-    """Write the decision taken on the open event; the outcome goes to ``review.flash``."""
+    """Write the decision taken on the open event with its note and tags."""
+    state = st.session_state
+    tags = state.get(f"review.tags.{key}.{version}")
+    decide(store, model_id, fingerprint, key, version, status, next_key,
+           note=str(state.get(f"review.note.{key}.{version}", "")).strip(),
+           tags=None if tags is None else list(tags))
+
+
+def apply_decision(store, model_id: str, fingerprint: str, key: str, version: int, like: dict,
+                   next_key) -> None:
+    """Give the open event the decision and tags of a similar one (``like``: its row of the
+    queue); the note says where it came from."""
+    source = f"as rows {int(like['start'])}–{int(like['end'])}"
+    decide(store, model_id, fingerprint, key, version, like["status"], next_key,
+           note=f"{source}: {like['note']}" if like["note"] else source,
+           tags=list(parse_tags(like["tags"])), source=source)
+
+
+def decide(store, model_id: str, fingerprint: str, key: str, version: int, status: str, next_key, *,
+           note: str, tags: list | None, source: str = "") -> None:
+    """Write a decision on the open event (``version``: the one the page showed), then open the
+    next one; the outcome goes to ``review.flash``."""
     state = st.session_state
     name = reviewer_name()
     if name is None:
         return
-    note = str(state.get(f"review.note.{key}.{version}", "")).strip()
-    tags = state.get(f"review.tags.{key}.{version}")
     start, end = R.parse_event_key(key)
     try:
         saved = store.set_review(model_id, fingerprint, start, end, status, reviewer=name, note=note,
-                                 tags=None if tags is None else list(tags), expected_version=version)
+                                 tags=tags, expected_version=version)
     except ReviewConflictError as exc:
         now = exc.current
         when = "" if now.reviewed_at is None else f" at {now.reviewed_at:%H:%M:%S} UTC"
@@ -115,8 +134,9 @@ def save_review(store, model_id: str, fingerprint: str, key: str, version: int, 
         return
     state.pop("review.switched", None)
     tagged = f", tagged {', '.join(saved.tags)}" if saved.tags else ""
-    state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[status]}**{tagged}, saved by "
-                                         f"{name} (version {saved.version})."))
+    state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[status]}**"
+                                         f"{' ' + source if source else ''}{tagged}, saved by {name} "
+                                         f"(version {saved.version})."))
     if state.get("review.advance", True) and next_key is not None:
         state["review.open"] = next_key
 
@@ -125,15 +145,13 @@ def post_comment(store, model_id: str, fingerprint: str, key: str) -> None:
     """Append the comment typed under the open event to its thread; the outcome goes to
     ``review.flash``."""
     state = st.session_state
-    name = str(state.get("review.reviewer", "")).strip()
     body = str(state.get("review.comment", "")).strip()
-    if not name:
-        state["review.flash"] = ("warning", "Enter your name before commenting: every comment is signed.")
+    name = reviewer_name("commenting", "every comment is signed")
+    if name is None:
         return
     if not body:
         state["review.flash"] = ("warning", "The comment is empty: type it above *Post comment*.")
         return
-    state["review.name"] = name
     start, end = R.parse_event_key(key)
     try:
         store.add_comment(model_id, fingerprint, start, end, author=name, body=body)
@@ -142,33 +160,6 @@ def post_comment(store, model_id: str, fingerprint: str, key: str) -> None:
         return
     state["review.comment"] = ""  # posted: the box empties (the text stays when it failed)
     state["review.flash"] = ("success", f"Comment on rows {start}–{end} posted by {name}.")
-
-
-def apply_decision(store, model_id: str, fingerprint: str, key: str, version: int, like: dict,
-                   next_key) -> None:
-    """Give the open event the decision and tags of a similar one (``like``: its row of the
-    queue); the note says where it came from."""
-    state = st.session_state
-    name = reviewer_name()
-    if name is None:
-        return
-    start, end = R.parse_event_key(key)
-    source = f"as rows {int(like['start'])}–{int(like['end'])}"
-    note = f"{source}: {like['note']}" if like["note"] else source
-    tags = [t.strip() for t in str(like["tags"] or "").split(",") if t.strip()]
-    try:
-        store.set_review(model_id, fingerprint, start, end, like["status"], reviewer=name, note=note, tags=tags,
-                         expected_version=version)
-    except ReviewConflictError as exc:
-        state["review.flash"] = ("warning", f"Not saved: **{exc.current.reviewer}** changed this event meanwhile.")
-        return
-    except STORE_ERRORS as exc:
-        state["review.flash"] = ("error", f"The review could not be saved: {one_line(exc)}")
-        return
-    state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[like['status']]}** {source}, "
-                                         f"saved by {name}."))
-    if state.get("review.advance", True) and next_key is not None:
-        state["review.open"] = next_key
 
 
 # --------------------------------------------------------------------------- page
@@ -356,7 +347,7 @@ with st.form("review.form", border=True):
     f2.text_area("Note", value="" if row["stale"] else str(row["note"] or ""), key=f"review.note.{current}.{version}",
                  height=68, placeholder="what you saw, who you told, what to check")
     # a stale decision's tags are shown in its notice, not carried into this model's decision
-    row_tags = [] if row["stale"] else [t.strip() for t in str(row["tags"] or "").split(",") if t.strip()]
+    row_tags = [] if row["stale"] else list(parse_tags(row["tags"]))
     st.multiselect("Tags", list(dict.fromkeys([*known_tags, *row_tags])), default=row_tags,
                    key=f"review.tags.{current}.{version}", accept_new_options=True,
                    placeholder="sensor fault, maintenance, ... or type a new tag",

@@ -50,3 +50,15 @@ def test_signatures_refuse_what_they_cannot_describe(series_detector, series, di
     with pytest.raises(ValueError, match="index"):
         nearest_events(one, 3)
     assert nearest_events(one, 0).empty  # no other event to compare with
+
+
+def test_type_agreement_counts_the_neighbours_of_each_kind(series_detector, mixed_faults):
+    from aeviz_core.explain import type_agreement
+
+    X, spans, kinds = mixed_faults
+    signatures = event_signatures(series_detector, X, spans)
+    assert type_agreement(signatures, kinds, k=2) == {"noise": 1.0, "stuck": 1.0, "all": 1.0}
+    shares = type_agreement(signatures, ["none", *kinds[1:]], k=2)  # a false event: a neighbour, not counted
+    assert "none" not in shares and shares["stuck"] == 0.5  # each other stuck reading: one of two neighbours
+    assert shares["all"] == pytest.approx((2 * 0.5 + 3 * 1.0) / 5)
+    assert type_agreement(signatures, kinds, k=5)["all"] == pytest.approx(0.4)  # five neighbours: two of its kind
