@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .settings import MODEL_KINDS
+from .settings import MODEL_KINDS, SERIES_SCORES
 
 __all__ = ["main"]
 
@@ -42,6 +42,10 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--time-col", default=None, help="time column (default: detected)")
     train.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--score", choices=SERIES_SCORES, default="smooth",
+                       help="how rows are scored: 'smooth' (default; averaged residual, largest channel) or "
+                            "'regime' (for slow plants whose normal operation leaves the training period's "
+                            "regimes: each channel against its own recent level, two channels together)")
 
     score = sub.add_parser("score", help="score every row of a sensor table with a saved model")
     score.add_argument("data", help="CSV or Parquet file")
@@ -105,7 +109,8 @@ def _train(args) -> int:
             _progress(f"aeviz: training on the {int((y == 0).sum())} rows labelled normal in {label!r}")
     latent = args.latent_dim or "auto"
     detector = AutoencoderDetector(
-        model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed, **({"epochs": args.epochs} if args.epochs else {}),
+        model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed, series_score=args.score,
+        **({"epochs": args.epochs} if args.epochs else {}),
     )
     detector.fit(channels, y, progress=lambda e: _progress(
         f"epoch {e.epoch}/{e.epochs}  loss {e.loss:.4f}"

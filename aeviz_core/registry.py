@@ -93,6 +93,8 @@ def save_detector(detector, path, *, extra: dict | None = None) -> Path:
         else [float(v) for v in detector.channel_scale_],
         "step_scale": None if getattr(detector, "step_scale_", None) is None
         else [float(v) for v in detector.step_scale_],
+        "reference_scale": None if getattr(detector, "reference_scale_", None) is None
+        else [float(v) for v in detector.reference_scale_],
         "level": None if getattr(detector, "level_", None) is None else [float(v) for v in detector.level_],
         "level_range": None if getattr(detector, "level_range_", None) is None
         else np.asarray(detector.level_range_, dtype=float).tolist(),
@@ -188,7 +190,8 @@ def load_detector(path):
         det.channel_scale_ = np.asarray(meta["channel_scale"], dtype=np.float64)
     if meta.get("step_scale") is not None:  # models saved before the stillness test have none
         det.step_scale_ = np.asarray(meta["step_scale"], dtype=np.float64)
-    for key, attribute in (("level", "level_"), ("level_range", "level_range_"), ("train_range", "train_range_")):
+    for key, attribute in (("level", "level_"), ("level_range", "level_range_"), ("train_range", "train_range_"),
+                           ("reference_scale", "reference_scale_")):
         if meta.get(key) is not None:  # absent in models saved before they existed
             setattr(det, attribute, np.asarray(meta[key], dtype=np.float64))
     if det.input_kind_ == "series":  # saved before score versions: version 1

@@ -26,17 +26,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .windows import moving_average, running_median, trailing_median
+from .windows import lagged_quantile, moving_average, running_median, trailing_median
 
-__all__ = ["SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "rows_frame", "score_table", "top_channels",
+__all__ = ["REGIME_VERSION", "SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "rows_frame", "score_table", "top_channels",
            "write_frame_atomic"]
 
-#: how a series row is scored: 3 = the residual over a short stretch against both its held-out
+#: how a series row is scored: 4 = each channel's unsmoothed residual against its held-out scale,
+#: raised to its own recent level once that stays above the held-out one (a new regime), the
+#: row's score the geometric mean of its two largest channel residuals (one channel's excursion
+#: counts half as much as two channels' together) or its stillness, whichever is larger;
+#: 3 = the residual over a short stretch against both its held-out
 #: scale and the channel's recent residual, stillness over a longer stretch against the channel's
 #: recent activity; 2 = the residual over 2 * window - 1 rows against the held-out scale alone
 #: (stillness the same, over the same rows); 1 = the two-sided residual test and stillness
 #: against the training rows. Saved models keep their version.
 SCORE_VERSION = 3
+#: the version of ``series_score="regime"`` models
+REGIME_VERSION = 4
+
+#: score version 4's running reference: each channel's REFERENCE_QUANTILE of its residual over
+#: REFERENCE_WINDOWS windows of rows that end LAG_WINDOWS windows before the row
+REFERENCE_QUANTILE = 0.75
+#: the percentile rule's default for a ``series_score="regime"`` model: the 99.9th percentile of held-out scores
+SERIES_PERCENTILE = 99.9
+REFERENCE_WINDOWS = 45
+LAG_WINDOWS = 2
 
 SCORE_COLUMNS = ("row", "time", "score", "flag", "top_channel")
 
@@ -162,18 +176,47 @@ class SeriesScore:
     level_rows: int  # rows of the running level the model takes out (0: none)
     channel_scale: np.ndarray | None = None
     step_scale: np.ndarray | None = None
+    reference: np.ndarray | None = None  # version 4: each channel's held-out REFERENCE_QUANTILE
 
     @classmethod
     def of(cls, window: int, version: int, smooth: int | None, level_rows: int,
-           channel_scale=None, step_scale=None) -> SeriesScore:
+           channel_scale=None, step_scale=None, reference=None) -> SeriesScore:
         """The settings a model with these parameters scores with (``smooth`` None: the
-        version's default, ``window - 1`` from version 3, ``2 * window - 1`` before; a pause is
-        not a stuck sensor, so stillness averages ``2 * window - 1`` rows from version 3)."""
+        version's default, 1 from version 4, ``window - 1`` in version 3, ``2 * window - 1``
+        before; a pause is not a stuck sensor, so stillness averages ``2 * window - 1`` rows from
+        version 3)."""
         w = int(window)
-        rows = int(smooth) if smooth is not None else (2 * w - 1 if version < 3 else w - 1)
+        default = 2 * w - 1 if version < 3 else (w - 1 if version == 3 else 1)
+        rows = int(smooth) if smooth is not None else default
         still = rows if version < 3 else 2 * w - 1
         return cls(w, int(version), rows, still, level_rows or 32 * w + 1, int(level_rows),
-                   channel_scale, step_scale)
+                   channel_scale, step_scale, reference)
+
+    @property
+    def reference_rows(self) -> int:
+        """Rows of version 4's running reference."""
+        return REFERENCE_WINDOWS * self.window
+
+    @property
+    def reference_lag(self) -> int:
+        """Rows between the end of version 4's running reference and the row it judges."""
+        return LAG_WINDOWS * self.window
+
+    def held_reference(self, raw_errors: np.ndarray) -> np.ndarray:
+        """Each channel's REFERENCE_QUANTILE of :meth:`ratio` on held-out rows (fitted once)."""
+        return np.maximum(np.quantile(self.ratio(raw_errors), REFERENCE_QUANTILE, axis=0), 1e-12)
+
+    def scores(self, Xs: np.ndarray, raw_errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(score, parts)`` of one gap-free stretch: the row's anomaly score and its channel
+        parts (:meth:`deviation`). Up to version 3 the score is the largest part; from version 4
+        it is the larger of the geometric mean of the two largest residuals (in logs, their
+        mean) and the largest stillness."""
+        residual, still = self.tests(Xs, raw_errors)
+        parts = np.maximum(residual, still)
+        if self.version < 4 or residual.shape[1] < 2:
+            return parts.max(axis=1), parts
+        top_two = np.partition(residual, -2, axis=1)[:, -2:]
+        return np.maximum(top_two.mean(axis=1), still.max(axis=1)), parts
 
     def ratio(self, raw_errors: np.ndarray) -> np.ndarray:
         """Each channel's squared error averaged over ``smooth`` rows, over its held-out mean."""
@@ -194,7 +237,13 @@ class SeriesScore:
                      else stillness(Xs, self.step_scale, self.smooth))
             return residual, still
         ratio = self.ratio(raw_errors)
-        if self.version >= 3:  # against the channel's recent residual too (a new regime settles)
+        if self.version >= 4 and self.reference is not None:
+            # a channel whose residual has stayed above its held-out level for a quarter of the
+            # reference rows is in a regime the training rows did not show: judged against it
+            recent = lagged_quantile(ratio, REFERENCE_QUANTILE, self.reference_rows, self.reference_lag,
+                                     self.window)
+            ratio /= np.maximum(np.nan_to_num(recent / self.reference, nan=1.0), 1.0)
+        elif self.version == 3:  # against the channel's recent residual too (a new regime settles)
             ratio /= np.maximum(trailing_median(ratio, self.span), 1.0)
         residual = np.log(np.maximum(ratio, 1.0))
         if self.step_scale is None:
@@ -209,8 +258,10 @@ class SeriesScore:
         if self.version < 2:
             return residual
         still = self.level_rows // 2 + self.still_smooth // 2 + 1 + self.span // 2
-        if self.version >= 3:  # the residual's reference: the rows before it
+        if self.version == 3:  # the residual's reference: the rows before it
             residual += self.span - 1
+        elif self.version >= 4:
+            residual += self.reference_rows + self.reference_lag
         return max(residual, still)
 
 
@@ -230,12 +281,18 @@ def squared_steps(Xs: np.ndarray) -> np.ndarray:
 #: a channel whose step energy over ``smooth`` normal rows falls below this
 #: share of its mean holds still in normal operation: no stillness test for it
 _STILL_IN_NORMAL = 1e-2
+#: a channel whose normal readings repeat the previous one on more than this share of steps is
+#: left out of the stillness test as well (on GECCO's water-quality sensors, pH and chlorine
+#: repeat on 74% and 49% of steps; on the pump's, at most 7%)
+_REPEATS_IN_NORMAL = 0.3
 
 
-def step_scale(Xs: np.ndarray, normal, smooth: int, runs) -> np.ndarray:
+def step_scale(Xs: np.ndarray, normal, smooth: int, runs, *, repeats: bool = False) -> np.ndarray:
     """Mean squared step of each channel over consecutive normal rows; 0 where it holds still.
 
-    ``runs`` are the gap-free stretches ``(start, stop)``; no step spans a gap.
+    ``runs`` are the gap-free stretches ``(start, stop)``; no step spans a gap. With
+    ``repeats`` (score version 4), also 0 for a channel whose normal readings repeat the last
+    one on more than ``_REPEATS_IN_NORMAL`` of the steps.
     """
     steps = np.full(Xs.shape, np.nan)
     energy = np.full(Xs.shape, np.nan)
@@ -247,6 +304,10 @@ def step_scale(Xs: np.ndarray, normal, smooth: int, runs) -> np.ndarray:
         return np.zeros(Xs.shape[1])
     scale = steps[both].mean(axis=0)  # 0 for a constant channel: left out as well
     still = (energy[both] < _STILL_IN_NORMAL * scale).any(axis=0)
+    # a reading that repeats its last value on many normal steps (a coarse or slow sensor)
+    # cannot show a stuck sensor by its steps
+    if repeats:
+        still |= (steps[both] == 0).mean(axis=0) > _REPEATS_IN_NORMAL
     return np.where(still, 0.0, scale)
 
 

@@ -12,12 +12,14 @@ import numpy as np
 
 from .thresholds import ThresholdRule
 
-__all__ = ["LEVELS", "MODEL_KINDS", "SCALINGS", "check_settings"]
+__all__ = ["LEVELS", "MODEL_KINDS", "SCALINGS", "SERIES_SCORES", "check_settings"]
 
 #: the autoencoders aeviz trains, with the names the app shows
 MODEL_KINDS = {"ae": "AE (dense)", "conv-ae": "Conv AE", "vae": "VAE (dense)", "conv-vae": "Conv VAE"}
 SCALINGS = ("channel", "global", "none")
 LEVELS = ("range", "relative", "absolute")
+#: how a series model scores rows (see AutoencoderDetector's ``series_score``)
+SERIES_SCORES = ("smooth", "regime")
 
 
 def _is_int(value) -> bool:
@@ -61,6 +63,8 @@ def check_settings(params: dict) -> None:
         raise ValueError(f"smooth must be None or an integer >= 1, got {smooth!r}")
     if window is not None and stride > window:
         raise ValueError(f"stride must be <= window ({window}), got {stride}")
+    if get("series_score", "smooth") not in SERIES_SCORES:
+        raise ValueError(f"series_score must be one of {SERIES_SCORES}, got {get('series_score')!r}")
     if get("level", "range") not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {get('level')!r}")
     for name, low in (("level_window", 3), ("event_gap", 0)):

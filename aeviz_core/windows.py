@@ -19,6 +19,7 @@ SCALED_LIMIT = 1e6  # scaled values are clipped here: a million spreads is an an
 __all__ = [
     "ChannelScaler",
     "iter_window_batches",
+    "lagged_quantile",
     "moving_average",
     "overlap_average",
     "remove_level",
@@ -214,6 +215,16 @@ def running_median(X: np.ndarray, length: int, edge_rows: int = 0) -> np.ndarray
 def trailing_median(X: np.ndarray, length: int) -> np.ndarray:
     """Median of each column over the ``length`` rows up to and including each row (fewer at the start)."""
     return pd.DataFrame(X).rolling(int(length), min_periods=1).median().to_numpy()
+
+
+def lagged_quantile(X: np.ndarray, q: float, length: int, lag: int, min_rows: int) -> np.ndarray:
+    """The ``q`` quantile of each column over the ``length`` rows that end ``lag`` rows before
+    each row; NaN where fewer than ``min_rows`` such rows exist (the start of a stretch)."""
+    out = np.full(np.shape(X), np.nan)
+    if len(X) > lag:
+        rolled = pd.DataFrame(X).rolling(int(length), min_periods=int(min_rows)).quantile(q).to_numpy()
+        out[lag:] = rolled[: len(X) - lag]
+    return out
 
 
 def segments(X: np.ndarray, min_rows: int) -> list[tuple[int, int]]:
