@@ -236,6 +236,34 @@ def _series_blame(_det, model_id: str, data_key: str, _X, start: int, end: int) 
     return _det.blame(_X, start, end)
 
 
+#: events a table blames at most (highest first); the rest are blamed when opened
+MAX_BLAMED = 50
+
+
+@st.cache_data(show_spinner="Finding the sensor to blame for each event...", max_entries=16)
+def _events_blame(_det, model_id: str, data_key: str, _X, spans: tuple) -> np.ndarray:
+    from aeviz_core.explain import blame_events
+
+    return blame_events(_det, _X, spans)
+
+
+def blamed_events(det, data_key: str, X, events: pd.DataFrame, names) -> pd.DataFrame:
+    """``events`` with ``blamed_channel`` and ``blame_share`` (:func:`aeviz_core.events.with_blame`):
+    the detector's blame, the one answer to "which sensor" wherever an event is listed, for the
+    :data:`MAX_BLAMED` highest events (the others stay empty until opened); computed once per
+    model, data and event list."""
+    from aeviz_core.events import order_events, with_blame
+
+    shares = np.full((len(events), len(names)), np.nan)
+    if getattr(det, "input_kind_", None) == "series" and len(events):
+        chosen = order_events(events).head(MAX_BLAMED)
+        spans = tuple((int(a), int(b)) for a, b in zip(chosen["start"], chosen["end"], strict=True))
+        where = {span: i for i, span in enumerate(zip(events["start"].astype(int), events["end"].astype(int)))}
+        for span, row in zip(spans, _events_blame(det, det.model_id_, data_key, X, spans), strict=True):
+            shares[where[span]] = row
+    return with_blame(events, shares, names)
+
+
 def event_blame(det, data_key: str, X, start: int, end: int, channel_errors) -> np.ndarray:
     """What each channel contributed to the event at rows ``start..end`` (inclusive): the
     detector's reconstruction-based blame (shares) for a series model, the summed channel
@@ -436,7 +464,8 @@ def fmt(value, digits: int = 3) -> str:
 
 def events_for_display(events: pd.DataFrame) -> pd.DataFrame:
     """The events table in :func:`~aeviz_core.events.order_events` order, with readable columns."""
-    cols = ["event", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "top_channels"]
+    cols = ["event", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "blamed_channel",
+            "blame_share"]
     cols = [c for c in cols if c in events.columns]
     out = order_events(events)[cols].reset_index(drop=True)
     if "start_time" in out and out["start_time"].isna().all():

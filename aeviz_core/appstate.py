@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .settings import check_settings
+from .review_views import event_overlay_frame as overlay_frame  # one builder of actual-vs-rebuilt frames
+from .settings import check_settings, series_score_for
 
 __all__ = [
     "ACTIVE_MODEL",
@@ -249,6 +250,7 @@ class TrainSettings:
     train_start: int = 0
     train_end: int | None = None
     normal_classes: tuple | None = None
+    series_score: str = "smooth"
 
     def detector_params(self, dataset: Dataset) -> dict:
         """Keyword arguments of :class:`AutoencoderDetector` for this data set."""
@@ -268,6 +270,7 @@ class TrainSettings:
             "early_stopping": bool(self.early_stopping),
             "patience": int(self.patience),
             "random_state": int(self.seed),
+            "series_score": "smooth" if images or not self.window else self.series_score,
         }
 
     def check(self, dataset: Dataset) -> None:
@@ -300,7 +303,8 @@ def default_settings(dataset: Dataset) -> TrainSettings:
     the pump sample's first six hours hold half of its twelve-hour ambient
     cycle, and a model trained on them alone flagged 35% of the later normal
     rows (bearing temperatures it had never seen), against 0.5% for the
-    whole file's normal rows. Images train a dense AE with a 2-D latent
+    whole file's normal rows. Rows 30 s or more apart are scored with
+    ``series_score="regime"`` (:func:`~aeviz_core.settings.series_score_for`). Images train a dense AE with a 2-D latent
     (drawn directly) on every class, with the neighbour term and its large
     batches for its whole 150-epoch schedule (:class:`AutoencoderDetector`'s
     defaults for a 2-D latent: the layout keeps improving after the
@@ -311,7 +315,9 @@ def default_settings(dataset: Dataset) -> TrainSettings:
                              epochs=150, batch_size=512, early_stopping=False, train_end=None)
     n = dataset.n_items
     window = 32 if n >= 32 * 8 else max(2, n // 8)
-    return TrainSettings(window=window, stride=min(4, window), train_end=n)
+    time = None if getattr(dataset, "sensor", None) is None else dataset.sensor.time
+    return TrainSettings(window=window, stride=min(4, window), train_end=n,
+                         series_score=series_score_for(time))
 
 
 def parse_hidden(text: str) -> tuple:
@@ -585,21 +591,6 @@ def latent_frame(coords, *, dataset: Dataset, detector, row_errors, threshold) -
     if dataset.time is not None:
         frame["time"] = dataset.time.to_numpy()[starts]
     return frame
-
-
-def overlay_frame(x, actual: pd.DataFrame, reconstruction, rows, *, x_name: str = "time") -> pd.DataFrame:
-    """Long ``[x_name, channel, kind, value]`` of the actual and reconstructed
-    channels over ``rows`` (for :func:`aeviz_core.charts.window_overlay`)."""
-    rows = np.asarray(rows, dtype=np.int64)
-    x = np.asarray(x)[rows]
-    recon = np.asarray(reconstruction)[rows]
-    parts = []
-    for j, name in enumerate(actual.columns):
-        parts.append(pd.DataFrame({x_name: x, "channel": str(name), "kind": "actual",
-                                   "value": actual[name].to_numpy()[rows]}))
-        parts.append(pd.DataFrame({x_name: x, "channel": str(name), "kind": "reconstruction",
-                                   "value": recon[:, j]}))
-    return pd.concat(parts, ignore_index=True)
 
 
 def rates_at(flags, labels) -> dict:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .settings import MODEL_KINDS, SERIES_SCORES
+from .settings import MODEL_KINDS, SERIES_SCORES, row_period_seconds, series_score_for
 
 __all__ = ["main"]
 
@@ -42,10 +42,11 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--time-col", default=None, help="time column (default: detected)")
     train.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--score", choices=SERIES_SCORES, default="smooth",
-                       help="how rows are scored: 'smooth' (default; averaged residual, largest channel) or "
-                            "'regime' (for slow plants whose normal operation leaves the training period's "
-                            "regimes: each channel against its own recent level, two channels together)")
+    train.add_argument("--score", choices=("auto",) + SERIES_SCORES, default="auto",
+                       help="how a series' rows are scored: 'smooth' (a residual averaged over the window, "
+                            "the largest channel), 'regime' (for slow plants whose normal operation leaves "
+                            "the training period's regimes: each channel against its own recent level, two "
+                            "channels together) or 'auto' (default: 'regime' for rows 30 s or more apart)")
 
     score = sub.add_parser("score", help="score every row of a sensor table with a saved model")
     score.add_argument("data", help="CSV or Parquet file")
@@ -108,8 +109,14 @@ def _train(args) -> int:
             y = (~normal_mask(data.labels[label])).astype(int)
             _progress(f"aeviz: training on the {int((y == 0).sum())} rows labelled normal in {label!r}")
     latent = args.latent_dim or "auto"
+    series_score = series_score_for(data.time) if args.score == "auto" else args.score
+    if window and args.score == "auto":
+        period = row_period_seconds(data.time)
+        _progress(f"aeviz: series score {series_score!r} ("
+                  + ("no time column" if period is None else f"rows {period:g} s apart")
+                  + "; --score chooses)")
     detector = AutoencoderDetector(
-        model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed, series_score=args.score,
+        model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed, series_score=series_score,
         **({"epochs": args.epochs} if args.epochs else {}),
     )
     detector.fit(channels, y, progress=lambda e: _progress(

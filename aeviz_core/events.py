@@ -21,7 +21,7 @@ import pandas as pd
 from .metrics import _as_binary, _as_vector, _check_int, _ratio
 
 __all__ = ["EVENT_COLUMNS", "EVENT_FILE_COLUMNS", "EventWriter", "event_key", "event_metrics", "event_spans",
-           "flags_to_events", "order_events", "parse_event_key"]
+           "flags_to_events", "order_events", "parse_event_key", "with_blame"]
 
 # columns of the frame returned by flags_to_events, in order
 EVENT_COLUMNS = (
@@ -502,3 +502,18 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
         "span_days": span_days,
         "assumed_1hz": time is None,
     }
+
+
+def with_blame(events: pd.DataFrame, shares, names) -> pd.DataFrame:
+    """``events`` with the sensor to blame: ``blamed_channel`` (of ``names``, the largest share)
+    and ``blame_share`` (that share), one row of ``shares`` (n_events x n_channels, from
+    :func:`~aeviz_core.explain.blame_events`) per event; a row of NaN leaves the event unblamed
+    (empty name, NaN share)."""
+    shares = np.asarray(shares, dtype=np.float64).reshape(len(events), len(names))
+    names = np.asarray([str(c) for c in names], dtype=object)
+    blamed = ~np.isnan(shares).any(axis=1)
+    top = np.argmax(np.nan_to_num(shares, nan=-1.0), axis=1)
+    out = events.copy()
+    out["blamed_channel"] = np.where(blamed, names[top], "")
+    out["blame_share"] = np.where(blamed, shares[np.arange(len(shares)), top], np.nan)
+    return out

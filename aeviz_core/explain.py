@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from .scores import squared_steps
 from .windows import segments
 
-__all__ = ["SIGNATURE", "blame", "event_signatures", "nearest_events", "type_agreement"]
+__all__ = ["SIGNATURE", "blame", "blame_events", "event_signatures", "nearest_events", "type_agreement"]
 
 
 def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int = 20_000) -> np.ndarray:
@@ -43,22 +43,16 @@ def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int =
     passes : int, default 3
     max_rows : int, default 20,000
         A longer event is judged on the ``max_rows`` rows around its highest
-        score: each pass rebuilds every row it judges, 4 passes per channel.
+        score: each pass rebuilds every row it judges (and a window on each
+        side), 4 passes per channel.
 
     Returns
     -------
     shares : ndarray, shape (n_channels,)
         Non-negative, summing to 1 (equal shares when nothing stands out).
     """
-    check_is_fitted(detector, "model_")
-    if detector.input_kind_ != "series":
-        raise ValueError("blame needs a model fitted on a series (window set)")
-    X = detector._check_array(X)
     start, end = int(start), int(end)
-    if not 0 <= start <= end < len(X):
-        raise ValueError(f"the event must satisfy 0 <= start <= end < {len(X)}, got {start}..{end}")
-    if not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
-        raise ValueError(f"max_rows must be an integer >= 1, got {max_rows!r}")
+    X = _checked(detector, X, [(start, end)], max_rows)
     stretch = [(a, b) for a, b in segments(X, 1) if a <= start and end < b]
     if not stretch:
         raise ValueError(f"rows {start}..{end} cross a gap (a row with a missing value): an event lies "
@@ -68,32 +62,101 @@ def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int =
     context, window = detector.context_rows, detector.window
     if end - start + 1 > max_rows:  # judge the stretch around the event's highest score
         lo, hi = max(first, start - context), min(len(X), end + context + 1)
-        peak = start + int(np.argmax(detector._scores(X[lo:hi])[0][start - lo : end - lo + 1]))
-        start = min(max(start, peak - max_rows // 2), end - max_rows + 1)
-        end = start + max_rows - 1
+        start, end = _around_peak(detector._scores(X[lo:hi])[0][start - lo : end - lo + 1], start, end, max_rows)
     lo = max(first, start - context)
     hi = min(len(X), end + context + 1)
     if hi - lo < window:
         raise ValueError(f"the series holds {hi - lo} rows around the event; blame needs a window "
                          f"({window})")
     Xs = detector._prepare(X[lo:hi])
-    inner = slice(start - lo, end - lo + 1)
     run, score = detector._inference(), detector._series_score()
     raw = run.series_errors(Xs, window)
-    parts = score.deviation(Xs, raw)[inner]
+    return _shares(detector, Xs, raw, score.deviation(Xs, raw), slice(start - lo, end - lo + 1), passes)
+
+
+def blame_events(detector, X, spans, *, passes: int = 3, max_rows: int = 20_000) -> np.ndarray:
+    """:func:`blame` of many events of one series at once: the series is prepared and scored
+    once, so each event costs only its own imputation (the shares are :func:`blame`'s).
+
+    Parameters
+    ----------
+    spans : iterable of (start, end)
+        Each event's first and last row (inclusive), none across a gap.
+
+    Returns
+    -------
+    shares : ndarray, shape (n_events, n_channels)
+    """
+    spans = [(int(a), int(b)) for a, b in spans]
+    X = _checked(detector, X, spans, max_rows)
+    window, run, score = detector.window, detector._inference(), detector._series_score()
+    out = np.empty((len(spans), X.shape[1]))
+    stretches = segments(X, 1)
+    for start, end in spans:
+        inside = [(a, b) for a, b in stretches if a <= start and end < b]
+        if not inside:
+            raise ValueError(f"rows {start}..{end} cross a gap (a row with a missing value): an event lies "
+                             "between gaps")
+        if inside[0][1] - inside[0][0] < window:
+            raise ValueError(f"the series holds {inside[0][1] - inside[0][0]} rows around the event; blame "
+                             f"needs a window ({window})")
+    cache: dict = {}
+    for i, (start, end) in enumerate(spans):
+        a, b = next((a, b) for a, b in stretches if a <= start and end < b)
+        if (a, b) not in cache:  # each gap-free stretch prepared and scored once
+            Xs = detector._prepare(X[a:b])
+            raw = run.series_errors(Xs, window)
+            cache = {(a, b): (Xs, raw, *score.scores(Xs, raw))}
+        Xs, raw, row_scores, parts = cache[(a, b)]
+        if end - start + 1 > max_rows:
+            start, end = _around_peak(row_scores[start - a : end - a + 1], start, end, max_rows)
+        out[i] = _shares(detector, Xs, raw, parts, slice(start - a, end - a + 1), passes)
+    return out
+
+
+def _checked(detector, X, spans, max_rows) -> np.ndarray:
+    check_is_fitted(detector, "model_")
+    if detector.input_kind_ != "series":
+        raise ValueError("blame needs a model fitted on a series (window set)")
+    X = detector._check_array(X)
+    for start, end in spans:
+        if not 0 <= start <= end < len(X):
+            raise ValueError(f"the event must satisfy 0 <= start <= end < {len(X)}, got {start}..{end}")
+    if not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
+        raise ValueError(f"max_rows must be an integer >= 1, got {max_rows!r}")
+    return X
+
+
+def _around_peak(event_scores, start: int, end: int, max_rows: int) -> tuple[int, int]:
+    """The ``max_rows`` rows of an event around its highest score."""
+    peak = start + int(np.argmax(event_scores))
+    start = min(max(start, peak - max_rows // 2), end - max_rows + 1)
+    return start, start + max_rows - 1
+
+
+def _shares(detector, Xs, raw, parts, inner: slice, passes: int) -> np.ndarray:
+    """The blame of the rows ``inner`` of a prepared stretch ``Xs`` with squared errors ``raw``
+    and score parts ``parts`` (see :func:`blame`)."""
+    run, score, window = detector._inference(), detector._series_score(), detector.window
+    parts = parts[inner]
     peak = np.unravel_index(np.argmax(parts), parts.shape)
     excess = np.log(max(score.ratio(raw)[inner][peak], 1e-6))
     if excess <= 0 or parts[peak] > excess:  # too quiet (error or steps below normal): nothing to take away
         shares = parts.sum(axis=0)
     else:
         total = (raw[inner] / score.channel_scale).sum()
-        shares = np.empty(Xs.shape[1])
-        for c in range(Xs.shape[1]):
-            imputed = Xs.copy()
-            for _ in range(passes):
-                imputed[inner, c] = run.rebuild_rows(imputed, window)[inner, c]
-            shares[c] = total - (run.series_errors(imputed, window)[inner] / score.channel_scale).sum()
-        shares = np.maximum(shares, 0.0)
+        # only the windows that cover the event's rows bear on them: the rows a window before
+        # and after are all the imputation needs (the same windows, so the same values)
+        a, b = max(0, inner.start - (window - 1)), min(len(Xs), inner.stop + window - 1)
+        near, rows = Xs[a:b], slice(inner.start - a, inner.stop - a)
+        # one copy of those rows per channel, that channel imputed: all copies in one model call
+        channels = np.arange(Xs.shape[1])
+        imputed = np.repeat(near[None], len(channels), axis=0)
+        for _ in range(passes):
+            rebuilt = run.rebuild_stack(imputed, window)
+            imputed[channels, rows, channels] = rebuilt[channels, rows, channels]
+        errors = run.errors_stack(imputed, window)[:, rows] / score.channel_scale
+        shares = np.maximum(total - errors.sum(axis=(1, 2)), 0.0)
     if not shares.sum() > 0:
         return np.full(Xs.shape[1], 1.0 / Xs.shape[1])
     return shares / shares.sum()

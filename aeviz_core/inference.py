@@ -11,6 +11,7 @@ import functools
 
 import keras
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .models import inference_function
 from .windows import iter_window_batches, overlap_average
@@ -160,6 +161,44 @@ class Inference:
         batches = ((starts, np.asarray(self.model(np.asarray(windows), training=False)))
                    for starts, windows in iter_window_batches(Xs, window, 1, 4096))
         return overlap_average(batches, n, window, c)
+
+    def rebuild_stack(self, stack, window: int) -> np.ndarray:
+        """:meth:`rebuild_rows` of ``k`` equally long stretches, ``stack`` of shape (k, rows,
+        channels): their windows go through the model together, not one stretch per call."""
+        def rebuilt(windows):
+            return np.concatenate([np.asarray(self.model(windows[i : i + 4096], training=False))
+                                   for i in range(0, len(windows), 4096)])
+
+        return self._stacked(stack, window, rebuilt, self.rebuild_rows)
+
+    def errors_stack(self, stack, window: int) -> np.ndarray:
+        """:meth:`series_errors` of ``k`` equally long stretches (``stack``: k, rows, channels)."""
+        def squared(windows):
+            m, c = len(windows), windows.shape[-1]
+            size = scoring_batch(max(256, 2**18 // (window * c)))
+            out = np.empty(windows.shape, dtype=np.float64)
+            batches = ((i, windows[i : i + size]) for i in range(0, m, size))
+            for i, part in self.scored_batches(batches, m, size, reduce=False):
+                out[i : i + len(part)] = part
+            return out
+
+        return self._stacked(stack, window, squared, self.series_errors)
+
+    #: windows one stacked call holds at most (beyond, one stretch at a time)
+    STACKED_WINDOWS = 65_536
+
+    def _stacked(self, stack, window, per_window, single) -> np.ndarray:
+        """``per_window`` (windows -> one value per window position) over every stride-1 window
+        of each stretch, averaged onto its rows; ``single`` (one stretch) where that many windows
+        would not fit in :data:`STACKED_WINDOWS`."""
+        k, n, c = stack.shape
+        starts = np.arange(n - window + 1)
+        if k * len(starts) > self.STACKED_WINDOWS:  # long stretches: one at a time, memory bounded
+            return np.stack([single(stack[j], window) for j in range(k)])
+        windows = sliding_window_view(stack, window, axis=1).transpose(0, 1, 3, 2).reshape(-1, window, c)
+        values = np.asarray(per_window(np.ascontiguousarray(windows, dtype=np.float32)))
+        values = values.reshape(k, len(starts), window, c)
+        return np.stack([overlap_average([(starts, values[j])], n, window, c) for j in range(k)])
 
     def encode(self, items, batch_size=4096) -> np.ndarray:
         """Latent codes (a VAE's means) of scaled items, as float32."""

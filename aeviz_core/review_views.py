@@ -195,14 +195,14 @@ def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
     -------
     table : DataFrame
         ``event``, ``status`` (a label; "(stale)" when the decision was made
-        under another model), ``top channels``, ``start`` (time, else row),
+        under another model), ``blamed sensor`` (with its share), ``start`` (time, else row),
         ``duration`` (time, else rows), ``peak score`` (higher = more
         anomalous), ``tags``, ``reviewer``, ``note`` (its first ``NOTE_CHARS``
         characters; the whole note shows with the open event), ``comments``
         (how many), ``rows`` (first-last): what tells events apart first, so it
         fits without scrolling.
     """
-    columns = ["event", "status", "top channels", "start", "duration", "tags", "peak score", "reviewer", "note",
+    columns = ["event", "status", "blamed sensor", "start", "duration", "tags", "peak score", "reviewer", "note",
                "comments", "rows"]
     if not len(queue):
         return pd.DataFrame(columns=columns)
@@ -221,10 +221,19 @@ def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
         "note": [_shortened(n) for n in queue["note"].fillna("").astype(str)],
         "tags": queue["tags"].fillna("").astype(str).to_numpy() if "tags" in queue else "",
         "comments": queue["comments"].to_numpy() if "comments" in queue else 0,
-        "top channels": (queue["top_channels"].fillna("").astype(str).to_numpy()
-                         if "top_channels" in queue else ""),
+        "blamed sensor": _blamed(queue),
         "rows": [f"{int(a)}–{int(b)}" for a, b in zip(queue["start"], queue["end"], strict=True)],
     }, columns=columns)
+
+
+def _blamed(queue: pd.DataFrame) -> list[str]:
+    """``"name (share)"`` of each event's blamed sensor (``blamed_channel``, ``blame_share``);
+    empty for an event not blamed yet."""
+    if "blamed_channel" not in queue:
+        return [""] * len(queue)
+    shares = queue["blame_share"] if "blame_share" in queue else pd.Series(np.nan, index=queue.index)
+    return [f"{name} ({share:.0%})" if name and pd.notna(share) else name
+            for name, share in zip(queue["blamed_channel"].fillna("").astype(str), shares, strict=True)]
 
 
 #: characters of a note the queue shows

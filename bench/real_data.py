@@ -12,7 +12,8 @@ no point adjustment; flagged runs at most aeviz's event gap apart are one event,
 detector), and the oracle F1 at 1% false alarms (the threshold chosen with the labels: what each
 ranking allows, apart from its default threshold).
 
-Run: python bench/real_data.py [CSV] [--label-col EVENT] [--fit-rows 15000]
+Run: python bench/real_data.py [CSV] [--label-col EVENT] [--fit-rows 15000] [--drop COL ...]
+(the pump sample: sample_data/pump_station.csv --label-col anomaly --fit-rows 21600 --drop fault_type fault_channel)
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def main(argv=None):
     parser.add_argument("data", nargs="?", default=str(GECCO))
     parser.add_argument("--label-col", default="EVENT")
     parser.add_argument("--fit-rows", type=int, default=15_000)
+    parser.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns aeviz train ignores")
     args = parser.parse_args(argv)
+    drop = ["--drop", *args.drop] if args.drop else []
     if not Path(args.data).is_file():
         print(f"skipped: {args.data} is absent (the shared GECCO series lives in ../shared/data)")
         return 0
@@ -89,7 +92,7 @@ def main(argv=None):
     table, seconds = {}, {}
     with tempfile.TemporaryDirectory() as tmp, timed() as t:
         assert aeviz(["train", args.data, "--out", f"{tmp}/m", "--train-rows", str(fit),
-                      "--label-col", args.label_col]) == 0
+                      "--label-col", args.label_col, *drop]) == 0
         assert aeviz(["score", args.data, "--model", f"{tmp}/m", "--out", f"{tmp}/s.csv"]) == 0
         scores = pd.read_csv(f"{tmp}/s.csv")
         model = load_detector(f"{tmp}/m")
@@ -101,7 +104,7 @@ def main(argv=None):
     other = "smooth" if model.series_score == "regime" else "regime"
     with tempfile.TemporaryDirectory() as tmp, timed() as t:
         assert aeviz(["train", args.data, "--out", f"{tmp}/m", "--train-rows", str(fit),
-                      "--label-col", args.label_col, "--score", other]) == 0
+                      "--label-col", args.label_col, "--score", other, *drop]) == 0
         assert aeviz(["score", args.data, "--model", f"{tmp}/m", "--out", f"{tmp}/s.csv"]) == 0
         second = load_detector(f"{tmp}/m")
         table[f"aeviz --score {other}"] = evaluate(truth, pd.read_csv(f"{tmp}/s.csv")["score"].to_numpy()[fit:],

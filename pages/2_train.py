@@ -10,7 +10,7 @@ import streamlit as st
 import app_support as S
 from aeviz_core import appstate as A
 from aeviz_core import charts
-from aeviz_core.settings import MODEL_KINDS
+from aeviz_core.settings import MODEL_KINDS, SERIES_SCORES
 
 st.title("Train")
 
@@ -58,12 +58,20 @@ with st.form("train.form"):
         normal = st.multiselect("Normal classes (the others are held out as anomalies)", classes,
                                 default=classes, key="train.normal")
         window = stride = None
+        series_score = "smooth"
         start, end = 0, ds.n_items
     else:
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         window = c1.number_input("Window (rows)", 2, 4096, defaults.window, key="train.window")
         stride = c2.number_input("Stride (rows between training windows)", 1, 4096, defaults.stride,
                                  key="train.stride")
+        series_score = c3.selectbox(
+            "Score", SERIES_SCORES, index=SERIES_SCORES.index(defaults.series_score), key="train.score",
+            help="smooth: each channel's error averaged over the window, the largest channel (fast, "
+                 "steady data such as one row a second). regime: each channel against its own recent "
+                 "level, two channels together, no average (slow plants whose normal operation moves into "
+                 "regimes the training period did not show). The default follows the rows' spacing: "
+                 "regime for rows 30 s or more apart.")
         start, end = st.slider("Training period (rows; only rows labelled normal train)", 0, ds.n_items,
                                (defaults.train_start, defaults.train_end), key="train.period")
         normal = None
@@ -76,7 +84,7 @@ if submitted:
             window=None if window is None else int(window), stride=1 if stride is None else int(stride),
             epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr), beta=float(beta),
             vae_weighting=weighting, early_stopping=bool(early), patience=int(patience), seed=int(seed),
-            train_start=int(start), train_end=int(end),
+            train_start=int(start), train_end=int(end), series_score=series_score,
             normal_classes=tuple(normal) if normal is not None and len(normal) < len(set(ds.classes)) else None,
         )
         if ds.is_images and normal is not None and not normal:

@@ -26,6 +26,17 @@ series = not ds.is_images
 # a series' rows are scored by their deviation from normal (residual energy, stillness), not the raw error
 SCORE_NAME = "anomaly score" if series else "reconstruction error"
 BLAME_AXIS = "share of the blame"
+#: the events table's columns as an operator reads them (the frame keeps its names)
+EVENT_COLUMN_LABELS = {
+    "peak_score": st.column_config.NumberColumn("peak score", format="%.4g"),
+    "start": st.column_config.NumberColumn("first row"),
+    "end": st.column_config.NumberColumn("last row"),
+    "n_rows": st.column_config.NumberColumn("rows"),
+    "start_time": st.column_config.DatetimeColumn("start"),
+    "duration_s": st.column_config.NumberColumn("duration (s)", format="%.0f"),
+    "blamed_channel": st.column_config.TextColumn("blamed sensor"),
+    "blame_share": st.column_config.ProgressColumn("share of the blame", format="percent", min_value=0, max_value=1),
+}
 BLAME_HELP = ("Each channel in turn is replaced by the model's reconstruction over the event; its share is how "
               "much of the event's error that removes. A sensor that stops moving is named by its stillness.")
 
@@ -103,8 +114,9 @@ def _threshold_view():
     if series:
         x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
         min_gap = S.merge_gap_input(st, entry, key="anomalies.min_gap")
-        events = flags_to_events(flags, scores, channel_errors=parts,
-                                 channel_names=ds.channel_names, time=ds.time, min_gap=int(min_gap))
+        events = S.blamed_events(det, ds.key, X, flags_to_events(
+            flags, scores, channel_errors=parts, channel_names=ds.channel_names, time=ds.time, min_gap=int(min_gap)),
+            ds.channel_names)
         st.markdown("**Score over time** (orange: labelled anomalies; red bands: flagged events)")
         st.altair_chart(charts.score_timeline(x, scores, threshold, events=events, labels=labels,
                                               score_name=SCORE_NAME),
@@ -112,7 +124,7 @@ def _threshold_view():
         st.markdown(f"**Flagged events** ({len(events):,}, highest peak first; select one to see which sensor)")
         table = S.events_for_display(events).head(1000)
         picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
-                              key="anomalies.events", height=240)
+                              key="anomalies.events", height=240, column_config=EVENT_COLUMN_LABELS)
         if len(table):
             rows = picked.selection.rows if picked is not None else []
             ev = events.set_index("event").loc[int(table.iloc[rows[0] if rows else 0]["event"])]
@@ -131,7 +143,7 @@ def _threshold_view():
             top = np.argsort(-share)[:3]
             frame = A.overlay_frame(x, ds.sensor.channels.iloc[:, top], recon[:, top], context,
                                     x_name="time" if ds.time is not None else "row")
-            c2.caption("The event's top channels: actual (solid) and reconstruction (dashed)")
+            c2.caption("The three sensors most to blame: actual (solid) and reconstruction (dashed)")
             c2.altair_chart(charts.window_overlay(frame, x="time" if ds.time is not None else "row", width=360),
                             key="anomalies.event_overlay")
     else:

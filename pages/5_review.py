@@ -195,6 +195,7 @@ scores, parts = S.scores(det, det.model_id_, ds.key, X)
 flags = scores > threshold
 events = flags_to_events(flags, scores, channel_errors=parts, channel_names=ds.channel_names,
                          time=ds.time, min_gap=int(min_gap))
+events = S.blamed_events(det, ds.key, X, events, ds.channel_names)  # the queue names the blamed sensor
 model_id, fingerprint = det.model_id_, data_fingerprint(ds.sensor, ds.key)
 chosen = "set on the Anomalies page" if entry.name in st.session_state[A.THRESHOLDS] else "the model's own"
 st.caption(f"**{len(events):,}** flagged events at threshold {threshold:.4g} ({rule.rule} {rule.param:g}, "
@@ -290,7 +291,8 @@ st.dataframe(R.queue_table(shown), hide_index=True, key=table_key, height=min(38
              selection_default={"selection": {"rows": [position]}},
              column_config={"event": st.column_config.NumberColumn(width=50),
                             "status": st.column_config.TextColumn(width=140),
-                            "top channels": st.column_config.TextColumn(width=210),
+                            "blamed sensor": st.column_config.TextColumn(
+                                width=130, help="the sensor to blame (its share of the event)"),
                             "start": st.column_config.TextColumn(width=140),
                             "duration": st.column_config.TextColumn(width=75),
                             "tags": st.column_config.TextColumn(width=120),

@@ -475,6 +475,18 @@ def test_anomalies_and_review_list_the_same_events(trained):
     assert counts[400] < counts[0]
     at.number_input(key="anomalies.min_gap").set_value(16)  # the module's shared session, as it was
     ok(at.run())
+    # one answer to "which sensor": the events table and the review queue name the same blamed sensor
+    table = next(d.value for d in at.dataframe if "blamed_channel" in d.value.columns)
+    import app_support
+
+    blamed = min(len(table), app_support.MAX_BLAMED)  # the highest events, first in the table
+    assert (table["blamed_channel"].iloc[:blamed] != "").all() and (table["blamed_channel"].iloc[blamed:] == "").all()
+    assert table["blame_share"].iloc[:blamed].between(0, 1).all()
+    ok(at.switch_page("pages/5_review.py").run())
+    queue = next(d.value for d in at.dataframe if "blamed sensor" in d.value.columns)
+    named = {int(r.split("–")[0]): b.split(" (")[0] for r, b in zip(queue["rows"], queue["blamed sensor"])}
+    assert named == dict(zip(table["start"], table["blamed_channel"]))
+    ok(at.switch_page("pages/4_anomalies.py").run())
 
 
 def test_train_page_shows_only_the_chosen_kinds_fields(monkeypatch, tmp_path):

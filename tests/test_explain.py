@@ -62,3 +62,32 @@ def test_type_agreement_counts_the_neighbours_of_each_kind(series_detector, mixe
     assert "none" not in shares and shares["stuck"] == 0.5  # each other stuck reading: one of two neighbours
     assert shares["all"] == pytest.approx((2 * 0.5 + 3 * 1.0) / 5)
     assert type_agreement(signatures, kinds, k=5)["all"] == pytest.approx(0.4)  # five neighbours: two of its kind
+
+
+def test_blaming_many_events_at_once_gives_each_events_blame(series_detector, mixed_faults):
+    """:func:`blame_events` prepares and scores the series once; each event's shares are the ones
+    :meth:`blame` gives it alone (on a piece with its context), to rounding."""
+    from aeviz_core.explain import blame_events
+
+    X, spans, _ = mixed_faults
+    batch = blame_events(series_detector, X, spans)
+    alone = np.array([series_detector.blame(X, a, b) for a, b in spans])
+    assert batch.shape == (len(spans), X.shape[1])
+    np.testing.assert_allclose(batch, alone, atol=1e-9)
+    np.testing.assert_allclose(batch.sum(axis=1), 1.0)
+    capped = blame_events(series_detector, X, spans[:1], max_rows=3)  # judged around its peak
+    assert capped.shape == (1, X.shape[1]) and np.isclose(capped.sum(), 1.0)
+    with pytest.raises(ValueError, match="start <= end"):
+        blame_events(series_detector, X, [(5, 2)])
+
+
+def test_with_blame_names_the_largest_share():
+    import pandas as pd
+
+    from aeviz_core.events import with_blame
+
+    events = pd.DataFrame({"start": [0, 10], "end": [3, 12]})
+    out = with_blame(events, [[0.1, 0.6, 0.3], [np.nan, np.nan, np.nan]], ["a", "b", "c"])
+    assert out["blamed_channel"].tolist() == ["b", ""]
+    assert out["blame_share"].iloc[0] == 0.6 and np.isnan(out["blame_share"].iloc[1])
+    assert "blamed_channel" not in events  # a copy

@@ -120,7 +120,15 @@ def test_queue_lists_the_flagged_events(db_url, pump_slice, tiny):
     assert len(table) == len(events)
     assert list(table["peak score"]) == sorted(table["peak score"], reverse=True)  # highest first
     assert set(table["status"]) == {"open"}
-    assert {"top channels", "duration", "start"} <= set(table.columns)
+    assert {"blamed sensor", "duration", "start"} <= set(table.columns)
+    # the queue names the sensor the detector blames, the events table's answer too
+    from aeviz_core.explain import blame_events
+
+    shares = blame_events(det, pump_slice.sensor.channels, list(zip(events["start"], events["end"])))
+    names = np.asarray(pump_slice.channel_names)
+    by_start = dict(zip(events["start"], names[shares.argmax(axis=1)]))
+    stored_rows = {int(r.split("–")[0]): b for r, b in zip(table["rows"], table["blamed sensor"])}
+    assert all(stored_rows[s].startswith(by_start[s] + " (") for s in by_start), (stored_rows, by_start)
     # the events were recorded in the store, the open one is the highest
     model_id, fingerprint = keys_of(tiny, pump_slice)
     stored = ReviewStore(db_url).queue(model_id, fingerprint, events)

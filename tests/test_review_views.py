@@ -91,16 +91,20 @@ def test_format_duration():
 
 
 def test_queue_table_is_readable(events):
-    q = as_queue(events, ["confirmed", "open", "follow_up"], stale=[True, False, False],
-                 reviewers=["ana", None, "bob"])
+    from aeviz_core.events import with_blame
+
+    shares = np.array([[0.2, 0.7, 0.1], [0.05, 0.9, 0.05], [np.nan] * 3])  # the third not blamed yet
+    q = as_queue(with_blame(events, shares, ["a", "b", "c"]), ["confirmed", "open", "follow_up"],
+                 stale=[True, False, False], reviewers=["ana", None, "bob"])
     table = R.queue_table(q)
-    assert list(table.columns) == ["event", "status", "top channels", "start", "duration", "tags", "peak score",
+    assert list(table.columns) == ["event", "status", "blamed sensor", "start", "duration", "tags", "peak score",
                                    "reviewer", "note", "comments", "rows"]
     assert table["status"].tolist() == ["confirmed anomaly (stale)", "open", "needs follow-up"]
     assert table["start"].iloc[1] == "2026-01-05 00:00:30"
     assert table["rows"].tolist() == ["5–7", "30–31", "50–50"]
     assert table["duration"].tolist() == ["2 s", "1 s", "0 s"]
-    assert table["top channels"].iloc[1].startswith("b")
+    assert table["blamed sensor"].tolist() == ["b (70%)", "b (90%)", ""]
+    assert R.queue_table(as_queue(events, ["open"] * 3))["blamed sensor"].tolist() == ["", "", ""]
     assert table["reviewer"].tolist() == ["ana", "", "bob"]
 
 
