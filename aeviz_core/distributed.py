@@ -616,12 +616,19 @@ def _with_blame(client, events: pd.DataFrame, sides, paths, extra, detector, con
     flagged = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=["row", "score", "file"])
     threshold, context = float(detector.threshold_), int(detector.context_rows)
     options = {str(p): _options(p, _columns(p), extra) for p in paths}  # each file's header read once
+    # each file's (or the series') flagged rows in order with their excess over the threshold:
+    # an event's area is one slice of them, found by bisection (not a scan of every flagged row)
+    excess = {}
+    for key, part in ([(None, flagged)] if continuous else flagged.groupby("file", sort=False)):
+        order = np.argsort(part["row"].to_numpy(dtype=np.int64), kind="stable")
+        excess[key] = (part["row"].to_numpy(dtype=np.int64)[order],
+                       np.maximum(part["score"].to_numpy(dtype=float)[order] - threshold, 0))
     specs, areas = [], []
     for event in out.itertuples(index=False):
         start, end = int(event.start), int(event.end)
-        mine = flagged[(flagged["row"] >= start) & (flagged["row"] <= end)
-                       & (True if continuous else flagged["file"] == event.file)]
-        areas.append(float(np.maximum(mine["score"].to_numpy(dtype=float) - threshold, 0).sum()))
+        rows, over = excess.get(None if continuous else event.file, (np.zeros(0, np.int64), np.zeros(0)))
+        i, j = np.searchsorted(rows, start, side="left"), np.searchsorted(rows, end, side="right")
+        areas.append(float(over[i:j].sum()))
         last = total if continuous else lengths[event.file]
         lo, hi = max(0, start - context), min(last, end + context + 1)
         segments = []
