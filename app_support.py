@@ -15,8 +15,10 @@ Caching rules
 
 from __future__ import annotations
 
+import contextvars
 import io
 import math
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,6 +44,23 @@ TRAIN_PAGE = "pages/2_train.py"
 
 
 # --------------------------------------------------------------------------- data
+
+
+class PageStop(Exception):
+    """Raised by :func:`stop`: the page ends here and the router still draws the shared sidebar."""
+
+
+#: True while the router (``streamlit_app.py``) runs a page: it catches :class:`PageStop`
+ROUTED = contextvars.ContextVar("aeviz_routed", default=False)
+
+
+def stop():
+    """End the page here, like ``st.stop()``, but, under the router, leave the rest of the run to
+    it: it draws the shared sidebar after every page, which ``st.stop()`` would drop. A page run
+    on its own (``AppTest.switch_page``) stops with ``st.stop()``."""
+    if ROUTED.get():
+        raise PageStop
+    st.stop()
 
 
 @st.cache_data(show_spinner="Loading the sample...", max_entries=4)
@@ -97,7 +116,18 @@ def setup() -> None:
     collect_training()
 
 
+#: the page a session asked for by its own address before the router ever ran (a bookmark)
+DEEP_LINK = "app.deep_link"
+
+
 def dataset() -> Dataset:
+    """The session's data set. A page opened by its own address (a bookmark, a shared link)
+    before the router ran in the session runs without it, and has none yet: the router runs
+    first and then opens that page (:data:`DEEP_LINK`)."""
+    if A.DATASET not in st.session_state:
+        page = Path(sys._getframe(1).f_globals.get("__file__") or "")
+        st.session_state[DEEP_LINK] = f"pages/{page.name}" if page.parent.name == "pages" else None
+        st.switch_page("streamlit_app.py")
     return st.session_state[A.DATASET]
 
 
@@ -160,11 +190,11 @@ def need_model(ds: Dataset, *, what: str) -> None:
 
 
 def models_or_stop(ds: Dataset, *, what: str) -> dict[str, ModelEntry]:
-    """The models that fit ``ds``; with none, the :func:`need_model` message and ``st.stop()``."""
+    """The models that fit ``ds``; with none, the :func:`need_model` message and :func:`stop`."""
     models = compatible_models(ds)
     if not models:
         need_model(ds, what=what)
-        st.stop()
+        stop()
     return models
 
 

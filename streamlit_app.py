@@ -74,10 +74,17 @@ def run() -> None:
     if notice:
         st.toast(notice, icon=":material/model_training:")
     page = st.navigation(pages())
+    asked = st.session_state.pop(S.DEEP_LINK, None)
+    if asked:  # the page this session first asked for by its address, now that the router runs
+        st.switch_page(asked)
     box = st.sidebar.container()
+    routed = S.ROUTED.set(True)
     try:
         page.run()
+    except S.PageStop:  # a page that ends early (S.stop) keeps the sidebar; st.stop() would drop it
+        pass
     finally:  # after the page, so a data set or model chosen in this run shows at once
+        S.ROUTED.reset(routed)
         sidebar(box)
 
 

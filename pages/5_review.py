@@ -172,7 +172,7 @@ if ds.is_images:
             "Choose the pump station sample or upload a sensor table on the Data page.",
             icon=":material/fact_check:")
     st.page_link("pages/1_data.py", label="Go to Data", icon=":material/arrow_forward:")
-    st.stop()
+    S.stop()
 models = S.models_or_stop(ds, what="flagged events to review")
 
 try:
@@ -180,7 +180,7 @@ try:
 except STORE_ERRORS as exc:
     st.error(f"Cannot open the review store: {one_line(exc)}. Check `[connections.reviews] url` in "
              "`.streamlit/secrets.toml` or `$AEVIZ_DB_URL`.", icon=":material/database:")
-    st.stop()
+    S.stop()
 
 c1, c2 = st.columns([4, 1])
 with c1:
@@ -203,7 +203,7 @@ st.caption(f"**{len(events):,}** flagged events at threshold {threshold:.4g} ({r
 S.show_trust_notes(in_use, ds, X, scores)
 if not len(events):
     st.success("Nothing is flagged at this threshold: there is nothing to review.", icon=":material/check:")
-    st.stop()
+    S.stop()
 
 flash = st.session_state.pop("review.flash", None)
 if flash is not None:  # at the top, and as a toast where the operator is looking (by the buttons)
@@ -229,7 +229,7 @@ try:
     known_tags = store.known_tags(fingerprint)
 except STORE_ERRORS as exc:
     st.error(f"Cannot read the reviews: {one_line(exc)}", icon=":material/database:")
-    st.stop()
+    S.stop()
 listed, tagged, exports = st.columns([3.2, 2.1, 2.1], vertical_alignment="bottom")
 tag = tagged.selectbox("Tag", known_tags, index=None, placeholder="filter by tag", key="review.tag",
                        help="Show (and export) only the events tagged so.", label_visibility="collapsed")
@@ -267,7 +267,7 @@ keys = [R.event_key(s, e) for s, e in zip(shown["start"], shown["end"], strict=T
 listed.caption(f"{len(shown):,} of {len(queue):,} events shown. Click a row to open it.")
 if not keys:
     st.info("No event has the statuses chosen under *Show*" + (f" and the tag *{tag}*." if tag else "."))
-    st.stop()
+    S.stop()
 previous = st.session_state.get("review.queue_id")
 if previous != (model_id, fingerprint):  # another model or data: start over
     if previous is not None and previous[1] == fingerprint:  # the same data under another model: say so

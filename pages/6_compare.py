@@ -58,7 +58,7 @@ settings = state.get(f"compare.settings.{source}")
 if settings is None:
     st.info("Choose the VAE's weighting and beta, then press **Train the pair** (the pair is cached and "
             "shared). Try *demo* at beta 1 (a blob), then *elbo* at beta 0.1.", icon=":material/compare:")
-    st.stop()
+    S.stop()
 
 bar = st.empty()
 
@@ -88,7 +88,7 @@ try:
 except (ValueError, RuntimeError) as exc:
     bar.empty()
     st.error(f"Training failed: {exc}")
-    st.stop()
+    S.stop()
 bar.empty()
 weighting, beta, epochs, latent_dim, seed, held_out = settings
 if sensor:

@@ -199,6 +199,12 @@ def test_walk_through_the_app(app, browser):
     assert page.get_by_text("pump_station.csv").first.is_visible()
     shot(page, "1_data")
 
+    # a page that ends early (no model yet) keeps the shared sidebar
+    go(page, "Review")
+    page.get_by_text("No model fits").first.wait_for()
+    sidebar = page.locator('section[data-testid="stSidebar"]').inner_text()
+    assert "Current data" in sidebar and "0 in this session" in sidebar, sidebar
+
     # Train: tiny settings, submit, wait for the summary
     start_training(page, 2)
     page.wait_for_selector('text=trained:', timeout=180_000)
@@ -265,6 +271,22 @@ def test_walk_through_the_app(app, browser):
         if data == "pump_station.csv":
             shot(page, "5_compare")
     shot(page, "5b_compare_generated", scroll_to=page.get_by_text("Decoded 12x12 grid"))
+    page.close()
+
+
+def test_a_bookmarked_page_opens_through_the_app(app, browser):
+    """A page's own address opened in a new session (a bookmark, a link shared with an operator)
+    runs the app first, then that page: its navigation and sidebar, no traceback (it used to run
+    the page file alone, which failed on the session the app had not set up)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(60_000)
+    page.goto(f"{app}/review")
+    page.wait_for_selector('h1:has-text("Review")')
+    wait_idle(page)
+    no_exception(page)
+    assert page.url.rstrip("/").endswith("/review")
+    assert page.locator('[data-testid="stSidebarNav"] a', has_text="Compare AE vs VAE").count() == 1
+    assert "Current data" in page.locator('section[data-testid="stSidebar"]').inner_text()
     page.close()
 
 
