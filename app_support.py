@@ -266,27 +266,45 @@ def _series_blame(_det, model_id: str, data_key: str, _X, start: int, end: int) 
     return _det.blame(_X, start, end)
 
 
-#: events a table blames at most (highest first); the rest are blamed when opened
+#: events the review queue blames at most (highest first); the rest are blamed when opened
 MAX_BLAMED = 50
+#: events the Anomalies page's table blames at each threshold (it redraws at every move: the
+#: threshold rerun stays well under a second at 100,000 rows); the others when selected
+TABLE_BLAMED = 5
 
 
-@st.cache_data(show_spinner="Finding the sensor to blame for each event...", max_entries=16)
-def _events_blame(_det, model_id: str, data_key: str, _X, spans: tuple) -> np.ndarray:
+@st.cache_resource(show_spinner="Preparing the series for blame...", max_entries=2)
+def _blame_context(_det, model_id: str, data_key: str, _X) -> dict:
+    """:func:`aeviz_core.explain.prepared` per model and data (read only, shared), so a new
+    threshold pays only for the events it has not blamed yet."""
+    from aeviz_core.explain import prepared
+
+    return prepared(_det, _X)
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def _span_blame(_det, model_id: str, data_key: str, _X, start: int, end: int) -> np.ndarray:
     from aeviz_core.explain import blame_events
 
-    return blame_events(_det, _X, spans)
+    return blame_events(_det, _X, [(start, end)], prepared=_blame_context(_det, model_id, data_key, _X))[0]
 
 
-def blamed_events(det, data_key: str, X, events: pd.DataFrame, names) -> pd.DataFrame:
+def _events_blame(det, model_id: str, data_key: str, X, spans: tuple) -> np.ndarray:
+    """Each span's blame, one cached entry per span: moving the threshold re-blames only the
+    events whose span changed."""
+    return np.array([_span_blame(det, model_id, data_key, X, a, b) for a, b in spans]).reshape(len(spans), -1)
+
+
+def blamed_events(det, data_key: str, X, events: pd.DataFrame, names, limit: int = MAX_BLAMED) -> pd.DataFrame:
     """``events`` with ``blamed_channel`` and ``blame_share`` (:func:`aeviz_core.events.with_blame`):
     the detector's blame, the one answer to "which sensor" wherever an event is listed, for the
-    :data:`MAX_BLAMED` highest events (the others stay empty until opened); computed once per
-    model, data and event list."""
+    ``limit`` highest events (the others stay empty until opened); each span's blame is computed
+    once per model and data."""
     from aeviz_core.events import order_events, with_blame
 
     shares = np.full((len(events), len(names)), np.nan)
     if getattr(det, "input_kind_", None) == "series" and len(events):
-        chosen = order_events(events).head(MAX_BLAMED)
+        chosen = order_events(events).head(int(limit))
         spans = tuple((int(a), int(b)) for a, b in zip(chosen["start"], chosen["end"], strict=True))
         where = {span: i for i, span in enumerate(zip(events["start"].astype(int), events["end"].astype(int)))}
         for span, row in zip(spans, _events_blame(det, det.model_id_, data_key, X, spans), strict=True):

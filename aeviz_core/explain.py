@@ -71,10 +71,27 @@ def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int =
     Xs = detector._prepare(X[lo:hi])
     run, score = detector._inference(), detector._series_score()
     raw = run.series_errors(Xs, window)
-    return _shares(detector, Xs, raw, score.deviation(Xs, raw), slice(start - lo, end - lo + 1), passes)
+    return _shares(detector, Xs, raw, score.deviation(Xs, raw), score.ratio(raw), slice(start - lo, end - lo + 1),
+                   passes)
 
 
-def blame_events(detector, X, spans, *, passes: int = 3, max_rows: int = 20_000) -> np.ndarray:
+def prepared(detector, X) -> dict:
+    """What :func:`blame_events` reads of a whole series, once: for each gap-free stretch
+    ``(start, stop)``, its prepared rows, squared errors, row scores, channel parts and residual
+    ratios. A caller
+    that blames events of the same series again and again (a page, at each threshold) passes it
+    as ``prepared`` and pays for each event only."""
+    X = _checked(detector, X, [], 1)
+    run, score, window = detector._inference(), detector._series_score(), detector.window
+    out = {}
+    for a, b in segments(X, window):
+        Xs = detector._prepare(X[a:b])
+        raw = run.series_errors(Xs, window)
+        out[(a, b)] = (Xs, raw, *score.scores(Xs, raw), score.ratio(raw))
+    return out
+
+
+def blame_events(detector, X, spans, *, passes: int = 3, max_rows: int = 20_000, prepared=None) -> np.ndarray:
     """:func:`blame` of many events of one series at once: the series is prepared and scored
     once, so each event costs only its own imputation (the shares are :func:`blame`'s).
 
@@ -82,6 +99,9 @@ def blame_events(detector, X, spans, *, passes: int = 3, max_rows: int = 20_000)
     ----------
     spans : iterable of (start, end)
         Each event's first and last row (inclusive), none across a gap.
+
+    prepared : dict, optional
+        :func:`prepared` of this detector and ``X``, when the caller keeps it.
 
     Returns
     -------
@@ -100,17 +120,17 @@ def blame_events(detector, X, spans, *, passes: int = 3, max_rows: int = 20_000)
         if inside[0][1] - inside[0][0] < window:
             raise ValueError(f"the series holds {inside[0][1] - inside[0][0]} rows around the event; blame "
                              f"needs a window ({window})")
-    cache: dict = {}
+    cache: dict = dict(prepared or {})
     for i, (start, end) in enumerate(spans):
         a, b = next((a, b) for a, b in stretches if a <= start and end < b)
         if (a, b) not in cache:  # each gap-free stretch prepared and scored once
             Xs = detector._prepare(X[a:b])
             raw = run.series_errors(Xs, window)
-            cache = {(a, b): (Xs, raw, *score.scores(Xs, raw))}
-        Xs, raw, row_scores, parts = cache[(a, b)]
+            cache[(a, b)] = (Xs, raw, *score.scores(Xs, raw), score.ratio(raw))
+        Xs, raw, row_scores, parts, ratio = cache[(a, b)]
         if end - start + 1 > max_rows:
             start, end = _around_peak(row_scores[start - a : end - a + 1], start, end, max_rows)
-        out[i] = _shares(detector, Xs, raw, parts, slice(start - a, end - a + 1), passes)
+        out[i] = _shares(detector, Xs, raw, parts, ratio, slice(start - a, end - a + 1), passes)
     return out
 
 
@@ -134,13 +154,14 @@ def _around_peak(event_scores, start: int, end: int, max_rows: int) -> tuple[int
     return start, start + max_rows - 1
 
 
-def _shares(detector, Xs, raw, parts, inner: slice, passes: int) -> np.ndarray:
-    """The blame of the rows ``inner`` of a prepared stretch ``Xs`` with squared errors ``raw``
-    and score parts ``parts`` (see :func:`blame`)."""
+def _shares(detector, Xs, raw, parts, ratio, inner: slice, passes: int) -> np.ndarray:
+    """The blame of the rows ``inner`` of a prepared stretch ``Xs`` with squared errors ``raw``,
+    score parts ``parts`` and residual ratios ``ratio`` (see :func:`blame`)."""
     run, score, window = detector._inference(), detector._series_score(), detector.window
     parts = parts[inner]
     peak = np.unravel_index(np.argmax(parts), parts.shape)
-    excess = np.log(max(score.ratio(raw)[inner][peak], 1e-6))
+    # the ratio computed over the whole stretch, as the parts were: the test compares them exactly
+    excess = np.log(max(ratio[inner][peak], 1e-6))
     if excess <= 0 or parts[peak] > excess:  # too quiet (error or steps below normal): nothing to take away
         shares = parts.sum(axis=0)
     else:

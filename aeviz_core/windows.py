@@ -167,15 +167,10 @@ def windows_to_rows(
     if reduce not in ("max", "mean"):
         raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
     tail = values.shape[1:]
-    if reduce == "mean":
-        # a loop over the offset inside the window, vectorised over windows: exact
-        # sums (a running difference array would lose small values beside huge ones)
-        total = np.zeros((n_rows, *tail))
-        count = np.zeros(n_rows)
-        for offset in range(window):
-            np.add.at(total, starts + offset, values)
-            np.add.at(count, starts + offset, 1)
-        return total / count.reshape(-1, *([1] * len(tail)))
+    if reduce == "mean":  # the overlap average of a value that is the same at every position
+        flat = values.reshape(len(starts), 1, -1)
+        spread = np.broadcast_to(flat, (len(starts), window, flat.shape[2]))
+        return overlap_average([(starts, spread)], n_rows, window, flat.shape[2]).reshape(n_rows, *tail)
     out = np.full((n_rows, *tail), -np.inf)
     # each row is covered by at most ceil(window / stride) + 1 windows: loop over
     # the offset inside the window, vectorised over all windows at once
@@ -233,22 +228,29 @@ def segments(X: np.ndarray, min_rows: int) -> list[tuple[int, int]]:
 
 
 def overlap_average(batches, n_rows: int, window: int, n_channels: int) -> np.ndarray:
-    """Average per-window values onto rows: ``batches`` yields (starts, values (b, window, c)).
+    """Average per-window values onto rows: ``batches`` yields (starts, values (b, window, c)),
+    each row the mean over the windows covering it (NaN for a row no window covers).
 
-    Stride-1 windows start at consecutive rows, so each offset inside the
-    window is one slice add, not a scatter.
+    Windows of stride 1 start at consecutive rows, so each offset inside the window is one
+    slice add; other starts scatter (exact sums either way: a loop over the offset, vectorised
+    over the windows, never a running difference that would lose small values beside huge ones).
     """
     total = np.zeros((n_rows, n_channels), dtype=np.float64)
+    count = np.zeros(n_rows, dtype=np.float64)
     for starts, values in batches:
+        starts = np.asarray(starts, dtype=np.int64)
+        if not len(starts):
+            continue
+        consecutive = starts[-1] - starts[0] == len(starts) - 1
         for offset in range(window):
-            total[starts[0] + offset : starts[-1] + offset + 1] += values[:, offset, :]
-    return total / _coverage(n_rows, window)[:, None]
-
-
-def _coverage(n_rows: int, window: int) -> np.ndarray:
-    """How many stride-1 windows cover each row: rows max(0, r-w+1) .. min(r, n-w)."""
-    rows = np.arange(n_rows)
-    return (np.minimum(rows, n_rows - window) - np.maximum(0, rows - window + 1) + 1).astype(np.float64)
+            if consecutive:
+                total[starts[0] + offset : starts[-1] + offset + 1] += values[:, offset, :]
+                count[starts[0] + offset : starts[-1] + offset + 1] += 1
+            else:
+                np.add.at(total, starts + offset, values[:, offset, :])
+                np.add.at(count, starts + offset, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count[:, None]
 
 
 def running_level(X: np.ndarray, rows: int, edge_rows: int) -> np.ndarray:

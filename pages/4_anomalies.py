@@ -116,12 +116,13 @@ def _threshold_view():
         min_gap = S.merge_gap_input(st, entry, key="anomalies.min_gap")
         events = S.blamed_events(det, ds.key, X, flags_to_events(
             flags, scores, channel_errors=parts, channel_names=ds.channel_names, time=ds.time, min_gap=int(min_gap)),
-            ds.channel_names)
+            ds.channel_names, limit=S.TABLE_BLAMED)
         st.markdown("**Score over time** (orange: labelled anomalies; red bands: flagged events)")
         st.altair_chart(charts.score_timeline(x, scores, threshold, events=events, labels=labels,
                                               score_name=SCORE_NAME),
                         key="anomalies.timeline")
-        st.markdown(f"**Flagged events** ({len(events):,}, highest peak first; select one to see which sensor)")
+        st.markdown(f"**Flagged events** ({len(events):,}, highest peak first; the sensor to blame for the "
+                    f"{min(S.TABLE_BLAMED, len(events))} highest here, for any event when selected)")
         table = S.events_for_display(events).head(1000)
         picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
                               key="anomalies.events", height=240, column_config=EVENT_COLUMN_LABELS)

@@ -75,6 +75,10 @@ def test_blaming_many_events_at_once_gives_each_events_blame(series_detector, mi
     assert batch.shape == (len(spans), X.shape[1])
     np.testing.assert_allclose(batch, alone, atol=1e-9)
     np.testing.assert_allclose(batch.sum(axis=1), 1.0)
+    from aeviz_core.explain import prepared
+
+    kept = prepared(series_detector, X)  # what a page keeps between thresholds
+    np.testing.assert_array_equal(blame_events(series_detector, X, spans, prepared=kept), batch)
     capped = blame_events(series_detector, X, spans[:1], max_rows=3)  # judged around its peak
     assert capped.shape == (1, X.shape[1]) and np.isclose(capped.sum(), 1.0)
     with pytest.raises(ValueError, match="start <= end"):
