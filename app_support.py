@@ -261,11 +261,6 @@ def latent_inputs(_ds: Dataset, _det, model_id: str, data_key: str) -> np.ndarra
     return A.latent_inputs(_ds, _det)
 
 
-@st.cache_data(show_spinner="Finding the sensor to blame...", max_entries=64)
-def _series_blame(_det, model_id: str, data_key: str, _X, start: int, end: int) -> np.ndarray:
-    return _det.blame(_X, start, end)
-
-
 #: events the review queue blames at most (highest first); the rest are blamed when opened
 MAX_BLAMED = 50
 #: events the Anomalies page's table blames at each threshold (it redraws at every move: the
@@ -282,17 +277,13 @@ def _blame_context(_det, model_id: str, data_key: str, _X) -> dict:
     return prepared(_det, _X)
 
 
-@st.cache_data(show_spinner=False, max_entries=4096)
+@st.cache_data(show_spinner="Finding the sensor to blame...", max_entries=4096)
 def _span_blame(_det, model_id: str, data_key: str, _X, start: int, end: int) -> np.ndarray:
+    """One event's blame, one cached entry per span (the tables' and the selected event's alike):
+    moving the threshold re-blames only the events whose span changed."""
     from aeviz_core.explain import blame_events
 
     return blame_events(_det, _X, [(start, end)], prepared=_blame_context(_det, model_id, data_key, _X))[0]
-
-
-def _events_blame(det, model_id: str, data_key: str, X, spans: tuple) -> np.ndarray:
-    """Each span's blame, one cached entry per span: moving the threshold re-blames only the
-    events whose span changed."""
-    return np.array([_span_blame(det, model_id, data_key, X, a, b) for a, b in spans]).reshape(len(spans), -1)
 
 
 def blamed_events(det, data_key: str, X, events: pd.DataFrame, names, limit: int = MAX_BLAMED) -> pd.DataFrame:
@@ -305,10 +296,9 @@ def blamed_events(det, data_key: str, X, events: pd.DataFrame, names, limit: int
     shares = np.full((len(events), len(names)), np.nan)
     if getattr(det, "input_kind_", None) == "series" and len(events):
         chosen = order_events(events).head(int(limit))
-        spans = tuple((int(a), int(b)) for a, b in zip(chosen["start"], chosen["end"], strict=True))
         where = {span: i for i, span in enumerate(zip(events["start"].astype(int), events["end"].astype(int)))}
-        for span, row in zip(spans, _events_blame(det, det.model_id_, data_key, X, spans), strict=True):
-            shares[where[span]] = row
+        for a, b in zip(chosen["start"].astype(int), chosen["end"].astype(int), strict=True):
+            shares[where[(a, b)]] = _span_blame(det, det.model_id_, data_key, X, a, b)
     return with_blame(events, shares, names)
 
 
@@ -317,7 +307,7 @@ def event_blame(det, data_key: str, X, start: int, end: int, channel_errors) -> 
     detector's reconstruction-based blame (shares) for a series model, the summed channel
     errors otherwise."""
     if getattr(det, "input_kind_", None) == "series":
-        return _series_blame(det, det.model_id_, data_key, X, int(start), int(end))
+        return _span_blame(det, det.model_id_, data_key, X, int(start), int(end))
     return event_channel_errors(channel_errors, start, end)
 
 

@@ -68,27 +68,26 @@ def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int =
     if hi - lo < window:
         raise ValueError(f"the series holds {hi - lo} rows around the event; blame needs a window "
                          f"({window})")
-    Xs = detector._prepare(X[lo:hi])
-    run, score = detector._inference(), detector._series_score()
-    raw = run.series_errors(Xs, window)
-    return _shares(detector, Xs, raw, score.deviation(Xs, raw), score.ratio(raw), slice(start - lo, end - lo + 1),
-                   passes)
+    Xs, raw, _, parts, ratio = _stretch(detector, X[lo:hi])
+    return _shares(detector, Xs, raw, parts, ratio, slice(start - lo, end - lo + 1), passes)
 
 
 def prepared(detector, X) -> dict:
     """What :func:`blame_events` reads of a whole series, once: for each gap-free stretch
     ``(start, stop)``, its prepared rows, squared errors, row scores, channel parts and residual
-    ratios. A caller
-    that blames events of the same series again and again (a page, at each threshold) passes it
-    as ``prepared`` and pays for each event only."""
+    ratios. A caller that blames events of the same series again and again (a page, at each
+    threshold) passes it as ``prepared`` and pays for each event only."""
     X = _checked(detector, X, [], 1)
-    run, score, window = detector._inference(), detector._series_score(), detector.window
-    out = {}
-    for a, b in segments(X, window):
-        Xs = detector._prepare(X[a:b])
-        raw = run.series_errors(Xs, window)
-        out[(a, b)] = (Xs, raw, *score.scores(Xs, raw), score.ratio(raw))
-    return out
+    return {(a, b): _stretch(detector, X[a:b]) for a, b in segments(X, detector.window)}
+
+
+def _stretch(detector, X) -> tuple:
+    """``(Xs, raw, row scores, parts, ratio)`` of one gap-free stretch of raw rows ``X``: what
+    :func:`_shares` reads."""
+    run, score = detector._inference(), detector._series_score()
+    Xs = detector._prepare(X)
+    raw = run.series_errors(Xs, detector.window)
+    return (Xs, raw, *score.scores(Xs, raw), score.ratio(raw))
 
 
 def blame_events(detector, X, spans, *, passes: int = 3, max_rows: int = 20_000, prepared=None) -> np.ndarray:
@@ -109,9 +108,9 @@ def blame_events(detector, X, spans, *, passes: int = 3, max_rows: int = 20_000,
     """
     spans = [(int(a), int(b)) for a, b in spans]
     X = _checked(detector, X, spans, max_rows)
-    window, run, score = detector.window, detector._inference(), detector._series_score()
-    out = np.empty((len(spans), X.shape[1]))
+    window = detector.window
     stretches = segments(X, 1)
+    around = []  # each event's gap-free stretch, all checked before any work
     for start, end in spans:
         inside = [(a, b) for a, b in stretches if a <= start and end < b]
         if not inside:
@@ -120,13 +119,12 @@ def blame_events(detector, X, spans, *, passes: int = 3, max_rows: int = 20_000,
         if inside[0][1] - inside[0][0] < window:
             raise ValueError(f"the series holds {inside[0][1] - inside[0][0]} rows around the event; blame "
                              f"needs a window ({window})")
+        around.append(inside[0])
+    out = np.empty((len(spans), X.shape[1]))
     cache: dict = dict(prepared or {})
-    for i, (start, end) in enumerate(spans):
-        a, b = next((a, b) for a, b in stretches if a <= start and end < b)
+    for i, ((start, end), (a, b)) in enumerate(zip(spans, around, strict=True)):
         if (a, b) not in cache:  # each gap-free stretch prepared and scored once
-            Xs = detector._prepare(X[a:b])
-            raw = run.series_errors(Xs, window)
-            cache[(a, b)] = (Xs, raw, *score.scores(Xs, raw), score.ratio(raw))
+            cache[(a, b)] = _stretch(detector, X[a:b])
         Xs, raw, row_scores, parts, ratio = cache[(a, b)]
         if end - start + 1 > max_rows:
             start, end = _around_peak(row_scores[start - a : end - a + 1], start, end, max_rows)
