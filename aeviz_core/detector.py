@@ -42,9 +42,9 @@ from sklearn.utils.validation import check_is_fitted
 from . import explain, training
 from .inference import Inference
 from .models import build_model
-from .scores import REGIME_VERSION, SCORE_VERSION, SERIES_PERCENTILE, SeriesScore, step_scale
+from .scores import REGIME_VERSION, SCORE_VERSION, SERIES_MARGIN, SERIES_PERCENTILE, SeriesScore, step_scale
 from .settings import check_settings
-from .thresholds import ThresholdRule
+from .thresholds import ThresholdRule, widen
 from .training import TrainingCallback, TrainingError
 from .windows import SCALED_LIMIT, ChannelScaler, remove_level, running_level, segments, window_starts
 
@@ -108,7 +108,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         model under the percentile rule, the 99.9th: a held-out stretch of a
         few days cannot show the tails of months, and on the GECCO
         water-quality series the 99.5th flags 1.8-2.0% of the later normal
-        rows, the 99.9th 0.8-0.9%).
+        rows, the 99.9th 0.8-0.9%). A series model's fitted rules are
+        widened by ``threshold_margin_``.
     validation_fraction : float, default 0.1
         Held-out share of the training items (the last ones for series and
         windows, a random share for tables and images): early stopping and the
@@ -188,6 +189,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         The 0.1st and 99.9th percentiles of each channel's raw readings in
         the normal training rows; :func:`aeviz_core.trust.trust_report`
         compares new data with it.
+    threshold_margin_ : float
+        Factor on a fitted rule's distance above the median of ``fit_errors_``
+        (not for ``"manual"``): 1.2 for a series model
+        (:data:`~aeviz_core.scores.SERIES_MARGIN`), whose few thousand
+        autocorrelated held-out rows sit below the tail of months of normal
+        rows; 1 otherwise and for models saved before it.
     threshold_source_ : {"held-out", "training"}
         Where ``fit_errors_`` come from: rows held out of training (blocks
         spread over the training period for a series), or the training
@@ -418,6 +425,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         else:
             self.fit_errors_ = self._inference().item_errors(val if val is not None else train)[0]
         self.threshold_source_ = "held-out" if val is not None else "training"
+        self.threshold_margin_ = SERIES_MARGIN if self.input_kind_ == "series" else 1.0
         param = self.threshold_param
         if param is None and getattr(self, "score_version_", 0) >= REGIME_VERSION and self.threshold == "percentile":
             param = SERIES_PERCENTILE
@@ -433,6 +441,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         for a, b in runs:
             raw[a:b] = run.series_errors(Xs[a:b], self.window)
         held = held & ~np.isnan(raw[:, 0])
+        held = training.away_from_anomalies(held, normal, ~np.isnan(X).any(axis=1),
+                                            self._series_score().reach, 2 * self.window)
         scale = raw[held].mean(axis=0)
         self.channel_scale_ = np.maximum(scale, 1e-6 * max(scale.max(), 1e-12))
         self.step_scale_ = step_scale(Xs, normal, self._series_score().still_smooth, runs,
@@ -543,7 +553,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return self._scale(self._detrended(X))
 
     # ------------------------------------------------------------------ thresholds
-    def set_threshold(self, rule=None, param=None):
+    def set_threshold(self, rule=None, param=None, margin=None):
         """Refit the threshold from the stored errors, in place, without retraining.
 
         Parameters
@@ -552,6 +562,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             Threshold rule; keeps the current one when None.
         param : float, optional
             The rule's parameter (``"manual"``: the threshold value itself).
+        margin : float, optional
+            A new ``threshold_margin_`` (>= 1; 1 takes the rule's value as it
+            is); keeps the current one when None.
 
         Returns
         -------
@@ -559,19 +572,25 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self, "fit_errors_")
         spec = ThresholdRule(rule or self.threshold_rule_.rule, param).resolved()
+        if margin is not None:
+            if not (isinstance(margin, (int, float, np.number)) and 1.0 <= margin < math.inf):
+                raise ValueError(f"margin must be a number >= 1, got {margin!r}")
+            self.threshold_margin_ = float(margin)
         self.threshold_rule_ = spec
-        self.threshold_ = spec.fit(self.fit_errors_)
+        fitted = spec.fit(self.fit_errors_)
+        self.threshold_ = (fitted if spec.rule == "manual"
+                           else widen(fitted, self.fit_errors_, getattr(self, "threshold_margin_", 1.0)))
         self.offset_ = -self.threshold_
         return self
 
-    def with_threshold(self, rule=None, param=None) -> AutoencoderDetector:
+    def with_threshold(self, rule=None, param=None, margin=None) -> AutoencoderDetector:
         """A copy with another threshold; the Keras model is shared, not copied.
 
         Use this on a detector shared between sessions (``st.cache_resource``):
         the shared one is never mutated.
         """
         other = copy.copy(self)
-        return other.set_threshold(rule, param)
+        return other.set_threshold(rule, param, margin)
 
     # ------------------------------------------------------------------ scoring core
     def _inference(self) -> Inference:

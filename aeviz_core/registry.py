@@ -104,7 +104,8 @@ def save_detector(detector, path, *, extra: dict | None = None) -> Path:
         "score_version": getattr(detector, "score_version_", None),
         "latent_dim": int(detector.latent_dim_),
         "threshold": {"rule": detector.threshold_rule_.rule, "param": detector.threshold_rule_.param,
-                      "value": float(detector.threshold_)},
+                      "value": float(detector.threshold_),
+                      "margin": float(getattr(detector, "threshold_margin_", 1.0))},
         "data_fingerprint": detector.fingerprint_,
         "model_id": detector.model_id_,
         "history": detector.history_,
@@ -205,6 +206,7 @@ def load_detector(path):
     rule = ThresholdRule(meta["threshold"]["rule"], meta["threshold"]["param"]).resolved()
     det.threshold_rule_ = rule
     det.threshold_ = float(meta["threshold"]["value"])
+    det.threshold_margin_ = float(meta["threshold"].get("margin", 1.0))  # none before it existed
     det.offset_ = -det.threshold_
     det.saved_meta_ = meta
     return det

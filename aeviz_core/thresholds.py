@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["THRESHOLD_RULES", "ThresholdRule", "fit_threshold"]
+__all__ = ["THRESHOLD_RULES", "ThresholdRule", "fit_threshold", "widen"]
 
 # rule -> (default parameter, (low, high), whether the bounds are inclusive, description)
 THRESHOLD_RULES: dict[str, dict] = {
@@ -146,3 +146,19 @@ def fit_threshold(errors, rule: str = "percentile", param: float | None = None) 
     if rank > n:
         return float(e.max())  # too few errors to promise rate a; the max is the best bound
     return float(np.sort(e)[rank - 1])
+
+
+def widen(value: float, errors, margin: float, inverse: bool = False) -> float:
+    """A fitted threshold's distance above the median of ``errors``, times ``margin``
+    (``inverse``: divided, giving back the rule's own value). A value at or below the median
+    is returned as it is.
+
+    Examples
+    --------
+    >>> widen(3.0, [0.0, 1.0, 2.0], 1.2)
+    3.4
+    """
+    median = float(np.median(errors))
+    if value <= median or margin == 1.0:
+        return float(value)
+    return median + (value - median) * (1.0 / margin if inverse else margin)

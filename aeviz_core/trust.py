@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import _runs
+from .thresholds import widen
 
 __all__ = ["TrustTracker", "trust_notes"]
 
@@ -90,9 +91,12 @@ class TrustTracker:
                 self.first_out[j] = (first_row + i, None if times is None else times.iloc[i])
 
     def promised(self) -> float:
-        """Share of the threshold's own fitting scores above it: what the rule promises."""
+        """Share of the threshold's own fitting scores above the rule's value (before a series
+        model's margin, which only lowers the share): what the rule promises."""
         det = self.detector
-        return float(np.mean(np.asarray(det.fit_errors_) > det.threshold_))
+        rule = getattr(det, "threshold_rule_", None)
+        margin = 1.0 if rule is not None and rule.rule == "manual" else getattr(det, "threshold_margin_", 1.0)
+        return float(np.mean(np.asarray(det.fit_errors_) > widen(det.threshold_, det.fit_errors_, margin, inverse=True)))
 
     def notes(self) -> list[str]:
         """Plain-words warnings; empty when nothing calls the flags into question."""

@@ -103,7 +103,10 @@ def _threshold_view():
     state[A.THRESHOLDS][entry.name] = (rule, float(param))
     threshold = current.threshold_
     flags = scores > threshold
-    c3.metric("Threshold", f"{threshold:.4g}", help=f"Flag when the {SCORE_NAME} is above this.")
+    margin = getattr(current, "threshold_margin_", 1.0)
+    c3.metric("Threshold", f"{threshold:.4g}", help=f"Flag when the {SCORE_NAME} is above this." + (
+        f" The rule's value on the held-out scores, its distance above their median times {margin:g}: a few "
+        "thousand held-out rows do not reach the tail of months of normal rows." if margin != 1.0 and rule != "manual" else ""))
 
     n_flag = int(flags.sum())
     st.markdown(f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged "

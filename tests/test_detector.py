@@ -134,6 +134,46 @@ def test_threshold_moves_without_retraining(series_detector):
     assert manual.threshold_ == 1.5
 
 
+def test_a_series_threshold_widens_the_fitted_rule_by_its_margin(series_detector):
+    """A series model's fitted rules sit 1.2 times as far above the held-out median as the rule's own
+    value; ``margin=1`` takes the rule as it is; a manual value is never moved."""
+    from aeviz_core.thresholds import widen
+
+    det = series_detector
+    errors = det.fit_errors_
+    plain, median = np.percentile(errors, 99.5), np.median(errors)
+    assert det.threshold_margin_ == 1.2
+    assert det.threshold_ == pytest.approx(median + 1.2 * (plain - median))
+    assert det.threshold_ > plain
+    assert det.with_threshold(margin=1.0).threshold_ == pytest.approx(plain)
+    assert det.threshold_margin_ == 1.2  # with_threshold changed a copy
+    far = det.with_threshold("far", 0.01)
+    assert far.threshold_ == pytest.approx(widen(np.sort(errors)[int(np.ceil((len(errors) + 1) * 0.99)) - 1],
+                                                 errors, 1.2))
+    assert det.with_threshold("manual", 0.7).threshold_ == 0.7
+    with pytest.raises(ValueError, match="margin must be a number >= 1"):
+        det.with_threshold(margin=0.5)
+
+
+def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(series):
+    """Held-out rows whose windows or averages reach a labelled fault would score the fault and lift
+    the threshold toward it; they are left out of the threshold's rows."""
+    from aeviz_core import AutoencoderDetector
+
+    X = series.iloc[:1500].copy()
+    y = np.zeros(len(X), dtype=int)
+    # the held-out blocks of 1,500 rows are rows 338-412 and 1088-1162: a fault 8 rows after the first
+    X.loc[420:440, "a"] += 3.0
+    y[420:441] = 1
+    params = dict(window=16, stride=2, latent_dim=3, epochs=15, random_state=0)
+    det = AutoencoderDetector(**params).fit(X, y)
+    reach = det._series_score().reach
+    assert len(det.fit_errors_) == 150 - (412 - (420 - reach) + 1)  # the rows within reach are out
+    clean = AutoencoderDetector(**params).fit(series.iloc[:1500])
+    assert det.fit_errors_.max() < 2 * np.percentile(clean.fit_errors_, 99.5)
+    assert det.threshold_ < 1.5 * clean.threshold_
+
+
 def test_other_channels_are_refused(series_detector, series):
     renamed = series.rename(columns={"c": "pressure"})
     with pytest.raises(ModelMismatchError, match=r"missing \['c'\], unexpected \['pressure'\]"):

@@ -75,6 +75,20 @@ def test_a_model_saved_with_score_version_2_scores_as_it_did(series_detector, fa
     assert old.context_rows < series_detector.context_rows  # version 3's running residual reference
 
 
+def test_the_threshold_margin_is_saved_and_a_model_saved_before_it_keeps_its_rule(series_detector, tmp_path):
+    path = save_detector(series_detector, tmp_path / "m")
+    loaded = load_detector(path)
+    assert loaded.threshold_margin_ == 1.2 and loaded.threshold_ == series_detector.threshold_
+    assert loaded.with_threshold("percentile", 99).threshold_ == series_detector.with_threshold("percentile", 99).threshold_
+    meta = json.loads((path / "aeviz.json").read_text())
+    del meta["threshold"]["margin"]  # a directory saved before the margin existed
+    (path / "aeviz.json").write_text(json.dumps(meta))
+    old = load_detector(path)
+    assert old.threshold_ == series_detector.threshold_  # the saved value, untouched
+    assert old.threshold_margin_ == 1.0
+    assert old.with_threshold("percentile", 99).threshold_ == pytest.approx(np.percentile(old.fit_errors_, 99))
+
+
 def test_saved_json_has_versions_and_fingerprints(series_detector, tmp_path):
     meta = json.loads((save_detector(series_detector, tmp_path / "m") / "aeviz.json").read_text())
     assert meta["format"] == "aeviz-model" and meta["keras_version"] == keras.__version__

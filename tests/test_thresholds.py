@@ -67,3 +67,13 @@ def test_thresholds_are_finite_and_within_the_data(errors, rule):
     assert np.isfinite(t)
     if rule != "mad":
         assert errors.min() <= t <= errors.max()
+
+
+def test_widen_stretches_the_distance_above_the_median_and_gives_it_back():
+    from aeviz_core.thresholds import widen
+
+    errors = np.arange(101.0)  # median 50
+    assert widen(90.0, errors, 1.2) == pytest.approx(98.0)
+    assert widen(98.0, errors, 1.2, inverse=True) == pytest.approx(90.0)
+    assert widen(40.0, errors, 1.2) == 40.0  # at or below the median: as it is
+    assert widen(90.0, errors, 1.0) == 90.0
