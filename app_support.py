@@ -28,7 +28,7 @@ import streamlit as st
 
 from aeviz_core import appstate as A
 from aeviz_core.appstate import Dataset, ModelEntry
-from aeviz_core.events import order_events
+from aeviz_core.events import event_key, order_events
 from aeviz_core.review_views import event_channel_errors
 
 ROOT = Path(__file__).resolve().parent
@@ -501,11 +501,15 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def events_for_display(events: pd.DataFrame) -> pd.DataFrame:
-    """The events table in :func:`~aeviz_core.events.order_events` order, with readable columns."""
-    cols = ["event", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "blamed_channel",
+    """The events table in :func:`~aeviz_core.events.order_events` order, with readable columns.
+    Each event is named by its identity, its span (:func:`~aeviz_core.events.event_key`, as in the
+    CLI's events file and the review store), which a move of the threshold leaves alone unless
+    it moves the event's first or last row."""
+    cols = ["event_id", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "blamed_channel",
             "blame_share"]
-    cols = [c for c in cols if c in events.columns]
-    out = order_events(events)[cols].reset_index(drop=True)
+    ordered = order_events(events)
+    ordered = ordered.assign(event_id=[event_key(a, b) for a, b in zip(ordered["start"], ordered["end"], strict=True)])
+    out = ordered[[c for c in cols if c in ordered.columns]].reset_index(drop=True)
     if "start_time" in out and out["start_time"].isna().all():
         out = out.drop(columns=["start_time", "duration_s"], errors="ignore")
     return out

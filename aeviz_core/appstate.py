@@ -422,7 +422,7 @@ def stopped_early(det) -> bool:
     """Whether early stopping ended the fit before its epochs (a stop request is not counted)."""
     if getattr(det, "interrupted_", False):
         return False
-    return 0 < len((getattr(det, "history_", None) or {}).get("loss", [])) < det._epochs()
+    return 0 < len((getattr(det, "history_", None) or {}).get("loss", [])) < det.training_plan().epochs
 
 
 def training_notices(det) -> list[str]:
@@ -433,7 +433,7 @@ def training_notices(det) -> list[str]:
             "Too few rows to hold any out: the threshold was fitted on the training rows themselves, "
             "which the model has seen, so it sits low and more rows than it promises will be flagged; "
             + ("early stopping watched the training loss instead of a validation loss. "
-               if det._early_stopping() else "")
+               if det.training_plan().early_stopping else "")
             + "Train on a longer period (or a smaller window) to fit it on rows the model has not seen."
         )
     return notes

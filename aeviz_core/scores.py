@@ -20,13 +20,14 @@ part in that row's score; empty in a gap). ``score`` is the detector's
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .windows import lagged_quantile, moving_average, running_median, trailing_median
+from .training import away_from_anomalies
+from .windows import lagged_quantile, moving_average, running_median, segments, trailing_median
 
 __all__ = ["REGIME_VERSION", "SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "rows_frame", "score_table", "top_channels",
            "write_frame_atomic"]
@@ -277,6 +278,44 @@ class SeriesScore:
         elif self.version >= 4:
             residual += self.reference_rows + self.reference_lag
         return max(residual, still)
+
+
+def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.ndarray,
+                          held: np.ndarray) -> dict:
+    """The fitted attributes of a series model whose autoencoder has just trained, by name.
+
+    * ``fit_errors_``: the row scores its threshold is fitted on, those of the ``held`` rows
+      that no labelled anomaly reaches (:func:`~aeviz_core.training.away_from_anomalies`),
+      since the threshold applies to rows;
+    * ``channel_scale_``: each channel's mean squared error on those rows;
+    * ``step_scale_``: each channel's mean squared step between consecutive normal rows
+      (:func:`step_scale`; 0 leaves a channel that holds still out of the stillness test);
+    * ``reference_scale_``: score version 4's reference (:meth:`SeriesScore.held_reference`);
+    * ``level_``: each channel's median in the normal rows (what :meth:`decode` of a
+      ``level="relative"`` model adds back);
+    * ``train_range_``: the 0.1st and 99.9th percentiles of each channel's normal readings,
+      which :mod:`aeviz_core.trust` compares new data with.
+
+    ``X`` is the raw series, ``Xs`` the model's input of it, ``normal`` the rows it may train on.
+    """
+    window, run = detector.window, detector._inference()
+    runs = segments(Xs, window)
+    raw = np.full(Xs.shape, np.nan)
+    for a, b in runs:
+        raw[a:b] = run.series_errors(Xs[a:b], window)
+    base = detector._series_score()
+    held = away_from_anomalies(held & ~np.isnan(raw[:, 0]), normal, ~np.isnan(X).any(axis=1), base.reach,
+                               2 * window)
+    scale = raw[held].mean(axis=0)
+    score = replace(base, channel_scale=np.maximum(scale, 1e-6 * max(scale.max(), 1e-12)),
+                    step_scale=step_scale(Xs, normal, base.still_smooth, runs, repeats=base.version >= REGIME_VERSION))
+    score = replace(score, reference=score.held_reference(raw[held]))
+    scores = np.full(len(Xs), np.nan)
+    for a, b in runs:
+        scores[a:b] = score.scores(Xs[a:b], raw[a:b])[0]
+    return {"channel_scale_": score.channel_scale, "step_scale_": score.step_scale,
+            "reference_scale_": score.reference, "fit_errors_": scores[held],
+            "level_": np.median(X[normal], axis=0), "train_range_": np.percentile(X[normal], [0.1, 99.9], axis=0)}
 
 
 def _residual_energy_deviation(channel_errors: np.ndarray, smooth: int) -> np.ndarray:

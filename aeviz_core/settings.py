@@ -7,14 +7,15 @@ Light on purpose (no Keras): the CLI's parser and the app's forms read it at imp
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .thresholds import ThresholdRule
 
-__all__ = ["LEVELS", "MODEL_KINDS", "REGIME_MIN_PERIOD_S", "SCALINGS", "SERIES_SCORES", "check_settings",
-           "row_period_seconds", "series_score_for"]
+__all__ = ["LEVELS", "MODEL_KINDS", "REGIME_MIN_PERIOD_S", "SCALINGS", "SERIES_SCORES", "TrainingPlan",
+           "check_settings", "row_period_seconds", "series_score_for", "training_plan"]
 
 #: the autoencoders aeviz trains, with the names the app shows
 MODEL_KINDS = {"ae": "AE (dense)", "conv-ae": "Conv AE", "vae": "VAE (dense)", "conv-vae": "Conv VAE"}
@@ -83,6 +84,44 @@ def check_settings(params: dict) -> None:
     if not float(get("learning_rate", 3e-3)) > 0:
         raise ValueError(f"learning_rate must be > 0, got {get('learning_rate')!r}")
     ThresholdRule(get("threshold", "percentile"), get("threshold_param")).resolved()
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a detector's ``"auto"`` and ``None`` training settings come to."""
+
+    neighbor_weight: float  # the weight of the neighbour term (0: reconstruction alone)
+    early_stopping: bool
+    epochs: int
+    batch_size: int
+    hidden: tuple[int, ...]
+
+
+def training_plan(params: dict) -> TrainingPlan:
+    """The :class:`TrainingPlan` of a detector's parameters (``get_params()``).
+
+    A latent of 2 or 3 is meant to be looked at: an autoencoder with one gets the neighbour
+    term (weight 0.3), the whole schedule (150 epochs, no early stop: the layout keeps
+    improving after the reconstruction levels off) and batches of 512; ``"auto"`` sizes a
+    latent for detection, trained on reconstruction alone for up to 60 epochs in batches of 64.
+    """
+    get = params.get
+    model, latent = get("model", "ae"), get("latent_dim", "auto")
+    weight = get("neighbor_weight", "auto")
+    if weight == "auto":
+        looked_at = latent != "auto" and int(latent) <= 3
+        weight = 0.3 if not model.endswith("vae") and looked_at else 0.0
+    weight = float(weight)
+    early = get("early_stopping", "auto")
+    hidden = get("hidden")
+    return TrainingPlan(
+        neighbor_weight=weight,
+        early_stopping=weight == 0 if early == "auto" else bool(early),
+        epochs=int(get("epochs")) if get("epochs") is not None else (150 if weight > 0 else 60),
+        batch_size=int(get("batch_size")) if get("batch_size") is not None else (512 if weight > 0 else 64),
+        hidden=(tuple(int(h) for h in hidden) if hidden is not None
+                else (32, 64) if model.startswith("conv") else (256, 128)),
+    )
 
 
 def row_period_seconds(time) -> float | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["THRESHOLD_RULES", "ThresholdRule", "fit_threshold", "widen"]
+__all__ = ["THRESHOLD_RULES", "ThresholdRule", "check_margin", "fit_threshold", "widen"]
 
 # rule -> (default parameter, (low, high), whether the bounds are inclusive, description)
 THRESHOLD_RULES: dict[str, dict] = {
@@ -146,6 +146,13 @@ def fit_threshold(errors, rule: str = "percentile", param: float | None = None) 
     if rank > n:
         return float(e.max())  # too few errors to promise rate a; the max is the best bound
     return float(np.sort(e)[rank - 1])
+
+
+def check_margin(margin) -> float:
+    """``margin`` as a float, or a ValueError unless it is a number >= 1."""
+    if isinstance(margin, bool) or not (isinstance(margin, (int, float, np.number)) and 1.0 <= margin < math.inf):
+        raise ValueError(f"margin must be a number >= 1, got {margin!r}")
+    return float(margin)
 
 
 def widen(value: float, errors, margin: float, inverse: bool = False) -> float:

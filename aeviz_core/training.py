@@ -14,9 +14,10 @@ import keras
 import numpy as np
 
 from .data import _runs
+from .models import build_model
 from .windows import window_starts
 
-__all__ = ["EpochInfo", "TrainingCallback", "TrainingError"]
+__all__ = ["EpochInfo", "TrainingCallback", "TrainingError", "train_model"]
 
 #: latent_dim="auto": the code of a table or images holds this share of the scaled training
 #: items' variance (principal components, measured on up to AUTO_LATENT_SAMPLE items), within
@@ -253,3 +254,42 @@ def fit_inputs(train, val, batch_size: int, seed) -> dict:
         inputs["validation_data"] = repeated(val, shuffle=False)
         inputs["validation_steps"] = math.ceil(len(val) / batch_size)
     return inputs
+
+
+def train_model(detector, plan, train, val, progress=None, stop=None):
+    """Build, compile and fit ``detector``'s autoencoder on the ``train`` items (windows), with
+    ``val`` watched by early stopping; the settings are the detector's parameters as ``plan``
+    (:func:`~aeviz_core.settings.training_plan`) resolves them.
+
+    Returns ``(model, history, interrupted)``: the history as lists of floats per metric,
+    ``interrupted`` True when ``stop`` ended the fit. Raises :class:`TrainingError` when memory
+    runs out or the loss diverges.
+    """
+    d = detector
+    model = build_model(d.model, d.item_shape_, latent_dim=d.latent_dim_, hidden=plan.hidden,
+                        activation=d.activation, beta=d.beta, weighting=d.vae_weighting, seed=d.random_state,
+                        neighbor_weight=plan.neighbor_weight)
+    steps = plan.epochs * math.ceil(len(train) / plan.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(float(d.learning_rate), steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=None if d.model.endswith("vae") else "mse")
+    hook = TrainingCallback(plan.epochs, progress, stop)
+    callbacks = [keras.callbacks.TerminateOnNaN(), hook]
+    if plan.early_stopping:
+        # with the neighbour term, the reconstruction alone (see Autoencoder.compute_loss)
+        watched = "reconstruction_loss" if plan.neighbor_weight > 0 else "loss"
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=f"val_{watched}" if val is not None else watched, patience=d.patience,
+            mode="min", restore_best_weights=True, min_delta=1e-5))
+    try:
+        history = model.fit(**fit_inputs(train, val, plan.batch_size, d.random_state),
+                            epochs=plan.epochs, callbacks=callbacks, verbose=d.verbose)
+    except MemoryError:
+        raise TrainingError("training ran out of memory: lower batch_size, the window or the number of rows") from None
+    history = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    losses = history.get("loss", [])
+    if not losses or not all(math.isfinite(v) for v in losses):
+        raise TrainingError(
+            f"training diverged: the loss became NaN or infinite at epoch {len(losses)}; "
+            "lower learning_rate or check the data's scale"
+        )
+    return model, history, hook.interrupted

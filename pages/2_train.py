@@ -144,7 +144,7 @@ if done_name and done_name in state[A.MODELS]:
     for note in A.training_notices(det):
         st.warning(note, icon=":material/warning:")
     if A.stopped_early(det):
-        st.caption(f"Early stopping ended the fit at epoch {len(hist['loss'])} of {det._epochs()} (the "
+        st.caption(f"Early stopping ended the fit at epoch {len(hist['loss'])} of {det.training_plan().epochs} (the "
                    "validation loss had stopped improving); the best epoch's weights are kept.")
     st.altair_chart(charts.loss_chart(hist), key="train.final_loss")
 

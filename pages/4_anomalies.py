@@ -28,6 +28,8 @@ SCORE_NAME = "anomaly score" if series else "reconstruction error"
 BLAME_AXIS = "share of the blame"
 #: the events table's columns as an operator reads them (the frame keeps its names)
 EVENT_COLUMN_LABELS = {
+    "event_id": st.column_config.TextColumn("event", help="The event's span, first-last row: the same name in "
+                                            "the Review queue, its export and the CLI's events file."),
     "peak_score": st.column_config.NumberColumn("peak score", format="%.4g"),
     "start": st.column_config.NumberColumn("first row"),
     "end": st.column_config.NumberColumn("last row"),
@@ -131,13 +133,13 @@ def _threshold_view():
                               key="anomalies.events", height=240, column_config=EVENT_COLUMN_LABELS)
         if len(table):
             rows = picked.selection.rows if picked is not None else []
-            ev = events.set_index("event").loc[int(table.iloc[rows[0] if rows else 0]["event"])]
-            lo, hi = int(ev["start"]), int(ev["end"])
+            chosen = table.iloc[rows[0] if rows else 0]
+            lo, hi = int(chosen["start"]), int(chosen["end"])
             share = S.event_blame(det, ds.key, X, lo, hi, parts)
             c1, c2 = st.columns([2, 3])
             blamed = getattr(det, "input_kind_", None) == "series"
             c1.altair_chart(charts.contributions_chart(
-                ds.channel_names, share, title=f"event {ev.name}: rows {lo}-{hi}",
+                ds.channel_names, share, title=f"event {chosen['event_id']} (rows)",
                 axis_title=BLAME_AXIS if blamed else "share of the event's error"), key="anomalies.contrib")
             if blamed:
                 c1.caption(BLAME_HELP)

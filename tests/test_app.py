@@ -406,7 +406,31 @@ def test_events_table_orders_equal_peaks_longest_first():
     events = pd.DataFrame({"event": [0, 1, 2, 3], "peak_score": [13.8, 13.8, 20.0, 13.8],
                            "start": [0, 10, 50, 70], "end": [3, 40, 51, 80], "n_rows": [4, 31, 2, 11]})
     shown = app_support.events_for_display(events)
-    assert shown["event"].tolist() == [2, 1, 3, 0]
+    assert shown["event_id"].tolist() == ["50-51", "10-40", "70-80", "0-3"]
+
+
+def test_an_event_keeps_its_name_when_the_threshold_moves():
+    """The table names an event by its span: lowering the threshold adds an earlier event, which
+    renumbered the later ones when they were counted in time order (event 0 became event 1)."""
+    import numpy as np
+
+    import app_support
+    from aeviz_core import flags_to_events
+
+    scores = np.zeros(400)
+    scores[50:55] = 3.0  # a small early event, flagged at the lower threshold only
+    scores[200:240] = 9.0  # a sharp-edged one, flagged at both
+    scores[300:302] = 6.0
+    shown = {}
+    for threshold in (5.0, 2.0):
+        events = flags_to_events(scores > threshold, scores)
+        shown[threshold] = app_support.events_for_display(events)
+        big = events[events["start"] == 200]
+        assert len(big) == 1
+        shown[threshold + 100] = int(big["event"].iloc[0])  # the time-order count
+    assert shown[105.0] != shown[102.0]  # what the count did
+    assert shown[5.0]["event_id"].iloc[0] == shown[2.0]["event_id"].iloc[0] == "200-239"
+    assert set(shown[5.0]["event_id"]) < set(shown[2.0]["event_id"])
 
 
 # --------------------------------------------------------------------------- trust
@@ -542,7 +566,7 @@ def test_stopped_early_means_early_stopping_ended_the_fit():
     from aeviz_core.appstate import stopped_early
 
     def det(epochs_run, interrupted=False):
-        return SimpleNamespace(interrupted_=interrupted, _epochs=lambda: 20,
+        return SimpleNamespace(interrupted_=interrupted, training_plan=lambda: SimpleNamespace(epochs=20),
                                history_={"loss": [1.0] * epochs_run})
 
     assert stopped_early(det(18)) and not stopped_early(det(20))

@@ -310,7 +310,8 @@ def test_sklearn_clone_and_params():
 ])
 def test_auto_settings_follow_the_neighbour_term(params, weight, batch, epochs):
     det = AutoencoderDetector(**params)
-    assert (det._neighbor_weight(), det._batch_size(), det._epochs()) == (weight, batch, epochs)
+    plan = det.training_plan()
+    assert (plan.neighbor_weight, plan.batch_size, plan.epochs) == (weight, batch, epochs)
 
 
 @pytest.mark.parametrize("params, stops_early", [
@@ -321,7 +322,7 @@ def test_auto_settings_follow_the_neighbour_term(params, weight, batch, epochs):
     ({"early_stopping": False, "latent_dim": 16}, False),
 ])
 def test_early_stopping_auto_follows_the_neighbour_term(params, stops_early):
-    assert AutoencoderDetector(**params)._early_stopping() is stops_early
+    assert AutoencoderDetector(**params).training_plan().early_stopping is stops_early
 
 
 def test_early_stopping_with_the_neighbour_term_watches_the_reconstruction():
@@ -490,7 +491,7 @@ def test_auto_latent_is_sized_by_the_data_for_detection(tmp_path):
     X = rng.normal(size=(600, 3)) @ rng.normal(size=(3, 12)) + 0.01 * rng.normal(size=(600, 12))
     det = AutoencoderDetector(epochs=2, random_state=0).fit(X)
     assert det.latent_dim_ == 3 and det.transform(X[:4]).shape == (4, 3)
-    assert det._neighbor_weight() == 0  # a detection latent: no neighbour term
+    assert det.training_plan().neighbor_weight == 0  # a detection latent: no neighbour term
     wide = rng.normal(size=(600, 40))  # no structure: capped at 32
     assert AutoencoderDetector(epochs=1, random_state=0).fit(wide).latent_dim_ == 32
     series = AutoencoderDetector(window=8, epochs=1, random_state=0).fit(rng.normal(size=(400, 3)))

@@ -89,6 +89,28 @@ def test_the_threshold_margin_is_saved_and_a_model_saved_before_it_keeps_its_rul
     assert old.with_threshold("percentile", 99).threshold_ == pytest.approx(np.percentile(old.fit_errors_, 99))
 
 
+def test_a_model_directory_saved_before_the_estimator_was_split_by_stage_scores_identically():
+    """``tests/data/model_b969910`` was saved by main at b969910, before the estimator's fit,
+    preparation and series statistics moved to their stage modules; it loads and scores, encodes
+    and thresholds bit for bit as it did then (``expected.npz``, written by that code)."""
+    from pathlib import Path
+
+    from tests.conftest import make_series
+
+    folder = Path(__file__).parent / "data" / "model_b969910"
+    expected = np.load(folder / "expected.npz")
+    faulty = make_series(n=1200, seed=3)
+    faulty.loc[1000:1009, "b"] += 4.0
+    det = load_detector(folder)
+    score, parts = det.score(faulty)
+    np.testing.assert_array_equal(score, expected["score"])
+    np.testing.assert_array_equal(parts, expected["parts"])
+    np.testing.assert_array_equal(det.transform(faulty), expected["latent"])
+    assert det.threshold_ == float(expected["threshold"])
+    assert det.with_threshold("percentile", 99.5).threshold_ == float(expected["threshold"])
+    assert score[1000:1010].min() > det.threshold_
+
+
 def test_saved_json_has_versions_and_fingerprints(series_detector, tmp_path):
     meta = json.loads((save_detector(series_detector, tmp_path / "m") / "aeviz.json").read_text())
     assert meta["format"] == "aeviz-model" and meta["keras_version"] == keras.__version__
