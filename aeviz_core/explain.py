@@ -9,7 +9,8 @@ from sklearn.utils.validation import check_is_fitted
 from .scores import squared_steps
 from .windows import segments
 
-__all__ = ["SIGNATURE", "blame", "blame_events", "event_signatures", "nearest_events", "type_agreement"]
+__all__ = ["SIGNATURE", "blame", "blame_events", "event_signatures", "nearest_events", "nearest_signatures",
+           "type_agreement"]
 
 
 def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int = 20_000) -> np.ndarray:
@@ -279,12 +280,31 @@ def nearest_events(signatures: pd.DataFrame, index: int, k: int = 3) -> pd.DataF
     """
     if not 0 <= index < len(signatures):
         raise ValueError(f"index must be in [0, {len(signatures)}), got {index}")
-    Z = np.nan_to_num(signatures[list(SIGNATURE)].to_numpy(dtype=np.float64))
-    distance = np.sqrt(((Z - Z[index]) ** 2).sum(axis=1))
+    distance = _distances(signatures, signatures.iloc[index])
     distance[index] = np.inf
-    order = np.lexsort((signatures["start"].to_numpy(), distance))[: min(k, len(Z) - 1)]
+    order = np.lexsort((signatures["start"].to_numpy(), distance))[: min(k, len(signatures) - 1)]
     return pd.DataFrame({"position": order, "start": signatures["start"].to_numpy()[order],
                          "end": signatures["end"].to_numpy()[order], "distance": distance[order]})
+
+
+def nearest_signatures(signature, candidates: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    """The ``k`` rows of ``candidates`` (any frame with the :data:`SIGNATURE` columns, such as
+    the decided events of earlier data a review store kept) nearest to ``signature`` (a row of
+    :func:`event_signatures`), nearest first, with their ``distance`` (as in
+    :func:`nearest_events`; ties: the earlier row of ``candidates`` first)."""
+    if not len(candidates):
+        return candidates.assign(distance=pd.Series(dtype=float))
+    distance = _distances(candidates, signature)
+    order = np.argsort(distance, kind="stable")[:k]
+    return candidates.iloc[order].assign(distance=distance[order]).reset_index(drop=True)
+
+
+def _distances(signatures: pd.DataFrame, signature) -> np.ndarray:
+    """Euclidean distance of every row's :data:`SIGNATURE` to ``signature``'s (missing: 0)."""
+    # a look kept before a signature value existed has none: it counts as 0, like a missing one
+    Z = np.nan_to_num(signatures.reindex(columns=list(SIGNATURE)).to_numpy(dtype=np.float64))
+    one = np.nan_to_num(np.asarray([signature.get(name, np.nan) for name in SIGNATURE], dtype=np.float64))
+    return np.sqrt(((Z - one) ** 2).sum(axis=1))
 
 
 def type_agreement(signatures: pd.DataFrame, kinds, k: int = 3) -> dict[str, float]:

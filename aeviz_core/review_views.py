@@ -123,7 +123,9 @@ def similar_line(like: dict) -> str:
     judged = ("**open**" if like["status"] == "open" else
               f"**{status}**{' (stale)' if like.get('stale') else ''} by {like.get('reviewer') or '?'}")
     number = f"#{int(like['event'])} · " if pd.notna(like.get("event")) else ""
-    parts = [f"{number}{when} · peak {float(like['peak_score']):.3g} · {judged}"]
+    peak = like.get("peak_score")
+    peak = f" · peak {float(peak):.3g}" if peak is not None and pd.notna(peak) else ""
+    parts = [f"{number}{when}{peak} · {judged}"]
     if like.get("tags"):
         parts.append(f"tags: {like['tags']}")
     if like.get("note"):
@@ -173,6 +175,11 @@ def format_duration(seconds, n_rows: int) -> str:
 def _when(value) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
+    if isinstance(value, str):  # as a review store keeps it (ISO text); shown like a timestamp
+        try:
+            value = pd.Timestamp(value)
+        except ValueError:
+            return value
     if isinstance(value, (pd.Timestamp, np.datetime64)):
         return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S")
     return str(value)

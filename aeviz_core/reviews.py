@@ -51,6 +51,7 @@ the thread is its own audit.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -112,7 +113,7 @@ COMMON_TAGS: tuple[str, ...] = ("sensor fault", "process change", "maintenance",
 TAG_CHARS = 40  # the longest tag kept
 COMMENT_CHARS = 4000  # the longest comment kept
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DB_URL_ENV = "AEVIZ_DB_URL"
 DB_PATH_ENV = "AEVIZ_DB_PATH"
@@ -222,6 +223,19 @@ _comments = Table(
     Index("ix_review_comments_event", "data_fingerprint", "start_row", "end_row"),
 )
 
+# what each event looked like (explain.event_signatures), kept so that later data can find it
+# among its similar events with its decision; one row per event of a queue, under its model
+_signatures = Table(
+    "event_signatures",
+    _metadata,
+    Column("model_id", String(255), primary_key=True),
+    Column("data_fingerprint", String(255), primary_key=True),
+    Column("start_row", Integer, primary_key=True, autoincrement=False),
+    Column("end_row", Integer, primary_key=True, autoincrement=False),
+    Column("data_name", String(255), nullable=False, server_default=""),
+    Column("signature", Text, nullable=False),  # JSON object: signature name -> value (null: missing)
+)
+
 # Migrations are frozen SQL, not derived from the tables above, which describe
 # only the current schema. Key: the version each migration starts from.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -245,6 +259,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE review_audit ADD COLUMN new_tags TEXT",
         # a new table, created as schema 3 defines it (freeze it here if it ever changes)
         lambda conn: _comments.create(conn),
+    ),
+    3: (
+        # a new table, created as schema 4 defines it (freeze it here if it ever changes)
+        lambda conn: _signatures.create(conn),
     ),
 }
 
@@ -592,6 +610,67 @@ class ReviewStore:
         used = self._run(lambda conn: conn.execute(query).scalars().all(), write=False)
         free = sorted({t for text_ in used for t in parse_tags(text_)} - set(COMMON_TAGS))
         return [*COMMON_TAGS, *free]
+
+    def record_signatures(self, model_id: str, data_fingerprint: str, signatures: pd.DataFrame, *,
+                          data_name: str = "") -> int:
+        """Keep what each event of a queue looked like, so that events of later data can find it,
+        with its decision, among their similar events (:meth:`decided_signatures`).
+
+        ``signatures``: one row per event, ``start``, ``end`` and the signature's columns
+        (:func:`aeviz_core.explain.event_signatures`); ``data_name`` names the data for the
+        operators who will see it (its file name). Events already kept are left as they were.
+        Returns the number newly kept.
+        """
+        spans = _event_spans(signatures)
+        names = [c for c in signatures.columns if c not in ("start", "end")]
+        values = signatures[names].to_numpy(dtype=np.float64)
+        records = {
+            (start, end): {
+                "model_id": model_id, "data_fingerprint": data_fingerprint, "start_row": start, "end_row": end,
+                "data_name": str(data_name)[:255],
+                "signature": json.dumps({n: (float(v) if np.isfinite(v) else None) for n, v in zip(names, row, strict=True)}),
+            }
+            for (start, end), row in zip(spans, values, strict=True)
+        }
+
+        def work(conn: Connection) -> int:
+            known = set(conn.execute(
+                select(_signatures.c.start_row, _signatures.c.end_row).where(
+                    _signatures.c.model_id == model_id, _signatures.c.data_fingerprint == data_fingerprint)
+            ).tuples())
+            new = [r for key, r in sorted(records.items()) if key not in known]
+            if new:
+                conn.execute(insert(_signatures), new)
+            return len(new)
+
+        return self._run(work, write=True)
+
+    def decided_signatures(self, *, exclude_fingerprint: str | None = None) -> pd.DataFrame:
+        """The decided events (confirmed, false alarm, follow-up) whose look was kept
+        (:meth:`record_signatures`), of every data set but ``exclude_fingerprint``: columns
+        ``data_name``, ``data_fingerprint``, ``model_id``, ``start``, ``end``, ``start_time``,
+        ``end_time``, ``peak_score``, ``status``, ``note``, ``reviewer``, ``reviewed_at``, ``tags``
+        and one column per signature value (NaN where missing)."""
+        keys = [_reviews.c[name] == _signatures.c[name]
+                for name in ("model_id", "data_fingerprint", "start_row", "end_row")]
+        query = (select(_signatures.c.data_name, _reviews.c.data_fingerprint, _reviews.c.model_id,
+                        _reviews.c.start_row.label("start"), _reviews.c.end_row.label("end"),
+                        _reviews.c.start_time, _reviews.c.end_time, _reviews.c.peak_score, _reviews.c.status,
+                        _reviews.c.note, _reviews.c.reviewer, _reviews.c.reviewed_at, _reviews.c.tags,
+                        _signatures.c.signature)
+                 .select_from(_reviews.join(_signatures, and_(*keys)))
+                 .where(_reviews.c.status != "open"))
+        if exclude_fingerprint is not None:
+            query = query.where(_reviews.c.data_fingerprint != exclude_fingerprint)
+
+        def work(conn: Connection) -> pd.DataFrame:
+            result = conn.execute(query)
+            return pd.DataFrame([tuple(row) for row in result.all()], columns=list(result.keys()))
+
+        frame = self._run(work, write=False)
+        looks = pd.DataFrame([json.loads(text_) for text_ in frame.pop("signature")], index=frame.index, dtype=float)
+        frame["reviewed_at"] = pd.to_datetime(frame["reviewed_at"], utc=True)
+        return pd.concat([frame, looks], axis=1)
 
     def add_comment(self, model_id: str, data_fingerprint: str, start: int, end: int, *,
                     author: str, body: str) -> Comment:

@@ -2,7 +2,9 @@
 
 The store is seeded with 10,000 decided events on the bundled pump sample (the data the
 app opens with) under eight earlier models, with statuses, tags and notes, so every queue
-read matches the current events against all of them (the stale decisions). Then:
+read matches the current events against all of them (the stale decisions), and with 10,000
+decided events of an earlier recording with their looks, among which the page finds the
+open event's similar ones (``--earlier``). Then:
 
 * **server**: the Review page through ``AppTest`` (a 2-epoch model on the sample): the first
   open, and ten decisions, each "Confirm anomaly" and the next event drawn; the seconds of
@@ -56,6 +58,32 @@ def seed(url: str, fingerprint: str, n: int, n_rows: int) -> None:
             for i, (a, b) in enumerate(zip(starts, ends, strict=True))]
     store = ReviewStore(url)
     store._run(lambda conn: conn.execute(insert(_reviews), rows), write=True)
+    store.close()
+
+
+def seed_earlier(url: str, n: int) -> None:
+    """``n`` decided events of another recording, with made-up looks (event signatures)."""
+    import json
+
+    from sqlalchemy import insert
+
+    from aeviz_core import ReviewStore
+    from aeviz_core.explain import SIGNATURE
+    from aeviz_core.reviews import _reviews, _signatures
+
+    rng = np.random.default_rng(1)
+    keys = [("ae-archive-0", "sha1:an-earlier-recording", 10 * i, 10 * i + 5) for i in range(n)]
+    reviews = [{"model_id": m, "data_fingerprint": f, "start_row": a, "end_row": b, "version": 1,
+                "status": str(rng.choice(["confirmed", "dismissed", "follow_up"])), "reviewer": "archive",
+                "note": f"earlier decision {i}", "reviewed_at": datetime.now(UTC), "tags": "maintenance"}
+               for i, (m, f, a, b) in enumerate(keys)]
+    looks = [{"model_id": m, "data_fingerprint": f, "start_row": a, "end_row": b, "data_name": "line_3_november.csv",
+              "signature": json.dumps({name: float(v) for name, v in zip(SIGNATURE, rng.normal(size=len(SIGNATURE)),
+                                                                         strict=True)})}
+             for m, f, a, b in keys]
+    store = ReviewStore(url)
+    store._run(lambda conn: (conn.execute(insert(_reviews), reviews), conn.execute(insert(_signatures), looks)),
+               write=True)
     store.close()
 
 
@@ -122,6 +150,8 @@ def browser_figures(url: str, decisions: int, tmp: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reviews", type=int, default=10_000)
+    parser.add_argument("--earlier", type=int, default=10_000,
+                        help="decided events of an earlier recording, with their looks")
     parser.add_argument("--decisions", type=int, default=10)
     parser.add_argument("--skip-browser", action="store_true")
     args = parser.parse_args(argv)
@@ -132,7 +162,10 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         url = f"sqlite:///{tmp / 'reviews.db'}"
         seed(url, data.fingerprint(), args.reviews, len(data.channels))
-        result = {"reviews_in_store": args.reviews, "server": server_figures(url, args.decisions)}
+        if args.earlier:
+            seed_earlier(url, args.earlier)
+        result = {"reviews_in_store": args.reviews, "earlier_decisions_in_store": args.earlier,
+                  "server": server_figures(url, args.decisions)}
         print(f"server (AppTest): {result['server']}")
         if not args.skip_browser:
             result["browser"] = browser_figures(url, args.decisions, tmp)

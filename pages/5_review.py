@@ -23,6 +23,7 @@ comment thread, both in the store; the queue filters and exports by tag.
 from functools import partial
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,7 +38,7 @@ from aeviz_core import (
 )
 from aeviz_core import appstate as A
 from aeviz_core import review_views as R
-from aeviz_core.explain import nearest_events
+from aeviz_core.explain import nearest_events, nearest_signatures
 from aeviz_core.reviews import parse_tags
 
 STORE_ERRORS = (SQLAlchemyError, RuntimeError, ValueError, OSError, ImportError)
@@ -47,6 +48,14 @@ STORE_ERRORS = (SQLAlchemyError, RuntimeError, ValueError, OSError, ImportError)
 def review_store(url: str) -> ReviewStore:
     """One store per database URL, shared by every session: it holds an engine, no data."""
     return ReviewStore(url)
+
+
+@st.cache_data(show_spinner=False, ttl=120, max_entries=8)
+def earlier_looks(_store: ReviewStore, url: str, fingerprint: str) -> pd.DataFrame:
+    """The decided events of other data with their looks (:meth:`ReviewStore.decided_signatures`),
+    read at most every two minutes: this data's decisions never change it, and a read of 10,000
+    of them takes 0.1-0.3 s, a third of a decision's budget."""
+    return _store.decided_signatures(exclude_fingerprint=fingerprint)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -98,8 +107,10 @@ def save_review(store, model_id: str, fingerprint: str, key: str, version: int, 
 def apply_decision(store, model_id: str, fingerprint: str, key: str, version: int, like: dict,
                    next_key) -> None:
     """Give the open event the decision and tags of a similar one (``like``: its row of the
-    queue); the note says where it came from."""
+    queue, or of the decided events of earlier data); the note says where it came from."""
     source = f"as rows {int(like['start'])}–{int(like['end'])}"
+    if like.get("data_name"):
+        source += f" of {like['data_name']}"
     decide(store, model_id, fingerprint, key, version, like["status"], next_key,
            note=f"{source}: {like['note']}" if like["note"] else source,
            tags=list(parse_tags(like["tags"])), source=source)
@@ -343,10 +354,12 @@ else:
 if "review.reviewer" not in st.session_state:
     st.session_state["review.reviewer"] = st.session_state.get("review.name", "")
 version = int(row["version"])
+# outside the form: a name typed here counts for the Apply buttons and the comments too, not only
+# once the form is submitted
+st.columns([1, 3])[0].text_input("Reviewer", key="review.reviewer", placeholder="your name",
+                                 help="Saved with every decision and comment you make.")
 with st.form("review.form", border=True):
-    f1, f2 = st.columns([1, 3])
-    f1.text_input("Reviewer", key="review.reviewer", placeholder="your name")
-    f2.text_area("Note", value="" if row["stale"] else str(row["note"] or ""), key=f"review.note.{current}.{version}",
+    st.text_area("Note", value="" if row["stale"] else str(row["note"] or ""), key=f"review.note.{current}.{version}",
                  height=68, placeholder="what you saw, who you told, what to check")
     # a stale decision's tags are shown in its notice, not carried into this model's decision
     row_tags = [] if row["stale"] else list(parse_tags(row["tags"]))
@@ -364,15 +377,33 @@ with st.form("review.form", border=True):
                             args=(store, model_id, fingerprint, current, version, "open", None))
     b[4].checkbox("Then open the next event", value=True, key="review.advance")
 
-if det.input_kind_ == "series" and len(queue) > 1:
+
+def earlier_decisions(signatures, here: int) -> pd.DataFrame:
+    """The 3 decided events of earlier data (other files) that look most like the open one; each
+    event list's looks are kept in the store once per session, for the data that comes later."""
+    kept = (model_id, fingerprint, tuple(signatures["start"]), tuple(signatures["end"]))
+    try:
+        if st.session_state.get("review.looks_kept") != kept:
+            store.record_signatures(model_id, fingerprint, signatures, data_name=ds.name)
+            st.session_state["review.looks_kept"] = kept
+        past = earlier_looks(store, store.url, fingerprint)
+    except STORE_ERRORS as exc:
+        st.caption(f"Earlier data's decisions could not be read: {one_line(exc)}")
+        return pd.DataFrame()
+    return nearest_signatures(signatures.iloc[here], past, k=3)
+
+
+if det.input_kind_ == "series" and len(queue):
     spans = tuple(sorted(zip(queue["start"].astype(int), queue["end"].astype(int), strict=True)))
     signatures = S.event_signatures(det, det.model_id_, ds.key, X, spans)  # once per event list
     here = spans.index((start, end))
-    near = R.similar_frame(nearest_events(signatures, here, k=3), queue)
+    near = R.similar_frame(nearest_events(signatures, here, k=3), queue) if len(queue) > 1 else queue.iloc[:0]
+    past = earlier_decisions(signatures, here)
     with st.expander("Similar events", expanded=True, icon=":material/join:"):
-        st.caption("The events of this queue that look most like this one: the same kind of change (a stuck "
-                   "reading, a burst of noise, a drift, a spike, a broken relation) whichever sensor it is on. "
-                   "Apply a decided one's status and tags to this event in one click.")
+        st.caption("The events that look most like this one, in this queue and among the decisions on earlier "
+                   "data: the same kind of change (a stuck reading, a burst of noise, a drift, a spike, a broken "
+                   "relation) whichever sensor it is on. Apply a decided one's status and tags to this event in "
+                   "one click.")
         for like in near.to_dict("records"):
             like_key = R.event_key(like["start"], like["end"])
             s1, s3, s2 = st.columns([4.4, 0.9, 1.7], vertical_alignment="center")
@@ -384,6 +415,14 @@ if det.input_kind_ == "series" and len(queue) > 1:
                       key=f"review.like.{like['start']}-{like['end']}", disabled=not decided, width="stretch",
                       on_click=apply_decision,
                       args=(store, model_id, fingerprint, current, version, like, next_key))
+        if len(past):
+            st.markdown("**Decided in earlier data**")
+        for i, like in enumerate(past.to_dict("records")):
+            s1, s2 = st.columns([5.3, 1.7], vertical_alignment="center")
+            s1.markdown(f"{like['data_name'] or 'earlier data'} · {R.similar_line(like)}")
+            s2.button(f"Apply: {R.STATUS_LABELS[like['status']]}", key=f"review.past.{i}", width="stretch",
+                      on_click=apply_decision, args=(store, model_id, fingerprint, current, version, like, next_key),
+                      help="Give this event the same status and tags; the note says where they came from.")
 
 try:
     thread = store.comments(fingerprint, start, end)

@@ -185,7 +185,9 @@ def review_desk(tmp: Path, *, reviewer: str, width: int = 1400, height: int = 16
             go(page, "Review")
             page.wait_for_selector('[data-testid="stVegaLiteChart"]')
             wait_idle(page)
-            page.get_by_label("Reviewer").fill(reviewer)
+            page.get_by_label("Reviewer", exact=True).fill(reviewer)
+            page.keyboard.press("Enter")  # outside the decision form: Enter commits the name (a rerun)
+            wait_idle(page)
             yield page
             browser.close()
     finally:
@@ -383,7 +385,9 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     _run_ended(page)
     total = int(page.locator("h3", has_text="Event ").first.inner_text().split()[3])
     assert total >= 11, total
-    page.get_by_label("Reviewer").fill("ana")
+    page.get_by_label("Reviewer", exact=True).fill("ana")
+    page.keyboard.press("Enter")  # outside the decision form: Enter commits the name (a rerun)
+    _run_ended(page)
     tags = page.locator('[data-testid="stMultiSelect"] input').first
     for k in range(10):
         if k in (0, 3):
@@ -417,7 +421,7 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     _run_ended(page)
     opened = page.locator("h3", has_text="Event ").first.inner_text()
     assert opened != f"Event 11 of {total}"
-    apply = page.locator('[data-testid="stButton"] button:not([disabled])', has_text="Apply:")
+    apply = page.locator('[data-testid="stButton"] button:not([disabled]):visible', has_text="Apply:")
     for _ in range(total):  # move on until an open event has a decided neighbour
         if page.get_by_text("Status: open").count() and apply.count():
             break
@@ -442,4 +446,28 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     assert (table["tags"].str.contains("sensor fault")).sum() >= 1 and (table["tags"].str.contains("bearing")).sum() >= 1
     assert table["comments"].sum() == 1
     assert table["note"].str.startswith("as rows").sum() == 1
+
+    # the next day's recording: its events are offered the decisions of the day before
+    nextday = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 28_001), nrows=15_200)
+    path2 = tmp_path / "line_3_next_day.csv"
+    nextday.to_csv(path2, index=False)
+    go(page, "Data")
+    page.get_by_text("Upload a CSV or Parquet file").click()
+    wait_idle(page)
+    page.locator('input[type="file"]').set_input_files(str(path2))
+    page.wait_for_selector('h3:has-text("line_3_next_day.csv")', timeout=60_000)
+    wait_idle(page)
+    go(page, "Review")
+    page.wait_for_selector('h3:has-text("Event 1 of")', timeout=120_000)
+    _run_ended(page)
+    earlier = page.get_by_text("Decided in earlier data")
+    earlier.wait_for(timeout=60_000)
+    lines = page.locator('[data-testid="stMarkdownContainer"]', has_text="line_3_december.csv · ")
+    assert lines.count() == 3, lines.count()
+    assert "by ana" in lines.first.inner_text()
+    shot(page, "7c_operator_day_next_day", scroll_to=earlier)
+    page.locator('[data-testid="stButton"] button:visible', has_text="Apply:").last.click()
+    page.wait_for_selector("text=/saved by ana/", timeout=60_000)
+    _run_ended(page)
+    no_exception(page)
     page.close()

@@ -82,6 +82,14 @@ def test_aeviz_score_writes_events_streamed_as_in_memory(series_detector, faulty
     assert spike["duration"] == spike["end_row"] - spike["start_row"]  # one row a second
     shifted = table[(table["start_row"] <= 1420) & (table["end_row"] >= 1380)]
     assert len(shifted) == 1 and shifted.iloc[0]["blamed_channel"] == "c"
+    # one answer to "which sensor": the file's blame is the app's (its tables, chart and review
+    # queue blame their events with explain.blame_events, from the same spans)
+    from aeviz_core.explain import blame_events
+
+    shares = blame_events(det, frame.drop(columns="time"), list(zip(table["start_row"], table["end_row"])))
+    names = np.asarray(frame.columns[1:])
+    assert table["blamed_channel"].tolist() == names[shares.argmax(axis=1)].tolist()
+    np.testing.assert_allclose(table["blame_share"], shares.max(axis=1), atol=5e-5)  # the file rounds to 4 places
 
 
 def test_merge_gap_needs_events_and_is_checked(series_detector, faulty_series, tmp_path, capsys):

@@ -417,6 +417,42 @@ def test_similar_events_are_listed_and_one_click_applies_a_decision(db_url, pump
     assert any("as rows" in t.value for t in at.toast)
 
 
+def test_a_decision_on_earlier_data_is_offered_for_the_same_kind_of_event(db_url, pump_slice, tiny):
+    """An operator's decision on yesterday's file is offered, with one click to apply it, for the
+    event of today's file that looks like it: the store keeps each queue's event looks."""
+    from aeviz_core import ReviewStore, load_sensor_table
+    from aeviz_core.appstate import Dataset, ModelEntry
+
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    assert not any(m.value == "**Decided in earlier data**" for m in at.markdown)  # nothing decided yet
+    at.multiselect(key=f"review.tags.{first}.0").set_value(["sensor fault"])
+    decide(at, "confirmed", note="stuck bearing sensor")
+    assert not any(b.key and b.key.startswith("review.past.") for b in at.button)  # its own data is not "earlier"
+
+    frame = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 20_001), nrows=4000)
+    frame.loc[3, "flow"] += 0.01  # the next file: another fingerprint, the same events
+    frame.attrs["name"] = "pump_day2.csv"
+    day2 = Dataset.from_sensor(load_sensor_table(frame), "pump_day2.csv")
+    entry = ModelEntry(name="tiny", detector=tiny.detector, dataset_key=day2.key, dataset_name=day2.name,
+                       settings=tiny.settings)
+    at2 = review_app(day2, [entry])
+    assert open_key(at2) == first
+    assert any(m.value == "**Decided in earlier data**" for m in at2.markdown)
+    line = next(m.value for m in at2.markdown if m.value.startswith("pump_slice.csv · "))
+    assert "**confirmed anomaly** by ana" in line and "sensor fault" in line and "distance 0.00" in line
+    apply = at2.button(key="review.past.0")
+    assert apply.label == "Apply: confirmed anomaly"
+    at2.text_input(key="review.reviewer").set_value("ben")  # today's operator, who has decided nothing yet
+    apply.click()
+    ok(at2.run())
+    model_id, fingerprint = keys_of(entry, day2)
+    assert fingerprint != keys_of(tiny, pump_slice)[1]
+    review = ReviewStore(db_url).get_review(model_id, fingerprint, *map(int, first.split("-")))
+    assert review.status == "confirmed" and review.tags == ("sensor fault",)
+    assert review.note.startswith(f"as rows {first.replace('-', '–')} of pump_slice.csv: stuck bearing sensor")
+
+
 def test_a_stale_decisions_tags_are_shown_not_carried(db_url, pump_slice, tiny):
     from aeviz_core import ReviewStore
 

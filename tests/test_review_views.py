@@ -229,3 +229,14 @@ def test_queue_notes_are_shortened_to_one_line(events):
     assert notes[0].endswith("…") and len(notes[0]) <= R.NOTE_CHARS and "\n" not in notes[0]
     assert notes[0].startswith("bearing noise, told maintenance")
     assert notes[1:] == ["short", ""]
+
+
+def test_a_similar_line_of_earlier_data_reads_like_the_queues():
+    """A decided event of earlier data comes from the store: its start time as ISO text, and no
+    peak score when it was decided without being recorded first (no traceback)."""
+    like = {"start": 7247, "end": 7328, "start_time": "2026-01-05T07:17:20", "peak_score": None,
+            "status": "dismissed", "reviewer": "ana", "tags": "sensor fault", "note": "", "distance": 0.31}
+    line = R.similar_line(like)
+    assert line.startswith("2026-01-05 07:17:20 · **false alarm** by ana")
+    assert "peak" not in line and "tags: sensor fault" in line and line.endswith("distance 0.31")
+    assert "peak 6.93" in R.similar_line({**like, "peak_score": 6.931})

@@ -30,6 +30,7 @@ from aeviz_core import (
     resolve_db_url,
 )
 from aeviz_core.review_views import threshold_advice
+from aeviz_core.reviews import parse_tags
 from tests.pg import create_database, postgres_url  # noqa: F401  (postgres_url is a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -396,7 +397,7 @@ def test_v1_database_is_migrated_and_writable(make_db_url):
     write_v1_database(old_url)
     store = ReviewStore(old_url)
     ReviewStore(fresh_url).close()
-    assert schema_version(old_url) == "3"
+    assert schema_version(old_url) == "4"
     assert table_columns(old_url) == table_columns(fresh_url)
 
     may1 = datetime(2024, 5, 1, 8, tzinfo=UTC)
@@ -833,3 +834,67 @@ def test_stale_decisions_count_as_open_in_the_summary(sqlite_url):
         summary = ReviewStore.threshold_summary(store.queue(MODEL, DATA, events))
     assert summary["stale"] == 1
     assert summary["counts"] == {"open": 2, "confirmed": 0, "dismissed": 1, "follow_up": 0}
+
+
+# -- similar events of earlier data ------------------------------------------------------------
+
+
+def looks_frame(spans):
+    """Signatures (:data:`aeviz_core.explain.SIGNATURE`) of events at ``spans``, made up."""
+    import numpy as np
+
+    from aeviz_core.explain import SIGNATURE
+
+    frame = pd.DataFrame(spans, columns=["start", "end"])
+    rng = np.random.default_rng(len(spans))
+    for name in SIGNATURE:
+        frame[name] = rng.normal(size=len(frame))
+    return frame
+
+
+def test_decided_events_of_earlier_data_are_found_by_their_look(db_url):
+    import numpy as np
+
+    from aeviz_core.explain import nearest_signatures
+
+    looks = looks_frame([(10, 20), (50, 60), (90, 95)])
+    looks.loc[2, "kurtosis"] = np.nan  # a missing value stays missing
+    with ReviewStore(db_url) as store:
+        store.upsert_events("ae-1", DATA, events_frame([(10, 20), (50, 60), (90, 95)]))
+        assert store.record_signatures("ae-1", DATA, looks, data_name="day1.csv") == 3
+        assert store.record_signatures("ae-1", DATA, looks, data_name="day1.csv") == 0  # kept once
+        store.set_review("ae-1", DATA, 10, 20, "confirmed", reviewer="ana", note="stuck flow", tags=["sensor fault"])
+        store.set_review("ae-1", DATA, 90, 95, "dismissed", reviewer="ben")
+        past = store.decided_signatures(exclude_fingerprint="sha1:day2")
+        assert sorted(past["start"]) == [10, 90]  # the undecided event is not offered
+        assert store.decided_signatures(exclude_fingerprint=DATA).empty  # nor the data's own events
+        confirmed = past.set_index("start").loc[10]
+        assert (confirmed["data_name"], confirmed["status"], confirmed["note"], confirmed["reviewer"]) == (
+            "day1.csv", "confirmed", "stuck flow", "ana")
+        assert parse_tags(confirmed["tags"]) == ("sensor fault",) and confirmed["end"] == 20
+        assert np.isnan(past.set_index("start").loc[90, "kurtosis"])
+        today = looks.iloc[0].copy()
+        today["misfit"] += 0.05  # the same kind of event on another day
+        near = nearest_signatures(today, past, k=1)
+        assert near["start"].tolist() == [10] and near["distance"].iloc[0] == pytest.approx(0.05)
+        assert nearest_signatures(today, past.iloc[:0], k=3).empty
+        older = past.drop(columns=["kurtosis"])  # looks kept before a signature value existed
+        assert nearest_signatures(today, older, k=1)["start"].tolist() == [10]
+
+
+def test_a_schema_3_database_gains_the_event_looks_and_keeps_its_reviews(make_db_url):
+    url = make_db_url()
+    with ReviewStore(url) as store:
+        store.set_review("ae-1", DATA, 10, 20, "confirmed", reviewer="ana", tags=["maintenance"])
+    engine = create_engine(url)
+    with engine.begin() as conn:  # what aeviz with schema 3 left
+        conn.exec_driver_sql("DROP TABLE event_signatures")
+        conn.exec_driver_sql("UPDATE aeviz_meta SET value = '3' WHERE name = 'schema_version'")
+    engine.dispose()
+    assert "event_signatures" not in table_columns(url)
+    with ReviewStore(url) as store:
+        assert schema_version(url) == "4"
+        review = store.get_review("ae-1", DATA, 10, 20)
+        assert (review.status, review.tags) == ("confirmed", ("maintenance",))
+        assert store.record_signatures("ae-1", DATA, looks_frame([(10, 20)]), data_name="day1.csv") == 1
+        assert store.decided_signatures()["start"].tolist() == [10]
