@@ -126,8 +126,8 @@ def _train(args) -> int:
              "label_cols": [str(c) for c in data.labels.columns], "drop": list(args.drop),
              "source": str(args.data), "train_rows": int(len(channels) if y is None else (y == 0).sum())}
     save_detector(detector, args.out, extra=extra)
-    _progress(f"aeviz: saved model to {args.out} (threshold {detector.threshold_:.4g}, "
-              f"rule {detector.threshold_rule_.rule} {detector.threshold_rule_.param})")
+    rule = detector.threshold_rule_.describe(getattr(detector, "threshold_margin_", 1.0))
+    _progress(f"aeviz: saved model to {args.out} (threshold {detector.threshold_:.4g}, rule {rule})")
     return 0
 
 

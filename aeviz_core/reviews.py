@@ -169,13 +169,22 @@ _meta = Table(
     Column("value", String(255), nullable=False),
 )
 
+
+
+def _event_key() -> list[Column]:
+    """The key of one event under one model: the columns a review and an event's look share."""
+    return [
+        Column("model_id", String(255), primary_key=True),
+        Column("data_fingerprint", String(255), primary_key=True),
+        Column("start_row", Integer, primary_key=True, autoincrement=False),
+        Column("end_row", Integer, primary_key=True, autoincrement=False),
+    ]
+
+
 _reviews = Table(
     "reviews",
     _metadata,
-    Column("model_id", String(255), primary_key=True),
-    Column("data_fingerprint", String(255), primary_key=True),
-    Column("start_row", Integer, primary_key=True, autoincrement=False),
-    Column("end_row", Integer, primary_key=True, autoincrement=False),
+    *_event_key(),
     Column("status", String(16), nullable=False, server_default="open"),
     Column("note", Text, nullable=False, server_default=""),
     Column("reviewer", String(255)),
@@ -228,10 +237,7 @@ _comments = Table(
 _signatures = Table(
     "event_signatures",
     _metadata,
-    Column("model_id", String(255), primary_key=True),
-    Column("data_fingerprint", String(255), primary_key=True),
-    Column("start_row", Integer, primary_key=True, autoincrement=False),
-    Column("end_row", Integer, primary_key=True, autoincrement=False),
+    *_event_key(),
     Column("data_name", String(255), nullable=False, server_default=""),
     Column("signature", Text, nullable=False),  # JSON object: signature name -> value (null: missing)
 )

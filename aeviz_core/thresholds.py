@@ -97,6 +97,11 @@ class ThresholdRule:
     def to_dict(self) -> dict:
         return {"rule": self.rule, "param": self.param}
 
+    def describe(self, margin: float = 1.0) -> str:
+        """The rule in words, with a series model's margin: ``"percentile 99.5, widened x1.2"``."""
+        text_ = f"{self.rule} {self.param:g}" if self.param is not None else self.rule
+        return text_ if margin == 1.0 or self.rule == "manual" else f"{text_}, widened x{margin:g}"
+
 
 def fit_threshold(errors, rule: str = "percentile", param: float | None = None) -> float:
     """Fit a threshold on reconstruction errors of normal data.

@@ -139,7 +139,8 @@ if done_name and done_name in state[A.MODELS]:
                + f", final loss {hist['loss'][-1]:.4g}"
                + (f", validation loss {hist['val_loss'][-1]:.4g}" if hist.get("val_loss") else
                   ", no validation rows")
-               + f", threshold {det.threshold_:.4g} ({det.threshold_rule_.rule} {det.threshold_rule_.param:g}).",
+               + f", threshold {det.threshold_:.4g} "
+                 f"({det.threshold_rule_.describe(getattr(det, 'threshold_margin_', 1.0))}).",
                icon=":material/check_circle:")
     for note in A.training_notices(det):
         st.warning(note, icon=":material/warning:")

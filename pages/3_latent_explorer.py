@@ -24,8 +24,8 @@ scores, _ = S.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images and det.window is not None
 st.caption(f"{len(Z):,} latent points of size {Z.shape[1]}"
            + (f": one per window of {det.window} rows, every {det.stride} rows" if series else ": one per item")
-           + f". Threshold {current.threshold_:.4g} ({current.threshold_rule_.rule} "
-             f"{current.threshold_rule_.param:g}, "
+           + f". Threshold {current.threshold_:.4g} "
+             f"({current.threshold_rule_.describe(getattr(current, 'threshold_margin_', 1.0))}, "
            + ("set on the Anomalies page)." if entry.name in st.session_state[A.THRESHOLDS] else "the model's own)."))
 S.show_trust_notes(current, ds, X, scores)
 

@@ -77,3 +77,9 @@ def test_widen_stretches_the_distance_above_the_median_and_gives_it_back():
     assert widen(98.0, errors, 1.2, inverse=True) == pytest.approx(90.0)
     assert widen(40.0, errors, 1.2) == 40.0  # at or below the median: as it is
     assert widen(90.0, errors, 1.0) == 90.0
+
+
+def test_a_rule_describes_itself_with_a_series_margin():
+    assert ThresholdRule("percentile", 99.5).describe() == "percentile 99.5"
+    assert ThresholdRule("percentile", 99.5).describe(1.2) == "percentile 99.5, widened x1.2"
+    assert ThresholdRule("manual", 2.5).describe(1.2) == "manual 2.5"  # a manual value is never moved
