@@ -306,9 +306,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     # ------------------------------------------------------------------ thresholds
     def set_threshold(self, rule=None, param=None, margin=None):
         """Refit the threshold from the stored errors, in place, without retraining: ``rule``
-        (None: the current one) with ``param`` (None: its default; ``"manual"``: the threshold
-        itself), and a new ``threshold_margin_`` (>= 1; None keeps it). Returns self."""
+        (None: the current one) with ``param`` (None: its default, or the current one when the
+        rule is kept too; ``"manual"``: the threshold itself), and a new ``threshold_margin_``
+        (>= 1; None keeps it). Returns self."""
         check_is_fitted(self, "fit_errors_")
+        if rule is None and param is None:  # only the margin changes: the rule stays as it is
+            param = self.threshold_rule_.param
         spec = ThresholdRule(rule or self.threshold_rule_.rule, param).resolved()
         if margin is not None:
             self.threshold_margin_ = check_margin(margin)

@@ -189,9 +189,9 @@ def _threshold_view():
         ev_m = event_metrics(flags_to_events(flags[eval_mask], s, min_gap=int(min_gap)), y,
                              time=None if ds.time is None else ds.time[eval_mask])
         delay = ev_m["median_delay_rows"]
-        st.caption(f"Events: {ev_m['n_detected']} of {ev_m['n_true_events']} labelled events detected, "
-                   f"{ev_m['n_false_events']} false events ({S.fmt(ev_m['false_events_per_normal_day'], 2)} per "
-                   f"day of normal operation); event precision {S.fmt(ev_m['event_precision'])}, recall "
+        st.caption(f"Events: {ev_m['n_pred_events']:,} flagged; {ev_m['n_detected']} of {ev_m['n_true_events']} "
+                   f"labelled events detected, {ev_m['n_false_events']} false events "
+                   f"({S.fmt(ev_m['false_events_per_normal_day'], 2)} per day of normal operation); event precision {S.fmt(ev_m['event_precision'])}, recall "
                    f"{S.fmt(ev_m['event_recall'])}, F1 {S.fmt(ev_m['event_f1'])}"
                    + ("" if not np.isfinite(delay) else f"; median delay {delay:.0f} rows") + ".")
     roc, pr = S.curves(s, y, curve_key(y))

@@ -70,6 +70,7 @@ def test_the_regime_model_scores_and_saves(regime_detector, faulty_series, tmp_p
     assert det.threshold_rule_.rule == "percentile" and det.threshold_rule_.param == 99.9
     plain, median = np.quantile(det.fit_errors_, 0.999), np.median(det.fit_errors_)
     assert det.threshold_ == pytest.approx(median + 1.2 * (plain - median))  # the series margin
+    assert det.with_threshold(margin=1.0).threshold_ == pytest.approx(plain)  # the 99.9th kept
     scores = det.anomaly_score(faulty_series)
     assert scores[2000:2010].min() > det.threshold_  # the 10-row spike on 'b'
     assert np.mean(scores[1600:1900] > det.threshold_) < 0.01
