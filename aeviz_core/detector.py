@@ -31,7 +31,6 @@ Inputs
 from __future__ import annotations
 
 import copy
-import math
 
 import keras
 import numpy as np

@@ -170,7 +170,6 @@ _meta = Table(
 )
 
 
-
 def _event_key() -> list[Column]:
     """The key of one event under one model: the columns a review and an event's look share."""
     return [
