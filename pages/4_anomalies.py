@@ -130,7 +130,8 @@ def _threshold_view():
                     f"{min(S.TABLE_BLAMED, len(events))} highest here, for any event when selected)")
         table = S.events_for_display(events).head(1000)
         picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
-                              key="anomalies.events", height=240, column_config=EVENT_COLUMN_LABELS)
+                              key="anomalies.events", height=240, column_config=EVENT_COLUMN_LABELS,
+                              column_order=[c for c in table.columns if c not in ("start", "end")])  # in the name
         if len(table):
             rows = picked.selection.rows if picked is not None else []
             chosen = table.iloc[rows[0] if rows else 0]
