@@ -633,7 +633,8 @@ class ReviewStore:
             (start, end): {
                 "model_id": model_id, "data_fingerprint": data_fingerprint, "start_row": start, "end_row": end,
                 "data_name": str(data_name)[:255],
-                "signature": json.dumps({n: (float(v) if np.isfinite(v) else None) for n, v in zip(names, row, strict=True)}),
+                "signature": json.dumps({n: (float(v) if np.isfinite(v) else None)
+                                         for n, v in zip(names, row, strict=True)}),
             }
             for (start, end), row in zip(spans, values, strict=True)
         }

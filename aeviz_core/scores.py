@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .training import away_from_anomalies
-from .windows import lagged_quantile, moving_average, running_median, segments, trailing_median
+from .windows import away_from_anomalies, lagged_quantile, moving_average, running_median, segments, trailing_median
 
 __all__ = ["REGIME_VERSION", "SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "rows_frame", "score_table", "top_channels",
            "write_frame_atomic"]
@@ -285,7 +284,7 @@ def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.nd
     """The fitted attributes of a series model whose autoencoder has just trained, by name.
 
     * ``fit_errors_``: the row scores its threshold is fitted on, those of the ``held`` rows
-      that no labelled anomaly reaches (:func:`~aeviz_core.training.away_from_anomalies`),
+      that no labelled anomaly reaches (:func:`~aeviz_core.windows.away_from_anomalies`),
       since the threshold applies to rows;
     * ``channel_scale_``: each channel's mean squared error on those rows;
     * ``step_scale_``: each channel's mean squared step between consecutive normal rows

@@ -135,22 +135,6 @@ def trainable_rows(X: np.ndarray, normal, window: int) -> np.ndarray:
     return usable
 
 
-def away_from_anomalies(held: np.ndarray, usable: np.ndarray, finite: np.ndarray, reach: int,
-                        least: int) -> np.ndarray:
-    """The held-out rows whose score no labelled anomaly reaches: none within ``reach`` rows
-    (a held-out row beside a fault scores the fault through its windows and averages, which
-    would raise the threshold to the fault's level). ``held`` unchanged when fewer than
-    ``least`` rows would remain."""
-    anomalous = finite & ~usable
-    if not anomalous.any():
-        return held
-    marks = np.concatenate([[0], np.cumsum(anomalous)])
-    rows = np.arange(len(held))
-    near = marks[np.minimum(rows + reach + 1, len(held))] - marks[np.maximum(rows - reach, 0)] > 0
-    clean = held & ~near
-    return clean if clean.sum() >= least else held
-
-
 def series_windows(Xs: np.ndarray, window: int, stride: int, normal=None) -> np.ndarray:
     """Windows of a series to train on, every ``stride`` rows (only all-normal ones when
     masked): views ``(n_windows, window, channels)``, no copies."""

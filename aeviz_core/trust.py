@@ -96,7 +96,8 @@ class TrustTracker:
         det = self.detector
         rule = getattr(det, "threshold_rule_", None)
         margin = 1.0 if rule is not None and rule.rule == "manual" else getattr(det, "threshold_margin_", 1.0)
-        return float(np.mean(np.asarray(det.fit_errors_) > widen(det.threshold_, det.fit_errors_, margin, inverse=True)))
+        value = widen(det.threshold_, det.fit_errors_, margin, inverse=True)
+        return float(np.mean(np.asarray(det.fit_errors_) > value))
 
     def notes(self) -> list[str]:
         """Plain-words warnings; empty when nothing calls the flags into question."""

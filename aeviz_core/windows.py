@@ -190,6 +190,20 @@ def moving_average(values: np.ndarray, length: int) -> np.ndarray:
     return (csum[hi] - csum[lo]) / (hi - lo)[:, None]
 
 
+def away_from_anomalies(held: np.ndarray, usable: np.ndarray, finite: np.ndarray, reach: int,
+                        least: int) -> np.ndarray:
+    """The held-out rows whose score no labelled anomaly reaches: none within ``reach`` rows
+    (a held-out row beside a fault scores the fault through its windows and averages, which
+    would raise the threshold to the fault's level). ``held`` unchanged when fewer than
+    ``least`` rows would remain."""
+    anomalous = finite & ~usable
+    if not anomalous.any():
+        return held
+    near = moving_average(anomalous[:, None].astype(np.float64), 2 * reach + 1)[:, 0] > 0
+    clean = held & ~near
+    return clean if clean.sum() >= least else held
+
+
 def running_median(X: np.ndarray, length: int, edge_rows: int = 0) -> np.ndarray:
     """Centred running median of each column over ``length`` rows.
 

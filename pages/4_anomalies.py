@@ -108,7 +108,8 @@ def _threshold_view():
     margin = getattr(current, "threshold_margin_", 1.0)
     c3.metric("Threshold", f"{threshold:.4g}", help=f"Flag when the {SCORE_NAME} is above this." + (
         f" The rule's value on the held-out scores, its distance above their median times {margin:g}: a few "
-        "thousand held-out rows do not reach the tail of months of normal rows." if margin != 1.0 and rule != "manual" else ""))
+        "thousand held-out rows do not reach the tail of months of normal rows."
+        if margin != 1.0 and rule != "manual" else ""))
 
     n_flag = int(flags.sum())
     st.markdown(f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged "
@@ -192,7 +193,8 @@ def _threshold_view():
         delay = ev_m["median_delay_rows"]
         st.caption(f"Events: {ev_m['n_pred_events']:,} flagged; {ev_m['n_detected']} of {ev_m['n_true_events']} "
                    f"labelled events detected, {ev_m['n_false_events']} false events "
-                   f"({S.fmt(ev_m['false_events_per_normal_day'], 2)} per day of normal operation); event precision {S.fmt(ev_m['event_precision'])}, recall "
+                   f"({S.fmt(ev_m['false_events_per_normal_day'], 2)} per day of normal operation); "
+                   f"event precision {S.fmt(ev_m['event_precision'])}, recall "
                    f"{S.fmt(ev_m['event_recall'])}, F1 {S.fmt(ev_m['event_f1'])}"
                    + ("" if not np.isfinite(delay) else f"; median delay {delay:.0f} rows") + ".")
     roc, pr = S.curves(s, y, curve_key(y))

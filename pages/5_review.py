@@ -378,10 +378,11 @@ with st.form("review.form", border=True):
     b[4].checkbox("Then open the next event", value=True, key="review.advance")
 
 
-def earlier_decisions(signatures, here: int) -> pd.DataFrame:
+def earlier_decisions(spans: tuple, signatures, here: int) -> pd.DataFrame:
     """The 3 decided events of earlier data (other files) that look most like the open one; each
-    event list's looks are kept in the store once per session, for the data that comes later."""
-    kept = (model_id, fingerprint, tuple(signatures["start"]), tuple(signatures["end"]))
+    event list's looks (``signatures``, of ``spans``) are kept in the store once per session, for
+    the data that comes later."""
+    kept = (model_id, fingerprint, spans)
     try:
         if st.session_state.get("review.looks_kept") != kept:
             store.record_signatures(model_id, fingerprint, signatures, data_name=ds.name)
@@ -398,7 +399,7 @@ if det.input_kind_ == "series" and len(queue):
     signatures = S.event_signatures(det, det.model_id_, ds.key, X, spans)  # once per event list
     here = spans.index((start, end))
     near = R.similar_frame(nearest_events(signatures, here, k=3), queue) if len(queue) > 1 else queue.iloc[:0]
-    past = earlier_decisions(signatures, here)
+    past = earlier_decisions(spans, signatures, here)
     with st.expander("Similar events", expanded=True, icon=":material/join:"):
         st.caption("The events that look most like this one, in this queue and among the decisions on earlier "
                    "data: the same kind of change (a stuck reading, a burst of noise, a drift, a spike, a broken "

@@ -130,7 +130,8 @@ if sensor:
             rows[-1].update({"ROC AUC": m["roc_auc"], "PR AUC": m["pr_auc"], "precision": m["precision"],
                              "recall": m["recall"], "F1": m["f1"], "false-alarm rate": m["false_alarm_rate"]})
     st.markdown("**Quality and detection numbers** (anomaly scores of rows; the threshold is each model's "
-                "default: the 99.5th percentile of held-out scores, its distance above their median stretched by 1.2; the rows the pair trained on are scored too, so "
+                "default: the 99.5th percentile of held-out scores, its distance above their median stretched "
+                "by 1.2; the rows the pair trained on are scored too, so "
                 "detection here flatters both alike)")
     numbers_table(rows)
 
