@@ -290,8 +290,9 @@ def blamed_events(det, data_key: str, X, events: pd.DataFrame, names, limit: int
     """``events`` with ``blamed_channel`` and ``blame_share`` (:func:`aeviz_core.events.with_blame`):
     the detector's blame, the one answer to "which sensor" wherever an event is listed, for the
     ``limit`` highest events (the others stay empty until opened); each span's blame is computed
-    once per model and data."""
-    from aeviz_core.events import order_events, with_blame
+    once per model and data. ``kind`` and ``shift`` (:func:`aeviz_core.events.lasting_change`) say
+    which events are lasting changes, on every event."""
+    from aeviz_core.events import lasting_change, order_events, with_blame
 
     shares = np.full((len(events), len(names)), np.nan)
     if getattr(det, "input_kind_", None) == "series" and len(events):
@@ -299,7 +300,13 @@ def blamed_events(det, data_key: str, X, events: pd.DataFrame, names, limit: int
         where = {span: i for i, span in enumerate(zip(events["start"].astype(int), events["end"].astype(int)))}
         for a, b in zip(chosen["start"].astype(int), chosen["end"].astype(int), strict=True):
             shares[where[(a, b)]] = _span_blame(det, det.model_id_, data_key, X, a, b)
-    return with_blame(events, shares, names)
+    out = with_blame(events, shares, names)
+    values = np.asarray(X, dtype=np.float64) if getattr(det, "input_kind_", None) == "series" else None
+    changes = [lasting_change(det, values, int(a), int(b), [str(c) for c in names]) if values is not None
+               else ("transient", "") for a, b in zip(events["start"], events["end"], strict=True)]
+    out["kind"] = [kind for kind, _ in changes]
+    out["shift"] = [shift for _, shift in changes]
+    return out
 
 
 def event_blame(det, data_key: str, X, start: int, end: int, channel_errors) -> np.ndarray:
@@ -505,8 +512,8 @@ def events_for_display(events: pd.DataFrame) -> pd.DataFrame:
     Each event is named by its identity, its span (:func:`~aeviz_core.events.event_key`, as in the
     CLI's events file and the review store), which a move of the threshold leaves alone unless
     it moves the event's first or last row."""
-    cols = ["event_id", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "blamed_channel",
-            "blame_share"]
+    cols = ["event_id", "kind", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "blamed_channel",
+            "blame_share", "shift"]
     ordered = order_events(events)
     ordered = ordered.assign(event_id=[event_key(a, b) for a, b in zip(ordered["start"], ordered["end"], strict=True)])
     out = ordered[[c for c in cols if c in ordered.columns]].reset_index(drop=True)

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .review_views import event_overlay_frame as overlay_frame  # one builder of actual-vs-rebuilt frames
-from .settings import check_settings, series_score_for
+from .settings import check_settings
 
 __all__ = [
     "ACTIVE_MODEL",
@@ -250,7 +250,8 @@ class TrainSettings:
     train_start: int = 0
     train_end: int | None = None
     normal_classes: tuple | None = None
-    series_score: str = "smooth"
+    series_score: str = "lasting"
+    adapt_after: str = ""  # a duration ("6h"), a number of rows, or "" for never
 
     def detector_params(self, dataset: Dataset) -> dict:
         """Keyword arguments of :class:`AutoencoderDetector` for this data set."""
@@ -270,7 +271,8 @@ class TrainSettings:
             "early_stopping": bool(self.early_stopping),
             "patience": int(self.patience),
             "random_state": int(self.seed),
-            "series_score": "smooth" if images or not self.window else self.series_score,
+            "series_score": self.series_score,
+            "adapt_after": None if images or not self.window else adapt_setting(self.adapt_after),
         }
 
     def check(self, dataset: Dataset) -> None:
@@ -303,8 +305,8 @@ def default_settings(dataset: Dataset) -> TrainSettings:
     the pump sample's first six hours hold half of its twelve-hour ambient
     cycle, and a model trained on them alone flagged 35% of the later normal
     rows (bearing temperatures it had never seen), against 0.5% for the
-    whole file's normal rows. Rows 30 s or more apart are scored with
-    ``series_score="regime"`` (:func:`~aeviz_core.settings.series_score_for`). Images train a dense AE with a 2-D latent
+    whole file's normal rows. A series is scored with the one default policy (``series_score="lasting"``,
+    a lasting change flagged until ``adapt_after`` says otherwise). Images train a dense AE with a 2-D latent
     (drawn directly) on every class, with the neighbour term and its large
     batches for its whole 150-epoch schedule (:class:`AutoencoderDetector`'s
     defaults for a 2-D latent: the layout keeps improving after the
@@ -315,9 +317,16 @@ def default_settings(dataset: Dataset) -> TrainSettings:
                              epochs=150, batch_size=512, early_stopping=False, train_end=None)
     n = dataset.n_items
     window = 32 if n >= 32 * 8 else max(2, n // 8)
-    time = None if getattr(dataset, "sensor", None) is None else dataset.sensor.time
-    return TrainSettings(window=window, stride=min(4, window), train_end=n,
-                         series_score=series_score_for(time))
+    return TrainSettings(window=window, stride=min(4, window), train_end=n)
+
+
+def adapt_setting(text) -> int | str | None:
+    """The Train page's "new normal after" field as ``adapt_after``: empty for never, digits for
+    rows, anything else a duration the estimator reads (``"6h"``, ``"1d"``)."""
+    text = "" if text is None else str(text).strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() else text
 
 
 def parse_hidden(text: str) -> tuple:
@@ -356,6 +365,9 @@ def training_data(dataset: Dataset, settings: TrainSettings):
             f"the training period must satisfy 0 <= start < end <= {dataset.n_items}, got {start}..{end}"
         )
     X = dataset.sensor.channels.iloc[start:end].reset_index(drop=True)
+    time = dataset.sensor.time
+    if time is not None and pd.api.types.is_datetime64_any_dtype(time):  # adapt_after reads a duration against it
+        X.index = pd.DatetimeIndex(time.iloc[start:end].to_numpy())
     y = None if dataset.anomaly is None else dataset.anomaly[start:end]
     return X, y
 
@@ -428,7 +440,10 @@ def stopped_early(det) -> bool:
 def training_notices(det) -> list[str]:
     """What a fit could not do as asked, and what it did instead, in plain words."""
     notes = []
-    if getattr(det, "threshold_source_", "held-out") == "training":
+    # a version-5 model that held out a few rows fits its threshold on every training row by design
+    # (threshold_line says so); no held-out row at all is worth a warning for any model
+    by_design = getattr(det, "channel_tail_", None) is not None and "val_loss" in (getattr(det, "history_", {}) or {})
+    if getattr(det, "threshold_source_", "held-out") == "training" and not by_design:
         notes.append(
             "Too few rows to hold any out: the threshold was fitted on the training rows themselves, "
             "which the model has seen, so it sits low and more rows than it promises will be flagged; "
@@ -437,6 +452,23 @@ def training_notices(det) -> list[str]:
             + "Train on a longer period (or a smaller window) to fit it on rows the model has not seen."
         )
     return notes
+
+
+def threshold_line(entry: ModelEntry, dataset: Dataset | None) -> str | None:
+    """For a series model trained in the app on ``dataset``: the training period in rows and
+    time, where its threshold comes from and what a lasting change does
+    (:func:`aeviz_core.trust.threshold_origin`); None for other models."""
+    from .trust import threshold_origin
+
+    det = entry.detector
+    if getattr(det, "input_kind_", None) != "series" or dataset is None or dataset.is_images:
+        return None
+    settings = entry.settings or {}
+    start = int(settings.get("train_start") or 0)
+    end = int(settings.get("train_end") or dataset.n_items)
+    rows = end - start if dataset.anomaly is None else int((np.asarray(dataset.anomaly[start:end]) == 0).sum())
+    time = dataset.sensor.time
+    return threshold_origin(det, rows, None if time is None else time.iloc[start:end])
 
 
 def unique_name(base: str, taken) -> str:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .settings import MODEL_KINDS, SERIES_SCORES, row_period_seconds, series_score_for
+from .settings import MODEL_KINDS, SERIES_SCORES
 
 __all__ = ["main"]
 
@@ -42,11 +42,16 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--time-col", default=None, help="time column (default: detected)")
     train.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--score", choices=("auto",) + SERIES_SCORES, default="auto",
-                       help="how a series' rows are scored: 'smooth' (a residual averaged over the window, "
-                            "the largest channel), 'regime' (for slow plants whose normal operation leaves "
-                            "the training period's regimes: each channel against its own recent level, two "
-                            "channels together) or 'auto' (default: 'regime' for rows 30 s or more apart)")
+    train.add_argument("--score", choices=SERIES_SCORES, default=SERIES_SCORES[0],
+                       help="how a series' rows are scored: 'lasting' (default: a lasting change stays flagged "
+                            "until --adapt-after says otherwise; steady channels judged on their level, "
+                            "wandering ones on their movement), or the scores of models saved before it: "
+                            "'smooth' (a residual averaged over the window), 'regime' (each channel against "
+                            "its own recent level, which adopts a lasting change after a few hundred rows)")
+    train.add_argument("--adapt-after", default=None, metavar="DURATION",
+                       help="a lasting change becomes the new normal once it has lasted this long: a "
+                            "duration such as 6h or 1d (needs a time column), or a number of rows; "
+                            "default: never (it stays flagged, as a shift, for as long as it lasts)")
 
     score = sub.add_parser("score", help="score every row of a sensor table with a saved model")
     score.add_argument("data", help="CSV or Parquet file")
@@ -84,6 +89,7 @@ def _train(args) -> int:
     from .detector import AutoencoderDetector
     from .registry import save_detector
     from .scores import anomaly_column, normal_mask
+    from .trust import threshold_origin
 
     window = args.window or None
     if window is not None and window < 2:
@@ -100,7 +106,6 @@ def _train(args) -> int:
         if args.train_rows > len(channels):
             raise ValueError(f"--train-rows must be at most the {len(channels)} rows of the file, got {args.train_rows}")
         channels = channels.iloc[: args.train_rows]
-        _progress(f"aeviz: training on the first {args.train_rows} rows")
     else:
         label = args.label_col or anomaly_column(data.labels)
         if label is not None:
@@ -109,15 +114,14 @@ def _train(args) -> int:
             y = (~normal_mask(data.labels[label])).astype(int)
             _progress(f"aeviz: training on the {int((y == 0).sum())} rows labelled normal in {label!r}")
     latent = args.latent_dim or "auto"
-    series_score = series_score_for(data.time) if args.score == "auto" else args.score
-    if window and args.score == "auto":
-        period = row_period_seconds(data.time)
-        _progress(f"aeviz: series score {series_score!r} ("
-                  + ("no time column" if period is None else f"rows {period:g} s apart")
-                  + "; --score chooses)")
+    adapt = args.adapt_after
+    if adapt is not None and adapt.strip().isdigit():
+        adapt = int(adapt)  # rows
+    if data.time is not None:  # the estimator reads a duration against the rows' times
+        channels = channels.set_axis(data.time.iloc[: len(channels)].to_numpy(), axis=0)
     detector = AutoencoderDetector(
-        model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed, series_score=series_score,
-        **({"epochs": args.epochs} if args.epochs else {}),
+        model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed,
+        series_score=args.score, adapt_after=adapt, **({"epochs": args.epochs} if args.epochs else {}),
     )
     detector.fit(channels, y, progress=lambda e: _progress(
         f"epoch {e.epoch}/{e.epochs}  loss {e.loss:.4f}"
@@ -128,7 +132,11 @@ def _train(args) -> int:
     save_detector(detector, args.out, extra=extra)
     rule = detector.threshold_rule_.describe(getattr(detector, "threshold_margin_", 1.0))
     _progress(f"aeviz: saved model to {args.out} (threshold {detector.threshold_:.4g}, rule {rule})")
+    if window:
+        time = None if data.time is None else data.time.iloc[: len(channels)]
+        _progress(f"aeviz: {threshold_origin(detector, extra['train_rows'], time)}")
     return 0
+
 
 
 def _score(args) -> int:

@@ -76,7 +76,8 @@ _MAGIC = (
     (b"Rar!", "a RAR archive"),
 )
 _SNIFF_BYTES = 64 * 1024
-_GAP_FACTOR = 1.5  # an interval longer than this x the median is a gap
+_GAP_FACTOR = 3.0  # an interval longer than this x the median (two readings or more missing) is a gap
+_SKIP_FACTOR = 1.5  # a shorter one longer than this x the median is a skipped reading (a clock's jitter): no warning
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -101,7 +102,10 @@ class DataReport:
     unsorted : bool
         True when the file was not in time order (the rows were sorted).
     gaps : int
-        Intervals longer than 1.5 x the median interval.
+        Intervals longer than 3 x the median interval (two readings or more missing).
+    skips : int
+        Intervals from 1.5 to 3 x the median: one reading skipped now and then (a clock's
+        jitter), counted but not warned about.
     largest_gap : pandas.Timedelta or float or None
         The longest such interval (seconds for a numeric time column); None
         when there is no gap or no time column.
@@ -124,6 +128,7 @@ class DataReport:
     duplicate_times: int = 0
     unsorted: bool = False
     gaps: int = 0
+    skips: int = 0
     largest_gap: pd.Timedelta | float | None = None
     median_interval: pd.Timedelta | float | None = None
     interpolated: dict[str, int] = field(default_factory=dict)
@@ -765,13 +770,14 @@ def _time_report(time: pd.Series, rows: np.ndarray, report: DataReport) -> None:
     report.median_interval = median
     is_gap = (positive > _GAP_FACTOR * median).to_numpy()
     report.gaps = int(is_gap.sum())
+    report.skips = int((positive > _SKIP_FACTOR * median).sum()) - report.gaps
     if report.gaps:
         largest_at = int(positive.to_numpy().argmax())
         largest = positive.iloc[largest_at]
         report.largest_gap = largest if isinstance(largest, pd.Timedelta) else float(largest)
         after = int(rows[int(positive.index[largest_at]) + 1])
         report.warnings.append(
-            f"{report.gaps} gap(s) in {name!r} longer than {_GAP_FACTOR} x the median "
+            f"{report.gaps} gap(s) in {name!r} longer than {_GAP_FACTOR:g} x the median "
             f"interval ({_fmt_interval(median)}); the largest is "
             f"{_fmt_interval(report.largest_gap)}, before {_row(after)}"
         )

@@ -34,14 +34,16 @@ import copy
 
 import keras
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import explain, preparation, training
 from .inference import Inference
 from .preparation import Preparation
-from .scores import REGIME_VERSION, SCORE_VERSION, SERIES_MARGIN, SERIES_PERCENTILE, SeriesScore, fit_series_statistics
-from .settings import TrainingPlan, check_settings, training_plan
+from .scores import (LASTING_MARGIN, LASTING_PERCENTILE, LASTING_VERSION, REGIME_VERSION, SCORE_VERSION, SERIES_MARGIN,
+                     SERIES_PERCENTILE, SeriesScore, fit_series_statistics)
+from .settings import TrainingPlan, adapt_rows, check_settings, row_period_seconds, training_plan
 from .thresholds import ThresholdRule, check_margin, widen
 from .windows import segments, window_starts
 
@@ -172,8 +174,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                  epochs=None, batch_size=None, learning_rate=3e-3, beta=1.0, vae_weighting="elbo",
                  window=None, stride=1, smooth=None, scaling="channel", threshold="percentile",
                  threshold_param=None, validation_fraction=0.1, early_stopping="auto",
-                 patience=8, neighbor_weight="auto", random_state=None, verbose=0, level="range",
-                 level_window="auto", event_gap="auto", series_score="smooth"):
+                 patience=8, neighbor_weight="auto", random_state=None, verbose=0, level="auto",
+                 level_window="auto", event_gap="auto", series_score="lasting", adapt_after=None):
         self.model = model
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -199,6 +201,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.level_window = level_window
         self.event_gap = event_gap
         self.series_score = series_score
+        self.adapt_after = adapt_after
 
     # ------------------------------------------------------------------ validation
     def _check_array(self, X, *, fitting=False) -> np.ndarray:
@@ -242,6 +245,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         (``interrupted_`` True; the model keeps the weights reached and is usable).
         """
         check_settings(self.get_params())
+        period = row_period_seconds(X.index.to_series()) if isinstance(getattr(X, "index", None), pd.DatetimeIndex) else None
         X = self._check_array(X, fitting=True)
         if self.random_state is not None and keras.backend.backend() != "tensorflow":
             # on TensorFlow every source of randomness is seeded on its own (the
@@ -257,12 +261,18 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         fraction = float(self.validation_fraction)
         series = self.input_kind_ == "series"
         if series:
-            self.score_version_ = REGIME_VERSION if self.series_score == "regime" else SCORE_VERSION
+            self.score_version_ = {"regime": REGIME_VERSION, "lasting": LASTING_VERSION}.get(self.series_score,
+                                                                                            SCORE_VERSION)
+            self.adapt_rows_ = adapt_rows(self.adapt_after, period)
             normal = training.trainable_rows(X, normal, self.window)
+        for stale in ("steady_", "level_rows_", "channel_tail_", "level_range_", "channel_smooth_"):
+            self.__dict__.pop(stale, None)  # a refit starts afresh
         prep, detrended = Preparation.fit(self, X, normal if series else None)
         self.scaler_ = prep.scaler
         if prep.level_range is not None:
             self.level_range_ = prep.level_range
+        if prep.steady is not None:  # level="auto": which channels keep their level, how long the running one is
+            self.steady_, self.level_rows_ = prep.steady, prep.level_rows
         Xs = prep.scale(detrended)
         if series:
             train, val, held = training.split_series(Xs, normal, self.window, self.stride, fraction)
@@ -274,16 +284,17 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.model_, self.history_, self.interrupted_ = training.train_model(
             self, self.training_plan(), train, val, progress, stop)
         self.model_id_ = training.weights_fingerprint(self.model_)
+        self.threshold_source_ = "held-out" if val is not None else "training"
         if series:
             for name, value in fit_series_statistics(self, X, Xs, normal, held).items():
                 setattr(self, name, value)
         else:
             self.fit_errors_ = self._inference().item_errors(val if val is not None else train)[0]
-        self.threshold_source_ = "held-out" if val is not None else "training"
-        self.threshold_margin_ = SERIES_MARGIN if series else 1.0
+        version = getattr(self, "score_version_", 0)
+        self.threshold_margin_ = (LASTING_MARGIN if version >= LASTING_VERSION else SERIES_MARGIN) if series else 1.0
         param = self.threshold_param
-        if param is None and getattr(self, "score_version_", 0) >= REGIME_VERSION and self.threshold == "percentile":
-            param = SERIES_PERCENTILE
+        if param is None and version >= REGIME_VERSION and self.threshold == "percentile":
+            param = LASTING_PERCENTILE if version >= LASTING_VERSION else SERIES_PERCENTILE
         self.set_threshold(self.threshold, param)
         return self
 
@@ -340,7 +351,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """How this series model turns squared errors into scores (see :mod:`aeviz_core.scores`)."""
         return SeriesScore.of(self.window, getattr(self, "score_version_", SCORE_VERSION), self.smooth,
                               Preparation.of(self).level_rows, getattr(self, "channel_scale_", None),
-                              getattr(self, "step_scale_", None), getattr(self, "reference_scale_", None))
+                              getattr(self, "step_scale_", None), getattr(self, "reference_scale_", None),
+                              steady=getattr(self, "steady_", None), tail=getattr(self, "channel_tail_", None),
+                              adapt_rows=getattr(self, "adapt_rows_", 0), channel_smooth=getattr(self, "channel_smooth_", None))
 
     def _by_segment(self, X, fn) -> np.ndarray:
         """``fn(prepared piece)`` on each gap-free stretch of a series of at least one

@@ -13,9 +13,28 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .windows import SCALED_LIMIT, ChannelScaler, remove_level, running_level
+from .windows import SCALED_LIMIT, ChannelScaler, remove_level, running_level, slow_share
 
-__all__ = ["Preparation", "as_array", "fit_scaler", "input_kind", "mismatch"]
+__all__ = ["STEADY_SHARE", "Preparation", "as_array", "fit_scaler", "input_kind", "mismatch", "resolved_level"]
+
+#: ``level="auto"``: a channel whose normal readings keep less than this share of their variance
+#: in their moving average over a window is *steady* (noise around a level: a flow held at a set
+#: point), and its level is judged as it is; any other channel *wanders* (a temperature), and a
+#: short training period shows too little of its wandering to judge its level, so its running
+#: level is taken out
+STEADY_SHARE = 0.5
+#: ``level="auto"``: the running level of a wandering channel spans at most this share of the
+#: normal training rows (and at most ``32 * window + 1`` rows), so training sees it come and go
+LEVEL_SHARE_OF_TRAINING = 0.25
+
+
+def resolved_level(detector) -> str:
+    """The level treatment a series model uses: its ``level``, where ``"auto"`` is ``"auto"`` for
+    ``series_score="lasting"`` (steady channels as they are, wandering ones relative) and
+    ``"range"`` for the older scores."""
+    if detector.level != "auto":
+        return detector.level
+    return "auto" if getattr(detector, "series_score", "lasting") == "lasting" else "range"
 
 
 def as_array(X, series: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -90,6 +109,15 @@ def mismatch(detector, shape, names=None) -> str | None:
     return None
 
 
+def auto_level_rows(window: int, normal_rows: int) -> int:
+    """``level="auto"``'s running level: ``32 * window + 1`` rows, or fewer (odd, at least
+    ``window + 1``) where that is more than :data:`LEVEL_SHARE_OF_TRAINING` of the normal rows."""
+    share = int(LEVEL_SHARE_OF_TRAINING * normal_rows) // 2 * 2 + 1
+    import os
+    cap = int(os.environ.get("AEVIZ_LCAP", "32"))
+    return int(max(min(cap * window + 1, share), window + 1))
+
+
 def fit_scaler(X: np.ndarray, scaling: str) -> ChannelScaler | None:
     """The scaler of ``scaling``: per channel, one scale for all values (pixels), or none."""
     if scaling == "none":
@@ -106,30 +134,39 @@ class Preparation:
 
     scaler: ChannelScaler | None
     window: int | None
-    level: str
+    level: str  # resolved: "range", "relative", "absolute" or "auto" (see :func:`resolved_level`)
     level_rows: int  # rows of the running median behind ``level`` (0: the level is left as it is)
     level_range: np.ndarray | None
+    steady: np.ndarray | None = None  # ``level="auto"``: the channels whose level stays in
 
     @classmethod
     def of(cls, detector) -> Preparation:
         series = getattr(detector, "input_kind_", None) == "series"
+        level = resolved_level(detector) if series else "absolute"  # tables and images have no level
         rows = 0
-        if series and detector.level != "absolute":
-            auto = detector.level_window == "auto"
-            rows = 32 * detector.window + 1 if auto else int(detector.level_window)
-        return cls(getattr(detector, "scaler_", None), detector.window, detector.level, rows,
-                   getattr(detector, "level_range_", None))
+        if series and level != "absolute":
+            if detector.level_window != "auto":
+                rows = int(detector.level_window)
+            else:
+                rows = getattr(detector, "level_rows_", None) or 32 * detector.window + 1
+        return cls(getattr(detector, "scaler_", None), detector.window, level, rows,
+                   getattr(detector, "level_range_", None), getattr(detector, "steady_", None))
 
     @classmethod
     def fit(cls, detector, X: np.ndarray, normal: np.ndarray | None = None) -> tuple[Preparation, np.ndarray]:
-        """``(preparation, detrended X)`` fitted for ``detector`` on X: a series' level range over
-        its ``normal`` rows, then the scaler on those rows detrended (on every item otherwise)."""
-        blank = replace(cls.of(detector), scaler=None, level_range=None)
+        """``(preparation, detrended X)`` fitted for ``detector`` on X: a series' level range (or,
+        with ``level="auto"``, its steady channels and the span of its running level) over its
+        ``normal`` rows, then the scaler on those rows detrended (on every item otherwise)."""
+        blank = replace(cls.of(detector), scaler=None, level_range=None, steady=None)
         detrended, level_range = X, None
+        if blank.level == "auto":
+            blank = replace(blank, steady=slow_share(X, blank.window + 1, normal) < STEADY_SHARE)
+            if detector.level_window == "auto":
+                blank = replace(blank, level_rows=auto_level_rows(blank.window, int(np.sum(normal))))
         if blank.level_rows:
             running = running_level(X, blank.level_rows, blank.window)
             level_range = np.stack([running[normal].min(axis=0), running[normal].max(axis=0)])
-            detrended = remove_level(X, running, blank.level, level_range)
+            detrended = remove_level(X, running, blank.level, level_range, blank.steady)
         scaler = fit_scaler(detrended if normal is None else detrended[normal], detector.scaling)
         return replace(blank, scaler=scaler, level_range=level_range), detrended
 
@@ -159,7 +196,7 @@ class Preparation:
             return X
         if running is None:
             running = running_level(X, self.level_rows, self.window)
-        return remove_level(X, running, self.level, self.level_range)
+        return remove_level(X, running, self.level, self.level_range, self.steady)
 
     def prepare(self, X: np.ndarray) -> np.ndarray:
         """Model input of a gap-free piece of a series: detrended, then scaled."""

@@ -30,6 +30,10 @@ BLAME_AXIS = "share of the blame"
 EVENT_COLUMN_LABELS = {
     "event_id": st.column_config.TextColumn("event", help="The event's span, first-last row: the same name in "
                                             "the Review queue, its export and the CLI's events file."),
+    "kind": st.column_config.TextColumn("kind", help="shift: a change that lasts (at least four windows, a level "
+                                        "moved by more than three normal spreads); transient: any other event."),
+    "shift": st.column_config.TextColumn("shift", help="The channels whose level moved over the event, by how many "
+                                         "normal spreads."),
     "peak_score": st.column_config.NumberColumn("peak score", format="%.4g"),
     "start": st.column_config.NumberColumn("first row"),
     "end": st.column_config.NumberColumn("last row"),
@@ -111,6 +115,9 @@ def _threshold_view():
         "thousand held-out rows do not reach the tail of months of normal rows."
         if margin != 1.0 and rule != "manual" else ""))
 
+    origin = A.threshold_line(entry, ds) if entry.dataset_key == ds.key else None
+    if origin:
+        st.caption(origin[0].upper() + origin[1:] + ".")
     n_flag = int(flags.sum())
     st.markdown(f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged "
                 f"({n_flag / max(len(flags), 1):.2%}).")

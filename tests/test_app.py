@@ -446,10 +446,10 @@ def test_pages_say_when_the_flags_cannot_be_trusted(monkeypatch, tmp_path):
     for page in ("pages/4_anomalies.py", "pages/5_review.py", "pages/3_latent_explorer.py"):
         ok(at.switch_page(page).run())
         notes = [w.value for w in at.warning if "Can these flags be trusted?" in w.value]
-        drift = [n for n in notes if "'temp' left the range" in n]
+        drift = [n for n in notes if "readings outside their training range" in n]
         assert drift, (page, notes)
-        assert "from row 20" in drift[0] and "(2026-01-02 " in drift[0], drift[0]  # the drift starts at row 2000
-        assert "longer or more recent normal period" in drift[0], drift[0]
+        assert "'temp' since row 20" in drift[0] and "(2026-01-02 " in drift[0], drift[0]  # the drift starts at row 2000
+        assert "its level not scored" in drift[0], drift[0]
         assert not any("'flow'" in n or "'pressure'" in n for n in notes), notes
 
 

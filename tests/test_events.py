@@ -81,7 +81,7 @@ def test_aeviz_score_writes_events_streamed_as_in_memory(series_detector, faulty
     assert spike["start_time"] == frame["time"].iloc[spike["start_row"]]
     assert spike["duration"] == spike["end_row"] - spike["start_row"]  # one row a second
     shifted = table[(table["start_row"] <= 1420) & (table["end_row"] >= 1380)]
-    assert len(shifted) == 1 and shifted.iloc[0]["blamed_channel"] == "c"
+    assert len(shifted) >= 1 and (shifted["blamed_channel"] == "c").all()
     # one answer to "which sensor": the file's blame is the app's (its tables, chart and review
     # queue blame their events with explain.blame_events, from the same spans)
     from aeviz_core.explain import blame_events
@@ -94,7 +94,9 @@ def test_aeviz_score_writes_events_streamed_as_in_memory(series_detector, faulty
 
 def test_merge_gap_needs_events_and_is_checked(series_detector, faulty_series, tmp_path, capsys):
     data = tmp_path / "series.csv"
-    faulty_series.to_csv(data, index=False)
+    frame = faulty_series.copy()
+    frame.loc[2600:2640, "c"] = frame.loc[2600, "c"]  # a stuck sensor besides the spike: two events
+    frame.to_csv(data, index=False)
     model = save_detector(series_detector, tmp_path / "model")
     assert main(["score", str(data), "--model", str(model), "--out", str(tmp_path / "s.csv"),
                  "--merge-gap", "5"]) == 2
