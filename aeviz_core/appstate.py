@@ -482,7 +482,7 @@ class TrainingJob:
 
     def _run(self):
         try:
-            self.detector.fit(self._X, self._y, progress=self._progress, stop=self.stop)
+            self.detector.fit(self._X, anomalous=self._y, progress=self._progress, stop=self.stop)
         except (ValueError, RuntimeError, MemoryError) as exc:  # DataError, TrainingError...
             self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         except Exception as exc:  # noqa: BLE001  (shown to the user, never a traceback)

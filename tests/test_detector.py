@@ -33,7 +33,7 @@ def test_a_spike_is_found_on_its_rows_and_its_channel(series_detector, faulty_se
     assert np.argmax(channels[2000:2010].sum(axis=0)) == 1  # the event's top channel is "b"
     assert np.mean(np.argmax(channels[2000:2010], axis=1) == 1) >= 0.8  # and most of its rows
     assert np.median(errors[:1500]) < 1.5  # normalised: 1 is a typical error
-    scores, parts = det.score(faulty_series)
+    scores, parts = det.score_parts(faulty_series)
     assert roc_auc_score(truth, scores) > 0.97
     assert np.argmax(parts[2000:2010].sum(axis=0)) == 1
     flagged = det.predict(faulty_series) == -1
@@ -59,7 +59,7 @@ def test_a_stuck_noisy_level_is_flagged_by_its_stillness(series_detector, series
     assert det.step_scale_.shape == (4,) and (det.step_scale_ > 0).all()
     stuck = series.copy()
     stuck.loc[2000:2150, "level"] = stuck.loc[2000, "level"]
-    scores, parts = det.score(stuck)
+    scores, parts = det.score_parts(stuck)
     still_rows = det._series_score().still_smooth
     inner = slice(2001 + still_rows // 2, 2151 - still_rows // 2)  # every averaged step is still
     assert (np.argmax(parts[inner], axis=1) == 3).all()
@@ -166,7 +166,7 @@ def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(
     X.loc[420:440, "a"] += 3.0
     y[420:441] = 1
     params = dict(window=16, stride=2, latent_dim=3, epochs=15, random_state=0)
-    det = AutoencoderDetector(**params).fit(X, y)
+    det = AutoencoderDetector(**params).fit(X, anomalous=y)
     reach = det._series_score().reach
     assert len(det.fit_errors_) == 150 - (412 - (420 - reach) + 1)  # the rows within reach are out
     clean = AutoencoderDetector(**params).fit(series.iloc[:1500])
@@ -189,7 +189,7 @@ def test_a_missing_value_in_a_series_is_a_gap_not_an_error(series_detector, seri
     bad = series.copy()
     bad.iloc[1000, 2] = np.nan
     bad.iloc[1001, 0] = np.inf
-    scores, parts = series_detector.score(bad)
+    scores, parts = series_detector.score_parts(bad)
     assert np.isnan(scores[1000:1002]).all() and np.isnan(parts[1000:1002]).all()
     assert np.isfinite(scores[:1000]).all() and np.isfinite(scores[1002:]).all()
     # no window spans the gap: each side scores as if it were the whole series
@@ -210,7 +210,7 @@ def test_labels_keep_faults_out_of_training(series, faulty_series):
     y = np.zeros(len(faulty_series), int)
     y[2000:2010] = 1
     det = AutoencoderDetector(window=16, stride=4, latent_dim=3, epochs=2, random_state=0)
-    det.fit(faulty_series, y)
+    det.fit(faulty_series, anomalous=y)
     scaled = det._scale(faulty_series.to_numpy())
     assert len(series_windows(scaled, 16, 4, normal=y == 0)) < len(series_windows(scaled, 16, 4))
 
@@ -416,7 +416,7 @@ def test_blame_names_the_drifting_sensor_of_a_broken_relation():
     det = AutoencoderDetector(window=16, stride=2, latent_dim=3, epochs=30, random_state=0).fit(X.iloc[:3000])
     faulty = X.copy()
     faulty.loc[3400:3599, "flow"] += np.linspace(0.05, 1.0, 200)  # the flow meter drifts
-    _, parts = det.score(faulty)
+    _, parts = det.score_parts(faulty)
     plain = parts[3400:3600].sum(axis=0) / parts[3400:3600].sum()
     shares = det.blame(faulty, 3400, 3599)
     assert shares.sum() == pytest.approx(1.0) and (shares >= 0).all()
