@@ -215,6 +215,37 @@ def test_labels_keep_faults_out_of_training(series, faulty_series):
     assert len(series_windows(scaled, 16, 4, normal=y == 0)) < len(series_windows(scaled, 16, 4))
 
 
+def test_y_is_not_used_and_labels_are_asked_for_by_name():
+    """``fit``'s y is ignored, as scikit-learn's outlier detectors ignore it (model selection passes
+    its labels there); ``anomalous`` leaves the items it marks out of training."""
+    X = np.random.default_rng(0).normal(size=(120, 3))
+    params = dict(latent_dim=2, hidden=(8,), epochs=2, random_state=0)
+    plain = AutoencoderDetector(**params).fit(X)
+    with_y = AutoencoderDetector(**params).fit(X, np.ones(120))  # every item "anomalous" in y: not read
+    np.testing.assert_array_equal(with_y.score_samples(X), plain.score_samples(X))
+    labelled = AutoencoderDetector(**params).fit(X, anomalous=np.r_[np.ones(20), np.zeros(100)])
+    assert not np.allclose(labelled.score_samples(X), plain.score_samples(X))
+    with pytest.raises(ValueError, match="anomalous marks every item as anomalous: nothing normal"):
+        AutoencoderDetector(**params).fit(X, anomalous=np.ones(120))
+    with pytest.raises(ValueError, match=r"anomalous must have one label per item \(120\), got shape \(3,\)"):
+        AutoencoderDetector(**params).fit(X, anomalous=[0, 1, 0])
+
+
+def test_score_parts_in_one_pass_and_score_is_a_float(series_detector, faulty_series):
+    """``score_parts``: the anomaly score and its channel parts; ``score``: scikit-learn's float, the
+    mean of ``score_samples`` (higher = more normal) over the scored rows, y not used."""
+    det = series_detector
+    scores, parts = det.score_parts(faulty_series)
+    np.testing.assert_array_equal(scores, det.anomaly_score(faulty_series))
+    np.testing.assert_array_equal(parts, det.channel_scores(faulty_series))
+    gappy = faulty_series.copy()
+    gappy.iloc[100] = np.nan  # a gap row: no score, left out of the mean
+    value = det.score(gappy, np.ones(len(gappy)))
+    assert isinstance(value, float) and np.isfinite(value)
+    assert value == pytest.approx(np.nanmean(det.score_samples(gappy)), rel=1e-12)
+    assert det.score(gappy) == value
+
+
 def test_random_state_makes_runs_repeatable(series):
     a = AutoencoderDetector(window=8, stride=8, latent_dim=2, epochs=3, random_state=3).fit(series.iloc[:800])
     b = AutoencoderDetector(window=8, stride=8, latent_dim=2, epochs=3, random_state=3).fit(series.iloc[:800])

@@ -126,25 +126,28 @@ def test_the_image_configuration_keeps_the_contract():
 
 
 def test_cross_validation_reads_no_labels_through_y():
-    """``cross_validate`` passes y to ``fit``: its scores are those of models that never saw it.
-    Leaving the anomalies out of training is asked for by name (``anomalous``)."""
+    """``cross_validate`` passes y to ``fit``: its models and scores are those of models that never
+    saw it. Leaving the anomalies out of training is asked for by name (``anomalous``)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(150, 4))
     X[:, 2] = X[:, 0] + 0.1 * X[:, 2]
     y = np.zeros(150, dtype=int)
-    y[::10] = 1
-    X[y == 1] += rng.normal(0, 3, size=(15, 4))
+    y[::5] = 1
+    X[y == 1] *= 1.5  # wider than the normal items, among them
     det = AutoencoderDetector(**SMALL)
     cv = KFold(3, shuffle=True, random_state=0)
+    folds = list(cv.split(X))
 
-    with_y = cross_validate(det, X, y, cv=cv, scoring="roc_auc")["test_score"]
-    unlabelled = [clone(det).fit(X[train]).decision_function(X[test]) for train, test in cv.split(X)]
-    assert_allclose(with_y, [roc_auc_score(y[test], scores) for (_, test), scores in zip(cv.split(X), unlabelled)],
+    with_y = cross_validate(det, X, y, cv=cv, scoring="roc_auc", return_estimator=True)
+    unlabelled = [clone(det).fit(X[train]).decision_function(X[test]) for train, test in folds]
+    for est, (_, test), scores in zip(with_y["estimator"], folds, unlabelled):
+        assert_array_equal(est.decision_function(X[test]), scores)  # the model that never saw y
+    assert_allclose(with_y["test_score"], [roc_auc_score(y[test], scores) for (_, test), scores in zip(folds, unlabelled)],
                     rtol=1e-12)
 
     by_name = cross_validate(det, X, y, cv=cv, scoring="roc_auc", params={"anomalous": y}, return_estimator=True)
-    labelled = [est.decision_function(X[test]) for est, (_, test) in zip(by_name["estimator"], cv.split(X))]
-    assert_allclose(by_name["test_score"],
-                    [roc_auc_score(y[test], scores) for (_, test), scores in zip(cv.split(X), labelled)], rtol=1e-12)
-    # the labels change the models: the equality above is not for want of a difference to see
-    assert not np.allclose(labelled[0], unlabelled[0])
+    labelled = [est.decision_function(X[test]) for est, (_, test) in zip(by_name["estimator"], folds)]
+    for told, untold in zip(labelled, unlabelled):  # the labels change the models
+        assert not np.allclose(told, untold)
+    assert_allclose(by_name["test_score"], [roc_auc_score(y[test], scores) for (_, test), scores in zip(folds, labelled)],
+                    rtol=1e-12)
