@@ -5,11 +5,13 @@ Score direction, everywhere in aeviz:
 * :meth:`AutoencoderDetector.reconstruction_error` and
   :meth:`~AutoencoderDetector.channel_errors`: **higher = worse**;
 * :meth:`~AutoencoderDetector.anomaly_score` and
-  :meth:`~AutoencoderDetector.channel_scores`: **higher = more anomalous**,
+  :meth:`~AutoencoderDetector.channel_scores` (both in one pass:
+  :meth:`~AutoencoderDetector.score_parts`): **higher = more anomalous**,
   the score that is thresholded (equal to the reconstruction error for
   tables, windows and images; a residual-energy test for series);
 * :meth:`~AutoencoderDetector.score_samples`: scikit-learn's convention,
-  **higher = more normal** (``-anomaly_score``);
+  **higher = more normal** (``-anomaly_score``); :meth:`~AutoencoderDetector.score`
+  is their mean, one float;
 * :meth:`~AutoencoderDetector.decision_function` ``= score_samples - offset_``
   with ``offset_ = -threshold_``: negative means flagged;
 * :meth:`~AutoencoderDetector.predict`: ``+1`` normal, ``-1`` flagged
