@@ -11,8 +11,10 @@ and is run in strict mode: should it start to pass, the list is wrong and the ru
 
 The models are tiny (one epoch of one batch, 8 hidden units, a 2-D code without the
 neighbour term; the table's threshold is fitted on its training items, with no held-out
-share), and TensorFlow runs them eagerly here: tracing a graph for each of the ~150 fits
-would cost more than the one epoch it speeds up.
+share: a series keeps its held-out blocks, since its threshold, widened by the series
+margin above training rows, would flag none of them, and ``check_outliers_train`` asks that
+some training items are flagged), and TensorFlow runs them eagerly here: tracing a graph
+for each of the ~150 fits would cost more than the one epoch it speeds up.
 """
 
 import numpy as np
@@ -101,6 +103,7 @@ def test_the_image_configuration_keeps_the_contract():
 
     predicted, decision, normality = det.predict(images), det.decision_function(images), det.score_samples(images)
     assert predicted.dtype.kind == "i" and set(np.unique(predicted)) == {-1, 1}
+    assert (predicted[:3] == -1).all()
     assert decision.dtype == normality.dtype == np.float64 and decision.shape == (60,)
     assert_allclose(decision, normality - det.offset_)
     assert_array_equal(np.where(decision >= 0, 1, -1), predicted)
@@ -110,7 +113,7 @@ def test_the_image_configuration_keeps_the_contract():
     order = rng.permutation(60)
     assert_allclose(det.score_samples(images[order]), normality[order], rtol=1e-6)
     assert_allclose(det.score_samples(images[:5]), normality[:5], rtol=1e-6)
-    # the same fit again (fit_transform) gives the same model
+    # the same fit again, without y this time (fit_transform), gives the same model: y was not used
     assert_array_equal(clone(IMAGES).fit_transform(images), det.transform(images))
 
     with pytest.raises(ValueError, match="X has 1 features, but AutoencoderDetector is expecting 2 features"):
