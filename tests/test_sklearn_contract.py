@@ -145,12 +145,12 @@ def test_cross_validation_reads_no_labels_through_y():
     unlabelled = [clone(det).fit(X[train]).decision_function(X[test]) for train, test in folds]
     for est, (_, test), scores in zip(with_y["estimator"], folds, unlabelled):
         assert_array_equal(est.decision_function(X[test]), scores)  # the model that never saw y
-    assert_allclose(with_y["test_score"], [roc_auc_score(y[test], scores) for (_, test), scores in zip(folds, unlabelled)],
-                    rtol=1e-12)
+    aucs = [roc_auc_score(y[test], scores) for (_, test), scores in zip(folds, unlabelled)]
+    assert_allclose(with_y["test_score"], aucs, rtol=1e-12)
 
     by_name = cross_validate(det, X, y, cv=cv, scoring="roc_auc", params={"anomalous": y}, return_estimator=True)
     labelled = [est.decision_function(X[test]) for est, (_, test) in zip(by_name["estimator"], folds)]
     for told, untold in zip(labelled, unlabelled):  # the labels change the models
         assert not np.allclose(told, untold)
-    assert_allclose(by_name["test_score"], [roc_auc_score(y[test], scores) for (_, test), scores in zip(folds, labelled)],
-                    rtol=1e-12)
+    aucs = [roc_auc_score(y[test], scores) for (_, test), scores in zip(folds, labelled)]
+    assert_allclose(by_name["test_score"], aucs, rtol=1e-12)
