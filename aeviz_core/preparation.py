@@ -25,9 +25,8 @@ def as_array(X, series: bool, estimator=None, min_samples: int = 1) -> tuple[np.
     scikit-learn's :func:`~sklearn.utils.validation.check_array` does the conversion and
     gives scikit-learn's messages for what no estimator takes (sparse, complex or 1-D input,
     fewer than ``min_samples`` items, no columns, values that are not numbers), naming
-    ``estimator``. In a series an
-    infinite value becomes NaN (a gap: no window spans it, it gets no score); elsewhere a
-    non-finite value is refused, naming the item and channel.
+    ``estimator``. In a series an infinite value becomes NaN (a gap: no window spans it, it
+    gets no score); elsewhere a non-finite value is refused, naming the item and channel.
     """
     names = None
     if isinstance(X, pd.DataFrame):
