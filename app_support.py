@@ -245,7 +245,7 @@ def merge_gap_input(box, entry: ModelEntry, *, key: str) -> int:
 @st.cache_data(show_spinner="Scoring...", max_entries=16)
 def scores(_det, model_id: str, data_key: str, _X) -> tuple[np.ndarray, np.ndarray]:
     """``(errors, channel_errors)`` of the data (per row for a series), keyed by model and data."""
-    errors, channel = _det.score(_X)
+    errors, channel = _det.score_parts(_X)
     return errors.astype(np.float64), channel.astype(np.float32)
 
 
@@ -466,9 +466,9 @@ def _train_pair(common: dict, X, y, weighting: str, beta: float, progress):
         return None if progress is None else (lambda info: progress(label, info))
 
     # a plain AE: the pair differs only in the variational part and its KL term
-    ae = AutoencoderDetector(model="ae", neighbor_weight=0.0, **common).fit(X, y, progress=hook("AE"))
+    ae = AutoencoderDetector(model="ae", neighbor_weight=0.0, **common).fit(X, anomalous=y, progress=hook("AE"))
     vae = AutoencoderDetector(model="vae", beta=beta, vae_weighting=weighting, **common).fit(
-        X, y, progress=hook("VAE"))
+        X, anomalous=y, progress=hook("VAE"))
     return ae, vae
 
 

@@ -345,7 +345,7 @@ def parse_hidden(text: str) -> tuple:
 
 
 def training_data(dataset: Dataset, settings: TrainSettings):
-    """``(X, y)`` to pass to ``fit``: the training rows of a series, or all the
+    """``(X, y)`` to pass to ``fit(X, anomalous=y)``: the training rows of a series, or all the
     images with ``y = 1`` for the classes not counted as normal.
 
     ``X`` is a DataFrame of channels (series), ``(n, h*w)`` pixels (``ae``/``vae``)
@@ -487,7 +487,8 @@ class TrainingJob:
     The page cannot train in its own script run: a click on *Stop* reruns the
     script, which would abort ``fit`` and lose the model. Here ``fit`` runs in
     a thread; the page polls ``history``/``done``; *Stop* sets ``stop``, and
-    the detector keeps the weights reached so far.
+    the detector keeps the weights reached so far. ``y`` (from :func:`training_data`)
+    goes to ``fit`` as ``anomalous``.
     """
 
     def __init__(self, detector, X, y, *, name: str, dataset: Dataset, settings: TrainSettings):
@@ -514,7 +515,7 @@ class TrainingJob:
 
     def _run(self):
         try:
-            self.detector.fit(self._X, self._y, progress=self._progress, stop=self.stop)
+            self.detector.fit(self._X, anomalous=self._y, progress=self._progress, stop=self.stop)
         except (ValueError, RuntimeError, MemoryError) as exc:  # DataError, TrainingError...
             self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         except Exception as exc:  # noqa: BLE001  (shown to the user, never a traceback)

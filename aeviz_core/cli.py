@@ -123,7 +123,7 @@ def _train(args) -> int:
         model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed,
         series_score=args.score, adapt_after=adapt, **({"epochs": args.epochs} if args.epochs else {}),
     )
-    detector.fit(channels, y, progress=lambda e: _progress(
+    detector.fit(channels, anomalous=y, progress=lambda e: _progress(
         f"epoch {e.epoch}/{e.epochs}  loss {e.loss:.4f}"
         + ("" if e.val_loss is None else f"  val_loss {e.val_loss:.4f}")))
     extra = {"time_col": None if data.time is None else str(data.time.name),

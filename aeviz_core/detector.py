@@ -5,11 +5,13 @@ Score direction, everywhere in aeviz:
 * :meth:`AutoencoderDetector.reconstruction_error` and
   :meth:`~AutoencoderDetector.channel_errors`: **higher = worse**;
 * :meth:`~AutoencoderDetector.anomaly_score` and
-  :meth:`~AutoencoderDetector.channel_scores`: **higher = more anomalous**,
+  :meth:`~AutoencoderDetector.channel_scores` (both in one pass:
+  :meth:`~AutoencoderDetector.score_parts`): **higher = more anomalous**,
   the score that is thresholded (equal to the reconstruction error for
   tables, windows and images; a residual-energy test for series);
 * :meth:`~AutoencoderDetector.score_samples`: scikit-learn's convention,
-  **higher = more normal** (``-anomaly_score``);
+  **higher = more normal** (``-anomaly_score``); :meth:`~AutoencoderDetector.score`
+  is their mean, one float;
 * :meth:`~AutoencoderDetector.decision_function` ``= score_samples - offset_``
   with ``offset_ = -threshold_``: negative means flagged;
 * :meth:`~AutoencoderDetector.predict`: ``+1`` normal, ``-1`` flagged
@@ -36,6 +38,7 @@ import keras
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils import TransformerTags
 from sklearn.utils.validation import check_is_fitted
 
 from . import explain, preparation, training
@@ -208,14 +211,15 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """Turn X into a float array (:func:`~aeviz_core.preparation.as_array`); remember or
         check its columns."""
         series = self.window is not None if fitting else getattr(self, "input_kind_", None) == "series"
-        X, names = preparation.as_array(X, series)
+        if not fitting:
+            check_is_fitted(self, "model_")
+        X, names = preparation.as_array(X, series, self, min_samples=2 if fitting else 1)
         if fitting:
             if names is not None:
                 self.feature_names_in_ = names
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
         else:
-            check_is_fitted(self, "model_")
             problem = self.mismatch(X.shape, names)
             if problem:
                 raise ModelMismatchError(problem)
@@ -234,15 +238,31 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return training_plan(self.get_params())
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, *, progress=None, stop=None):
-        """Train the autoencoder on normal data and fit the threshold; returns self.
+    def fit(self, X, y=None, *, anomalous=None, progress=None, stop=None):
+        """Train the autoencoder on normal data and fit the threshold.
 
-        ``X``: an array or DataFrame of a shape the module docstring lists. ``y`` (optional,
-        1 = anomalous): only normal data trains, for a series the windows whose rows are all
-        normal, and no held-out row a labelled anomaly reaches fits the threshold.
-        ``progress(EpochInfo)`` is called after every epoch; ``stop`` (anything with
-        ``is_set()``, e.g. a ``threading.Event``) ends training after the current batch
-        (``interrupted_`` True; the model keeps the weights reached and is usable).
+        Parameters
+        ----------
+        X : array-like or DataFrame
+            Of a shape the module docstring lists; a series may hold NaN rows (gaps).
+        y : None
+            Not used, present for API consistency (as in scikit-learn's outlier
+            detectors). Model selection (``cross_validate``, ``GridSearchCV``) passes its
+            labels here; were they used to leave anomalies out of training, a score such
+            as ROC AUC would be read on a model that knew them.
+        anomalous : array-like of shape (n_items,) or (n_rows,), optional
+            1 (or True) for items known to be anomalous, asked for by name: only normal
+            data trains (for a series the windows whose rows are all normal) and no
+            held-out row a labelled anomaly reaches fits the threshold.
+        progress : callable, optional
+            ``progress(EpochInfo)`` is called after every epoch.
+        stop : object with ``is_set()``, optional
+            E.g. a ``threading.Event``: ends training after the current batch
+            (``interrupted_`` True; the model keeps the weights reached and is usable).
+
+        Returns
+        -------
+        self : AutoencoderDetector
         """
         check_settings(self.get_params())
         period = row_period_seconds(X.index.to_series()) if isinstance(getattr(X, "index", None), pd.DatetimeIndex) else None
@@ -257,7 +277,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.input_kind_ = preparation.input_kind(X, self.window, self.model)
         self.n_features_in_ = X.shape[-1]
         self.fingerprint_ = training.data_fingerprint(X)
-        normal = training.normal_from_labels(y, len(X))
+        normal = training.normal_from_labels(anomalous, len(X))
         fraction = float(self.validation_fraction)
         series = self.input_kind_ == "series"
         if series:
@@ -436,10 +456,22 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         X = self._check_array(X)
         return self._scores(X)[1]
 
-    def score(self, X):
-        """``(anomaly_score, channel_scores)`` in one pass."""
+    def score_parts(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(anomaly_score, channel_scores)`` in one pass (higher = more anomalous): the
+        score of each item or row, ``(n,)``, and its channel parts, ``(n, n_channels)``."""
         X = self._check_array(X)
         return self._scores(X)
+
+    def score(self, X, y=None) -> float:
+        """Mean of :meth:`score_samples` over the items (a series: over its scored rows, gaps
+        left out): higher = ``X`` looks more normal to the model.
+
+        scikit-learn's ``score``: what ``GridSearchCV`` and ``cross_validate`` maximise
+        when no ``scoring`` is given (a model that rebuilds held-out normal data better
+        scores higher). ``y`` is not used, present for API consistency. For the scores of
+        each item and their channel parts use :meth:`score_parts`.
+        """
+        return float(np.nanmean(self.score_samples(X)))
 
     def score_samples(self, X) -> np.ndarray:
         """scikit-learn's score: ``-anomaly_score`` (higher = more normal)."""
@@ -452,6 +484,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """+1 for normal items, -1 for flagged ones (``anomaly_score > threshold_``)."""
         return np.where(self.anomaly_score(X) > self.threshold_, -1, 1)
+
+    def fit_transform(self, X, y=None, *, anomalous=None, progress=None, stop=None) -> np.ndarray:
+        """:meth:`fit`, then :meth:`transform` of the same ``X`` (``y`` is not used)."""
+        return self.fit(X, anomalous=anomalous, progress=progress, stop=stop).transform(X)
 
     def transform(self, X) -> np.ndarray:
         """Latent coordinates (a VAE's means), ``(n_items, latent_dim)``; for a series one per
@@ -505,7 +541,15 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return state
 
     def __sklearn_tags__(self):
+        """scikit-learn's tags: an outlier detector (``OutlierMixin``) that transforms to its
+        latent (float32), dense input only; 2-D input is a table, or a series with
+        ``window`` set, whose NaN rows are gaps (``allow_nan``); 3-D windows and 4-D images
+        too, and only those for a convolutional model without a window."""
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.non_deterministic = True
+        series = self.window is not None
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = series
+        tags.input_tags.two_d_array = series or not str(self.model).startswith("conv")
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
         return tags

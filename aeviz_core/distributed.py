@@ -517,7 +517,7 @@ def _score_rows(detector, data, start: int, stop: int, first_row: int, file: str
     ``row`` counts from ``first_row``; the flagged rows carry their channel
     scores under the channel names, for :func:`flags_to_events`.
     """
-    anomaly, channel = detector.score(data.channels)
+    anomaly, channel = detector.score_parts(data.channels)
     anomaly, channel = anomaly[start:stop], channel[start:stop]
     names = [str(c) for c in data.channels.columns]
     time = None if data.time is None else data.time.to_numpy()[start:stop]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import FLOAT_DTYPES, check_array
 
 from .windows import SCALED_LIMIT, ChannelScaler, remove_level, running_level, slow_share
 
@@ -37,10 +38,15 @@ def resolved_level(detector) -> str:
     return "auto" if getattr(detector, "series_score", "lasting") == "lasting" else "range"
 
 
-def as_array(X, series: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(values, column names or None)``: X as a float array of 2 to 4 dimensions. In a series
-    an infinite value becomes NaN (a gap: no window spans it, it gets no score); elsewhere a
-    non-finite value is refused, naming the item and channel."""
+def as_array(X, series: bool, estimator=None, min_samples: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(values, column names or None)``: X as a float array of 2 to 4 dimensions.
+
+    scikit-learn's :func:`~sklearn.utils.validation.check_array` does the conversion and
+    gives scikit-learn's messages for what no estimator takes (sparse, complex or 1-D input,
+    fewer than ``min_samples`` items, no columns, values that are not numbers), naming
+    ``estimator``. In a series an infinite value becomes NaN (a gap: no window spans it, it
+    gets no score); elsewhere a non-finite value is refused, naming the item and channel.
+    """
     names = None
     if isinstance(X, pd.DataFrame):
         names = np.asarray([str(c) for c in X.columns], dtype=object)
@@ -48,16 +54,11 @@ def as_array(X, series: bool) -> tuple[np.ndarray, np.ndarray | None]:
         if non_numeric:
             raise ValueError(f"column {non_numeric[0]!r} is not numeric: drop it or load it as a label")
         X = X.to_numpy(dtype=np.float64)
-    try:
-        X = np.asarray(X)
-        if X.dtype.kind != "f":  # floats keep their precision (no float32 -> float64 copy)
-            X = X.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"X must be numeric: {exc}") from None
-    if X.ndim < 2 or X.ndim > 4:
+    # floats keep their precision (no float32 -> float64 copy); NaN is judged below
+    X = check_array(X, accept_sparse=False, dtype=FLOAT_DTYPES, ensure_all_finite=False, allow_nd=True,
+                    ensure_min_samples=min_samples, estimator=estimator)
+    if X.ndim > 4:
         raise ValueError(f"X must be 2-D, 3-D (windows) or 4-D (images), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError("X has no rows")
     if series and X.ndim == 2:
         if np.isinf(X).any():
             X = np.where(np.isinf(X), np.nan, X)
@@ -98,7 +99,9 @@ def mismatch(detector, shape, names=None) -> str | None:
             return f"the data's channels do not match the model's: missing {missing}, unexpected {extra}"
         return f"the data's channels are in another order than the model's: expected {list(expected)}"
     if shape[-1] != detector.n_features_in_:
-        return f"X has {shape[-1]} channels, the model was trained on {detector.n_features_in_}"
+        return (f"X has {shape[-1]} features, but {type(detector).__name__} is expecting "
+                f"{detector.n_features_in_} features as input: the data has {shape[-1]} channels, "
+                f"the model was trained on {detector.n_features_in_}")
     kind = detector.input_kind_
     if kind in ("windows", "images") and tuple(shape[1:]) != detector.item_shape_:
         return f"items have shape {tuple(shape[1:])}, the model expects {detector.item_shape_}"

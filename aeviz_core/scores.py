@@ -137,7 +137,7 @@ def score_table(detector, data, *, threshold: float | None = None) -> pd.DataFra
         ``score`` is higher = more anomalous.
     """
     channels = data.channels if hasattr(data, "channels") else data
-    scores, parts = detector.score(channels)  # anomaly score and its channel parts
+    scores, parts = detector.score_parts(channels)  # anomaly score and its channel parts
     limit = detector.threshold_ if threshold is None else float(threshold)
     return rows_frame(scores, parts, channels.columns, limit, time=getattr(data, "time", None))
 

@@ -89,16 +89,16 @@ def data_fingerprint(X: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def normal_from_labels(y, n):
-    """``y == 0`` as a mask of the items that may train (None without labels)."""
-    if y is None:
+def normal_from_labels(anomalous, n):
+    """``anomalous == 0`` as a mask of the items that may train (None without labels)."""
+    if anomalous is None:
         return None
-    y = np.asarray(y)
-    if y.shape != (n,):
-        raise ValueError(f"y must have one label per item ({n}), got shape {y.shape}")
-    normal = y == 0
+    anomalous = np.asarray(anomalous)
+    if anomalous.shape != (n,):
+        raise ValueError(f"anomalous must have one label per item ({n}), got shape {anomalous.shape}")
+    normal = anomalous == 0
     if not normal.any():
-        raise ValueError("y marks every item anomalous: nothing normal to train on")
+        raise ValueError("anomalous marks every item as anomalous: nothing normal to train on")
     return normal
 
 

@@ -33,7 +33,7 @@ def test_a_spike_is_found_on_its_rows_and_its_channel(series_detector, faulty_se
     assert np.argmax(channels[2000:2010].sum(axis=0)) == 1  # the event's top channel is "b"
     assert np.mean(np.argmax(channels[2000:2010], axis=1) == 1) >= 0.8  # and most of its rows
     assert np.median(errors[:1500]) < 1.5  # normalised: 1 is a typical error
-    scores, parts = det.score(faulty_series)
+    scores, parts = det.score_parts(faulty_series)
     assert roc_auc_score(truth, scores) > 0.97
     assert np.argmax(parts[2000:2010].sum(axis=0)) == 1
     flagged = det.predict(faulty_series) == -1
@@ -59,7 +59,7 @@ def test_a_stuck_noisy_level_is_flagged_by_its_stillness(series_detector, series
     assert det.step_scale_.shape == (4,) and (det.step_scale_ > 0).all()
     stuck = series.copy()
     stuck.loc[2000:2150, "level"] = stuck.loc[2000, "level"]
-    scores, parts = det.score(stuck)
+    scores, parts = det.score_parts(stuck)
     still_rows = det._series_score().still_smooth
     inner = slice(2001 + still_rows // 2, 2151 - still_rows // 2)  # every averaged step is still
     assert (np.argmax(parts[inner], axis=1) == 3).all()
@@ -172,7 +172,7 @@ def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(
     y[420:441] = 1
     # version 3 fits its threshold on the held-out rows
     params = dict(window=16, stride=2, latent_dim=3, epochs=15, random_state=0, series_score="smooth")
-    det = AutoencoderDetector(**params).fit(X, y)
+    det = AutoencoderDetector(**params).fit(X, anomalous=y)
     reach = det._series_score().reach
     assert len(det.fit_errors_) == 150 - (412 - (420 - reach) + 1)  # the rows within reach are out
     clean = AutoencoderDetector(**params).fit(series.iloc[:1500])
@@ -180,7 +180,7 @@ def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(
     assert det.threshold_ < 1.5 * clean.threshold_
     # the default score, with 150 held-out rows (fewer than 32 windows), on every normal training row
     params.pop("series_score")
-    det = AutoencoderDetector(**params).fit(X, y)
+    det = AutoencoderDetector(**params).fit(X, anomalous=y)
     reach = det._series_score().reach
     assert det.threshold_source_ == "training"
     assert len(det.fit_errors_) == 1500 - 21 - 2 * reach  # the fault's rows and the rows within reach are out
@@ -204,7 +204,7 @@ def test_a_missing_value_in_a_series_is_a_gap_not_an_error(series_detector, seri
     bad = series.copy()
     bad.iloc[1000, 2] = np.nan
     bad.iloc[1001, 0] = np.inf
-    scores, parts = series_detector.score(bad)
+    scores, parts = series_detector.score_parts(bad)
     assert np.isnan(scores[1000:1002]).all() and np.isnan(parts[1000:1002]).all()
     assert np.isfinite(scores[:1000]).all() and np.isfinite(scores[1002:]).all()
     # no window spans the gap: each side scores as if it were the whole series
@@ -225,9 +225,40 @@ def test_labels_keep_faults_out_of_training(series, faulty_series):
     y = np.zeros(len(faulty_series), int)
     y[2000:2010] = 1
     det = AutoencoderDetector(window=16, stride=4, latent_dim=3, epochs=2, random_state=0)
-    det.fit(faulty_series, y)
+    det.fit(faulty_series, anomalous=y)
     scaled = det._scale(faulty_series.to_numpy())
     assert len(series_windows(scaled, 16, 4, normal=y == 0)) < len(series_windows(scaled, 16, 4))
+
+
+def test_y_is_not_used_and_labels_are_asked_for_by_name():
+    """``fit``'s y is ignored, as scikit-learn's outlier detectors ignore it (model selection passes
+    its labels there); ``anomalous`` leaves the items it marks out of training."""
+    X = np.random.default_rng(0).normal(size=(120, 3))
+    params = dict(latent_dim=2, hidden=(8,), epochs=2, random_state=0)
+    plain = AutoencoderDetector(**params).fit(X)
+    with_y = AutoencoderDetector(**params).fit(X, np.ones(120))  # every item "anomalous" in y: not read
+    np.testing.assert_array_equal(with_y.score_samples(X), plain.score_samples(X))
+    labelled = AutoencoderDetector(**params).fit(X, anomalous=np.r_[np.ones(20), np.zeros(100)])
+    assert not np.allclose(labelled.score_samples(X), plain.score_samples(X))
+    with pytest.raises(ValueError, match="anomalous marks every item as anomalous: nothing normal"):
+        AutoencoderDetector(**params).fit(X, anomalous=np.ones(120))
+    with pytest.raises(ValueError, match=r"anomalous must have one label per item \(120\), got shape \(3,\)"):
+        AutoencoderDetector(**params).fit(X, anomalous=[0, 1, 0])
+
+
+def test_score_parts_in_one_pass_and_score_is_a_float(series_detector, faulty_series):
+    """``score_parts``: the anomaly score and its channel parts; ``score``: scikit-learn's float, the
+    mean of ``score_samples`` (higher = more normal) over the scored rows, y not used."""
+    det = series_detector
+    scores, parts = det.score_parts(faulty_series)
+    np.testing.assert_array_equal(scores, det.anomaly_score(faulty_series))
+    np.testing.assert_array_equal(parts, det.channel_scores(faulty_series))
+    gappy = faulty_series.copy()
+    gappy.iloc[100] = np.nan  # a gap row: no score, left out of the mean
+    value = det.score(gappy, np.ones(len(gappy)))
+    assert isinstance(value, float) and np.isfinite(value)
+    assert value == pytest.approx(np.nanmean(det.score_samples(gappy)), rel=1e-12)
+    assert det.score(gappy) == value
 
 
 def test_random_state_makes_runs_repeatable(series):
@@ -431,7 +462,7 @@ def test_blame_names_the_drifting_sensor_of_a_broken_relation():
     det = AutoencoderDetector(window=16, stride=2, latent_dim=3, epochs=30, random_state=0).fit(X.iloc[:3000])
     faulty = X.copy()
     faulty.loc[3400:3599, "flow"] += np.linspace(0.05, 1.0, 200)  # the flow meter drifts
-    _, parts = det.score(faulty)
+    _, parts = det.score_parts(faulty)
     plain = parts[3400:3600].sum(axis=0) / parts[3400:3600].sum()
     shares = det.blame(faulty, 3400, 3599)
     assert shares.sum() == pytest.approx(1.0) and (shares >= 0).all()

@@ -141,7 +141,7 @@ def test_the_apps_default_model_on_the_pump_sample_keeps_false_alarms_rare():
     ds = A.Dataset.from_sensor(data, "pump_station.csv")
     settings = A.default_settings(ds)
     X, y = A.training_data(ds, settings)
-    det = AutoencoderDetector(**settings.detector_params(ds)).fit(X, y)
+    det = AutoencoderDetector(**settings.detector_params(ds)).fit(X, anomalous=y)
     scores = det.anomaly_score(A.scoring_input(ds, det))
     anomaly = np.asarray(~normal_mask(data.labels["anomaly"]))
     flags = scores > det.threshold_

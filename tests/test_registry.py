@@ -123,7 +123,7 @@ def test_a_model_directory_saved_before_the_estimator_was_split_by_stage_scores_
     faulty = make_series(n=1200, seed=3)
     faulty.loc[1000:1009, "b"] += 4.0
     det = load_detector(folder)
-    score, parts = det.score(faulty)
+    score, parts = det.score_parts(faulty)
     np.testing.assert_array_equal(score, expected["score"])
     np.testing.assert_array_equal(parts, expected["parts"])
     np.testing.assert_array_equal(det.transform(faulty), expected["latent"])

@@ -40,7 +40,7 @@ def tiny(pump_slice):
 
     det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, batch_size=64,
                               random_state=0, series_score="smooth")
-    det.fit(pump_slice.sensor.channels.iloc[:2000], pump_slice.anomaly[:2000])
+    det.fit(pump_slice.sensor.channels.iloc[:2000], anomalous=pump_slice.anomaly[:2000])
     return ModelEntry(name="tiny", detector=det, dataset_key=pump_slice.key, dataset_name=pump_slice.name,
                       settings={"train_end": 2000})
 
@@ -116,7 +116,7 @@ def test_queue_lists_the_flagged_events(db_url, pump_slice, tiny):
 
     at = review_app(pump_slice, [tiny])
     det = tiny.detector
-    errors, _ = det.score(pump_slice.sensor.channels)
+    errors, _ = det.score_parts(pump_slice.sensor.channels)
     events = flags_to_events(errors > det.threshold_, errors, time=pump_slice.time, min_gap=det.window)
     table = queue(at)
     assert len(events) >= 3
@@ -475,7 +475,8 @@ def test_a_new_model_takes_the_queue_with_a_notice_not_silently(db_url, pump_sli
     from aeviz_core.appstate import ModelEntry
 
     det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, batch_size=64,
-                              random_state=1).fit(pump_slice.sensor.channels.iloc[:2000], pump_slice.anomaly[:2000])
+                              random_state=1).fit(pump_slice.sensor.channels.iloc[:2000],
+                                                  anomalous=pump_slice.anomaly[:2000])
     newer = ModelEntry(name="newer", detector=det, dataset_key=pump_slice.key, dataset_name=pump_slice.name,
                        settings={"train_end": 2000})
     at = review_app(pump_slice, [newer, tiny])  # opens on tiny, the active model
