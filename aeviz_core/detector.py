@@ -285,7 +285,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                                                                                             SCORE_VERSION)
             self.adapt_rows_ = adapt_rows(self.adapt_after, period)
             normal = training.trainable_rows(X, normal, self.window)
-        for stale in ("steady_", "level_rows_", "channel_tail_", "level_range_", "channel_smooth_"):
+        for stale in ("steady_", "level_rows_", "channel_tail_", "level_range_"):
             self.__dict__.pop(stale, None)  # a refit starts afresh
         prep, detrended = Preparation.fit(self, X, normal if series else None)
         self.scaler_ = prep.scaler
@@ -373,7 +373,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                               Preparation.of(self).level_rows, getattr(self, "channel_scale_", None),
                               getattr(self, "step_scale_", None), getattr(self, "reference_scale_", None),
                               steady=getattr(self, "steady_", None), tail=getattr(self, "channel_tail_", None),
-                              adapt_rows=getattr(self, "adapt_rows_", 0), channel_smooth=getattr(self, "channel_smooth_", None))
+                              adapt_rows=getattr(self, "adapt_rows_", 0))
 
     def _by_segment(self, X, fn) -> np.ndarray:
         """``fn(prepared piece)`` on each gap-free stretch of a series of at least one

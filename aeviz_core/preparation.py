@@ -116,9 +116,7 @@ def auto_level_rows(window: int, normal_rows: int) -> int:
     """``level="auto"``'s running level: ``32 * window + 1`` rows, or fewer (odd, at least
     ``window + 1``) where that is more than :data:`LEVEL_SHARE_OF_TRAINING` of the normal rows."""
     share = int(LEVEL_SHARE_OF_TRAINING * normal_rows) // 2 * 2 + 1
-    import os
-    cap = int(os.environ.get("AEVIZ_LCAP", "32"))
-    return int(max(min(cap * window + 1, share), window + 1))
+    return int(max(min(32 * window + 1, share), window + 1))
 
 
 def fit_scaler(X: np.ndarray, scaling: str) -> ChannelScaler | None:

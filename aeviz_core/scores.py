@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .thresholds import widen
 from .windows import away_from_anomalies, lagged_quantile, moving_average, running_median, segments, trailing_median
 
 __all__ = ["LASTING_VERSION", "REGIME_VERSION", "SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "rows_frame",
@@ -205,12 +206,11 @@ class SeriesScore:
     steady: np.ndarray | None = None  # version 5: channels averaged over ``smooth`` rows (the others: none)
     tail: np.ndarray | None = None  # version 5: each channel's held-out TAIL_QUANTILE of :meth:`ratio` before it
     adapt_rows: int = 0  # version 5: a change lasting this many rows becomes the channel's reference (0: never)
-    channel_smooth: np.ndarray | None = None  # version 5: rows each channel's residual is averaged over
 
     @classmethod
     def of(cls, window: int, version: int, smooth: int | None, level_rows: int,
            channel_scale=None, step_scale=None, reference=None, *, steady=None, tail=None,
-           adapt_rows=None, channel_smooth=None) -> SeriesScore:
+           adapt_rows=None) -> SeriesScore:
         """The settings a model with these parameters scores with (``smooth`` None: the
         version's default, ``2 * window - 1`` on version 5's steady channels, 1 in version 4,
         ``window - 1`` in version 3, ``2 * window - 1`` before; a pause is not a stuck sensor, so
@@ -221,7 +221,7 @@ class SeriesScore:
         still = rows if version < 3 else 2 * w - 1
         span = 32 * w + 1 if version >= 5 else level_rows or 32 * w + 1
         return cls(w, int(version), rows, still, span, int(level_rows), channel_scale, step_scale, reference,
-                   steady, tail, int(adapt_rows or 0), channel_smooth)
+                   steady, tail, int(adapt_rows or 0))
 
     @property
     def adapts(self) -> bool:
@@ -264,12 +264,7 @@ class SeriesScore:
         ratio = raw_errors / self.channel_scale
         if self.version < 5:
             return moving_average(ratio, self.smooth)
-        if self.channel_smooth is not None:
-            for rows in np.unique(self.channel_smooth):
-                if rows > 1:
-                    chosen = self.channel_smooth == rows
-                    ratio[:, chosen] = moving_average(ratio[:, chosen], int(rows))
-        elif self.steady is not None and self.steady.any():
+        if self.steady is not None and self.steady.any():
             ratio[:, self.steady] = moving_average(ratio[:, self.steady], self.smooth)
         return ratio if self.tail is None else ratio / self.tail
 
@@ -361,23 +356,6 @@ def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.nd
                     step_scale=step_scale(Xs, normal, base.still_smooth, runs, repeats=base.version >= REGIME_VERSION))
     fitted = {}
     threshold_rows = held
-    if score.version >= LASTING_VERSION and float(os.environ.get("AEVIZ_WHITE", "0")) > 0:
-        cut = float(os.environ["AEVIZ_WHITE"])
-        rows_ = held if held.sum() >= MIN_HELD_WINDOWS * window else normal & ~np.isnan(raw[:, 0])
-        from .data import _runs as runs_of
-        rho = []
-        for j in range(raw.shape[1]):
-            num = den = 0.0
-            for a, b in runs_of(rows_):
-                x = np.log(raw[a:b, j] / score.channel_scale[j] + 1e-9)
-                x = x - x.mean()
-                num += float((x[1:] * x[:-1]).sum()); den += float((x * x).sum())
-            rho.append(num / den if den > 0 else 1.0)
-        white = np.array(rho) < cut
-        smooth_rows = np.where(score.steady if score.steady is not None else False, score.smooth,
-                               np.where(white, window - 1, 1))
-        score = replace(score, channel_smooth=smooth_rows)
-        fitted["channel_smooth_"] = smooth_rows
     if score.version >= LASTING_VERSION:
         ratio = np.full(Xs.shape, np.nan)  # over each stretch, as scoring averages it
         for a, b in runs:
@@ -397,12 +375,16 @@ def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.nd
     scores = np.full(len(Xs), np.nan)
     for a, b in runs:
         scores[a:b] = score.scores(Xs[a:b], raw[a:b])[0]
-    if score.version >= LASTING_VERSION and os.environ.get("AEVIZ_BOTH") and "threshold_source_" not in fitted:
+    if score.version >= LASTING_VERSION and "threshold_source_" not in fitted:
+        # the held-out rows are honest but few; every normal training row is many but seen by the
+        # model: the threshold is the higher of the two estimates (on the pump sample the held-out
+        # rows' left 7 single-row false events in 12 hours, the training rows' none)
         training_rows = away_from_anomalies(normal & ~np.isnan(raw[:, 0]), normal, ~np.isnan(X).any(axis=1),
                                             base.reach, 2 * window)
-        from .thresholds import widen
+
         def rule(rows):
             return widen(np.percentile(scores[rows], LASTING_PERCENTILE), scores[rows], LASTING_MARGIN)
+
         if rule(training_rows) > rule(threshold_rows):
             threshold_rows = training_rows
             fitted["threshold_source_"] = "training"
