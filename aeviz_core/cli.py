@@ -134,7 +134,8 @@ def _train(args) -> int:
     _progress(f"aeviz: saved model to {args.out} (threshold {detector.threshold_:.4g}, rule {rule})")
     if window:
         time = None if data.time is None else data.time.iloc[: len(channels)]
-        _progress(f"aeviz: {threshold_origin(detector, extra['train_rows'], time)}")
+        which = "the first " if args.train_rows is not None else ""
+        _progress(f"aeviz: {threshold_origin(detector, extra['train_rows'], time, which=which)}")
     return 0
 
 

@@ -106,11 +106,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     threshold : str, default "percentile"
         Threshold rule (see :mod:`aeviz_core.thresholds`).
     threshold_param : float or None
-        The rule's parameter (``None``: its default; for a
-        ``series_score="regime"`` model under the percentile rule, the 99.9th:
-        on the GECCO water-quality series the 99.5th flags 1.8-2.0% of the
-        later normal rows, the 99.9th 0.8-0.9%). A series model's fitted rules
-        are widened by ``threshold_margin_``.
+        The rule's parameter (``None``: its default; under the percentile rule a
+        ``series_score="lasting"`` model takes the 99.95th, a ``"regime"`` one the
+        99.9th). A series model's fitted rules are widened by ``threshold_margin_``.
     validation_fraction : float, default 0.1
         Held-out share of the training items (for a series, blocks spread
         over the training period; a random share of tables and images):
@@ -120,21 +118,31 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     random_state : int or None
         Makes a run repeatable (weights, shuffling, VAE sampling).
     verbose : int, default 0
-    level : {"range", "relative", "absolute"}, default "range"
-        Series only: each channel's slow level (running median over
-        ``level_window`` rows, ``"auto"``: ``32 * window + 1``) is taken out
-        where it leaves the range it took in training (``"range"``: a reading
-        drifting for weeks is judged around its level), always
-        (``"relative"``) or never (``"absolute"``, models saved before it).
+    level : {"auto", "range", "relative", "absolute"}, default "auto"
+        Series only: what happens to each channel's slow level (its running
+        median over ``level_window`` rows). ``"auto"``: with the lasting score,
+        kept on steady channels (noise around a level) and taken out on
+        wandering ones (``steady_``; docs/series-scoring.md); with the older
+        scores, ``"range"``. ``"range"``: taken out where it leaves the range it
+        took in training; ``"relative"``: always; ``"absolute"``: never
+        (models saved before the option).
     level_window : int or "auto", default "auto"
+        ``"auto"``: ``32 * window + 1`` rows, and for ``level="auto"`` at most
+        a quarter of the normal training rows (``level_rows_``).
     event_gap : int or "auto", default "auto"
         Flagged runs at most this many rows apart are one event
         (:mod:`aeviz_core.events`) wherever this model's events are listed.
         ``"auto"``: the window (0 for a table).
-    series_score : {"smooth", "regime"}, default "smooth"
-        Series only: how rows are scored (:meth:`anomaly_score`); ``"regime"``
-        is made for slow plants whose normal operation moves into regimes a
-        short training period never showed (README: "On real data").
+    series_score : {"lasting", "smooth", "regime"}, default "lasting"
+        Series only: how rows are scored (:meth:`anomaly_score`). ``"lasting"``
+        (score version 5) keeps a lasting change flagged until ``adapt_after``;
+        ``"smooth"`` and ``"regime"`` are the scores of models saved before it,
+        which adopt a lasting change on their own (docs/series-scoring.md).
+    adapt_after : int, str or None, default None
+        Series with the lasting score: a change that has lasted this long
+        becomes the channel's reference (the new normal): a number of rows, or a
+        duration such as ``"6h"`` or ``"1d"`` read against the times of a
+        DataFrame indexed by time. ``None``: never.
 
     Attributes
     ----------
@@ -144,14 +152,20 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         Flag when ``anomaly_score > threshold_``.
     threshold_margin_ : float
         Factor on a fitted rule's distance above the median of ``fit_errors_``
-        (not for ``"manual"``): 1.2 for a series model
+        (not for ``"manual"``): for a series model 1.5 with the lasting score
+        (:data:`~aeviz_core.scores.LASTING_MARGIN`) and 1.2 with the older ones
         (:data:`~aeviz_core.scores.SERIES_MARGIN`), whose few thousand
         autocorrelated held-out rows sit below the tail of months of normal
         rows; 1 otherwise and for models saved before it.
     threshold_source_ : {"held-out", "training"}
         Where ``fit_errors_`` come from: held-out rows that no labelled
-        anomaly reaches, or the training items when too few were held out
-        (the threshold is then optimistic).
+        anomaly reaches, or the training items (when too few were held out, or,
+        for the lasting score, when they give the higher threshold).
+    steady_, level_rows_, channel_tail_, adapt_rows_ : ndarray, int
+        Series with the lasting score: the channels whose level is kept, the rows
+        of the running level of the others, each channel's tail (its residual's
+        99th percentile on the threshold's rows) and ``adapt_after`` in rows
+        (0: never).
     fit_errors_ : ndarray
         Anomaly scores the threshold is fitted on, kept so it can move
         without retraining.

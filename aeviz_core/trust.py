@@ -172,12 +172,13 @@ def trust_notes(detector, channels, scores, times=None) -> list[str]:
     return tracker.notes()
 
 
-def threshold_origin(detector, train_rows: int, time=None) -> str:
+def threshold_origin(detector, train_rows: int, time=None, *, which: str = "") -> str:
     """One line on where a series model's threshold comes from and what lasting changes do: the
-    training period in rows and time, the rows that fitted the threshold, ``adapt_after``."""
+    training period in rows and time (``which``, e.g. ``"the first "``, says which rows), the rows
+    that fitted the threshold, ``adapt_after``."""
     source = ("its held-out rows" if getattr(detector, "threshold_source_", "held-out") == "held-out"
               else "every training row (too few held out to show the tail)")
     adapt = getattr(detector, "adapt_rows_", 0)
     lasting = (f"a change that lasts {adapt:,} rows becomes the new normal" if adapt
                else "a lasting change stays flagged until you decide it is the new normal")
-    return f"trained on {training_period_text(train_rows, time)}; threshold fitted on {source}; {lasting}"
+    return f"trained on {which}{training_period_text(train_rows, time)}; threshold fitted on {source}; {lasting}"

@@ -113,7 +113,9 @@ def test_the_threshold_margin_is_saved_and_a_model_saved_before_it_keeps_its_rul
 def test_a_model_directory_saved_before_the_estimator_was_split_by_stage_scores_identically():
     """``tests/data/model_b969910`` was saved by main at b969910, before the estimator's fit,
     preparation and series statistics moved to their stage modules; it loads and scores, encodes
-    and thresholds bit for bit as it did then (``expected.npz``, written by that code)."""
+    and thresholds as it did then (``expected.npz``, written by that code): bit for bit on the machine
+    that wrote it, within float32 rounding (relative 1e-5) on another CPU, whose kernels sum in
+    another order (differences of 2.4e-7 seen); the threshold is the saved value, exactly."""
     from pathlib import Path
 
     from tests.conftest import make_series
@@ -124,9 +126,9 @@ def test_a_model_directory_saved_before_the_estimator_was_split_by_stage_scores_
     faulty.loc[1000:1009, "b"] += 4.0
     det = load_detector(folder)
     score, parts = det.score_parts(faulty)
-    np.testing.assert_array_equal(score, expected["score"])
-    np.testing.assert_array_equal(parts, expected["parts"])
-    np.testing.assert_array_equal(det.transform(faulty), expected["latent"])
+    np.testing.assert_allclose(score, expected["score"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(parts, expected["parts"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(det.transform(faulty), expected["latent"], rtol=1e-5, atol=1e-6)
     assert det.threshold_ == float(expected["threshold"])
     assert det.with_threshold("percentile", 99.5).threshold_ == float(expected["threshold"])
     assert score[1000:1010].min() > det.threshold_
