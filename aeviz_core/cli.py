@@ -1,4 +1,4 @@
-"""The ``aeviz`` command line: ``aeviz train`` and ``aeviz score``.
+"""The ``aeviz`` command line: ``aeviz train``, ``aeviz score`` and ``aeviz refit``.
 
 Bad input ends with one line on stderr (``aeviz: error: ...``) and a non-zero
 exit code, never a traceback. Progress of long work goes to stderr, so stdout
@@ -77,6 +77,16 @@ def _build_parser() -> argparse.ArgumentParser:
     score.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="with --engine dask: address of a running Dask scheduler "
                             "(default: a local cluster on this machine)")
+    refit = sub.add_parser("refit", help="a new model version taught by operators' decisions on a file")
+    refit.add_argument("model", help="model directory written by 'aeviz train' (the parent; it is not changed)")
+    refit.add_argument("data", help="CSV or Parquet file the decisions were made on")
+    refit.add_argument("--reviews", required=True, metavar="REVIEWS_CSV",
+                       help="the Review page's export, or the --events file with a status column: start_row, "
+                            "end_row and status (dismissed rows teach the model, confirmed ones check it; open "
+                            "and follow_up are left alone)")
+    refit.add_argument("--out", required=True, help="model directory to write (the new version)")
+    refit.add_argument("--epochs", type=int, default=None, help="most epochs of the fine-tune (default: a third "
+                                                                "of the parent's plan)")
     return parser
 
 
@@ -197,6 +207,40 @@ def _score(args) -> int:
     return 0
 
 
+def _refit(args) -> int:
+    from .data import load_sensor_table
+    from .feedback import lineage, read_decisions, refit
+    from .registry import load_detector, save_detector
+
+    if Path(args.out).resolve() == Path(args.model).resolve():
+        raise ValueError("--out must be another directory than the parent model: the parent stays loadable")
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+    parent = load_detector(args.model)
+    extra = dict(parent.saved_meta_.get("extra", {}))
+    data = load_sensor_table(args.data, time_col=extra.get("time_col"), label_cols=extra.get("label_cols") or None,
+                             drop=extra.get("drop", []))
+    channels = data.channels
+    if data.time is not None:
+        channels = channels.set_axis(data.time.to_numpy(), axis=0)
+    fingerprint = data.fingerprint()  # the review store's key of this data
+    decisions = read_decisions(args.reviews, len(channels), data_fingerprint=fingerprint)
+    problem = parent.mismatch(channels.shape, list(channels.columns))
+    if problem:
+        raise ValueError(problem)
+    result = refit(parent, channels, decisions, epochs=args.epochs, progress=lambda e: _progress(
+        f"epoch {e.epoch}/{e.epochs}  loss {e.loss:.4f}" + ("" if e.val_loss is None else f"  val_loss {e.val_loss:.4f}")))
+    extra["lineage"] = lineage(result, data_name=Path(args.data).name, data_fingerprint=fingerprint,
+                               parent_dir=args.model)
+    save_detector(result.detector, args.out, extra=extra)
+    _progress(f"aeviz: {result.summary()}")
+    for warning in result.warnings:
+        _progress(f"aeviz: warning: {warning}")
+    _progress(f"aeviz: saved the new version to {args.out} (threshold {result.detector.threshold_:.4g}); the parent "
+              f"{args.model} is unchanged")
+    return 0
+
+
 def _tracked(chunks, detector, box: list, events: list, args):
     """Pass chunks through, feeding their readings to a TrustTracker put in ``box`` and, with
     ``--events``, to an EventWriter put in ``events``."""
@@ -251,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     from .registry import UnsafeModelError
 
     try:
-        return _train(args) if args.command == "train" else _score(args)
+        return {"train": _train, "score": _score, "refit": _refit}[args.command](args)
     except (DataError, UnsafeModelError, ValueError, FileNotFoundError, IsADirectoryError,
             PermissionError, DatasetUnavailableError) as exc:
         print(f"aeviz: error: {_one_line(exc)}", file=sys.stderr)

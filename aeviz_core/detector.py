@@ -33,6 +33,7 @@ Inputs
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -292,7 +293,6 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[-1]
         self.fingerprint_ = training.data_fingerprint(X)
         normal = training.normal_from_labels(anomalous, len(X))
-        fraction = float(self.validation_fraction)
         series = self.input_kind_ == "series"
         if series:
             self.score_version_ = {"regime": REGIME_VERSION, "lasting": LASTING_VERSION}.get(self.series_score,
@@ -307,16 +307,28 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             self.level_range_ = prep.level_range
         if prep.steady is not None:  # level="auto": which channels keep their level, how long the running one is
             self.steady_, self.level_rows_ = prep.steady, prep.level_rows
-        Xs = prep.scale(detrended)
+        self._train_and_calibrate(X, prep.scale(detrended), normal, rng, progress, stop)
+        return self
+
+    def _train_and_calibrate(self, X, Xs, normal, rng, progress, stop, *, start_from=None, epochs=None,
+                             learning_rate=None) -> None:
+        """Train on the ``normal`` items of the prepared ``Xs`` (from ``start_from``'s weights when
+        given), then fit the series statistics and the threshold: the part of :meth:`fit` that
+        :meth:`refine` repeats."""
+        series, fraction = self.input_kind_ == "series", float(self.validation_fraction)
         if series:
             train, val, held = training.split_series(Xs, normal, self.window, self.stride, fraction)
         else:
             train, val = training.split_items(Xs, normal, fraction, self.input_kind_ in ("table", "images"), rng)
         self.item_shape_ = tuple(train.shape[1:])
-        self.latent_dim_ = (int(self.latent_dim) if self.latent_dim != "auto"
-                            else training.auto_latent_dim(train, self.input_kind_))
+        if start_from is None:
+            self.latent_dim_ = (int(self.latent_dim) if self.latent_dim != "auto"
+                                else training.auto_latent_dim(train, self.input_kind_))
+        plan = self.training_plan()
+        if epochs is not None:
+            plan = replace(plan, epochs=int(epochs))
         self.model_, self.history_, self.interrupted_ = training.train_model(
-            self, self.training_plan(), train, val, progress, stop)
+            self, plan, train, val, progress, stop, start_from=start_from, learning_rate=learning_rate)
         self.model_id_ = training.weights_fingerprint(self.model_)
         self.threshold_source_ = "held-out" if val is not None else "training"
         if series:
@@ -330,7 +342,56 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         if param is None and version >= REGIME_VERSION and self.threshold == "percentile":
             param = LASTING_PERCENTILE if version >= LASTING_VERSION else SERIES_PERCENTILE
         self.set_threshold(self.threshold, param)
-        return self
+
+    def refine(self, X, normal, *, epochs=None, learning_rate=None, progress=None, stop=None) -> AutoencoderDetector:
+        """A new detector fine-tuned on the ``normal`` rows (or items) of ``X``, from this model's
+        weights; this one is left as it is.
+
+        What operators decided teaches the model (:func:`aeviz_core.feedback.refit` builds
+        ``normal`` from their decisions). The preparation is kept (scaling, levels, steady
+        channels), so the weights fit their input; the series statistics, the tails and the
+        threshold (the same rule) are fitted anew on the new normal rows, so a change they hold
+        (a dismissed shift) becomes normal.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame
+            Data of the shape this model scores.
+        normal : array-like of bool, shape (n_rows,) or (n_items,)
+            The rows (items) to learn from.
+        epochs : int, optional
+            At most this many epochs (default a sixth of the model's plan, at least 5), with early
+            stopping as the model trained.
+        learning_rate : float, optional
+            Peak rate of the fine-tune (default a third of the model's).
+
+        Returns
+        -------
+        detector : AutoencoderDetector
+            Fitted; ``model_id_`` names the new weights.
+        """
+        check_is_fitted(self, "model_")
+        X = self._check_array(X)
+        normal = np.asarray(normal, dtype=bool)
+        if normal.shape != (len(X),):
+            raise ValueError(f"normal must hold one flag per row of X ({len(X)}), got shape {normal.shape}")
+        new = copy.copy(self)
+        new.__dict__.pop("_runner", None)
+        prep = Preparation.of(self)
+        if self.input_kind_ == "series":
+            normal = training.trainable_rows(X, normal, self.window)
+            Xs = prep.scale(prep.detrended(X))
+        else:
+            if not normal.any():
+                raise ValueError("normal marks no item: nothing to learn from")
+            Xs = prep.scale(X)
+        plan = self.training_plan()
+        epochs = max(5, plan.epochs // 6) if epochs is None else int(epochs)
+        rate = float(self.learning_rate) / 3 if learning_rate is None else float(learning_rate)
+        new.fingerprint_ = training.data_fingerprint(X[normal])
+        new._train_and_calibrate(X, Xs, normal, np.random.default_rng(self.random_state), progress, stop,
+                                 start_from=self.model_, epochs=epochs, learning_rate=rate)
+        return new
 
     def event_gap_rows(self) -> int:
         """The rows of :attr:`event_gap` (``"auto"``: the window, 0 without one)."""
@@ -423,6 +484,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         piece of a series scored with this many extra rows each side scores as the whole."""
         check_is_fitted(self, "model_")
         return self._series_score().context_rows if self.input_kind_ == "series" else 0
+
+    @property
+    def reach_rows(self) -> int:
+        """Rows on each side whose readings move a row's score directly (its windows and the
+        averages over them; 0 for tables, windows, images): the rows a fault lends its score to."""
+        check_is_fitted(self, "model_")
+        return self._series_score().reach if self.input_kind_ == "series" else 0
 
     # ------------------------------------------------------------------ public scoring API
     def reconstruction_error(self, X) -> np.ndarray:

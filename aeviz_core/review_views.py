@@ -20,7 +20,7 @@ import pandas as pd
 
 from .charts import minmax_downsample
 from .events import event_key, parse_event_key  # noqa: F401  (the review store's keys are event identities)
-from .reviews import with_tag
+from .reviews import STATUS_LABELS, with_tag
 
 __all__ = [
     "ACTIONS",
@@ -48,12 +48,6 @@ __all__ = [
 ]
 
 #: status -> how the page names it
-STATUS_LABELS = {
-    "open": "open",
-    "confirmed": "confirmed anomaly",
-    "dismissed": "false alarm",
-    "follow_up": "needs follow-up",
-}
 #: the decisions an operator can take -> the button's label
 ACTIONS = {
     "confirmed": "Confirm anomaly",

@@ -94,6 +94,7 @@ from .events import order_events
 __all__ = [
     "COMMON_TAGS",
     "REVIEW_STATUSES",
+    "STATUS_LABELS",
     "Comment",
     "Review",
     "ReviewConflictError",
@@ -107,6 +108,14 @@ __all__ = [
 REVIEW_STATUSES: tuple[str, ...] = ("open", "confirmed", "dismissed", "follow_up")
 """Allowed review statuses: no decision yet, a real anomaly, a false alarm,
 needs follow-up."""
+
+#: each status as the pages and the Review page's export say it
+STATUS_LABELS = {
+    "open": "open",
+    "confirmed": "confirmed anomaly",
+    "dismissed": "false alarm",
+    "follow_up": "needs follow-up",
+}
 
 #: tags offered for every event; operators add their own besides
 COMMON_TAGS: tuple[str, ...] = ("sensor fault", "process change", "maintenance", "known behaviour")

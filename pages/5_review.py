@@ -246,9 +246,9 @@ tag = tagged.selectbox("Tag", known_tags, index=None, placeholder="filter by tag
                        help="Show (and export) only the events tagged so.", label_visibility="collapsed")
 shown = R.filter_queue(queue, statuses, tag)
 exports.download_button(f"Export {len(shown):,} (CSV)",
-                   ReviewStore.export_csv(shown.assign(status=shown["status"].map(R.STATUS_LABELS),
-                                                       model=entry.name, model_id=model_id,
-                                                       data_fingerprint=fingerprint)),
+                   ReviewStore.export_csv(shown.rename(columns={"start": "start_row", "end": "end_row"}).assign(
+                       status=shown["status"].map(R.STATUS_LABELS), model=entry.name, model_id=model_id,
+                       data_fingerprint=fingerprint)),
                    file_name=R.export_name(entry.name, ds.name, tag),
                    mime="text/csv", key="review.export", on_click="ignore", icon=":material/download:",
                    help="The events shown (the statuses and tag chosen) with their reviews: status, tags, "

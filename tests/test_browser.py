@@ -386,9 +386,11 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     page.wait_for_selector("text=trained:", timeout=300_000)
     wait_idle(page)
 
-    go(page, "Anomalies")  # a threshold set by the exact value, a little below the model's percentile
+    # a threshold set by the exact value, below the model's own (the default policy's 99.95th percentile,
+    # widened, flags 9 events of this day on a 2-epoch model; the desk's walk needs a dozen)
+    go(page, "Anomalies")
     exact = page.get_by_role("spinbutton", name="exact value")
-    exact.fill("99.0")
+    exact.fill("98.0")
     exact.press("Enter")
     _run_ended(page)
     no_exception(page)

@@ -255,7 +255,8 @@ def test_export_gives_csv(db_url, pump_slice, tiny, served):
     assert name == "reviews_tiny_pump_slice.csv", name  # the data's extension is not doubled
     table = pd.read_csv(io.BytesIO(data))
     assert len(table) == len(queue(at))
-    assert {"start", "end", "peak_score", "status", "note", "reviewer", "reviewed_at", "model_id",
+    # an event's rows named as in the events file of aeviz score (aeviz refit reads either)
+    assert {"start_row", "end_row", "peak_score", "status", "note", "reviewer", "reviewed_at", "model_id",
             "data_fingerprint"} <= set(table.columns)
     assert (table["status"] == "confirmed anomaly").sum() == 1  # the page's labels
     assert set(table["status"]) <= {"open", "confirmed anomaly", "false alarm", "needs follow-up"}
