@@ -360,7 +360,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         normal : array-like of bool, shape (n_rows,) or (n_items,)
             The rows (items) to learn from.
         epochs : int, optional
-            At most this many epochs (default a sixth of the model's plan, at least 5), with early
+            At most this many epochs (default a twelfth of the model's plan, at least 5), with early
             stopping as the model trained.
         learning_rate : float, optional
             Peak rate of the fine-tune (default a third of the model's).
@@ -386,7 +386,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 raise ValueError("normal marks no item: nothing to learn from")
             Xs = prep.scale(X)
         plan = self.training_plan()
-        epochs = max(5, plan.epochs // 6) if epochs is None else int(epochs)
+        epochs = max(5, plan.epochs // 12) if epochs is None else int(epochs)
         rate = float(self.learning_rate) / 3 if learning_rate is None else float(learning_rate)
         new.fingerprint_ = training.data_fingerprint(X[normal])
         new._train_and_calibrate(X, Xs, normal, np.random.default_rng(self.random_state), progress, stop,

@@ -125,7 +125,7 @@ class Refit:
     flagged_after: float
     confirmed_before: int  # confirmed events the parent flags (any row)
     confirmed_after: int
-    seconds: float
+    seconds: float  # the fine-tune and the new statistics and threshold (AutoencoderDetector.refine)
     epochs: int
     warnings: list[str] = field(default_factory=list)
 
@@ -187,7 +187,6 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
         raise DecisionError("no event is dismissed or confirmed: nothing to learn from (open and follow_up are "
                             "left alone)")
     n = len(X)
-    started = time.perf_counter()
     scores = detector.anomaly_score(X)
     flags = np.nan_to_num(scores, nan=-np.inf) > detector.threshold_
     for a, b in used[["start_row", "end_row"]].itertuples(index=False):
@@ -207,6 +206,7 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
     near_confirmed = np.convolve(confirmed, np.ones(2 * reach + 1), mode="same") > 0 if reach else confirmed
     rows = np.arange(n)
     normal = (rows < until) & (dismissed | ~undecided) & ~near_confirmed
+    started = time.perf_counter()
     new = detector.refine(X, normal, epochs=epochs, progress=progress, stop=stop)
     new.set_threshold(margin=REFIT_MARGIN if margin is None else margin)
     seconds = time.perf_counter() - started
