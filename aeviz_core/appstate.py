@@ -390,7 +390,7 @@ class ModelEntry:
     dataset_key: str
     dataset_name: str
     settings: dict = field(default_factory=dict)
-    source: str = "trained"  # trained | loaded
+    source: str = "trained"  # trained | loaded | refit
     created: float = field(default_factory=_time.time)
 
     def save_extra(self) -> dict:
@@ -540,6 +540,68 @@ class TrainingJob:
         """The finished model as a :class:`ModelEntry` (only when ``done`` without error)."""
         return ModelEntry(name=self.name, detector=self.detector, dataset_key=self.dataset_key,
                           dataset_name=self.dataset_name, settings=self.settings.to_dict())
+
+
+class RefitJob:
+    """A refit from operators' decisions (:func:`aeviz_core.feedback.refit`) running in a background
+    thread, polled by the Review page like :class:`TrainingJob`: a rerun of the page (any click)
+    does not lose it. ``result`` is the :class:`~aeviz_core.feedback.Refit` when it is done."""
+
+    def __init__(self, detector, X, decisions, *, parent: ModelEntry, data_fingerprint: str, reviewer: str):
+        self.parent = parent
+        self.data_fingerprint = data_fingerprint
+        self.reviewer = reviewer
+        self.decisions = decisions
+        self.stop = threading.Event()
+        self.history: list[dict] = []
+        self.epochs = int(max(5, detector.training_plan().epochs // 12))
+        self.result = None
+        self.error: str | None = None
+        self.finished: float | None = None
+        self._args = (detector, X)
+        self._thread = threading.Thread(target=self._run, name=f"aeviz-refit-{parent.name}", daemon=True)
+
+    def start(self) -> RefitJob:
+        self._thread.start()
+        return self
+
+    def _progress(self, info):
+        self.history.append({"epoch": info.epoch, "epochs": info.epochs, "loss": info.loss})
+
+    def _run(self):
+        from .feedback import refit
+
+        detector, X = self._args
+        try:
+            self.result = refit(detector, X, self.decisions, epochs=self.epochs, progress=self._progress,
+                                stop=self.stop)
+        except (ValueError, RuntimeError, MemoryError) as exc:  # DecisionError, TrainingError...
+            self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # noqa: BLE001  (shown to the user, never a traceback)
+            self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        finally:
+            self._args = None
+            self.finished = _time.time()
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    def wait(self, timeout=None) -> bool:
+        self._thread.join(timeout)
+        return self.done
+
+    def entry(self, taken) -> ModelEntry:
+        """The new version as a :class:`ModelEntry` named after its parent (``NAME v2``, ...), with
+        its lineage in its settings (only when ``done`` without error)."""
+        parent = self.parent
+        base = parent.name.rsplit(" v", 1)[0] if parent.settings.get("parent") else parent.name
+        version = int(parent.settings.get("version", 1)) + 1
+        name = unique_name(f"{base} v{version}", taken)
+        settings = {**parent.settings, "parent": parent.name, "parent_model_id": parent.detector.model_id_,
+                    "version": version, "decisions": int(len(self.result.decisions))}
+        return ModelEntry(name=name, detector=self.result.detector, dataset_key=parent.dataset_key,
+                          dataset_name=parent.dataset_name, settings=settings, source="refit")
 
 
 # --------------------------------------------------------------------------- latent helpers

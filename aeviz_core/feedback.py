@@ -32,7 +32,8 @@ import pandas as pd
 from .events import event_key, event_spans
 from .reviews import REVIEW_STATUSES, STATUS_LABELS
 
-__all__ = ["DECISION_COLUMNS", "DecisionError", "Refit", "decided_rows", "lineage", "read_decisions", "refit"]
+__all__ = ["DECISION_COLUMNS", "DecisionError", "Refit", "decided_rows", "lineage", "queue_decisions", "read_decisions",
+           "refit"]
 
 #: the columns a decisions file needs; ``reviewer``, ``reviewed_at``, ``tags``, ``note`` and
 #: ``data_fingerprint`` are read when present
@@ -103,6 +104,18 @@ def read_decisions(source, n_rows: int, *, data_fingerprint: str | None = None) 
     return frame.sort_values(["start_row", "end_row"], kind="stable").reset_index(drop=True)
 
 
+def queue_decisions(queue: pd.DataFrame) -> pd.DataFrame:
+    """The decisions a refit can use from a review queue (:meth:`ReviewStore.queue`): the events
+    dismissed or confirmed under the queue's own model (a stale decision, taken under another
+    model on an overlapping span, is shown there but not used), as :func:`read_decisions` returns
+    them, with ``reviewer``, ``reviewed_at`` and ``tags``."""
+    own = queue[queue["status"].isin(["dismissed", "confirmed"]) & ~queue["stale"].astype(bool)]
+    frame = pd.DataFrame({"start_row": own["start"].astype(np.int64), "end_row": own["end"].astype(np.int64),
+                          "status": own["status"].astype(str), "reviewer": own["reviewer"],
+                          "reviewed_at": own["reviewed_at"], "tags": own["tags"]})
+    return frame.sort_values(["start_row", "end_row"], kind="stable").reset_index(drop=True)
+
+
 def decided_rows(decisions: pd.DataFrame, n_rows: int, status: str) -> np.ndarray:
     """A mask of the rows of the events decided ``status``."""
     mask = np.zeros(n_rows, dtype=bool)
@@ -125,6 +138,8 @@ class Refit:
     flagged_after: float
     confirmed_before: int  # confirmed events the parent flags (any row)
     confirmed_after: int
+    dismissed_before: float  # share of the dismissed events' rows the parent flags
+    dismissed_after: float
     seconds: float  # the fine-tune and the new statistics and threshold (AutoencoderDetector.refine)
     epochs: int
     warnings: list[str] = field(default_factory=list)
@@ -142,7 +157,8 @@ class Refit:
         return (f"{self.n_dismissed} dismissed and {self.n_confirmed} confirmed event(s) used, learned from "
                 f"{self.normal_rows:,} rows before row {self.until:,} in {self.epochs} epoch(s), {self.seconds:.1f} s; "
                 f"flagged {self.flagged_before:.2%} -> {self.flagged_after:.2%} of the rows; confirmed events "
-                f"flagged {self.confirmed_before} -> {self.confirmed_after} of {self.n_confirmed}")
+                f"flagged {self.confirmed_before} -> {self.confirmed_after} of {self.n_confirmed}; dismissed events' rows "
+                f"flagged {self.dismissed_before:.0%} -> {self.dismissed_after:.0%}")
 
 
 def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epochs: int | None = None,
@@ -211,13 +227,14 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
     new.set_threshold(margin=REFIT_MARGIN if margin is None else margin)
     seconds = time.perf_counter() - started
     after = np.nan_to_num(new.anomaly_score(X), nan=-np.inf) > new.threshold_
-    spans = used.loc[used["status"] == "confirmed", ["start_row", "end_row"]].itertuples(index=False)
-    spans = list(spans)
+
+    spans = list(used.loc[used["status"] == "confirmed", ["start_row", "end_row"]].itertuples(index=False))
     before_hits = sum(bool(flags[a : b + 1].any()) for a, b in spans)
     after_hits = sum(bool(after[a : b + 1].any()) for a, b in spans)
     out = Refit(detector=new, parent_id=detector.model_id_, decisions=used, until=until, normal_rows=int(normal.sum()),
                 flagged_before=float(flags.mean()), flagged_after=float(after.mean()), confirmed_before=before_hits,
-                confirmed_after=after_hits, seconds=seconds, epochs=len(new.history_.get("loss", [])))
+                confirmed_after=after_hits, dismissed_before=float(flags[dismissed].mean()),
+                dismissed_after=float(after[dismissed].mean()), seconds=seconds, epochs=len(new.history_.get("loss", [])))
     if after_hits < before_hits:
         out.warnings.append(f"the new version flags {after_hits} of the {len(spans)} confirmed events, the parent "
                             f"{before_hits}: check them before adopting it")
@@ -239,6 +256,7 @@ def lineage(result: Refit, *, data_name: str, data_fingerprint: str, parent_dir=
                       for row in decisions.to_dict("records")],
         "flagged_before": result.flagged_before, "flagged_after": result.flagged_after,
         "confirmed_flagged_before": result.confirmed_before, "confirmed_flagged_after": result.confirmed_after,
+        "dismissed_rows_flagged_before": result.dismissed_before, "dismissed_rows_flagged_after": result.dismissed_after,
     }
 
 

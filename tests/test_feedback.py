@@ -59,6 +59,9 @@ def test_a_dismissed_lasting_change_becomes_the_new_normal_and_a_confirmed_fault
     assert after[2100:].mean() < 0.02, after[2100:].mean()  # the dismissed shift is normal now
     assert after[spike[0] : spike[1] + 1].any()  # the confirmed spike still flagged
     assert result.confirmed_before == result.confirmed_after == 1 and not result.warnings
+    # the dismissed shift's rows: flagged by the parent, hardly any by the new version
+    assert result.dismissed_before > 0.9 and result.dismissed_after < 0.05, result.dismissed_after
+    assert f"dismissed events' rows flagged {result.dismissed_before:.0%} -> {result.dismissed_after:.0%}" in result.summary()
     assert result.flagged_after < result.flagged_before
     # a new recording at the new level: quiet; the parent, untouched, still flags it
     later = steady_plant(n=1500, seed=3)
@@ -115,3 +118,17 @@ def test_aeviz_refit_writes_a_new_version_with_its_lineage_and_leaves_the_parent
                  "--out", str(tmp_path / "v3")]) == 2
     assert "outside the data" in capsys.readouterr().err and not (tmp_path / "v3").exists()
     assert json.loads((parent / "aeviz.json").read_text())["model_id"] == old.model_id_
+
+
+def test_a_review_queue_gives_its_own_decisions_not_stale_or_open_ones():
+    from aeviz_core.feedback import queue_decisions
+
+    queue = pd.DataFrame({"start": [50, 10, 30, 70], "end": [60, 20, 40, 80],
+                          "status": ["dismissed", "confirmed", "dismissed", "open"],
+                          "stale": [False, False, True, False], "reviewer": ["ana", "ben", "cy", None],
+                          "reviewed_at": pd.to_datetime(["2026-12-01", "2026-12-02", "2026-12-03", None], utc=True),
+                          "tags": ["start-up", "", "", ""]})
+    decisions = queue_decisions(queue)
+    assert decisions[["start_row", "end_row", "status", "reviewer"]].values.tolist() == [
+        [10, 20, "confirmed", "ben"], [50, 60, "dismissed", "ana"]]
+    assert read_decisions(decisions, 100)["status"].tolist() == ["confirmed", "dismissed"]

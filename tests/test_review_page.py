@@ -494,3 +494,88 @@ def test_a_new_model_takes_the_queue_with_a_notice_not_silently(db_url, pump_sli
     assert ReviewStore(db_url).audit()["model_id"].tolist() == [tiny.detector.model_id_]
     decide(at, "dismissed")
     assert not any("queue (it was" in i.value for i in at.info)  # gone after the first decision
+
+
+# --------------------------------------------------------------------------- teaching the model
+
+
+def test_an_event_like_a_dismissed_one_of_earlier_data_says_so_and_the_queue_filters_by_it(db_url, pump_slice, tiny):
+    """A dismissal on yesterday's file marks today's events that look like it, in the queue's last
+    column; the queue filters and sorts by it; nothing is dismissed automatically."""
+    from aeviz_core import load_sensor_table
+    from aeviz_core.appstate import Dataset, ModelEntry
+
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    at.multiselect(key=f"review.tags.{first}.0").set_value(["start-up"])
+    decide(at, "dismissed")
+    table = queue(at)
+    assert "like a dismissed event" in table.columns
+
+    frame = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 20_001), nrows=4000)
+    frame.loc[3, "flow"] += 0.01  # the next file: the same events, another fingerprint
+    day2 = Dataset.from_sensor(load_sensor_table(frame), "pump_day2.csv")
+    entry = ModelEntry(name="tiny", detector=tiny.detector, dataset_key=day2.key, dataset_name=day2.name,
+                       settings=tiny.settings)
+    at2 = review_app(day2, [entry])
+    table = queue(at2)
+    a, b = first.split("-")
+    own = table[table["rows"] == f"{a}–{b}"]
+    assert own["like a dismissed event"].iloc[0] == f"like rows {a}–{b} of pump_slice.csv, dismissed by ana (start-up)"
+    assert (table["status"] == "open").all()  # a hint, never a decision
+    liked = int(table["like a dismissed event"].astype(bool).sum())
+    assert 1 <= liked
+    at2.toggle(key="review.like_only").set_value(True)
+    ok(at2.run())
+    assert len(queue(at2)) == liked and queue(at2)["like a dismissed event"].astype(bool).all()
+    at2.toggle(key="review.like_only").set_value(False)
+    at2.segmented_control(key="review.sort").set_value("like")
+    ok(at2.run())
+    assert queue(at2)["rows"].iloc[0] == f"{a}–{b}"  # the nearest look (distance 0) first
+
+
+def test_decisions_teach_a_new_version_that_is_adopted_with_its_queue(db_url, pump_slice, tiny):
+    """Dismiss and confirm, update the model: the page shows what it used, then the new version's
+    figures beside the model's; adopting it makes it the active model, records the version with the
+    decisions it used, and carries the decisions to its queue."""
+    from aeviz_core import ReviewStore
+
+    at = review_app(pump_slice, [tiny])
+    n_events = len(queue(at))
+    assert n_events >= 3
+    decide(at, "dismissed", note="start-up")
+    decide(at, "dismissed")
+    decide(at, "confirmed", note="real")
+    teach = next(e for e in at.expander if e.label.startswith("Teach the model"))
+    assert teach.label == "Teach the model: 3 decision(s) to learn from"
+    assert any("**2** dismissed event(s) become normal rows" in m.value for m in at.markdown)
+    at.button(key="review.refit").click()
+    ok(at.run())
+    job = at.session_state["review.refit_job"]
+    assert job.wait(120) and job.error is None, job.error
+    ok(at.run())
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Confirmed events still flagged"].endswith("of 1")
+    assert metrics["Dismissed events' rows still flagged"].endswith("%")
+    assert metrics["Rows flagged"].endswith("%")
+    result = job.result
+    assert result.n_dismissed == 2 and result.n_confirmed == 1
+    adopt = at.button(key="review.adopt")
+    assert adopt.label == "Adopt tiny v2"
+    adopt.click()
+    ok(at.run())
+    assert at.session_state["active_model"] == "tiny v2"
+    new = at.session_state["models"]["tiny v2"]
+    assert new.source == "refit" and new.settings["parent"] == "tiny"
+    assert new.detector.model_id_ != tiny.detector.model_id_
+    assert at.session_state["models"]["tiny"].detector is tiny.detector  # the parent stays, unchanged
+    store = ReviewStore(db_url)
+    fingerprint = pump_slice.sensor.fingerprint()
+    made = store.versions(fingerprint)
+    assert list(made["model_id"]) == [new.detector.model_id_]
+    assert made["parent_model_id"].iloc[0] == tiny.detector.model_id_ and made["created_by"].iloc[0] == "ana"
+    assert sorted(d["status"] for d in made["decisions"].iloc[0]) == ["confirmed", "dismissed", "dismissed"]
+    audit = store.audit(new.detector.model_id_, fingerprint)
+    assert len(audit) == 3 and audit["reviewer"].str.startswith("carried by ana from").all()
+    assert any("tiny v2" in m.value and "from tiny" in m.value for m in at.markdown)  # the versions note
+    assert any("adopted" in t.value for t in at.toast)
