@@ -220,6 +220,15 @@ def thresholded(entry: ModelEntry):
         return entry.detector
 
 
+def threshold_source(entry: ModelEntry, ds: Dataset) -> str:
+    """Where the threshold in use comes from, for a caption: the model's own, or set on the
+    Anomalies page (and on which data, when it was another)."""
+    if entry.name not in st.session_state[A.THRESHOLDS]:
+        return "the model's own"
+    where = st.session_state.setdefault(A.THRESHOLD_DATA, {}).get(entry.name)
+    return "set on the Anomalies page" + (f" for {where}" if where and where != ds.name else "")
+
+
 def merge_gap(entry: ModelEntry) -> int:
     """The events' merge gap of this model in this session: what the Anomalies or Review page set,
     else the model's own (``event_gap``, saved with it; what ``aeviz score --events`` uses)."""
@@ -334,16 +343,26 @@ def _trust_notes(_det, model_id: str, data_key: str, threshold: float, _channels
     return trust_notes(_det, _channels, _errors, times=_times)
 
 
-def show_trust_notes(det, ds: Dataset, X, errors) -> list[str]:
-    """Warn, above a page's figures, when its flags cannot be trusted (see :mod:`aeviz_core.trust`):
+def show_trust_notes(det, ds: Dataset, X, errors, *, headline: str | None = None) -> list[str]:
+    """Say, above a page's figures, when its flags cannot be trusted (see :mod:`aeviz_core.trust`):
     far more flagged than the threshold promises, channels beyond their training range (which,
-    from when, what to do), one event over most of the file. ``det`` carries the threshold in use."""
+    from when, what to do), one event over most of the file. ``det`` carries the threshold in use.
+
+    One box, the notes as a list; with ``headline`` (the page's "N of M rows flagged"), the verdict
+    joins the headline (a count of flags, read alone, would say all clear), else the headline is
+    shown as it is."""
     # sensor rows are checked channel by channel; images by the share flagged and the longest run only
     channels = np.empty((len(errors), 0)) if ds.is_images else X
     times = None if ds.is_images else ds.time
     notes = _trust_notes(det, det.model_id_, ds.key, float(det.threshold_), channels, errors, times)
-    for note in notes:
-        st.warning(f"**Can these flags be trusted?** {note}", icon="⚠️")
+    if not notes:
+        if headline:
+            st.markdown(headline)
+        return notes
+    listed = "\n".join(f"- {note[0].upper() + note[1:]}." for note in notes)
+    lead = (f"{headline} **But these flags cannot be trusted here:**" if headline
+            else "**Can these flags be trusted?** Not quite:")
+    st.warning(f"{lead}\n{listed}", icon="⚠️")
     return notes
 
 

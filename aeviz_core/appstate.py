@@ -77,6 +77,7 @@ DATASET = "dataset"
 MODELS = "models"
 ACTIVE_MODEL = "active_model"
 THRESHOLDS = "thresholds"
+THRESHOLD_DATA = "threshold_data"  # model name -> the data its session threshold was set on
 MERGE_GAPS = "merge_gaps"
 TRAIN_JOB = "train_job"
 MODEL_DIR = "model_dir"
@@ -116,6 +117,8 @@ def init_session(state, dataset_factory=None) -> None:
         state[ACTIVE_MODEL] = None
     if THRESHOLDS not in state:
         state[THRESHOLDS] = {}
+    if THRESHOLD_DATA not in state:
+        state[THRESHOLD_DATA] = {}
     if MERGE_GAPS not in state:
         state[MERGE_GAPS] = {}
     if TRAIN_JOB not in state:

@@ -600,6 +600,19 @@ def _zero_step(series: pd.Series):
     return pd.Timedelta(0) if pd.api.types.is_datetime64_any_dtype(series) else 0
 
 
+def _is_boolean(col: pd.Series) -> bool:
+    """Whether every value present is a boolean or the word true/false (any case)."""
+    if pd.api.types.is_bool_dtype(col):
+        return True
+    if not _is_text(col):
+        return False
+    present = col.dropna()
+    if present.empty:
+        return False
+    words = present.astype(str).str.strip().str.lower()
+    return bool(words.isin(("true", "false")).all())
+
+
 def _is_text(col: pd.Series) -> bool:
     return not (
         pd.api.types.is_numeric_dtype(col)
@@ -1015,6 +1028,11 @@ def load_sensor_table(
 
     if label_cols is None:
         labels = [c for c in frame.columns if c.lower() in LABEL_NAMES and c != time_col]
+        for column in frame.columns:  # a true/false column is a label, whatever its name (GECCO's EVENT)
+            if column not in labels and column != time_col and _is_boolean(frame[column]):
+                labels.append(column)
+                notes.append(f"column {column!r} holds only true/false: read as a label (true = anomalous), "
+                             "not as a sensor")
     else:
         labels = _as_names(label_cols, "label_cols")
         unknown = [c for c in labels if c not in frame.columns]

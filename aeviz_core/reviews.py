@@ -753,6 +753,23 @@ class ReviewStore:
         frame["posted_at"] = pd.to_datetime(frame["posted_at"], utc=True)
         return frame
 
+    def comment_threads(self, data_fingerprint: str) -> dict[tuple[int, int], str]:
+        """Every event's comment thread on this data as one text per span (``(start, end)``):
+        ``"author (YYYY-MM-DD HH:MM UTC): body"`` lines, oldest first, joined by `` | ``; what an
+        export carries beside each event."""
+        query = (select(_comments.c.start_row, _comments.c.end_row, _comments.c.author, _comments.c.posted_at,
+                        _comments.c.body)
+                 .where(_comments.c.data_fingerprint == data_fingerprint).order_by(_comments.c.id))
+
+        def work(conn: Connection) -> list:
+            return conn.execute(query).all()
+
+        threads: dict[tuple[int, int], list[str]] = {}
+        for start, end, author, posted_at, body in self._run(work, write=False):
+            when = pd.Timestamp(posted_at).strftime("%Y-%m-%d %H:%M")
+            threads.setdefault((int(start), int(end)), []).append(f"{author} ({when} UTC): {' '.join(str(body).split())}")
+        return {span: " | ".join(lines) for span, lines in threads.items()}
+
     def get_review(
         self, model_id: str, data_fingerprint: str, start: int, end: int
     ) -> Review | None:

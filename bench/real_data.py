@@ -185,13 +185,28 @@ def tabular_rows(shared: Path) -> dict:
             for name, row in table.items()}
 
 
-def development_table(shared: Path) -> int:
+PARTS = ("gecco", "skab", "pump", "tabular")
+
+
+def development_table(shared: Path, parts=PARTS) -> int:
+    """The table over every development set (``parts``: a subset reruns those rows and keeps the
+    others of the last run's ``real_data_all.json``, each row with its own ``measured_at``)."""
+    import json
+    from datetime import UTC, datetime
+
+    runs = {"gecco": lambda: gecco_rows(shared), "skab": lambda: skab_rows(shared), "pump": pump_rows,
+            "tabular": lambda: tabular_rows(shared)}
     table = {}
-    for part in (lambda: gecco_rows(shared), lambda: skab_rows(shared), pump_rows, lambda: tabular_rows(shared)):
-        rows = part()
+    previous = Path(__file__).resolve().parent / "results" / "real_data_all.json"
+    if set(parts) != set(PARTS) and previous.is_file():
+        table = json.loads(previous.read_text()).get("table", {})
+    for name in parts:
+        rows = runs[name]()
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows = {key: {**row, "measured_at": now} for key, row in rows.items()}
         table.update(rows)
-        for name, row in rows.items():
-            print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in row.items() if not isinstance(v, dict)), flush=True)
+        for key, row in rows.items():
+            print(f"{key}: " + ", ".join(f"{k} {v}" for k, v in row.items() if not isinstance(v, dict)), flush=True)
     if not table:
         print(f"skipped: no development data at {shared}")
         return 0
@@ -207,9 +222,11 @@ def main(argv=None):
     parser.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns aeviz train ignores")
     parser.add_argument("--all", action="store_true", help="the development table over every set in --shared")
     parser.add_argument("--shared", default=str(SHARED), help="folder of the shared development data")
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS,
+                        help="with --all: the rows to measure (the others are kept from the last run)")
     args = parser.parse_args(argv)
     if args.all:
-        return development_table(Path(args.shared))
+        return development_table(Path(args.shared), args.parts)
     drop = ["--drop", *args.drop] if args.drop else []
     if not Path(args.data).is_file():
         print(f"skipped: {args.data} is absent (the shared GECCO series lives in ../shared/data)")

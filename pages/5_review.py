@@ -352,7 +352,7 @@ events = flags_to_events(flags, scores, channel_errors=parts, channel_names=ds.c
                          time=ds.time, min_gap=int(min_gap))
 events = S.blamed_events(det, ds.key, X, events, ds.channel_names)  # the queue names the blamed sensor
 model_id, fingerprint = det.model_id_, data_fingerprint(ds.sensor, ds.key)
-chosen = "set on the Anomalies page" if entry.name in st.session_state[A.THRESHOLDS] else "the model's own"
+chosen = S.threshold_source(entry, ds)
 st.caption(f"**{len(events):,}** flagged events at threshold {threshold:.4g} ({rule.rule} {rule.param:g}, "
            f"{chosen}). Decisions are stored in `{store.url}`, keyed by model `{model_id[:12]}` and the data.")
 S.show_trust_notes(in_use, ds, X, scores)
@@ -427,14 +427,22 @@ like_only = liked.toggle("Like a dismissed one", key="review.like_only", disable
 tag = tagged.selectbox("Tag", known_tags, index=None, placeholder="filter by tag", key="review.tag",
                        help="Show (and export) only the events tagged so.", label_visibility="collapsed")
 shown = R.filter_queue(queue, statuses, tag, like_only=like_only)
+try:
+    threads = store.comment_threads(fingerprint)
+except STORE_ERRORS as exc:
+    threads = {}
+    st.caption(f"The comments could not be read for the export: {one_line(exc)}")
+shown = shown.assign(event=np.arange(1, len(shown) + 1))  # numbered as the page counts them: "Event 1 of N"
 exports.download_button(f"Export {len(shown):,} (CSV)",
                    ReviewStore.export_csv(shown.rename(columns={"start": "start_row", "end": "end_row"}).assign(
                        status=shown["status"].map(R.STATUS_LABELS), model=entry.name, model_id=model_id,
-                       data_fingerprint=fingerprint)),
+                       data_fingerprint=fingerprint,
+                       comment_text=[threads.get((int(a), int(b)), "") for a, b in zip(shown["start"], shown["end"],
+                                                                                       strict=True)])),
                    file_name=R.export_name(entry.name, ds.name, tag),
                    mime="text/csv", key="review.export", on_click="ignore", icon=":material/download:",
                    help="The events shown (the statuses and tag chosen) with their reviews: status, tags, "
-                        "note, reviewer, time, number of comments.")
+                        "note, reviewer, time, the comments (their number and text).")
 
 # ---------------------------------------------------------------- what the reviews say
 summary = ReviewStore.threshold_summary(queue)
@@ -568,6 +576,8 @@ with st.form("review.form", border=True):
 if signatures is not None:
     here = spans.index((start, end))
     near = R.similar_frame(nearest_events(signatures, here, k=3), queue) if len(queue) > 1 else queue.iloc[:0]
+    numbers = {(int(a), int(b)): i + 1 for i, (a, b) in enumerate(zip(shown["start"], shown["end"], strict=True))}
+    near["event"] = [numbers.get((int(a), int(b)), np.nan) for a, b in zip(near["start"], near["end"], strict=True)]
     past = nearest_signatures(signatures.iloc[here], past_looks, k=3) if len(past_looks) else pd.DataFrame()
     with st.expander("Similar events", expanded=True, icon=":material/join:"):
         st.caption("The events that look most like this one, in this queue and among the decisions on earlier "

@@ -486,3 +486,87 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     _run_ended(page)
     no_exception(page)
     page.close()
+
+
+def test_operators_teach_the_model(desk_app, browser, tmp_path):
+    """Decide five events, update the model with them, adopt the new version, score the next file
+    with it; the store's audit shows which decisions the version used."""
+    import pandas as pd
+
+    from aeviz_core import ReviewStore
+
+    url, tmp = desk_app
+    recording = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", nrows=16_000)
+    path = tmp_path / "line_4_monday.csv"
+    recording.to_csv(path, index=False)
+    page = open_app(browser, url, height=1500)
+    page.get_by_text("Upload a CSV or Parquet file").click()
+    wait_idle(page)
+    page.locator('input[type="file"]').set_input_files(str(path))
+    page.wait_for_selector('h3:has-text("line_4_monday.csv")', timeout=60_000)
+    wait_idle(page)
+    start_training(page, 2)
+    page.wait_for_selector("text=trained:", timeout=300_000)
+    wait_idle(page)
+    go(page, "Anomalies")  # a lower threshold, for a queue of a dozen events on a 2-epoch model
+    exact = page.get_by_role("spinbutton", name="exact value")
+    exact.fill("98.0")
+    exact.press("Enter")
+    _run_ended(page)
+
+    go(page, "Review")
+    page.wait_for_selector('h3:has-text("Event 1 of")', timeout=120_000)
+    _run_ended(page)
+    page.get_by_label("Reviewer", exact=True).fill("ana")
+    page.keyboard.press("Enter")
+    _run_ended(page)
+    for k in range(5):
+        action = "Confirm anomaly" if k in (1, 3) else "Dismiss: false alarm"
+        page.get_by_role("button", name=action).click()
+        page.wait_for_selector(f'h3:has-text("Event {k + 2} of")', timeout=120_000)
+        _run_ended(page)
+        no_exception(page)
+
+    teach = page.get_by_text("Teach the model: 5 decision(s) to learn from")
+    teach.click()
+    _run_ended(page)
+    page.get_by_role("button", name="Update the model with 5 decision(s)").click()
+    adopt = page.get_by_role("button", name=re.compile("Adopt ae-1 v2"))
+    adopt.wait_for(timeout=300_000)
+    _run_ended(page)
+    no_exception(page)
+    assert page.get_by_text("Confirmed events still flagged").count() == 1
+    shot(page, "8_teach_before_after", scroll_to=page.get_by_text("Rows flagged"))
+    adopt.click()
+    page.wait_for_selector("text=/adopted: it is the active model/", timeout=120_000)
+    _run_ended(page)
+    no_exception(page)
+    page.get_by_text("Model versions taught on this data:").wait_for(timeout=60_000)
+    shot(page, "8b_teach_adopted", scroll_to=page.get_by_text("Model versions taught on this data:"))
+
+    # the store: the version, the five decisions it used, and the carried decisions in the audit
+    store = ReviewStore(f"sqlite:///{tmp / 'reviews.db'}")
+    made = store.versions()
+    mine = made[made["created_by"] == "ana"].iloc[-1]
+    used = mine["decisions"]
+    assert len(used) == 5 and sorted(d["status"] for d in used) == ["confirmed"] * 2 + ["dismissed"] * 3
+    audit = store.audit(mine["model_id"])
+    assert (audit["reviewer"] == f"carried by ana from {mine['parent_model_id']}").sum() == 5
+
+    # the next file, scored by the adopted version
+    nextday = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 16_001), nrows=12_000)
+    path2 = tmp_path / "line_4_tuesday.csv"
+    nextday.to_csv(path2, index=False)
+    go(page, "Data")
+    page.get_by_text("Upload a CSV or Parquet file").click()
+    wait_idle(page)
+    page.locator('input[type="file"]').set_input_files(str(path2))
+    page.wait_for_selector('h3:has-text("line_4_tuesday.csv")', timeout=60_000)
+    wait_idle(page)
+    go(page, "Anomalies")
+    page.wait_for_selector("text=/rows flagged/", timeout=120_000)
+    _run_ended(page)
+    no_exception(page)
+    assert page.locator('[data-testid="stSelectbox"]', has_text="ae-1 v2").count() >= 1
+    shot(page, "8c_teach_next_file")
+    page.close()

@@ -6,7 +6,7 @@ import pytest
 
 from aeviz_core import save_detector
 from aeviz_core.cli import main
-from aeviz_core.events import EVENT_FILE_COLUMNS, EventWriter, event_key, event_spans, parse_event_key
+from aeviz_core.events import EVENT_FILE_COLUMNS, EventWriter, event_key, event_metrics, event_spans, parse_event_key
 
 
 def test_event_spans_merge_runs_at_most_min_gap_apart():
@@ -155,3 +155,15 @@ def test_equal_peaks_order_by_area_then_length_then_start():
     assert order_events(shuffled)["start"].tolist() == [70, 10, 30, 50]  # deterministic, any input order
     without_area = events.drop(columns="area")
     assert order_events(without_area)["start"].tolist() == [70, 30, 50, 10]  # the longest first
+
+
+def test_event_metrics_say_how_much_of_each_labelled_event_was_caught():
+    labels = np.zeros(100, dtype=int)
+    labels[10:30] = 1
+    labels[60:70] = 1
+    one_row = event_metrics(pd.DataFrame({"start": [12], "end": [12]}), labels)
+    assert one_row["event_recall"] == 0.5  # "detected" by one row of twenty
+    assert one_row["caught_shares"] == [0.05, 0.0] and one_row["median_caught_share"] == pytest.approx(0.025)
+    whole = event_metrics(pd.DataFrame({"start": [5, 60], "end": [40, 69]}), labels)
+    assert whole["caught_shares"] == [1.0, 1.0]
+    assert np.isnan(event_metrics(pd.DataFrame({"start": [], "end": []}), np.zeros(5))["median_caught_share"])

@@ -290,6 +290,9 @@ def test_tags_and_a_comment_thread_are_saved_filtered_and_exported(db_url, pump_
     assert at.text_area(key="review.comment").value == ""  # posted: the box is empty again
     table = queue(at)
     assert table.loc[table["rows"] == second.replace("-", "–"), "comments"].tolist() == [1]
+    whole = pd.read_csv(io.BytesIO(served["reviews_tiny_pump_slice.csv"]), keep_default_na=False)
+    text = whole.loc[whole["start_row"] == start, "comment_text"].iloc[0]  # the export carries the thread's text
+    assert text.startswith("ana (") and text.endswith("UTC): bearing noise, ask maintenance")
     assert store.get_review(model_id, fingerprint, *map(int, first.split("-"))).tags == ("pump 2", "sensor fault")
     # the tag filter: the queue and its export hold the tagged event alone
     assert "pump 2" in at.selectbox(key="review.tag").options
@@ -579,3 +582,21 @@ def test_decisions_teach_a_new_version_that_is_adopted_with_its_queue(db_url, pu
     assert len(audit) == 3 and audit["reviewer"].str.startswith("carried by ana from").all()
     assert any("tiny v2" in m.value and "from tiny" in m.value for m in at.markdown)  # the versions note
     assert any("adopted" in t.value for t in at.toast)
+
+
+def test_similar_events_are_numbered_as_the_page_counts_events(db_url, pump_slice, tiny):
+    """"Event 1 of N" counts the queue as listed; the table and the similar events use the same
+    numbers (never the detector's 0-based event ids)."""
+    at = review_app(pump_slice, [tiny])
+    table = queue(at)
+    assert table["event"].tolist() == list(range(1, len(table) + 1))
+    listed = {row: i + 1 for i, row in enumerate(table["rows"])}
+    lines = [m.value for m in at.markdown if " · " in m.value and "distance " in m.value]
+    assert lines
+    for line in lines:
+        if line.startswith("#"):
+            number = int(line.split(" ")[0][1:])
+            assert 1 <= number <= len(table)
+    assert "#0 " not in " ".join(lines)
+    assert at.subheader[1].value.startswith("Event 1 of ") or any(h.value.startswith("Event 1 of ") for h in at.subheader)
+    assert listed
