@@ -679,3 +679,26 @@ def test_the_percentile_slider_starts_where_percentiles_differ(trained):
         assert any("lower percentiles would all give that value" in c.value for c in at.caption)
     else:
         assert slider.min == 50.0
+
+
+def test_reading_options_apply_to_the_last_upload_and_the_page_says_what_each_column_became(monkeypatch, tmp_path):
+    """A label column typed after the upload, once the uploader has emptied (the page was left):
+    the options apply to the file uploaded last; the page says which columns became time, labels and
+    channels."""
+    from tests.test_real_data import plant
+
+    frame = plant(n=2400)
+    frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq="min").astype(str))
+    frame["status_flag"] = (np.arange(len(frame)) % 400 == 0).astype(int)  # 0/1 under another name
+    at = upload(monkeypatch, tmp_path, frame, "plant.csv")
+    assert "status_flag" in at.session_state["dataset"].channel_names
+    read_as = next(c.value for c in at.caption if c.value.startswith("Read as "))
+    assert "time: **time**" in read_as and "labels: none" in read_as and "status_flag" in read_as
+    at.file_uploader(key="data.upload").set_value(None)  # what leaving the page does to the uploader
+    ok(at.run())
+    at.text_input(key="data.labels").set_value("status_flag")
+    ok(at.run())
+    ds = at.session_state["dataset"]
+    assert ds.name == "plant.csv" and "status_flag" not in ds.channel_names and int(ds.anomaly.sum()) == 6
+    assert any("Reading options apply to **plant.csv**" in c.value for c in at.caption)
+    assert "labels: **status_flag**" in next(c.value for c in at.caption if c.value.startswith("Read as "))
