@@ -372,6 +372,9 @@ def test_compare_trains_a_pair_on_the_current_sensor_data(monkeypatch, tmp_path)
     table = at.dataframe[0].value
     assert list(table.index) == ["AE", "VAE"]
     assert {"ROC AUC", "5-NN accuracy", "collapsed"} <= set(table.columns)  # the sample is labelled
+    # each model's own threshold (two models, two thresholds), and the page says which rule
+    assert table.loc["AE", "threshold"] != table.loc["VAE", "threshold"], table["threshold"]
+    assert any("each model's own threshold, percentile" in m.value for m in at.markdown)
     assert len(charts(at)) == 2  # the two latent scatters, one point per window
     assert at.radio(key="compare.colour_series").options == ["class", "anomaly score"]
     at.radio(key="compare.colour_series").set_value("anomaly score")
