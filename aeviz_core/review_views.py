@@ -60,6 +60,28 @@ STATUS_COLORS = {"open": "#9aa5b1", "confirmed": "#d62728", "dismissed": "#4c78a
 _ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#111111"}
 
 
+# --------------------------------------------------------------------------- people's text
+
+#: characters Markdown (and Streamlit's LaTeX, ``$``) gives a meaning to
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def as_text(value) -> str:
+    r"""What a person typed (a note, a tag, a name, a file or column name), made safe to put in
+    Markdown shown to other people: every character Markdown would read is escaped and line breaks
+    become spaces, so ``![x](https://host/pixel.png)`` is shown as those characters (no image
+    fetched, no link), ``**`` and ``$`` stay characters.
+
+    Examples
+    --------
+    >>> print(as_text("![x](https://host.example/p.png) **bold** $5"))
+    \!\[x\]\(https\://host\.example/p\.png\) \*\*bold\*\* \$5
+    """
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(value).split()))
+
+
 # --------------------------------------------------------------------------- the queue
 
 
@@ -160,15 +182,15 @@ def similar_line(like: dict) -> str:
             else f"rows {int(like['start'])}–{int(like['end'])}")
     status = STATUS_LABELS.get(like["status"], like["status"])
     judged = ("**open**" if like["status"] == "open" else
-              f"**{status}**{' (stale)' if like.get('stale') else ''} by {like.get('reviewer') or '?'}")
+              f"**{status}**{' (stale)' if like.get('stale') else ''} by {as_text(like.get('reviewer')) or '?'}")
     number = f"#{int(like['event'])} · " if pd.notna(like.get("event")) else ""
     peak = like.get("peak_score")
     peak = f" · peak {float(peak):.3g}" if peak is not None and pd.notna(peak) else ""
     parts = [f"{number}{when}{peak} · {judged}"]
     if like.get("tags"):
-        parts.append(f"tags: {like['tags']}")
+        parts.append(f"tags: {as_text(like['tags'])}")
     if like.get("note"):
-        parts.append(f"“{_shortened(str(like['note']))}”")
+        parts.append(f"“{as_text(_shortened(str(like['note'])))}”")
     close = " (alike)" if float(like["distance"]) <= LIKE_DISTANCE else ""
     parts.append(f"distance {float(like['distance']):.2f}{close}")
     return " · ".join(parts)

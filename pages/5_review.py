@@ -148,7 +148,8 @@ def decide(store, model_id: str, fingerprint: str, key: str, version: int, statu
     state.pop("review.switched", None)
     tagged = f", tagged {', '.join(saved.tags)}" if saved.tags else ""
     state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[status]}**"
-                                         f"{' ' + source if source else ''}{tagged}, saved by {name} "
+                                         f"{' ' + R.as_text(source) if source else ''}{R.as_text(tagged)}, saved by "
+                                         f"{R.as_text(name)} "
                                          f"(version {saved.version})."))
     if state.get("review.advance", True) and next_key is not None:
         state["review.open"] = next_key
@@ -172,7 +173,7 @@ def post_comment(store, model_id: str, fingerprint: str, key: str) -> None:
         state["review.flash"] = ("error", f"The comment could not be saved: {one_line(exc)}")
         return
     state["review.comment"] = ""  # posted: the box empties (the text stays when it failed)
-    state["review.flash"] = ("success", f"Comment on rows {start}–{end} posted by {name}.")
+    state["review.flash"] = ("success", f"Comment on rows {start}–{end} posted by {R.as_text(name)}.")
 
 
 # --------------------------------------------------------------------------- teaching the model
@@ -308,7 +309,7 @@ def versions_note() -> None:
         used = row.decisions
         kinds = pd.Series([d["status"] for d in used]).value_counts()
         lines.append(f"- **{names.get(row.model_id, row.model_id[:12])}** from "
-                     f"{names.get(row.parent_model_id, row.parent_model_id[:12])}, by {row.created_by} on "
+                     f"{names.get(row.parent_model_id, row.parent_model_id[:12])}, by {R.as_text(row.created_by)} on "
                      f"{row.created_at:%Y-%m-%d %H:%M} UTC: {kinds.get('dismissed', 0)} dismissed and "
                      f"{kinds.get('confirmed', 0)} confirmed event(s) (rows "
                      + ", ".join(f"{d['start_row']}–{d['end_row']}" for d in used[:6]) + ("…" if len(used) > 6 else "")
@@ -323,7 +324,7 @@ st.title("Review")
 
 ds = S.dataset()
 if ds.is_images:
-    st.info(f"Reviews are kept for events flagged in sensor data; **{ds.name}** holds images. "
+    st.info(f"Reviews are kept for events flagged in sensor data; **{R.as_text(ds.name)}** holds images. "
             "Choose the pump station sample or upload a sensor table on the Data page.",
             icon=":material/fact_check:")
     st.page_link("pages/1_data.py", label="Go to Data", icon=":material/arrow_forward:")
@@ -533,15 +534,15 @@ st.markdown(f"{span_text} · peak score **{row['peak_score']:.4g}** (threshold {
             f"{', '.join(order[1:3])}")
 status = R.STATUS_LABELS[row["status"]]
 if row["stale"]:
-    st.warning(f"Marked **{status}** by {row['reviewer']} under another model "
+    st.warning(f"Marked **{status}** by {R.as_text(row['reviewer'])} under another model "
                f"(`{str(row['review_model_id'])[:12]}`) on an overlapping span"
-               + (f" with tags {row['tags']}" if row["tags"] else "")
-               + (f": “{row['note']}”" if row["note"] else "")
+               + (f" with tags {R.as_text(row['tags'])}" if row["tags"] else "")
+               + (f": “{R.as_text(row['note'])}”" if row["note"] else "")
                + ". Decide again to keep it for this model.", icon=":material/history:")
 elif row["version"] > 0:
-    st.markdown(f"Status: **{status}**, by {row['reviewer']} on {row['reviewed_at']:%Y-%m-%d %H:%M} UTC"
-                + (f" · tags: {row['tags']}" if row["tags"] else "")
-                + (f": “{row['note']}”" if row["note"] else ""))
+    st.markdown(f"Status: **{status}**, by {R.as_text(row['reviewer'])} on {row['reviewed_at']:%Y-%m-%d %H:%M} UTC"
+                + (f" · tags: {R.as_text(row['tags'])}" if row["tags"] else "")
+                + (f": “{R.as_text(row['note'])}”" if row["note"] else ""))
 else:
     st.markdown("Status: **open**: nobody has reviewed this event yet.")
 
@@ -599,7 +600,7 @@ if signatures is not None:
             st.markdown("**Decided in earlier data**")
         for i, like in enumerate(past.to_dict("records")):
             s1, s2 = st.columns([5.3, 1.7], vertical_alignment="center")
-            s1.markdown(f"{like['data_name'] or 'earlier data'} · {R.similar_line(like)}")
+            s1.markdown(f"{R.as_text(like['data_name']) or 'earlier data'} · {R.similar_line(like)}")
             s2.button(f"Apply: {R.STATUS_LABELS[like['status']]}", key=f"review.past.{i}", width="stretch",
                       on_click=apply_decision, args=(store, model_id, fingerprint, current, version, like, next_key),
                       help="Give this event the same status and tags; the note says where they came from.")
@@ -613,7 +614,7 @@ if thread is not None:
     with st.expander(f"Comments ({len(thread)})", expanded=bool(len(thread)), icon=":material/forum:"):
         for comment in thread.itertuples():
             with st.container(border=True):
-                st.caption(f"**{comment.author}** · {comment.posted_at:%Y-%m-%d %H:%M} UTC")
+                st.caption(f"**{R.as_text(comment.author)}** · {comment.posted_at:%Y-%m-%d %H:%M} UTC")
                 st.text(comment.body)
         st.text_area("Add a comment", key="review.comment", height=68,
                      placeholder="a question for the next shift, what maintenance said, ...")

@@ -600,3 +600,22 @@ def test_similar_events_are_numbered_as_the_page_counts_events(db_url, pump_slic
     assert "#0 " not in " ".join(lines)
     assert at.subheader[1].value.startswith("Event 1 of ") or any(h.value.startswith("Event 1 of ") for h in at.subheader)
     assert listed
+
+
+def test_what_people_type_is_shown_as_text_never_as_markdown(db_url, pump_slice, tiny):
+    """A note written as an image, a name in bold, a tag with a dollar: other operators' pages show
+    the characters (no image fetched, no link, no bold, no formula)."""
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    at.multiselect(key=f"review.tags.{first}.0").set_value(["$x$"])
+    decide(at, "confirmed", reviewer="**bob**", note="![x](https://host.example/pixel.png) [link](https://e.example)")
+    at.selectbox(key="review.open").set_value(first)
+    ok(at.run())
+    status = next(m.value for m in at.markdown if m.value.startswith("Status: "))
+    assert "by \\*\\*bob\\*\\*" in status and "\\$x\\$" in status
+    assert "\\!\\[x\\]\\(https\\://host\\.example/pixel\\.png\\)" in status and "\\[link\\]" in status
+    assert "](https://" not in status and "![" not in status
+    flashes = [s.value for s in at.success] + [t.value for t in at.toast]
+    assert not any("**bob**" in f for f in flashes)
+    similar = [m.value for m in at.markdown if "distance " in m.value]
+    assert not any("![" in line or "](http" in line or "**bob**" in line for line in similar)
