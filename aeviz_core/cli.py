@@ -85,8 +85,8 @@ def _build_parser() -> argparse.ArgumentParser:
                             "end_row and status (dismissed rows teach the model, confirmed ones check it; open "
                             "and follow_up are left alone)")
     refit.add_argument("--out", required=True, help="model directory to write (the new version)")
-    refit.add_argument("--epochs", type=int, default=None, help="most epochs of the fine-tune (default: a third "
-                                                                "of the parent's plan)")
+    refit.add_argument("--epochs", type=int, default=None, help="most epochs of the fine-tune (default: a twelfth "
+                                                                "of the parent's plan, at least 5)")
     return parser
 
 
