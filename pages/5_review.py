@@ -534,8 +534,10 @@ st.markdown(f"{span_text} · peak score **{row['peak_score']:.4g}** (threshold {
             f"{', '.join(order[1:3])}")
 status = R.STATUS_LABELS[row["status"]]
 if row["stale"]:
-    st.warning(f"Marked **{status}** by {R.as_text(row['reviewer'])} under another model "
-               f"(`{str(row['review_model_id'])[:12]}`) on an overlapping span"
+    carried = str(row["review_model_id"]) == model_id  # taken under the model this version was taught from
+    st.warning(f"Marked **{status}** by {R.as_text(row['reviewer'])} "
+               + ("on an overlapping span, under the model this version was taught from"
+                  if carried else f"under another model (`{str(row['review_model_id'])[:12]}`) on an overlapping span")
                + (f" with tags {R.as_text(row['tags'])}" if row["tags"] else "")
                + (f": “{R.as_text(row['note'])}”" if row["note"] else "")
                + ". Decide again to keep it for this model.", icon=":material/history:")
