@@ -496,15 +496,15 @@ def test_the_event_summary_counts_the_events_the_table_lists(trained):
     at = trained
     ok(at.switch_page("pages/4_anomalies.py").run())
     evaluated = next(c.value for c in at.caption if c.value.startswith("Evaluated on the"))
-    first = 43_200 - int(re.search(r"the ([\d,]+) rows", evaluated).group(1).replace(",", ""))
+    first = 43_200 - int(re.search(r"the ([\d,]+) scored rows", evaluated).group(1).replace(",", ""))
     table = next(d.value for d in at.dataframe if "event_id" in d.value.columns)
     title = next(m.value for m in at.markdown if m.value.startswith("**Flagged events**"))
     assert len(table) == int(re.search(r"\(([\d,]+),", title).group(1).replace(",", ""))  # all listed
-    summary = next(c.value for c in at.caption if c.value.startswith("Events: "))
-    found = re.match(r"Events: ([\d,]+) flagged; (\d+) of (\d+) labelled events detected, (\d+) false", summary)
-    assert found, summary
-    assert int(found.group(1).replace(",", "")) == int((table["end"] >= first).sum()) > 0
-    assert int(found.group(4)) <= int(found.group(1)) and int(found.group(2)) <= int(found.group(3))
+    summary = next(c.value for c in at.caption if " flagged events; event recall " in c.value)
+    flagged = int(re.match(r"([\d,]+) flagged events", summary).group(1).replace(",", ""))
+    assert flagged == int((table["end"] >= first).sum()) > 0
+    detected, labelled = (int(v) for v in metric(at, "Labelled events detected").split(" of "))
+    assert int(metric(at, "False events").replace(",", "")) <= flagged and detected <= labelled
 
 
 def test_anomalies_and_review_list_the_same_events(trained):
@@ -571,8 +571,9 @@ def test_threshold_typed_exactly_and_both_operating_points_marked(trained):
     specs = json.dumps(charts(at))
     assert '"threshold in use"' in specs and '"best F1"' in specs
     assert any("flags" in b.label and "of these rows" in b.label for b in at.button)
-    events = next(c.value for c in at.caption if c.value.startswith("Events:"))
-    assert "per day of normal operation" in events and "event precision" in events and ", F1 " in events
+    events = next(c.value for c in at.caption if " flagged events; event recall " in c.value)
+    assert ", F1 " in events and "Rows caught per labelled event: " in events
+    assert metric(at, "Event precision") and metric(at, "False events")
     at.slider(key="anomalies.param.percentile").set_value(99.5)  # the module's shared session, as it was
     ok(at.run())
 
