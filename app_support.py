@@ -220,6 +220,15 @@ def thresholded(entry: ModelEntry):
         return entry.detector
 
 
+def threshold_source(entry: ModelEntry, ds: Dataset) -> str:
+    """Where the threshold in use comes from, for a caption: the model's own, or set on the
+    Anomalies page (and on which data, when it was another)."""
+    if entry.name not in st.session_state[A.THRESHOLDS]:
+        return "the model's own"
+    where = st.session_state.setdefault(A.THRESHOLD_DATA, {}).get(entry.name)
+    return "set on the Anomalies page" + (f" for {where}" if where and where != ds.name else "")
+
+
 def merge_gap(entry: ModelEntry) -> int:
     """The events' merge gap of this model in this session: what the Anomalies or Review page set,
     else the model's own (``event_gap``, saved with it; what ``aeviz score --events`` uses)."""
@@ -245,7 +254,7 @@ def merge_gap_input(box, entry: ModelEntry, *, key: str) -> int:
 @st.cache_data(show_spinner="Scoring...", max_entries=16)
 def scores(_det, model_id: str, data_key: str, _X) -> tuple[np.ndarray, np.ndarray]:
     """``(errors, channel_errors)`` of the data (per row for a series), keyed by model and data."""
-    errors, channel = _det.score(_X)
+    errors, channel = _det.score_parts(_X)
     return errors.astype(np.float64), channel.astype(np.float32)
 
 
@@ -290,8 +299,9 @@ def blamed_events(det, data_key: str, X, events: pd.DataFrame, names, limit: int
     """``events`` with ``blamed_channel`` and ``blame_share`` (:func:`aeviz_core.events.with_blame`):
     the detector's blame, the one answer to "which sensor" wherever an event is listed, for the
     ``limit`` highest events (the others stay empty until opened); each span's blame is computed
-    once per model and data."""
-    from aeviz_core.events import order_events, with_blame
+    once per model and data. ``kind`` and ``shift`` (:func:`aeviz_core.events.lasting_change`) say
+    which events are lasting changes, on every event."""
+    from aeviz_core.events import lasting_change, order_events, with_blame
 
     shares = np.full((len(events), len(names)), np.nan)
     if getattr(det, "input_kind_", None) == "series" and len(events):
@@ -299,7 +309,13 @@ def blamed_events(det, data_key: str, X, events: pd.DataFrame, names, limit: int
         where = {span: i for i, span in enumerate(zip(events["start"].astype(int), events["end"].astype(int)))}
         for a, b in zip(chosen["start"].astype(int), chosen["end"].astype(int), strict=True):
             shares[where[(a, b)]] = _span_blame(det, det.model_id_, data_key, X, a, b)
-    return with_blame(events, shares, names)
+    out = with_blame(events, shares, names)
+    values = np.asarray(X, dtype=np.float64) if getattr(det, "input_kind_", None) == "series" else None
+    changes = [lasting_change(det, values, int(a), int(b), [str(c) for c in names]) if values is not None
+               else ("transient", "") for a, b in zip(events["start"], events["end"], strict=True)]
+    out["kind"] = [kind for kind, _ in changes]
+    out["shift"] = [shift for _, shift in changes]
+    return out
 
 
 def event_blame(det, data_key: str, X, start: int, end: int, channel_errors) -> np.ndarray:
@@ -327,16 +343,26 @@ def _trust_notes(_det, model_id: str, data_key: str, threshold: float, _channels
     return trust_notes(_det, _channels, _errors, times=_times)
 
 
-def show_trust_notes(det, ds: Dataset, X, errors) -> list[str]:
-    """Warn, above a page's figures, when its flags cannot be trusted (see :mod:`aeviz_core.trust`):
+def show_trust_notes(det, ds: Dataset, X, errors, *, headline: str | None = None) -> list[str]:
+    """Say, above a page's figures, when its flags cannot be trusted (see :mod:`aeviz_core.trust`):
     far more flagged than the threshold promises, channels beyond their training range (which,
-    from when, what to do), one event over most of the file. ``det`` carries the threshold in use."""
+    from when, what to do), one event over most of the file. ``det`` carries the threshold in use.
+
+    One box, the notes as a list; with ``headline`` (the page's "N of M rows flagged"), the verdict
+    joins the headline (a count of flags, read alone, would say all clear), else the headline is
+    shown as it is."""
     # sensor rows are checked channel by channel; images by the share flagged and the longest run only
     channels = np.empty((len(errors), 0)) if ds.is_images else X
     times = None if ds.is_images else ds.time
     notes = _trust_notes(det, det.model_id_, ds.key, float(det.threshold_), channels, errors, times)
-    for note in notes:
-        st.warning(f"**Can these flags be trusted?** {note}", icon="⚠️")
+    if not notes:
+        if headline:
+            st.markdown(headline)
+        return notes
+    listed = "\n".join(f"- {note[0].upper() + note[1:]}." for note in notes)
+    lead = (f"{headline} **But these flags cannot be trusted here:**" if headline
+            else "**Can these flags be trusted?** Not quite:")
+    st.warning(f"{lead}\n{listed}", icon="⚠️")
     return notes
 
 
@@ -459,9 +485,9 @@ def _train_pair(common: dict, X, y, weighting: str, beta: float, progress):
         return None if progress is None else (lambda info: progress(label, info))
 
     # a plain AE: the pair differs only in the variational part and its KL term
-    ae = AutoencoderDetector(model="ae", neighbor_weight=0.0, **common).fit(X, y, progress=hook("AE"))
+    ae = AutoencoderDetector(model="ae", neighbor_weight=0.0, **common).fit(X, anomalous=y, progress=hook("AE"))
     vae = AutoencoderDetector(model="vae", beta=beta, vae_weighting=weighting, **common).fit(
-        X, y, progress=hook("VAE"))
+        X, anomalous=y, progress=hook("VAE"))
     return ae, vae
 
 
@@ -505,8 +531,8 @@ def events_for_display(events: pd.DataFrame) -> pd.DataFrame:
     Each event is named by its identity, its span (:func:`~aeviz_core.events.event_key`, as in the
     CLI's events file and the review store), which a move of the threshold leaves alone unless
     it moves the event's first or last row."""
-    cols = ["event_id", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "blamed_channel",
-            "blame_share"]
+    cols = ["event_id", "kind", "peak_score", "start", "end", "n_rows", "start_time", "duration_s", "blamed_channel",
+            "blame_share", "shift"]
     ordered = order_events(events)
     ordered = ordered.assign(event_id=[event_key(a, b) for a, b in zip(ordered["start"], ordered["end"], strict=True)])
     out = ordered[[c for c in cols if c in ordered.columns]].reset_index(drop=True)

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .review_views import event_overlay_frame as overlay_frame  # one builder of actual-vs-rebuilt frames
-from .settings import check_settings, series_score_for
+from .settings import check_settings
 
 __all__ = [
     "ACTIVE_MODEL",
@@ -77,6 +77,7 @@ DATASET = "dataset"
 MODELS = "models"
 ACTIVE_MODEL = "active_model"
 THRESHOLDS = "thresholds"
+THRESHOLD_DATA = "threshold_data"  # model name -> the data its session threshold was set on
 MERGE_GAPS = "merge_gaps"
 TRAIN_JOB = "train_job"
 MODEL_DIR = "model_dir"
@@ -116,6 +117,8 @@ def init_session(state, dataset_factory=None) -> None:
         state[ACTIVE_MODEL] = None
     if THRESHOLDS not in state:
         state[THRESHOLDS] = {}
+    if THRESHOLD_DATA not in state:
+        state[THRESHOLD_DATA] = {}
     if MERGE_GAPS not in state:
         state[MERGE_GAPS] = {}
     if TRAIN_JOB not in state:
@@ -250,7 +253,8 @@ class TrainSettings:
     train_start: int = 0
     train_end: int | None = None
     normal_classes: tuple | None = None
-    series_score: str = "smooth"
+    series_score: str = "lasting"
+    adapt_after: str = ""  # a duration ("6h"), a number of rows, or "" for never
 
     def detector_params(self, dataset: Dataset) -> dict:
         """Keyword arguments of :class:`AutoencoderDetector` for this data set."""
@@ -270,7 +274,8 @@ class TrainSettings:
             "early_stopping": bool(self.early_stopping),
             "patience": int(self.patience),
             "random_state": int(self.seed),
-            "series_score": "smooth" if images or not self.window else self.series_score,
+            "series_score": self.series_score,
+            "adapt_after": None if images or not self.window else adapt_setting(self.adapt_after),
         }
 
     def check(self, dataset: Dataset) -> None:
@@ -303,8 +308,8 @@ def default_settings(dataset: Dataset) -> TrainSettings:
     the pump sample's first six hours hold half of its twelve-hour ambient
     cycle, and a model trained on them alone flagged 35% of the later normal
     rows (bearing temperatures it had never seen), against 0.5% for the
-    whole file's normal rows. Rows 30 s or more apart are scored with
-    ``series_score="regime"`` (:func:`~aeviz_core.settings.series_score_for`). Images train a dense AE with a 2-D latent
+    whole file's normal rows. A series is scored with the one default policy (``series_score="lasting"``,
+    a lasting change flagged until ``adapt_after`` says otherwise). Images train a dense AE with a 2-D latent
     (drawn directly) on every class, with the neighbour term and its large
     batches for its whole 150-epoch schedule (:class:`AutoencoderDetector`'s
     defaults for a 2-D latent: the layout keeps improving after the
@@ -315,9 +320,16 @@ def default_settings(dataset: Dataset) -> TrainSettings:
                              epochs=150, batch_size=512, early_stopping=False, train_end=None)
     n = dataset.n_items
     window = 32 if n >= 32 * 8 else max(2, n // 8)
-    time = None if getattr(dataset, "sensor", None) is None else dataset.sensor.time
-    return TrainSettings(window=window, stride=min(4, window), train_end=n,
-                         series_score=series_score_for(time))
+    return TrainSettings(window=window, stride=min(4, window), train_end=n)
+
+
+def adapt_setting(text) -> int | str | None:
+    """The Train page's "new normal after" field as ``adapt_after``: empty for never, digits for
+    rows, anything else a duration the estimator reads (``"6h"``, ``"1d"``)."""
+    text = "" if text is None else str(text).strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() else text
 
 
 def parse_hidden(text: str) -> tuple:
@@ -336,7 +348,7 @@ def parse_hidden(text: str) -> tuple:
 
 
 def training_data(dataset: Dataset, settings: TrainSettings):
-    """``(X, y)`` to pass to ``fit``: the training rows of a series, or all the
+    """``(X, y)`` to pass to ``fit(X, anomalous=y)``: the training rows of a series, or all the
     images with ``y = 1`` for the classes not counted as normal.
 
     ``X`` is a DataFrame of channels (series), ``(n, h*w)`` pixels (``ae``/``vae``)
@@ -356,6 +368,9 @@ def training_data(dataset: Dataset, settings: TrainSettings):
             f"the training period must satisfy 0 <= start < end <= {dataset.n_items}, got {start}..{end}"
         )
     X = dataset.sensor.channels.iloc[start:end].reset_index(drop=True)
+    time = dataset.sensor.time
+    if time is not None and pd.api.types.is_datetime64_any_dtype(time):  # adapt_after reads a duration against it
+        X.index = pd.DatetimeIndex(time.iloc[start:end].to_numpy())
     y = None if dataset.anomaly is None else dataset.anomaly[start:end]
     return X, y
 
@@ -378,7 +393,7 @@ class ModelEntry:
     dataset_key: str
     dataset_name: str
     settings: dict = field(default_factory=dict)
-    source: str = "trained"  # trained | loaded
+    source: str = "trained"  # trained | loaded | refit
     created: float = field(default_factory=_time.time)
 
     def save_extra(self) -> dict:
@@ -428,7 +443,10 @@ def stopped_early(det) -> bool:
 def training_notices(det) -> list[str]:
     """What a fit could not do as asked, and what it did instead, in plain words."""
     notes = []
-    if getattr(det, "threshold_source_", "held-out") == "training":
+    # a version-5 model that held out a few rows fits its threshold on every training row by design
+    # (threshold_line says so); no held-out row at all is worth a warning for any model
+    by_design = getattr(det, "channel_tail_", None) is not None and "val_loss" in (getattr(det, "history_", {}) or {})
+    if getattr(det, "threshold_source_", "held-out") == "training" and not by_design:
         notes.append(
             "Too few rows to hold any out: the threshold was fitted on the training rows themselves, "
             "which the model has seen, so it sits low and more rows than it promises will be flagged; "
@@ -437,6 +455,23 @@ def training_notices(det) -> list[str]:
             + "Train on a longer period (or a smaller window) to fit it on rows the model has not seen."
         )
     return notes
+
+
+def threshold_line(entry: ModelEntry, dataset: Dataset | None) -> str | None:
+    """For a series model trained in the app on ``dataset``: the training period in rows and
+    time, where its threshold comes from and what a lasting change does
+    (:func:`aeviz_core.trust.threshold_origin`); None for other models."""
+    from .trust import threshold_origin
+
+    det = entry.detector
+    if getattr(det, "input_kind_", None) != "series" or dataset is None or dataset.is_images:
+        return None
+    settings = entry.settings or {}
+    start = int(settings.get("train_start") or 0)
+    end = int(settings.get("train_end") or dataset.n_items)
+    rows = end - start if dataset.anomaly is None else int((np.asarray(dataset.anomaly[start:end]) == 0).sum())
+    time = dataset.sensor.time
+    return threshold_origin(det, rows, None if time is None else time.iloc[start:end])
 
 
 def unique_name(base: str, taken) -> str:
@@ -455,7 +490,8 @@ class TrainingJob:
     The page cannot train in its own script run: a click on *Stop* reruns the
     script, which would abort ``fit`` and lose the model. Here ``fit`` runs in
     a thread; the page polls ``history``/``done``; *Stop* sets ``stop``, and
-    the detector keeps the weights reached so far.
+    the detector keeps the weights reached so far. ``y`` (from :func:`training_data`)
+    goes to ``fit`` as ``anomalous``.
     """
 
     def __init__(self, detector, X, y, *, name: str, dataset: Dataset, settings: TrainSettings):
@@ -482,7 +518,7 @@ class TrainingJob:
 
     def _run(self):
         try:
-            self.detector.fit(self._X, self._y, progress=self._progress, stop=self.stop)
+            self.detector.fit(self._X, anomalous=self._y, progress=self._progress, stop=self.stop)
         except (ValueError, RuntimeError, MemoryError) as exc:  # DataError, TrainingError...
             self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         except Exception as exc:  # noqa: BLE001  (shown to the user, never a traceback)
@@ -507,6 +543,68 @@ class TrainingJob:
         """The finished model as a :class:`ModelEntry` (only when ``done`` without error)."""
         return ModelEntry(name=self.name, detector=self.detector, dataset_key=self.dataset_key,
                           dataset_name=self.dataset_name, settings=self.settings.to_dict())
+
+
+class RefitJob:
+    """A refit from operators' decisions (:func:`aeviz_core.feedback.refit`) running in a background
+    thread, polled by the Review page like :class:`TrainingJob`: a rerun of the page (any click)
+    does not lose it. ``result`` is the :class:`~aeviz_core.feedback.Refit` when it is done."""
+
+    def __init__(self, detector, X, decisions, *, parent: ModelEntry, data_fingerprint: str, reviewer: str):
+        self.parent = parent
+        self.data_fingerprint = data_fingerprint
+        self.reviewer = reviewer
+        self.decisions = decisions
+        self.stop = threading.Event()
+        self.history: list[dict] = []
+        self.epochs = int(max(5, detector.training_plan().epochs // 12))
+        self.result = None
+        self.error: str | None = None
+        self.finished: float | None = None
+        self._args = (detector, X)
+        self._thread = threading.Thread(target=self._run, name=f"aeviz-refit-{parent.name}", daemon=True)
+
+    def start(self) -> RefitJob:
+        self._thread.start()
+        return self
+
+    def _progress(self, info):
+        self.history.append({"epoch": info.epoch, "epochs": info.epochs, "loss": info.loss})
+
+    def _run(self):
+        from .feedback import refit
+
+        detector, X = self._args
+        try:
+            self.result = refit(detector, X, self.decisions, epochs=self.epochs, progress=self._progress,
+                                stop=self.stop)
+        except (ValueError, RuntimeError, MemoryError) as exc:  # DecisionError, TrainingError...
+            self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # noqa: BLE001  (shown to the user, never a traceback)
+            self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        finally:
+            self._args = None
+            self.finished = _time.time()
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    def wait(self, timeout=None) -> bool:
+        self._thread.join(timeout)
+        return self.done
+
+    def entry(self, taken) -> ModelEntry:
+        """The new version as a :class:`ModelEntry` named after its parent (``NAME v2``, ...), with
+        its lineage in its settings (only when ``done`` without error)."""
+        parent = self.parent
+        base = parent.name.rsplit(" v", 1)[0] if parent.settings.get("parent") else parent.name
+        version = int(parent.settings.get("version", 1)) + 1
+        name = unique_name(f"{base} v{version}", taken)
+        settings = {**parent.settings, "parent": parent.name, "parent_model_id": parent.detector.model_id_,
+                    "version": version, "decisions": int(len(self.result.decisions))}
+        return ModelEntry(name=name, detector=self.result.detector, dataset_key=parent.dataset_key,
+                          dataset_name=parent.dataset_name, settings=settings, source="refit")
 
 
 # --------------------------------------------------------------------------- latent helpers

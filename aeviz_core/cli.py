@@ -1,4 +1,4 @@
-"""The ``aeviz`` command line: ``aeviz train`` and ``aeviz score``.
+"""The ``aeviz`` command line: ``aeviz train``, ``aeviz score`` and ``aeviz refit``.
 
 Bad input ends with one line on stderr (``aeviz: error: ...``) and a non-zero
 exit code, never a traceback. Progress of long work goes to stderr, so stdout
@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .settings import MODEL_KINDS, SERIES_SCORES, row_period_seconds, series_score_for
+from .settings import MODEL_KINDS, SERIES_SCORES
 
 __all__ = ["main"]
 
@@ -42,11 +42,16 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--time-col", default=None, help="time column (default: detected)")
     train.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--score", choices=("auto",) + SERIES_SCORES, default="auto",
-                       help="how a series' rows are scored: 'smooth' (a residual averaged over the window, "
-                            "the largest channel), 'regime' (for slow plants whose normal operation leaves "
-                            "the training period's regimes: each channel against its own recent level, two "
-                            "channels together) or 'auto' (default: 'regime' for rows 30 s or more apart)")
+    train.add_argument("--score", choices=SERIES_SCORES, default=SERIES_SCORES[0],
+                       help="how a series' rows are scored: 'lasting' (default: a lasting change stays flagged "
+                            "until --adapt-after says otherwise; steady channels judged on their level, "
+                            "wandering ones on their movement), or the scores of models saved before it: "
+                            "'smooth' (a residual averaged over the window), 'regime' (each channel against "
+                            "its own recent level, which adopts a lasting change after a few hundred rows)")
+    train.add_argument("--adapt-after", default=None, metavar="DURATION",
+                       help="a lasting change becomes the new normal once it has lasted this long: a "
+                            "duration such as 6h or 1d (needs a time column), or a number of rows; "
+                            "default: never (it stays flagged, as a shift, for as long as it lasts)")
 
     score = sub.add_parser("score", help="score every row of a sensor table with a saved model")
     score.add_argument("data", help="CSV or Parquet file")
@@ -72,6 +77,16 @@ def _build_parser() -> argparse.ArgumentParser:
     score.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="with --engine dask: address of a running Dask scheduler "
                             "(default: a local cluster on this machine)")
+    refit = sub.add_parser("refit", help="a new model version taught by operators' decisions on a file")
+    refit.add_argument("model", help="model directory written by 'aeviz train' (the parent; it is not changed)")
+    refit.add_argument("data", help="CSV or Parquet file the decisions were made on")
+    refit.add_argument("--reviews", required=True, metavar="REVIEWS_CSV",
+                       help="the Review page's export, or the --events file with a status column: start_row, "
+                            "end_row and status (dismissed rows teach the model, confirmed ones check it; open "
+                            "and follow_up are left alone)")
+    refit.add_argument("--out", required=True, help="model directory to write (the new version)")
+    refit.add_argument("--epochs", type=int, default=None, help="most epochs of the fine-tune (default: a twelfth "
+                                                                "of the parent's plan, at least 5)")
     return parser
 
 
@@ -84,6 +99,7 @@ def _train(args) -> int:
     from .detector import AutoencoderDetector
     from .registry import save_detector
     from .scores import anomaly_column, normal_mask
+    from .trust import threshold_origin
 
     window = args.window or None
     if window is not None and window < 2:
@@ -100,7 +116,6 @@ def _train(args) -> int:
         if args.train_rows > len(channels):
             raise ValueError(f"--train-rows must be at most the {len(channels)} rows of the file, got {args.train_rows}")
         channels = channels.iloc[: args.train_rows]
-        _progress(f"aeviz: training on the first {args.train_rows} rows")
     else:
         label = args.label_col or anomaly_column(data.labels)
         if label is not None:
@@ -109,17 +124,16 @@ def _train(args) -> int:
             y = (~normal_mask(data.labels[label])).astype(int)
             _progress(f"aeviz: training on the {int((y == 0).sum())} rows labelled normal in {label!r}")
     latent = args.latent_dim or "auto"
-    series_score = series_score_for(data.time) if args.score == "auto" else args.score
-    if window and args.score == "auto":
-        period = row_period_seconds(data.time)
-        _progress(f"aeviz: series score {series_score!r} ("
-                  + ("no time column" if period is None else f"rows {period:g} s apart")
-                  + "; --score chooses)")
+    adapt = args.adapt_after
+    if adapt is not None and adapt.strip().isdigit():
+        adapt = int(adapt)  # rows
+    if data.time is not None:  # the estimator reads a duration against the rows' times
+        channels = channels.set_axis(data.time.iloc[: len(channels)].to_numpy(), axis=0)
     detector = AutoencoderDetector(
-        model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed, series_score=series_score,
-        **({"epochs": args.epochs} if args.epochs else {}),
+        model=args.model, latent_dim=latent, window=window, stride=args.stride, random_state=args.seed,
+        series_score=args.score, adapt_after=adapt, **({"epochs": args.epochs} if args.epochs else {}),
     )
-    detector.fit(channels, y, progress=lambda e: _progress(
+    detector.fit(channels, anomalous=y, progress=lambda e: _progress(
         f"epoch {e.epoch}/{e.epochs}  loss {e.loss:.4f}"
         + ("" if e.val_loss is None else f"  val_loss {e.val_loss:.4f}")))
     extra = {"time_col": None if data.time is None else str(data.time.name),
@@ -128,7 +142,12 @@ def _train(args) -> int:
     save_detector(detector, args.out, extra=extra)
     rule = detector.threshold_rule_.describe(getattr(detector, "threshold_margin_", 1.0))
     _progress(f"aeviz: saved model to {args.out} (threshold {detector.threshold_:.4g}, rule {rule})")
+    if window:
+        time = None if data.time is None else data.time.iloc[: len(channels)]
+        which = "the first " if args.train_rows is not None else ""
+        _progress(f"aeviz: {threshold_origin(detector, extra['train_rows'], time, which=which)}")
     return 0
+
 
 
 def _score(args) -> int:
@@ -188,6 +207,40 @@ def _score(args) -> int:
     return 0
 
 
+def _refit(args) -> int:
+    from .data import load_sensor_table
+    from .feedback import lineage, read_decisions, refit
+    from .registry import load_detector, save_detector
+
+    if Path(args.out).resolve() == Path(args.model).resolve():
+        raise ValueError("--out must be another directory than the parent model: the parent stays loadable")
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+    parent = load_detector(args.model)
+    extra = dict(parent.saved_meta_.get("extra", {}))
+    data = load_sensor_table(args.data, time_col=extra.get("time_col"), label_cols=extra.get("label_cols") or None,
+                             drop=extra.get("drop", []))
+    channels = data.channels
+    if data.time is not None:
+        channels = channels.set_axis(data.time.to_numpy(), axis=0)
+    fingerprint = data.fingerprint()  # the review store's key of this data
+    decisions = read_decisions(args.reviews, len(channels), data_fingerprint=fingerprint)
+    problem = parent.mismatch(channels.shape, list(channels.columns))
+    if problem:
+        raise ValueError(problem)
+    result = refit(parent, channels, decisions, epochs=args.epochs, progress=lambda e: _progress(
+        f"epoch {e.epoch}/{e.epochs}  loss {e.loss:.4f}" + ("" if e.val_loss is None else f"  val_loss {e.val_loss:.4f}")))
+    extra["lineage"] = lineage(result, data_name=Path(args.data).name, data_fingerprint=fingerprint,
+                               parent_dir=args.model)
+    save_detector(result.detector, args.out, extra=extra)
+    _progress(f"aeviz: {result.summary()}")
+    for warning in result.warnings:
+        _progress(f"aeviz: warning: {warning}")
+    _progress(f"aeviz: saved the new version to {args.out} (threshold {result.detector.threshold_:.4g}); the parent "
+              f"{args.model} is unchanged")
+    return 0
+
+
 def _tracked(chunks, detector, box: list, events: list, args):
     """Pass chunks through, feeding their readings to a TrustTracker put in ``box`` and, with
     ``--events``, to an EventWriter put in ``events``."""
@@ -242,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     from .registry import UnsafeModelError
 
     try:
-        return _train(args) if args.command == "train" else _score(args)
+        return {"train": _train, "score": _score, "refit": _refit}[args.command](args)
     except (DataError, UnsafeModelError, ValueError, FileNotFoundError, IsADirectoryError,
             PermissionError, DatasetUnavailableError) as exc:
         print(f"aeviz: error: {_one_line(exc)}", file=sys.stderr)

@@ -76,7 +76,8 @@ _MAGIC = (
     (b"Rar!", "a RAR archive"),
 )
 _SNIFF_BYTES = 64 * 1024
-_GAP_FACTOR = 1.5  # an interval longer than this x the median is a gap
+_GAP_FACTOR = 3.0  # an interval longer than this x the median (two readings or more missing) is a gap
+_SKIP_FACTOR = 1.5  # a shorter one longer than this x the median is a skipped reading (a clock's jitter): no warning
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -101,7 +102,10 @@ class DataReport:
     unsorted : bool
         True when the file was not in time order (the rows were sorted).
     gaps : int
-        Intervals longer than 1.5 x the median interval.
+        Intervals longer than 3 x the median interval (two readings or more missing).
+    skips : int
+        Intervals from 1.5 to 3 x the median: one reading skipped now and then (a clock's
+        jitter), counted but not warned about.
     largest_gap : pandas.Timedelta or float or None
         The longest such interval (seconds for a numeric time column); None
         when there is no gap or no time column.
@@ -124,6 +128,7 @@ class DataReport:
     duplicate_times: int = 0
     unsorted: bool = False
     gaps: int = 0
+    skips: int = 0
     largest_gap: pd.Timedelta | float | None = None
     median_interval: pd.Timedelta | float | None = None
     interpolated: dict[str, int] = field(default_factory=dict)
@@ -595,6 +600,19 @@ def _zero_step(series: pd.Series):
     return pd.Timedelta(0) if pd.api.types.is_datetime64_any_dtype(series) else 0
 
 
+def _is_boolean(col: pd.Series) -> bool:
+    """Whether every value present is a boolean or the word true/false (any case)."""
+    if pd.api.types.is_bool_dtype(col):
+        return True
+    if not _is_text(col):
+        return False
+    present = col.dropna()
+    if present.empty:
+        return False
+    words = present.astype(str).str.strip().str.lower()
+    return bool(words.isin(("true", "false")).all())
+
+
 def _is_text(col: pd.Series) -> bool:
     return not (
         pd.api.types.is_numeric_dtype(col)
@@ -765,13 +783,14 @@ def _time_report(time: pd.Series, rows: np.ndarray, report: DataReport) -> None:
     report.median_interval = median
     is_gap = (positive > _GAP_FACTOR * median).to_numpy()
     report.gaps = int(is_gap.sum())
+    report.skips = int((positive > _SKIP_FACTOR * median).sum()) - report.gaps
     if report.gaps:
         largest_at = int(positive.to_numpy().argmax())
         largest = positive.iloc[largest_at]
         report.largest_gap = largest if isinstance(largest, pd.Timedelta) else float(largest)
         after = int(rows[int(positive.index[largest_at]) + 1])
         report.warnings.append(
-            f"{report.gaps} gap(s) in {name!r} longer than {_GAP_FACTOR} x the median "
+            f"{report.gaps} gap(s) in {name!r} longer than {_GAP_FACTOR:g} x the median "
             f"interval ({_fmt_interval(median)}); the largest is "
             f"{_fmt_interval(report.largest_gap)}, before {_row(after)}"
         )
@@ -1009,6 +1028,11 @@ def load_sensor_table(
 
     if label_cols is None:
         labels = [c for c in frame.columns if c.lower() in LABEL_NAMES and c != time_col]
+        for column in frame.columns:  # a true/false column is a label, whatever its name (GECCO's EVENT)
+            if column not in labels and column != time_col and _is_boolean(frame[column]):
+                labels.append(column)
+                notes.append(f"column {column!r} holds only true/false: read as a label (true = anomalous), "
+                             "not as a sensor")
     else:
         labels = _as_names(label_cols, "label_cols")
         unknown = [c for c in labels if c not in frame.columns]

@@ -5,11 +5,13 @@ Score direction, everywhere in aeviz:
 * :meth:`AutoencoderDetector.reconstruction_error` and
   :meth:`~AutoencoderDetector.channel_errors`: **higher = worse**;
 * :meth:`~AutoencoderDetector.anomaly_score` and
-  :meth:`~AutoencoderDetector.channel_scores`: **higher = more anomalous**,
+  :meth:`~AutoencoderDetector.channel_scores` (both in one pass:
+  :meth:`~AutoencoderDetector.score_parts`): **higher = more anomalous**,
   the score that is thresholded (equal to the reconstruction error for
   tables, windows and images; a residual-energy test for series);
 * :meth:`~AutoencoderDetector.score_samples`: scikit-learn's convention,
-  **higher = more normal** (``-anomaly_score``);
+  **higher = more normal** (``-anomaly_score``); :meth:`~AutoencoderDetector.score`
+  is their mean, one float;
 * :meth:`~AutoencoderDetector.decision_function` ``= score_samples - offset_``
   with ``offset_ = -threshold_``: negative means flagged;
 * :meth:`~AutoencoderDetector.predict`: ``+1`` normal, ``-1`` flagged
@@ -31,17 +33,21 @@ Inputs
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import keras
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils import TransformerTags
 from sklearn.utils.validation import check_is_fitted
 
 from . import explain, preparation, training
 from .inference import Inference
 from .preparation import Preparation
-from .scores import REGIME_VERSION, SCORE_VERSION, SERIES_MARGIN, SERIES_PERCENTILE, SeriesScore, fit_series_statistics
-from .settings import TrainingPlan, check_settings, training_plan
+from .scores import (LASTING_MARGIN, LASTING_PERCENTILE, LASTING_VERSION, REGIME_VERSION, SCORE_VERSION, SERIES_MARGIN,
+                     SERIES_PERCENTILE, SeriesScore, fit_series_statistics)
+from .settings import TrainingPlan, adapt_rows, check_settings, row_period_seconds, training_plan
 from .thresholds import ThresholdRule, check_margin, widen
 from .windows import segments, window_starts
 
@@ -101,11 +107,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     threshold : str, default "percentile"
         Threshold rule (see :mod:`aeviz_core.thresholds`).
     threshold_param : float or None
-        The rule's parameter (``None``: its default; for a
-        ``series_score="regime"`` model under the percentile rule, the 99.9th:
-        on the GECCO water-quality series the 99.5th flags 1.8-2.0% of the
-        later normal rows, the 99.9th 0.8-0.9%). A series model's fitted rules
-        are widened by ``threshold_margin_``.
+        The rule's parameter (``None``: its default; under the percentile rule a
+        ``series_score="lasting"`` model takes the 99.95th, a ``"regime"`` one the
+        99.9th). A series model's fitted rules are widened by ``threshold_margin_``.
     validation_fraction : float, default 0.1
         Held-out share of the training items (for a series, blocks spread
         over the training period; a random share of tables and images):
@@ -115,21 +119,31 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     random_state : int or None
         Makes a run repeatable (weights, shuffling, VAE sampling).
     verbose : int, default 0
-    level : {"range", "relative", "absolute"}, default "range"
-        Series only: each channel's slow level (running median over
-        ``level_window`` rows, ``"auto"``: ``32 * window + 1``) is taken out
-        where it leaves the range it took in training (``"range"``: a reading
-        drifting for weeks is judged around its level), always
-        (``"relative"``) or never (``"absolute"``, models saved before it).
+    level : {"auto", "range", "relative", "absolute"}, default "auto"
+        Series only: what happens to each channel's slow level (its running
+        median over ``level_window`` rows). ``"auto"``: with the lasting score,
+        kept on steady channels (noise around a level) and taken out on
+        wandering ones (``steady_``; docs/series-scoring.md); with the older
+        scores, ``"range"``. ``"range"``: taken out where it leaves the range it
+        took in training; ``"relative"``: always; ``"absolute"``: never
+        (models saved before the option).
     level_window : int or "auto", default "auto"
+        ``"auto"``: ``32 * window + 1`` rows, and for ``level="auto"`` at most
+        a quarter of the normal training rows (``level_rows_``).
     event_gap : int or "auto", default "auto"
         Flagged runs at most this many rows apart are one event
         (:mod:`aeviz_core.events`) wherever this model's events are listed.
         ``"auto"``: the window (0 for a table).
-    series_score : {"smooth", "regime"}, default "smooth"
-        Series only: how rows are scored (:meth:`anomaly_score`); ``"regime"``
-        is made for slow plants whose normal operation moves into regimes a
-        short training period never showed (README: "On real data").
+    series_score : {"lasting", "smooth", "regime"}, default "lasting"
+        Series only: how rows are scored (:meth:`anomaly_score`). ``"lasting"``
+        (score version 5) keeps a lasting change flagged until ``adapt_after``;
+        ``"smooth"`` and ``"regime"`` are the scores of models saved before it,
+        which adopt a lasting change on their own (docs/series-scoring.md).
+    adapt_after : int, str or None, default None
+        Series with the lasting score: a change that has lasted this long
+        becomes the channel's reference (the new normal): a number of rows, or a
+        duration such as ``"6h"`` or ``"1d"`` read against the times of a
+        DataFrame indexed by time. ``None``: never.
 
     Attributes
     ----------
@@ -139,14 +153,20 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         Flag when ``anomaly_score > threshold_``.
     threshold_margin_ : float
         Factor on a fitted rule's distance above the median of ``fit_errors_``
-        (not for ``"manual"``): 1.2 for a series model
+        (not for ``"manual"``): for a series model 1.5 with the lasting score
+        (:data:`~aeviz_core.scores.LASTING_MARGIN`) and 1.2 with the older ones
         (:data:`~aeviz_core.scores.SERIES_MARGIN`), whose few thousand
         autocorrelated held-out rows sit below the tail of months of normal
         rows; 1 otherwise and for models saved before it.
     threshold_source_ : {"held-out", "training"}
         Where ``fit_errors_`` come from: held-out rows that no labelled
-        anomaly reaches, or the training items when too few were held out
-        (the threshold is then optimistic).
+        anomaly reaches, or the training items (when too few were held out, or,
+        for the lasting score, when they give the higher threshold).
+    steady_, level_rows_, channel_tail_, adapt_rows_ : ndarray, int
+        Series with the lasting score: the channels whose level is kept, the rows
+        of the running level of the others, each channel's tail (its residual's
+        99th percentile on the threshold's rows) and ``adapt_after`` in rows
+        (0: never).
     fit_errors_ : ndarray
         Anomaly scores the threshold is fitted on, kept so it can move
         without retraining.
@@ -172,8 +192,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                  epochs=None, batch_size=None, learning_rate=3e-3, beta=1.0, vae_weighting="elbo",
                  window=None, stride=1, smooth=None, scaling="channel", threshold="percentile",
                  threshold_param=None, validation_fraction=0.1, early_stopping="auto",
-                 patience=8, neighbor_weight="auto", random_state=None, verbose=0, level="range",
-                 level_window="auto", event_gap="auto", series_score="smooth"):
+                 patience=8, neighbor_weight="auto", random_state=None, verbose=0, level="auto",
+                 level_window="auto", event_gap="auto", series_score="lasting", adapt_after=None):
         self.model = model
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -199,20 +219,22 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.level_window = level_window
         self.event_gap = event_gap
         self.series_score = series_score
+        self.adapt_after = adapt_after
 
     # ------------------------------------------------------------------ validation
     def _check_array(self, X, *, fitting=False) -> np.ndarray:
         """Turn X into a float array (:func:`~aeviz_core.preparation.as_array`); remember or
         check its columns."""
         series = self.window is not None if fitting else getattr(self, "input_kind_", None) == "series"
-        X, names = preparation.as_array(X, series)
+        if not fitting:
+            check_is_fitted(self, "model_")
+        X, names = preparation.as_array(X, series, self, min_samples=2 if fitting else 1)
         if fitting:
             if names is not None:
                 self.feature_names_in_ = names
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
         else:
-            check_is_fitted(self, "model_")
             problem = self.mismatch(X.shape, names)
             if problem:
                 raise ModelMismatchError(problem)
@@ -231,17 +253,34 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return training_plan(self.get_params())
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, *, progress=None, stop=None):
-        """Train the autoencoder on normal data and fit the threshold; returns self.
+    def fit(self, X, y=None, *, anomalous=None, progress=None, stop=None):
+        """Train the autoencoder on normal data and fit the threshold.
 
-        ``X``: an array or DataFrame of a shape the module docstring lists. ``y`` (optional,
-        1 = anomalous): only normal data trains, for a series the windows whose rows are all
-        normal, and no held-out row a labelled anomaly reaches fits the threshold.
-        ``progress(EpochInfo)`` is called after every epoch; ``stop`` (anything with
-        ``is_set()``, e.g. a ``threading.Event``) ends training after the current batch
-        (``interrupted_`` True; the model keeps the weights reached and is usable).
+        Parameters
+        ----------
+        X : array-like or DataFrame
+            Of a shape the module docstring lists; a series may hold NaN rows (gaps).
+        y : None
+            Not used, present for API consistency (as in scikit-learn's outlier
+            detectors). Model selection (``cross_validate``, ``GridSearchCV``) passes its
+            labels here; were they used to leave anomalies out of training, a score such
+            as ROC AUC would be read on a model that knew them.
+        anomalous : array-like of shape (n_items,) or (n_rows,), optional
+            1 (or True) for items known to be anomalous, asked for by name: only normal
+            data trains (for a series the windows whose rows are all normal) and no
+            held-out row a labelled anomaly reaches fits the threshold.
+        progress : callable, optional
+            ``progress(EpochInfo)`` is called after every epoch.
+        stop : object with ``is_set()``, optional
+            E.g. a ``threading.Event``: ends training after the current batch
+            (``interrupted_`` True; the model keeps the weights reached and is usable).
+
+        Returns
+        -------
+        self : AutoencoderDetector
         """
         check_settings(self.get_params())
+        period = row_period_seconds(X.index.to_series()) if isinstance(getattr(X, "index", None), pd.DatetimeIndex) else None
         X = self._check_array(X, fitting=True)
         if self.random_state is not None and keras.backend.backend() != "tensorflow":
             # on TensorFlow every source of randomness is seeded on its own (the
@@ -253,39 +292,106 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.input_kind_ = preparation.input_kind(X, self.window, self.model)
         self.n_features_in_ = X.shape[-1]
         self.fingerprint_ = training.data_fingerprint(X)
-        normal = training.normal_from_labels(y, len(X))
-        fraction = float(self.validation_fraction)
+        normal = training.normal_from_labels(anomalous, len(X))
         series = self.input_kind_ == "series"
         if series:
-            self.score_version_ = REGIME_VERSION if self.series_score == "regime" else SCORE_VERSION
+            self.score_version_ = {"regime": REGIME_VERSION, "lasting": LASTING_VERSION}.get(self.series_score,
+                                                                                            SCORE_VERSION)
+            self.adapt_rows_ = adapt_rows(self.adapt_after, period)
             normal = training.trainable_rows(X, normal, self.window)
+        for stale in ("steady_", "level_rows_", "channel_tail_", "level_range_"):
+            self.__dict__.pop(stale, None)  # a refit starts afresh
         prep, detrended = Preparation.fit(self, X, normal if series else None)
         self.scaler_ = prep.scaler
         if prep.level_range is not None:
             self.level_range_ = prep.level_range
-        Xs = prep.scale(detrended)
+        if prep.steady is not None:  # level="auto": which channels keep their level, how long the running one is
+            self.steady_, self.level_rows_ = prep.steady, prep.level_rows
+        self._train_and_calibrate(X, prep.scale(detrended), normal, rng, progress, stop)
+        return self
+
+    def _train_and_calibrate(self, X, Xs, normal, rng, progress, stop, *, start_from=None, epochs=None,
+                             learning_rate=None) -> None:
+        """Train on the ``normal`` items of the prepared ``Xs`` (from ``start_from``'s weights when
+        given), then fit the series statistics and the threshold: the part of :meth:`fit` that
+        :meth:`refine` repeats."""
+        series, fraction = self.input_kind_ == "series", float(self.validation_fraction)
         if series:
             train, val, held = training.split_series(Xs, normal, self.window, self.stride, fraction)
         else:
             train, val = training.split_items(Xs, normal, fraction, self.input_kind_ in ("table", "images"), rng)
         self.item_shape_ = tuple(train.shape[1:])
-        self.latent_dim_ = (int(self.latent_dim) if self.latent_dim != "auto"
-                            else training.auto_latent_dim(train, self.input_kind_))
+        if start_from is None:
+            self.latent_dim_ = (int(self.latent_dim) if self.latent_dim != "auto"
+                                else training.auto_latent_dim(train, self.input_kind_))
+        plan = self.training_plan()
+        if epochs is not None:
+            plan = replace(plan, epochs=int(epochs))
         self.model_, self.history_, self.interrupted_ = training.train_model(
-            self, self.training_plan(), train, val, progress, stop)
+            self, plan, train, val, progress, stop, start_from=start_from, learning_rate=learning_rate)
         self.model_id_ = training.weights_fingerprint(self.model_)
+        self.threshold_source_ = "held-out" if val is not None else "training"
         if series:
             for name, value in fit_series_statistics(self, X, Xs, normal, held).items():
                 setattr(self, name, value)
         else:
             self.fit_errors_ = self._inference().item_errors(val if val is not None else train)[0]
-        self.threshold_source_ = "held-out" if val is not None else "training"
-        self.threshold_margin_ = SERIES_MARGIN if series else 1.0
+        version = getattr(self, "score_version_", 0)
+        self.threshold_margin_ = (LASTING_MARGIN if version >= LASTING_VERSION else SERIES_MARGIN) if series else 1.0
         param = self.threshold_param
-        if param is None and getattr(self, "score_version_", 0) >= REGIME_VERSION and self.threshold == "percentile":
-            param = SERIES_PERCENTILE
+        if param is None and version >= REGIME_VERSION and self.threshold == "percentile":
+            param = LASTING_PERCENTILE if version >= LASTING_VERSION else SERIES_PERCENTILE
         self.set_threshold(self.threshold, param)
-        return self
+
+    def refine(self, X, normal, *, epochs=None, learning_rate=None, progress=None, stop=None) -> AutoencoderDetector:
+        """A new detector fine-tuned on the ``normal`` rows (or items) of ``X``, from this model's
+        weights; this one is left as it is.
+
+        What operators decided teaches the model (:func:`aeviz_core.feedback.refit` builds
+        ``normal`` from their decisions). The preparation is kept (scaling, levels, steady
+        channels), so the weights fit their input; the series statistics, the tails and the
+        threshold (the same rule) are fitted anew on the new normal rows, so a change they hold
+        (a dismissed shift) becomes normal.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame
+            Data of the shape this model scores.
+        normal : array-like of bool, shape (n_rows,) or (n_items,)
+            The rows (items) to learn from.
+        epochs : int, optional
+            At most this many epochs (default a twelfth of the model's plan, at least 5), with early
+            stopping as the model trained.
+        learning_rate : float, optional
+            Peak rate of the fine-tune (default a third of the model's).
+
+        Returns
+        -------
+        detector : AutoencoderDetector
+            Fitted; ``model_id_`` names the new weights.
+        """
+        check_is_fitted(self, "model_")
+        X = self._check_array(X)
+        normal = np.asarray(normal, dtype=bool)
+        if normal.shape != (len(X),):
+            raise ValueError(f"normal must hold one flag per row of X ({len(X)}), got shape {normal.shape}")
+        new = copy.copy(self)
+        new.__dict__.pop("_runner", None)
+        prep = Preparation.of(self)
+        if self.input_kind_ == "series":
+            normal = training.trainable_rows(X, normal, self.window)
+            Xs = prep.scale(prep.detrended(X))
+        else:
+            if not normal.any():
+                raise ValueError("normal marks no item: nothing to learn from")
+            Xs = prep.scale(X)
+        plan = self.training_plan()
+        epochs = max(5, plan.epochs // 12) if epochs is None else int(epochs)
+        rate = float(self.learning_rate) / 3 if learning_rate is None else float(learning_rate)
+        new.fingerprint_ = training.data_fingerprint(X[normal])
+        new._train_and_calibrate(X, Xs, normal, np.random.default_rng(self.random_state), progress, stop,
+                                 start_from=self.model_, epochs=epochs, learning_rate=rate)
+        return new
 
     def event_gap_rows(self) -> int:
         """The rows of :attr:`event_gap` (``"auto"``: the window, 0 without one)."""
@@ -340,7 +446,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """How this series model turns squared errors into scores (see :mod:`aeviz_core.scores`)."""
         return SeriesScore.of(self.window, getattr(self, "score_version_", SCORE_VERSION), self.smooth,
                               Preparation.of(self).level_rows, getattr(self, "channel_scale_", None),
-                              getattr(self, "step_scale_", None), getattr(self, "reference_scale_", None))
+                              getattr(self, "step_scale_", None), getattr(self, "reference_scale_", None),
+                              steady=getattr(self, "steady_", None), tail=getattr(self, "channel_tail_", None),
+                              adapt_rows=getattr(self, "adapt_rows_", 0))
 
     def _by_segment(self, X, fn) -> np.ndarray:
         """``fn(prepared piece)`` on each gap-free stretch of a series of at least one
@@ -376,6 +484,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         piece of a series scored with this many extra rows each side scores as the whole."""
         check_is_fitted(self, "model_")
         return self._series_score().context_rows if self.input_kind_ == "series" else 0
+
+    @property
+    def reach_rows(self) -> int:
+        """Rows on each side whose readings move a row's score directly (its windows and the
+        averages over them; 0 for tables, windows, images): the rows a fault lends its score to."""
+        check_is_fitted(self, "model_")
+        return self._series_score().reach if self.input_kind_ == "series" else 0
 
     # ------------------------------------------------------------------ public scoring API
     def reconstruction_error(self, X) -> np.ndarray:
@@ -423,10 +538,22 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         X = self._check_array(X)
         return self._scores(X)[1]
 
-    def score(self, X):
-        """``(anomaly_score, channel_scores)`` in one pass."""
+    def score_parts(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(anomaly_score, channel_scores)`` in one pass (higher = more anomalous): the
+        score of each item or row, ``(n,)``, and its channel parts, ``(n, n_channels)``."""
         X = self._check_array(X)
         return self._scores(X)
+
+    def score(self, X, y=None) -> float:
+        """Mean of :meth:`score_samples` over the items (a series: over its scored rows, gaps
+        left out): higher = ``X`` looks more normal to the model.
+
+        scikit-learn's ``score``: what ``GridSearchCV`` and ``cross_validate`` maximise
+        when no ``scoring`` is given (a model that rebuilds held-out normal data better
+        scores higher). ``y`` is not used, present for API consistency. For the scores of
+        each item and their channel parts use :meth:`score_parts`.
+        """
+        return float(np.nanmean(self.score_samples(X)))
 
     def score_samples(self, X) -> np.ndarray:
         """scikit-learn's score: ``-anomaly_score`` (higher = more normal)."""
@@ -439,6 +566,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """+1 for normal items, -1 for flagged ones (``anomaly_score > threshold_``)."""
         return np.where(self.anomaly_score(X) > self.threshold_, -1, 1)
+
+    def fit_transform(self, X, y=None, *, anomalous=None, progress=None, stop=None) -> np.ndarray:
+        """:meth:`fit`, then :meth:`transform` of the same ``X`` (``y`` is not used)."""
+        return self.fit(X, anomalous=anomalous, progress=progress, stop=stop).transform(X)
 
     def transform(self, X) -> np.ndarray:
         """Latent coordinates (a VAE's means), ``(n_items, latent_dim)``; for a series one per
@@ -492,7 +623,15 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return state
 
     def __sklearn_tags__(self):
+        """scikit-learn's tags: an outlier detector (``OutlierMixin``) that transforms to its
+        latent (float32), dense input only; 2-D input is a table, or a series with
+        ``window`` set, whose NaN rows are gaps (``allow_nan``); 3-D windows and 4-D images
+        too, and only those for a convolutional model without a window."""
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.non_deterministic = True
+        series = self.window is not None
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = series
+        tags.input_tags.two_d_array = series or not str(self.model).startswith("conv")
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
         return tags

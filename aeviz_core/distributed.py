@@ -517,7 +517,7 @@ def _score_rows(detector, data, start: int, stop: int, first_row: int, file: str
     ``row`` counts from ``first_row``; the flagged rows carry their channel
     scores under the channel names, for :func:`flags_to_events`.
     """
-    anomaly, channel = detector.score(data.channels)
+    anomaly, channel = detector.score_parts(data.channels)
     anomaly, channel = anomaly[start:stop], channel[start:stop]
     names = [str(c) for c in data.channels.columns]
     time = None if data.time is None else data.time.to_numpy()[start:stop]
@@ -638,21 +638,30 @@ def _with_blame(client, events: pd.DataFrame, sides, paths, extra, detector, con
                 segments.append((str(p), max(lo, a) - a, min(hi, b) - a))
         specs.append({"segments": segments, "start": start - lo, "end": end - lo,
                       "options": options[segments[0][0]]})
-    shares = client.gather(client.map(_blame_piece, specs, plugin_name=plugin_name, pure=False)) if specs else []
+    pieces = client.gather(client.map(_blame_piece, specs, plugin_name=plugin_name, pure=False)) if specs else []
+    shares = [piece[0] for piece in pieces]
     out["event_id"] = [event_key(a, b) for a, b in zip(out["start"], out["end"], strict=True)]
     out["start_row"], out["end_row"] = out["start"], out["end"]
     out["duration"] = out["duration_s"].where(out["start_time"].notna(), out["n_rows"].astype(float))
     out["area"] = areas
     out["blamed_channel"] = [names[int(np.argmax(s))] for s in shares]
     out["blame_share"] = [round(float(np.max(s)), 4) for s in shares]
+    out["kind"] = [piece[1] for piece in pieces]
+    out["shift"] = [piece[2] for piece in pieces]
     return out
 
 
 def _blame_piece(spec, plugin_name: str):
-    """Blame one event on a worker: read its rows and context (across files for a continuous series)."""
+    """Blame one event on a worker: read its rows and context (across files for a continuous series);
+    ``(shares, kind, shift)`` (:func:`~aeviz_core.events.lasting_change`)."""
+    from .events import lasting_change
+
     frames = [_read_rows(Path(path), lo, hi) for path, lo, hi in spec["segments"]]
     data = load_sensor_table(pd.concat(frames, ignore_index=True), min_rows=1, **spec["options"])
-    return get_worker().plugins[plugin_name].detector().blame(data.channels, spec["start"], spec["end"])
+    detector = get_worker().plugins[plugin_name].detector()
+    shares = detector.blame(data.channels, spec["start"], spec["end"])
+    return (shares, *lasting_change(detector, data.channels.to_numpy(dtype=float), spec["start"], spec["end"],
+                                    [str(c) for c in data.channels.columns]))
 
 
 def _read_rows(path: Path, lo: int, hi: int) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd
 from .metrics import _as_binary, _as_vector, _check_int, _ratio
 
 __all__ = ["EVENT_COLUMNS", "EVENT_FILE_COLUMNS", "EventWriter", "event_key", "event_metrics", "event_spans",
-           "flags_to_events", "order_events", "parse_event_key", "with_blame"]
+           "flags_to_events", "lasting_change", "order_events", "parse_event_key", "with_blame"]
 
 # columns of the frame returned by flags_to_events, in order
 EVENT_COLUMNS = (
@@ -33,7 +33,42 @@ _SECONDS_PER_DAY = 86_400.0
 
 #: columns of an events file, one line per event in time order
 EVENT_FILE_COLUMNS = ("event_id", "start_row", "end_row", "start_time", "end_time", "duration",
-                      "peak_score", "area", "blamed_channel", "blame_share")
+                      "peak_score", "area", "blamed_channel", "blame_share", "kind", "shift")
+
+#: an event of a series is a *shift* (a lasting change, kind ``"shift"``; else ``"transient"``) when
+#: it lasts at least SHIFT_WINDOWS windows and some channel's level over it (its median) differs
+#: from the window before it by more than SHIFT_SPREADS of that channel's normal spread
+SHIFT_WINDOWS = 4
+SHIFT_SPREADS = 3.0
+
+
+def lasting_change(detector, values, start: int, end: int, names) -> tuple[str, str]:
+    """``(kind, shift)`` of the event on rows ``start`` to ``end`` (inclusive) of ``values``
+    (raw readings, rows x channels, holding at least a window before the event when there is one):
+    kind ``"shift"`` or ``"transient"`` (see :data:`SHIFT_WINDOWS`), and for a shift the channels
+    that moved with their change in normal spreads, largest first (``"flow -4.2, current +3.1"``).
+
+    The level before the event is the median of the window before it (the training rows' median,
+    ``level_``, for an event that starts within a window of the data's start); the spread is a
+    sixth of the width of the channel's training range (``train_range_``). Items of a table have
+    no order and no shifts.
+    """
+    window = getattr(detector, "window", None)
+    bounds = getattr(detector, "train_range_", None)
+    if not window or bounds is None or end - start + 1 < SHIFT_WINDOWS * window:
+        return "transient", ""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = np.asarray(bounds, dtype=np.float64)
+    spread = np.maximum((high - low) / 6.0, 1e-12 * (1 + np.abs(high)))
+    with np.errstate(all="ignore"):
+        before = (np.nanmedian(values[start - window : start], axis=0) if start >= window
+                  else np.asarray(detector.level_, dtype=np.float64))
+        change = (np.nanmedian(values[start : end + 1], axis=0) - before) / spread
+    moved = [j for j in np.argsort(-np.abs(np.nan_to_num(change))) if abs(change[j]) > SHIFT_SPREADS]
+    if not moved:
+        return "transient", ""
+    return "shift", ", ".join(f"{names[j]} {change[j]:+.1f}" for j in moved)
+
 
 
 def event_key(start, end) -> str:
@@ -187,8 +222,9 @@ class EventWriter:
         ready = min(self.rows, self.read)
         while self.pending and (final or self.pending[0][1] + self.context < ready):
             self.lines.append(self._line(*self.pending.pop(0)))
-        # keep what an event still to come can need: its context before it, and the open event
-        keep_from = self.rows - self.context - self.min_gap - 1
+        # keep what an event still to come can need: its context before it, and the open event;
+        # never past the rows both readings and scores have reached (either may run ahead)
+        keep_from = min(self.rows - self.context - self.min_gap - 1, ready)
         if self.open is not None:
             keep_from = min(keep_from, self.open[0] - self.context)
         if self.pending:
@@ -206,12 +242,14 @@ class EventWriter:
         shares = self._blame(self.values[lo:hi], a - lo, b - lo)
         top = int(np.argmax(shares)) if np.isfinite(shares).any() else 0
         t0, t1 = self.times[a], self.times[b]
+        kind, shift = lasting_change(self.detector, self.values[lo:hi], a - lo, b - lo, self.names)
         return {
             "event_id": event_key(start, end), "start_row": start, "end_row": end,
             "start_time": t0, "end_time": t1, "duration": _duration(t0, t1, end - start + 1),
             "peak_score": float(np.nanmax(scores)),
             "area": float(np.nansum(np.maximum(scores - self.threshold, 0.0))),
             "blamed_channel": self.names[top], "blame_share": round(float(shares[top]), 4),
+            "kind": kind, "shift": shift,
         }
 
     def _blame(self, values, start: int, end: int) -> np.ndarray:
@@ -440,7 +478,11 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
         operation (the span times the share of normal rows);
         ``median_delay_rows`` : median, over the detected truth events, of
         the rows from an event's start to its first predicted row (NaN when
-        none is detected); ``span_days`` : float; ``assumed_1hz`` : bool, True when
+        none is detected); ``caught_shares`` : list, per truth event the share
+        of its rows inside a predicted event (0 for a missed one: an event
+        "detected" by one row of a thousand reads 0.001 here);
+        ``median_caught_share`` : their median (NaN without truth events);
+        ``span_days`` : float; ``assumed_1hz`` : bool, True when
         ``time`` was not given.
 
     Examples
@@ -487,6 +529,7 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
     delays = [int(np.argmax(row_covered[a : b + 1])) for a, b in zip(t_start, t_end) if row_covered[a : b + 1].any()]
     recall = _ratio(int(np.count_nonzero(truth_hit)), int(t_start.size))
     precision = _ratio(int(np.count_nonzero(pred_hits)), int(p_start.size))
+    caught = [float((covered_cum[b + 1] - covered_cum[a]) / (b - a + 1)) for a, b in zip(t_start, t_end)]
     return {
         "n_true_events": int(t_start.size),
         "n_pred_events": int(p_start.size),
@@ -499,6 +542,8 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
         "false_events_per_day": n_false / span_days if span_days > 0 else float("nan"),
         "false_events_per_normal_day": n_false / normal_days if normal_days > 0 else float("nan"),
         "median_delay_rows": float(np.median(delays)) if delays else float("nan"),
+        "caught_shares": caught,
+        "median_caught_share": float(np.median(caught)) if caught else float("nan"),
         "span_days": span_days,
         "assumed_1hz": time is None,
     }

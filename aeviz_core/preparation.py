@@ -12,16 +12,41 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import FLOAT_DTYPES, check_array
 
-from .windows import SCALED_LIMIT, ChannelScaler, remove_level, running_level
+from .windows import SCALED_LIMIT, ChannelScaler, remove_level, running_level, slow_share
 
-__all__ = ["Preparation", "as_array", "fit_scaler", "input_kind", "mismatch"]
+__all__ = ["STEADY_SHARE", "Preparation", "as_array", "fit_scaler", "input_kind", "mismatch", "resolved_level"]
+
+#: ``level="auto"``: a channel whose normal readings keep less than this share of their variance
+#: in their moving average over a window is *steady* (noise around a level: a flow held at a set
+#: point), and its level is judged as it is; any other channel *wanders* (a temperature), and a
+#: short training period shows too little of its wandering to judge its level, so its running
+#: level is taken out
+STEADY_SHARE = 0.5
+#: ``level="auto"``: the running level of a wandering channel spans at most this share of the
+#: normal training rows (and at most ``32 * window + 1`` rows), so training sees it come and go
+LEVEL_SHARE_OF_TRAINING = 0.25
 
 
-def as_array(X, series: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(values, column names or None)``: X as a float array of 2 to 4 dimensions. In a series
-    an infinite value becomes NaN (a gap: no window spans it, it gets no score); elsewhere a
-    non-finite value is refused, naming the item and channel."""
+def resolved_level(detector) -> str:
+    """The level treatment a series model uses: its ``level``, where ``"auto"`` is ``"auto"`` for
+    ``series_score="lasting"`` (steady channels as they are, wandering ones relative) and
+    ``"range"`` for the older scores."""
+    if detector.level != "auto":
+        return detector.level
+    return "auto" if getattr(detector, "series_score", "lasting") == "lasting" else "range"
+
+
+def as_array(X, series: bool, estimator=None, min_samples: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(values, column names or None)``: X as a float array of 2 to 4 dimensions.
+
+    scikit-learn's :func:`~sklearn.utils.validation.check_array` does the conversion and
+    gives scikit-learn's messages for what no estimator takes (sparse, complex or 1-D input,
+    fewer than ``min_samples`` items, no columns, values that are not numbers), naming
+    ``estimator``. In a series an infinite value becomes NaN (a gap: no window spans it, it
+    gets no score); elsewhere a non-finite value is refused, naming the item and channel.
+    """
     names = None
     if isinstance(X, pd.DataFrame):
         names = np.asarray([str(c) for c in X.columns], dtype=object)
@@ -29,16 +54,11 @@ def as_array(X, series: bool) -> tuple[np.ndarray, np.ndarray | None]:
         if non_numeric:
             raise ValueError(f"column {non_numeric[0]!r} is not numeric: drop it or load it as a label")
         X = X.to_numpy(dtype=np.float64)
-    try:
-        X = np.asarray(X)
-        if X.dtype.kind != "f":  # floats keep their precision (no float32 -> float64 copy)
-            X = X.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"X must be numeric: {exc}") from None
-    if X.ndim < 2 or X.ndim > 4:
+    # floats keep their precision (no float32 -> float64 copy); NaN is judged below
+    X = check_array(X, accept_sparse=False, dtype=FLOAT_DTYPES, ensure_all_finite=False, allow_nd=True,
+                    ensure_min_samples=min_samples, estimator=estimator)
+    if X.ndim > 4:
         raise ValueError(f"X must be 2-D, 3-D (windows) or 4-D (images), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError("X has no rows")
     if series and X.ndim == 2:
         if np.isinf(X).any():
             X = np.where(np.isinf(X), np.nan, X)
@@ -79,7 +99,9 @@ def mismatch(detector, shape, names=None) -> str | None:
             return f"the data's channels do not match the model's: missing {missing}, unexpected {extra}"
         return f"the data's channels are in another order than the model's: expected {list(expected)}"
     if shape[-1] != detector.n_features_in_:
-        return f"X has {shape[-1]} channels, the model was trained on {detector.n_features_in_}"
+        return (f"X has {shape[-1]} features, but {type(detector).__name__} is expecting "
+                f"{detector.n_features_in_} features as input: the data has {shape[-1]} channels, "
+                f"the model was trained on {detector.n_features_in_}")
     kind = detector.input_kind_
     if kind in ("windows", "images") and tuple(shape[1:]) != detector.item_shape_:
         return f"items have shape {tuple(shape[1:])}, the model expects {detector.item_shape_}"
@@ -88,6 +110,13 @@ def mismatch(detector, shape, names=None) -> str | None:
     if kind == "series" and shape[0] < detector.window:
         return f"the data has {shape[0]} rows, fewer than one window of {detector.window} rows"
     return None
+
+
+def auto_level_rows(window: int, normal_rows: int) -> int:
+    """``level="auto"``'s running level: ``32 * window + 1`` rows, or fewer (odd, at least
+    ``window + 1``) where that is more than :data:`LEVEL_SHARE_OF_TRAINING` of the normal rows."""
+    share = int(LEVEL_SHARE_OF_TRAINING * normal_rows) // 2 * 2 + 1
+    return int(max(min(32 * window + 1, share), window + 1))
 
 
 def fit_scaler(X: np.ndarray, scaling: str) -> ChannelScaler | None:
@@ -106,30 +135,39 @@ class Preparation:
 
     scaler: ChannelScaler | None
     window: int | None
-    level: str
+    level: str  # resolved: "range", "relative", "absolute" or "auto" (see :func:`resolved_level`)
     level_rows: int  # rows of the running median behind ``level`` (0: the level is left as it is)
     level_range: np.ndarray | None
+    steady: np.ndarray | None = None  # ``level="auto"``: the channels whose level stays in
 
     @classmethod
     def of(cls, detector) -> Preparation:
         series = getattr(detector, "input_kind_", None) == "series"
+        level = resolved_level(detector) if series else "absolute"  # tables and images have no level
         rows = 0
-        if series and detector.level != "absolute":
-            auto = detector.level_window == "auto"
-            rows = 32 * detector.window + 1 if auto else int(detector.level_window)
-        return cls(getattr(detector, "scaler_", None), detector.window, detector.level, rows,
-                   getattr(detector, "level_range_", None))
+        if series and level != "absolute":
+            if detector.level_window != "auto":
+                rows = int(detector.level_window)
+            else:
+                rows = getattr(detector, "level_rows_", None) or 32 * detector.window + 1
+        return cls(getattr(detector, "scaler_", None), detector.window, level, rows,
+                   getattr(detector, "level_range_", None), getattr(detector, "steady_", None))
 
     @classmethod
     def fit(cls, detector, X: np.ndarray, normal: np.ndarray | None = None) -> tuple[Preparation, np.ndarray]:
-        """``(preparation, detrended X)`` fitted for ``detector`` on X: a series' level range over
-        its ``normal`` rows, then the scaler on those rows detrended (on every item otherwise)."""
-        blank = replace(cls.of(detector), scaler=None, level_range=None)
+        """``(preparation, detrended X)`` fitted for ``detector`` on X: a series' level range (or,
+        with ``level="auto"``, its steady channels and the span of its running level) over its
+        ``normal`` rows, then the scaler on those rows detrended (on every item otherwise)."""
+        blank = replace(cls.of(detector), scaler=None, level_range=None, steady=None)
         detrended, level_range = X, None
+        if blank.level == "auto":
+            blank = replace(blank, steady=slow_share(X, blank.window + 1, normal) < STEADY_SHARE)
+            if detector.level_window == "auto":
+                blank = replace(blank, level_rows=auto_level_rows(blank.window, int(np.sum(normal))))
         if blank.level_rows:
             running = running_level(X, blank.level_rows, blank.window)
             level_range = np.stack([running[normal].min(axis=0), running[normal].max(axis=0)])
-            detrended = remove_level(X, running, blank.level, level_range)
+            detrended = remove_level(X, running, blank.level, level_range, blank.steady)
         scaler = fit_scaler(detrended if normal is None else detrended[normal], detector.scaling)
         return replace(blank, scaler=scaler, level_range=level_range), detrended
 
@@ -159,7 +197,7 @@ class Preparation:
             return X
         if running is None:
             running = running_level(X, self.level_rows, self.window)
-        return remove_level(X, running, self.level, self.level_range)
+        return remove_level(X, running, self.level, self.level_range, self.steady)
 
     def prepare(self, X: np.ndarray) -> np.ndarray:
         """Model input of a gap-free piece of a series: detrended, then scaled."""

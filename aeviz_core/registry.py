@@ -100,6 +100,11 @@ def save_detector(detector, path, *, extra: dict | None = None) -> Path:
         else np.asarray(detector.level_range_, dtype=float).tolist(),
         "train_range": None if getattr(detector, "train_range_", None) is None
         else np.asarray(detector.train_range_, dtype=float).tolist(),
+        "steady": None if getattr(detector, "steady_", None) is None else [bool(v) for v in detector.steady_],
+        "level_rows": getattr(detector, "level_rows_", None),
+        "channel_tail": None if getattr(detector, "channel_tail_", None) is None
+        else [float(v) for v in detector.channel_tail_],
+        "adapt_rows": getattr(detector, "adapt_rows_", None),
         "threshold_source": getattr(detector, "threshold_source_", None),
         "score_version": getattr(detector, "score_version_", None),
         "latent_dim": int(detector.latent_dim_),
@@ -175,6 +180,7 @@ def load_detector(path):
 
     params = dict(meta["params"])
     params.setdefault("level", "absolute")  # saved before the level option: scored as it was
+    params.setdefault("series_score", "smooth")  # saved before the option: the score of its version
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
     det = AutoencoderDetector(**params)
@@ -197,6 +203,12 @@ def load_detector(path):
             setattr(det, attribute, np.asarray(meta[key], dtype=np.float64))
     if det.input_kind_ == "series":  # saved before score versions: version 1
         det.score_version_ = int(meta.get("score_version") or 1)
+        det.adapt_rows_ = int(meta.get("adapt_rows") or 0)
+    if meta.get("steady") is not None:  # level="auto" (score version 5)
+        det.steady_ = np.asarray(meta["steady"], dtype=bool)
+        det.level_rows_ = int(meta["level_rows"])
+    if meta.get("channel_tail") is not None:
+        det.channel_tail_ = np.asarray(meta["channel_tail"], dtype=np.float64)
     if meta.get("threshold_source") is not None:
         det.threshold_source_ = meta["threshold_source"]
     det.fingerprint_ = meta["data_fingerprint"]

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from .charts import minmax_downsample
+from .explain import LIKE_DISTANCE
 from .events import event_key, parse_event_key  # noqa: F401  (the review store's keys are event identities)
-from .reviews import with_tag
+from .reviews import STATUS_LABELS, with_tag
 
 __all__ = [
     "ACTIONS",
@@ -48,12 +49,6 @@ __all__ = [
 ]
 
 #: status -> how the page names it
-STATUS_LABELS = {
-    "open": "open",
-    "confirmed": "confirmed anomaly",
-    "dismissed": "false alarm",
-    "follow_up": "needs follow-up",
-}
 #: the decisions an operator can take -> the button's label
 ACTIONS = {
     "confirmed": "Confirm anomaly",
@@ -63,6 +58,28 @@ ACTIONS = {
 STATUS_COLORS = {"open": "#9aa5b1", "confirmed": "#d62728", "dismissed": "#4c78a8",
                  "follow_up": "#f58518"}
 _ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#111111"}
+
+
+# --------------------------------------------------------------------------- people's text
+
+#: characters Markdown (and Streamlit's LaTeX, ``$``) gives a meaning to
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def as_text(value) -> str:
+    r"""What a person typed (a note, a tag, a name, a file or column name), made safe to put in
+    Markdown shown to other people: every character Markdown would read is escaped and line breaks
+    become spaces, so ``![x](https://host/pixel.png)`` is shown as those characters (no image
+    fetched, no link), ``**`` and ``$`` stay characters.
+
+    Examples
+    --------
+    >>> print(as_text("![x](https://host.example/p.png) **bold** $5"))
+    \!\[x\]\(https\://host\.example/p\.png\) \*\*bold\*\* \$5
+    """
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(value).split()))
 
 
 # --------------------------------------------------------------------------- the queue
@@ -84,7 +101,47 @@ def export_name(model: str, data: str, tag: str | None = None) -> str:
     return re.sub(r"[^\w.-]+", "_", name) + ".csv"
 
 
-def filter_queue(queue: pd.DataFrame, statuses, tag: str | None = None) -> pd.DataFrame:
+def like_text(row) -> str:
+    """``"like rows 120–164 of pump.csv, dismissed by Ana (start-up)"`` for a queue row with a
+    :func:`~aeviz_core.explain.like_decided` match (``like_*`` columns), else ``""``."""
+    start = row.get("like_start")
+    if start is None or pd.isna(start):
+        return ""
+    where = f"rows {int(start)}–{int(row['like_end'])}"
+    data = row.get("like_data")
+    if data is not None and not pd.isna(data) and str(data):
+        where += f" of {data}"
+    by = row.get("like_reviewer")
+    tags = row.get("like_tags")
+    text = f"like {where}, dismissed" + (f" by {by}" if by is not None and not pd.isna(by) and str(by) else "")
+    return text + (f" ({tags})" if tags is not None and not pd.isna(tags) and str(tags) else "")
+
+
+def with_likes(queue: pd.DataFrame, likes: pd.DataFrame | None) -> pd.DataFrame:
+    """``queue`` with the ``like_*`` columns of :func:`~aeviz_core.explain.like_decided` matched by
+    span (NaN where none) and ``like`` (:func:`like_text`); ``likes`` carries ``start``/``end``."""
+    out = queue.copy()
+    columns = ["like_start", "like_end", "like_data", "like_reviewer", "like_tags", "like_distance"]
+    if likes is None or not len(likes):
+        for column in columns:
+            out[column] = np.nan
+    else:
+        keyed = likes[["start", "end", *columns]].astype({"start": np.int64, "end": np.int64})
+        out = out.astype({"start": np.int64, "end": np.int64}).merge(keyed, on=["start", "end"], how="left")
+        out.index = queue.index
+    out["like"] = [like_text(r) for r in out.to_dict("records")] if len(out) else pd.Series(dtype=str)
+    return out
+
+
+def like_first(queue: pd.DataFrame) -> pd.DataFrame:
+    """The queue with the events most like a dismissed one first (nearest look first), the others
+    after them in their order."""
+    distance = queue["like_distance"] if "like_distance" in queue else pd.Series(np.nan, index=queue.index)
+    order = np.lexsort((np.arange(len(queue)), distance.fillna(np.inf).to_numpy()))
+    return queue.iloc[order].reset_index(drop=True)
+
+
+def filter_queue(queue: pd.DataFrame, statuses, tag: str | None = None, *, like_only: bool = False) -> pd.DataFrame:
     """The rows of ``queue`` shown with one of ``statuses`` (None: all) and, when given, with
     ``tag``, order kept.
 
@@ -94,6 +151,8 @@ def filter_queue(queue: pd.DataFrame, statuses, tag: str | None = None) -> pd.Da
         From :meth:`ReviewStore.queue`, with ``status`` and ``tags`` columns.
     statuses : iterable of str or None
     tag : str, optional
+    like_only : bool
+        Only the events like a dismissed one (a ``like`` text, :func:`with_likes`).
 
     Returns
     -------
@@ -102,6 +161,8 @@ def filter_queue(queue: pd.DataFrame, statuses, tag: str | None = None) -> pd.Da
     """
     if statuses is not None:
         queue = queue[queue["status"].isin(list(statuses))]
+    if like_only:
+        queue = queue[queue["like"].astype(bool)] if "like" in queue else queue.iloc[:0]
     if tag is not None:
         queue = with_tag(queue, tag)
     return queue.reset_index(drop=True)
@@ -121,16 +182,17 @@ def similar_line(like: dict) -> str:
             else f"rows {int(like['start'])}–{int(like['end'])}")
     status = STATUS_LABELS.get(like["status"], like["status"])
     judged = ("**open**" if like["status"] == "open" else
-              f"**{status}**{' (stale)' if like.get('stale') else ''} by {like.get('reviewer') or '?'}")
+              f"**{status}**{' (stale)' if like.get('stale') else ''} by {as_text(like.get('reviewer')) or '?'}")
     number = f"#{int(like['event'])} · " if pd.notna(like.get("event")) else ""
     peak = like.get("peak_score")
     peak = f" · peak {float(peak):.3g}" if peak is not None and pd.notna(peak) else ""
     parts = [f"{number}{when}{peak} · {judged}"]
     if like.get("tags"):
-        parts.append(f"tags: {like['tags']}")
+        parts.append(f"tags: {as_text(like['tags'])}")
     if like.get("note"):
-        parts.append(f"“{_shortened(str(like['note']))}”")
-    parts.append(f"distance {float(like['distance']):.2f}")
+        parts.append(f"“{as_text(_shortened(str(like['note'])))}”")
+    close = " (alike)" if float(like["distance"]) <= LIKE_DISTANCE else ""
+    parts.append(f"distance {float(like['distance']):.2f}{close}")
     return " · ".join(parts)
 
 
@@ -210,7 +272,7 @@ def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
         fits without scrolling.
     """
     columns = ["event", "status", "blamed sensor", "start", "duration", "tags", "peak score", "reviewer", "note",
-               "comments", "rows"]
+               "comments", "rows"] + (["like a dismissed event"] if "like" in queue else [])
     if not len(queue):
         return pd.DataFrame(columns=columns)
     has_time = "start_time" in queue and queue["start_time"].notna().any()
@@ -230,6 +292,7 @@ def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
         "comments": queue["comments"].to_numpy() if "comments" in queue else 0,
         "blamed sensor": _blamed(queue),
         "rows": [f"{int(a)}–{int(b)}" for a, b in zip(queue["start"], queue["end"], strict=True)],
+        "like a dismissed event": queue["like"].fillna("").to_numpy() if "like" in queue else "",
     }, columns=columns)
 
 

@@ -40,6 +40,9 @@ migrated when a store opens them, in one transaction.
    ``version``; ``review_audit`` records old and new notes and the version.
 3. ``reviews`` also holds ``tags``, ``review_audit`` old and new tags, and
    ``review_comments`` holds each event's comment thread (append-only).
+4. ``event_signatures`` keeps each queue's event looks.
+5. ``model_versions`` records each model version a refit made from decisions: its parent, the
+   data, who made it and the decisions it used.
 
 Tags and comments
 -----------------
@@ -94,6 +97,7 @@ from .events import order_events
 __all__ = [
     "COMMON_TAGS",
     "REVIEW_STATUSES",
+    "STATUS_LABELS",
     "Comment",
     "Review",
     "ReviewConflictError",
@@ -108,12 +112,20 @@ REVIEW_STATUSES: tuple[str, ...] = ("open", "confirmed", "dismissed", "follow_up
 """Allowed review statuses: no decision yet, a real anomaly, a false alarm,
 needs follow-up."""
 
+#: each status as the pages and the Review page's export say it
+STATUS_LABELS = {
+    "open": "open",
+    "confirmed": "confirmed anomaly",
+    "dismissed": "false alarm",
+    "follow_up": "needs follow-up",
+}
+
 #: tags offered for every event; operators add their own besides
 COMMON_TAGS: tuple[str, ...] = ("sensor fault", "process change", "maintenance", "known behaviour")
 TAG_CHARS = 40  # the longest tag kept
 COMMENT_CHARS = 4000  # the longest comment kept
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DB_URL_ENV = "AEVIZ_DB_URL"
 DB_PATH_ENV = "AEVIZ_DB_PATH"
@@ -241,6 +253,19 @@ _signatures = Table(
     Column("signature", Text, nullable=False),  # JSON object: signature name -> value (null: missing)
 )
 
+# each model version a refit made from decisions (aeviz_core.feedback): its parent, the data, who
+# made it and the decisions it used (JSON list of {start_row, end_row, status, reviewer, reviewed_at})
+_versions = Table(
+    "model_versions",
+    _metadata,
+    Column("model_id", String(255), primary_key=True),
+    Column("parent_model_id", String(255), nullable=False),
+    Column("data_fingerprint", String(255), nullable=False),
+    Column("created_at", _UTCDateTime(), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("decisions", Text, nullable=False),
+)
+
 # Migrations are frozen SQL, not derived from the tables above, which describe
 # only the current schema. Key: the version each migration starts from.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -268,6 +293,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: (
         # a new table, created as schema 4 defines it (freeze it here if it ever changes)
         lambda conn: _signatures.create(conn),
+    ),
+    4: (
+        # a new table, created as schema 5 defines it (freeze it here if it ever changes)
+        lambda conn: _versions.create(conn),
     ),
 }
 
@@ -724,6 +753,23 @@ class ReviewStore:
         frame["posted_at"] = pd.to_datetime(frame["posted_at"], utc=True)
         return frame
 
+    def comment_threads(self, data_fingerprint: str) -> dict[tuple[int, int], str]:
+        """Every event's comment thread on this data as one text per span (``(start, end)``):
+        ``"author (YYYY-MM-DD HH:MM UTC): body"`` lines, oldest first, joined by `` | ``; what an
+        export carries beside each event."""
+        query = (select(_comments.c.start_row, _comments.c.end_row, _comments.c.author, _comments.c.posted_at,
+                        _comments.c.body)
+                 .where(_comments.c.data_fingerprint == data_fingerprint).order_by(_comments.c.id))
+
+        def work(conn: Connection) -> list:
+            return conn.execute(query).all()
+
+        threads: dict[tuple[int, int], list[str]] = {}
+        for start, end, author, posted_at, body in self._run(work, write=False):
+            when = pd.Timestamp(posted_at).strftime("%Y-%m-%d %H:%M")
+            threads.setdefault((int(start), int(end)), []).append(f"{author} ({when} UTC): {' '.join(str(body).split())}")
+        return {span: " | ".join(lines) for span, lines in threads.items()}
+
     def get_review(
         self, model_id: str, data_fingerprint: str, start: int, end: int
     ) -> Review | None:
@@ -995,6 +1041,69 @@ class ReviewStore:
         csv : bytes
         """
         return queue.to_csv(index=False).encode("utf-8")
+
+    def record_version(self, model_id: str, parent_model_id: str, data_fingerprint: str,
+                       decisions: pd.DataFrame, *, by: str) -> int:
+        """Record a model version a refit made (:func:`aeviz_core.feedback.refit`) and carry the
+        parent's decisions on this data over to it, so its review queue keeps them.
+
+        Each decision the parent's queue holds on ``data_fingerprint`` is written under
+        ``model_id`` on the same rows (its status, note, tags and reviewer), with an audit row
+        whose reviewer says it was carried (``"carried by <by> from <parent>"``); the version's
+        row keeps the decisions the refit used (``decisions``: ``start_row``, ``end_row``,
+        ``status`` and, when present, ``reviewer`` and ``reviewed_at``). Returns the number of
+        decisions carried. Recording the same version again changes nothing.
+        """
+        used = [
+            {key: (None if pd.isna(value) else (str(value) if key == "reviewed_at" else value))
+             for key, value in row.items()}
+            for row in decisions[[c for c in ("start_row", "end_row", "status", "reviewer", "reviewed_at")
+                                  if c in decisions.columns]].to_dict("records")
+        ]
+        for row in used:
+            row["start_row"], row["end_row"] = int(row["start_row"]), int(row["end_row"])
+        now = datetime.now(UTC)
+
+        def work(conn: Connection) -> int:
+            if conn.scalar(select(func.count()).select_from(_versions).where(_versions.c.model_id == model_id)):
+                return 0
+            conn.execute(insert(_versions).values(model_id=model_id, parent_model_id=parent_model_id,
+                                                  data_fingerprint=data_fingerprint, created_at=now,
+                                                  created_by=by, decisions=json.dumps(used)))
+            decided = conn.execute(select(_reviews).where(
+                _reviews.c.model_id == parent_model_id, _reviews.c.data_fingerprint == data_fingerprint,
+                _reviews.c.version > 0)).mappings().all()
+            carried = 0
+            for row in decided:
+                values = {k: row[k] for k in ("start_row", "end_row", "status", "note", "reviewer", "reviewed_at",
+                                              "start_time", "end_time", "peak_score", "top_channels", "tags")}
+                conn.execute(insert(_reviews).values(model_id=model_id, data_fingerprint=data_fingerprint,
+                                                     version=1, **values))
+                conn.execute(insert(_audit).values(
+                    changed_at=now, reviewer=f"carried by {by} from {parent_model_id}", model_id=model_id,
+                    data_fingerprint=data_fingerprint, start_row=row["start_row"], end_row=row["end_row"],
+                    old_status="open", new_status=row["status"], old_note="", new_note=row["note"], version=1,
+                    old_tags="", new_tags=row["tags"]))
+                carried += 1
+            return carried
+
+        return self._run(work, write=True)
+
+    def versions(self, data_fingerprint: str | None = None) -> pd.DataFrame:
+        """The model versions refits made (on ``data_fingerprint``, or all), oldest first:
+        ``model_id``, ``parent_model_id``, ``data_fingerprint``, ``created_at`` (UTC),
+        ``created_by`` and ``decisions`` (the list of decisions each used)."""
+        query = select(_versions).order_by(_versions.c.created_at)
+        if data_fingerprint is not None:
+            query = query.where(_versions.c.data_fingerprint == data_fingerprint)
+
+        def work(conn: Connection) -> pd.DataFrame:
+            rows = conn.execute(query).mappings().all()
+            frame = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in _versions.columns])
+            frame["decisions"] = [json.loads(d) for d in frame["decisions"]]
+            return frame
+
+        return self._run(work, write=False)
 
     def _run(self, work: Callable[[Connection], _T], *, write: bool) -> _T:
         """Run ``work`` in one transaction, retrying transient failures."""

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .thresholds import widen
 from .windows import away_from_anomalies, lagged_quantile, moving_average, running_median, segments, trailing_median
 
-__all__ = ["REGIME_VERSION", "SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "rows_frame", "score_table", "top_channels",
-           "write_frame_atomic"]
+__all__ = ["LASTING_VERSION", "REGIME_VERSION", "SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "normal_mask", "rows_frame",
+           "score_table", "top_channels", "write_frame_atomic"]
 
 #: how a series row is scored: 4 = each channel's unsmoothed residual against its held-out scale,
 #: raised to its own recent level once that stays above the held-out one (a new regime), the
@@ -43,6 +44,24 @@ __all__ = ["REGIME_VERSION", "SCORE_COLUMNS", "SCORE_VERSION", "SeriesScore", "n
 SCORE_VERSION = 3
 #: the version of ``series_score="regime"`` models
 REGIME_VERSION = 4
+#: the version of ``series_score="lasting"`` models (the default): a lasting change stays flagged
+#: until ``adapt_after`` says otherwise. Each channel's residual over its held-out mean, averaged
+#: over ``2 * window - 1`` rows on a steady channel (its row-to-row residual is noise; its faults
+#: are changes that last) and taken row by row on a wandering one, is measured in units of its
+#: own held-out 99th percentile (:data:`TAIL_QUANTILE`), so channels compare by their tails; the
+#: row's score is its largest channel part or stillness
+LASTING_VERSION = 5
+#: the held-out quantile of each channel's residual that score version 5 measures it in
+TAIL_QUANTILE = 0.99
+#: score version 5's percentile rule default and margin: the 99.95th percentile of the threshold's
+#: rows, its distance above their median stretched 1.5 times (chosen on the development table:
+#: README "Real data")
+LASTING_PERCENTILE = 99.95
+LASTING_MARGIN = 1.5
+#: score version 5 fits its threshold on the held-out rows when they hold at least this many
+#: windows of rows, else on every normal training row (a short training period holds out a block
+#: or two, too few to show the tail of its scores)
+MIN_HELD_WINDOWS = 32
 
 #: score version 4's running reference: each channel's REFERENCE_QUANTILE of its residual over
 #: REFERENCE_WINDOWS windows of rows that end LAG_WINDOWS windows before the row
@@ -119,7 +138,7 @@ def score_table(detector, data, *, threshold: float | None = None) -> pd.DataFra
         ``score`` is higher = more anomalous.
     """
     channels = data.channels if hasattr(data, "channels") else data
-    scores, parts = detector.score(channels)  # anomaly score and its channel parts
+    scores, parts = detector.score_parts(channels)  # anomaly score and its channel parts
     limit = detector.threshold_ if threshold is None else float(threshold)
     return rows_frame(scores, parts, channels.columns, limit, time=getattr(data, "time", None))
 
@@ -183,25 +202,39 @@ class SeriesScore:
     level_rows: int  # rows of the running level the model takes out (0: none)
     channel_scale: np.ndarray | None = None
     step_scale: np.ndarray | None = None
-    reference: np.ndarray | None = None  # version 4: each channel's held-out REFERENCE_QUANTILE
+    reference: np.ndarray | None = None  # version 4 (5 with adapt_rows): each channel's held-out REFERENCE_QUANTILE
+    steady: np.ndarray | None = None  # version 5: channels averaged over ``smooth`` rows (the others: none)
+    tail: np.ndarray | None = None  # version 5: each channel's held-out TAIL_QUANTILE of :meth:`ratio` before it
+    adapt_rows: int = 0  # version 5: a change lasting this many rows becomes the channel's reference (0: never)
 
     @classmethod
     def of(cls, window: int, version: int, smooth: int | None, level_rows: int,
-           channel_scale=None, step_scale=None, reference=None) -> SeriesScore:
+           channel_scale=None, step_scale=None, reference=None, *, steady=None, tail=None,
+           adapt_rows=None) -> SeriesScore:
         """The settings a model with these parameters scores with (``smooth`` None: the
-        version's default, 1 from version 4, ``window - 1`` in version 3, ``2 * window - 1``
-        before; a pause is not a stuck sensor, so stillness averages ``2 * window - 1`` rows from
-        version 3)."""
+        version's default, ``2 * window - 1`` on version 5's steady channels, 1 in version 4,
+        ``window - 1`` in version 3, ``2 * window - 1`` before; a pause is not a stuck sensor, so
+        stillness averages ``2 * window - 1`` rows from version 3)."""
         w = int(window)
-        default = 2 * w - 1 if version < 3 else (w - 1 if version == 3 else 1)
+        default = 2 * w - 1 if version < 3 or version >= 5 else (w - 1 if version == 3 else 1)
         rows = int(smooth) if smooth is not None else default
         still = rows if version < 3 else 2 * w - 1
-        return cls(w, int(version), rows, still, level_rows or 32 * w + 1, int(level_rows),
-                   channel_scale, step_scale, reference)
+        span = 32 * w + 1 if version >= 5 else level_rows or 32 * w + 1
+        return cls(w, int(version), rows, still, span, int(level_rows), channel_scale, step_scale, reference,
+                   steady, tail, int(adapt_rows or 0))
+
+    @property
+    def adapts(self) -> bool:
+        """Whether a lasting change becomes a channel's reference (version 4 always, version 5
+        with ``adapt_rows``)."""
+        return self.version == 4 or (self.version >= 5 and self.adapt_rows > 0)
 
     @property
     def reference_rows(self) -> int:
-        """Rows of version 4's running reference."""
+        """Rows of version 4's running reference (version 5: four times ``adapt_rows``, so a new
+        regime becomes the reference once it fills a quarter of them)."""
+        if self.version >= 5:
+            return 4 * self.adapt_rows
         return REFERENCE_WINDOWS * self.window
 
     @property
@@ -220,14 +253,20 @@ class SeriesScore:
         mean) and the largest stillness."""
         residual, still = self.tests(Xs, raw_errors)
         parts = np.maximum(residual, still)
-        if self.version < 4 or residual.shape[1] < 2:
+        if self.version != 4 or residual.shape[1] < 2:
             return parts.max(axis=1), parts
         top_two = np.partition(residual, -2, axis=1)[:, -2:]
         return np.maximum(top_two.mean(axis=1), still.max(axis=1)), parts
 
     def ratio(self, raw_errors: np.ndarray) -> np.ndarray:
-        """Each channel's squared error averaged over ``smooth`` rows, over its held-out mean."""
-        return moving_average(raw_errors / self.channel_scale, self.smooth)
+        """Each channel's squared error averaged over ``smooth`` rows, over its held-out mean
+        (version 5: averaged on steady channels only, then over its held-out tail when fitted)."""
+        ratio = raw_errors / self.channel_scale
+        if self.version < 5:
+            return moving_average(ratio, self.smooth)
+        if self.steady is not None and self.steady.any():
+            ratio[:, self.steady] = moving_average(ratio[:, self.steady], self.smooth)
+        return ratio if self.tail is None else ratio / self.tail
 
     def deviation(self, Xs: np.ndarray, raw_errors: np.ndarray) -> np.ndarray:
         """Per-row, per-channel parts of the anomaly score of scaled rows ``Xs`` (one gap-free
@@ -244,9 +283,10 @@ class SeriesScore:
                      else stillness(Xs, self.step_scale, self.smooth))
             return residual, still
         ratio = self.ratio(raw_errors)
-        if self.version >= 4 and self.reference is not None:
+        if self.adapts and self.reference is not None:
             # a channel whose residual has stayed above its held-out level for a quarter of the
             # reference rows is in a regime the training rows did not show: judged against it
+            # (version 5 only with ``adapt_after``: a quarter of its reference rows is adapt_rows)
             recent = lagged_quantile(ratio, REFERENCE_QUANTILE, self.reference_rows, self.reference_lag,
                                      self.window)
             ratio /= np.maximum(np.nan_to_num(recent / self.reference, nan=1.0), 1.0)
@@ -274,7 +314,7 @@ class SeriesScore:
         still = self.level_rows // 2 + self.still_smooth // 2 + 1 + self.span // 2
         if self.version == 3:  # the residual's reference: the rows before it
             residual += self.span - 1
-        elif self.version >= 4:
+        elif self.adapts:
             residual += self.reference_rows + self.reference_lag
         return max(residual, still)
 
@@ -289,7 +329,13 @@ def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.nd
     * ``channel_scale_``: each channel's mean squared error on those rows;
     * ``step_scale_``: each channel's mean squared step between consecutive normal rows
       (:func:`step_scale`; 0 leaves a channel that holds still out of the stillness test);
-    * ``reference_scale_``: score version 4's reference (:meth:`SeriesScore.held_reference`);
+    * ``reference_scale_``: score version 4's reference (:meth:`SeriesScore.held_reference`; in
+      version 5 the same quantile of the residual in units of its tail);
+    * ``channel_tail_`` (version 5): each channel's :data:`TAIL_QUANTILE` of its residual ratio on
+      the rows that fit the threshold;
+    * ``threshold_source_`` (version 5, only when it is ``"training"``): with fewer than
+      :data:`MIN_HELD_WINDOWS` windows of held-out rows, ``fit_errors_`` are the scores of every
+      normal training row that no labelled anomaly reaches;
     * ``level_``: each channel's median in the normal rows (what :meth:`decode` of a
       ``level="relative"`` model adds back);
     * ``train_range_``: the 0.1st and 99.9th percentiles of each channel's normal readings,
@@ -308,13 +354,44 @@ def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.nd
     scale = raw[held].mean(axis=0)
     score = replace(base, channel_scale=np.maximum(scale, 1e-6 * max(scale.max(), 1e-12)),
                     step_scale=step_scale(Xs, normal, base.still_smooth, runs, repeats=base.version >= REGIME_VERSION))
-    score = replace(score, reference=score.held_reference(raw[held]))
+    fitted = {}
+    threshold_rows = held
+    if score.version >= LASTING_VERSION:
+        ratio = np.full(Xs.shape, np.nan)  # over each stretch, as scoring averages it
+        for a, b in runs:
+            ratio[a:b] = score.ratio(raw[a:b])
+        if held.sum() < MIN_HELD_WINDOWS * window:  # too few held-out rows to show the scores' tail
+            threshold_rows = away_from_anomalies(normal & ~np.isnan(raw[:, 0]), normal, ~np.isnan(X).any(axis=1),
+                                                 base.reach, 2 * window)
+            fitted["threshold_source_"] = "training"
+        # each channel measured in units of its tail on the rows that fit the threshold, so the
+        # threshold reads every channel alike
+        tail = np.maximum(np.quantile(ratio[threshold_rows], TAIL_QUANTILE, axis=0), 1e-12)
+        score = replace(score, tail=tail,
+                        reference=np.maximum(np.quantile(ratio[held] / tail, REFERENCE_QUANTILE, axis=0), 1e-12))
+        fitted["channel_tail_"] = tail
+    else:
+        score = replace(score, reference=score.held_reference(raw[held]))
     scores = np.full(len(Xs), np.nan)
     for a, b in runs:
         scores[a:b] = score.scores(Xs[a:b], raw[a:b])[0]
+    if score.version >= LASTING_VERSION and "threshold_source_" not in fitted:
+        # the held-out rows are honest but few; every normal training row is many but seen by the
+        # model: the threshold is the higher of the two estimates (on the pump sample the held-out
+        # rows' left 7 single-row false events in 12 hours, the training rows' none)
+        training_rows = away_from_anomalies(normal & ~np.isnan(raw[:, 0]), normal, ~np.isnan(X).any(axis=1),
+                                            base.reach, 2 * window)
+
+        def rule(rows):
+            return widen(np.percentile(scores[rows], LASTING_PERCENTILE), scores[rows], LASTING_MARGIN)
+
+        if rule(training_rows) > rule(threshold_rows):
+            threshold_rows = training_rows
+            fitted["threshold_source_"] = "training"
     return {"channel_scale_": score.channel_scale, "step_scale_": score.step_scale,
-            "reference_scale_": score.reference, "fit_errors_": scores[held],
-            "level_": np.median(X[normal], axis=0), "train_range_": np.percentile(X[normal], [0.1, 99.9], axis=0)}
+            "reference_scale_": score.reference, "fit_errors_": scores[threshold_rows],
+            "level_": np.median(X[normal], axis=0), "train_range_": np.percentile(X[normal], [0.1, 99.9], axis=0),
+            **fitted}
 
 
 def _residual_energy_deviation(channel_errors: np.ndarray, smooth: int) -> np.ndarray:

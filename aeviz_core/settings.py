@@ -14,20 +14,15 @@ import pandas as pd
 
 from .thresholds import ThresholdRule
 
-__all__ = ["LEVELS", "MODEL_KINDS", "REGIME_MIN_PERIOD_S", "SCALINGS", "SERIES_SCORES", "TrainingPlan",
-           "check_settings", "row_period_seconds", "series_score_for", "training_plan"]
+__all__ = ["LEVELS", "MODEL_KINDS", "SCALINGS", "SERIES_SCORES", "TrainingPlan", "adapt_rows", "check_settings",
+           "duration_text", "parse_duration", "row_period_seconds", "training_period_text", "training_plan"]
 
 #: the autoencoders aeviz trains, with the names the app shows
 MODEL_KINDS = {"ae": "AE (dense)", "conv-ae": "Conv AE", "vae": "VAE (dense)", "conv-vae": "Conv VAE"}
 SCALINGS = ("channel", "global", "none")
-LEVELS = ("range", "relative", "absolute")
-#: how a series model scores rows (see AutoencoderDetector's ``series_score``)
-SERIES_SCORES = ("smooth", "regime")
-#: rows at least this many seconds apart (a plant historian's minutes rather than a condition
-#: monitor's seconds) are scored with ``series_score="regime"`` by ``aeviz train`` and the app's
-#: Train page unless told otherwise: at one row a minute a 0.1% per-row false-alarm rate is
-#: about 1.4 flagged rows a day, at one row a second 86, which only an average over rows removes
-REGIME_MIN_PERIOD_S = 30.0
+LEVELS = ("auto", "range", "relative", "absolute")
+#: how a series model scores rows (see AutoencoderDetector's ``series_score``); the first is the default
+SERIES_SCORES = ("lasting", "smooth", "regime")
 
 
 def _is_int(value) -> bool:
@@ -71,9 +66,16 @@ def check_settings(params: dict) -> None:
         raise ValueError(f"smooth must be None or an integer >= 1, got {smooth!r}")
     if window is not None and stride > window:
         raise ValueError(f"stride must be <= window ({window}), got {stride}")
-    if get("series_score", "smooth") not in SERIES_SCORES:
+    adapt = get("adapt_after")
+    if adapt is not None and not (_is_int(adapt) and adapt >= 1):
+        try:
+            parse_duration(adapt)
+        except ValueError as exc:
+            raise ValueError(f"adapt_after must be None, a number of rows >= 1 or a duration such as '6h' or "
+                             f"'1d', got {adapt!r}: {exc}") from None
+    if get("series_score", "lasting") not in SERIES_SCORES:
         raise ValueError(f"series_score must be one of {SERIES_SCORES}, got {get('series_score')!r}")
-    if get("level", "range") not in LEVELS:
+    if get("level", "auto") not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {get('level')!r}")
     for name, low in (("level_window", 3), ("event_gap", 0)):
         value = get(name, "auto")
@@ -137,8 +139,64 @@ def row_period_seconds(time) -> float | None:
     return float(np.median(steps)) if len(steps) else None
 
 
-def series_score_for(time) -> str:
-    """The series score ``aeviz train`` and the app choose for a series with these row times:
-    ``"regime"`` for rows at least :data:`REGIME_MIN_PERIOD_S` apart, else ``"smooth"``."""
+def duration_text(seconds: float) -> str:
+    """A duration in words a reader takes in at once: ``"6 min 40 s"``, ``"10 days 10 h"``.
+
+    Examples
+    --------
+    >>> duration_text(400), duration_text(900_000), duration_text(21_600)
+    ('6 min 40 s', '10 days 10 h', '6 h')
+    """
+    seconds = int(round(seconds))
+    units = (("day", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+    parts = []
+    for name, size in units:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {name}{'s' if name == 'day' and count > 1 else ''}")
+        if len(parts) == 2:
+            break
+    return " ".join(parts) or "0 s"
+
+
+def training_period_text(rows: int, time=None) -> str:
+    """``"400 rows = 6 min 40 s"``: how much a series model trained on, in rows and, when the
+    rows carry times (a Series of them), in time (the rows times their median step)."""
     period = row_period_seconds(time)
-    return "regime" if period is not None and period >= REGIME_MIN_PERIOD_S else "smooth"
+    text = f"{int(rows):,} rows"
+    return text if period is None else f"{text} = {duration_text(rows * period)}"
+
+
+def parse_duration(value) -> float:
+    """Seconds of a duration: a pandas Timedelta, a ``datetime.timedelta`` or text such as
+    ``"90s"``, ``"6h"``, ``"1d"`` or ``"1 day 2 hours"``; a ValueError names what is wrong."""
+    if isinstance(value, (bool, np.bool_)) or _is_int(value) or isinstance(value, float):
+        raise ValueError(f"a duration needs a unit ('6h', '1d'), got {value!r}")
+    try:
+        seconds = pd.Timedelta(value).total_seconds()
+    except (TypeError, ValueError):
+        raise ValueError(f"not a duration: {value!r} (write it like '90s', '6h' or '1d')") from None
+    if not seconds > 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return float(seconds)
+
+
+def adapt_rows(adapt_after, period_s: float | None) -> int:
+    """Rows of a series model's ``adapt_after``: 0 for None (a lasting change never becomes the
+    new normal), the number itself for rows, a duration over the rows' period (``period_s``, the
+    median step of the training rows' times) for a time such as ``"1d"``.
+
+    Examples
+    --------
+    >>> adapt_rows("1h", 60.0), adapt_rows(500, None), adapt_rows(None, 1.0)
+    (60, 500, 0)
+    """
+    if adapt_after is None:
+        return 0
+    if _is_int(adapt_after):
+        return int(adapt_after)
+    seconds = parse_duration(adapt_after)
+    if period_s is None:
+        raise ValueError(f"adapt_after={adapt_after!r} is a time, but the training rows carry no times: fit on a "
+                         "DataFrame indexed by time (aeviz train and the app do), or give adapt_after in rows")
+    return max(1, int(round(seconds / period_s)))

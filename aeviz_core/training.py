@@ -89,16 +89,16 @@ def data_fingerprint(X: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def normal_from_labels(y, n):
-    """``y == 0`` as a mask of the items that may train (None without labels)."""
-    if y is None:
+def normal_from_labels(anomalous, n):
+    """``anomalous == 0`` as a mask of the items that may train (None without labels)."""
+    if anomalous is None:
         return None
-    y = np.asarray(y)
-    if y.shape != (n,):
-        raise ValueError(f"y must have one label per item ({n}), got shape {y.shape}")
-    normal = y == 0
+    anomalous = np.asarray(anomalous)
+    if anomalous.shape != (n,):
+        raise ValueError(f"anomalous must have one label per item ({n}), got shape {anomalous.shape}")
+    normal = anomalous == 0
     if not normal.any():
-        raise ValueError("y marks every item anomalous: nothing normal to train on")
+        raise ValueError("anomalous marks every item as anomalous: nothing normal to train on")
     return normal
 
 
@@ -240,10 +240,12 @@ def fit_inputs(train, val, batch_size: int, seed) -> dict:
     return inputs
 
 
-def train_model(detector, plan, train, val, progress=None, stop=None):
+def train_model(detector, plan, train, val, progress=None, stop=None, *, start_from=None, learning_rate=None):
     """Build, compile and fit ``detector``'s autoencoder on the ``train`` items (windows), with
     ``val`` watched by early stopping; the settings are the detector's parameters as ``plan``
-    (:func:`~aeviz_core.settings.training_plan`) resolves them.
+    (:func:`~aeviz_core.settings.training_plan`) resolves them. ``start_from`` (a trained model
+    of the same architecture) gives the starting weights of a fine-tune, ``learning_rate`` its
+    peak rate (default the detector's).
 
     Returns ``(model, history, interrupted)``: the history as lists of floats per metric,
     ``interrupted`` True when ``stop`` ended the fit. Raises :class:`TrainingError` when memory
@@ -253,8 +255,12 @@ def train_model(detector, plan, train, val, progress=None, stop=None):
     model = build_model(d.model, d.item_shape_, latent_dim=d.latent_dim_, hidden=plan.hidden,
                         activation=d.activation, beta=d.beta, weighting=d.vae_weighting, seed=d.random_state,
                         neighbor_weight=plan.neighbor_weight)
+    if start_from is not None:
+        model(np.zeros((1, *d.item_shape_), dtype=np.float32))  # build, then take the weights
+        model.set_weights(start_from.get_weights())
     steps = plan.epochs * math.ceil(len(train) / plan.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(float(d.learning_rate), steps, alpha=0.05)
+    rate = float(d.learning_rate if learning_rate is None else learning_rate)
+    schedule = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=None if d.model.endswith("vae") else "mse")
     hook = TrainingCallback(plan.epochs, progress, stop)
     callbacks = [keras.callbacks.TerminateOnNaN(), hook]

@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from .data import _runs
+from .settings import training_period_text
 from .thresholds import widen
 
-__all__ = ["TrustTracker", "trust_notes"]
+__all__ = ["TrustTracker", "threshold_origin", "trust_notes"]
 
 #: flagged share that counts as far above the promise: this many times it, and at least MIN_EXCESS
 EXCESS_FACTOR = 4.0
@@ -123,20 +124,23 @@ class TrustTracker:
         if window and self.longest > LONG_EVENT_SHARE * self.rows:  # items of a table have no order
             notes.append(
                 f"one flagged stretch covers {self.longest} rows, {self.longest / self.rows:.0%} of the "
-                "scored rows: rather than one event, the model does not fit this data (other regime, "
-                "other sensors, a training period that held a fault)"
+                "scored rows: a change that lasts (see its shift event). A fault, or a new normal? Decide it "
+                "on the Review page, or set adapt_after to let a change that lasts become the new normal"
             )
         if self.bounds is not None:
             low, high = np.asarray(self.detector.train_range_, dtype=np.float64)
+            steady = getattr(self.detector, "steady_", None)
+            items = []
             for j in np.flatnonzero(self.out > OUT_SHARE * self.rows):
                 row, when = self.first_out[j]
                 since = f"row {row}" + ("" if when is None else f" ({when})")
-                notes.append(
-                    f"channel {self.names[j]!r} left the range of its training rows ({low[j]:.4g} to "
-                    f"{high[j]:.4g}) from {since}, on {self.out[j] / self.rows:.0%} of the rows; its scores "
-                    f"there rest on readings the model never saw. Train on a longer or more recent normal "
-                    f"period that covers them, or leave the channel out (drop {self.names[j]!r})"
-                )
+                judged = ("" if steady is None else
+                          ", flagged while it lasts" if steady[j] else
+                          ", its level not scored (it wanders more slowly than the training rows show)")
+                items.append(f"{self.names[j]!r} since {since} on {self.out[j] / self.rows:.0%} of the rows "
+                             f"(trained on {low[j]:.4g} to {high[j]:.4g}{judged})")
+            if items:
+                notes.append("readings outside their training range: " + "; ".join(items))
         return notes
 
 
@@ -166,3 +170,15 @@ def trust_notes(detector, channels, scores, times=None) -> list[str]:
     tracker.add_scores(scores)
     tracker.add_values(values, times=times)
     return tracker.notes()
+
+
+def threshold_origin(detector, train_rows: int, time=None, *, which: str = "") -> str:
+    """One line on where a series model's threshold comes from and what lasting changes do: the
+    training period in rows and time (``which``, e.g. ``"the first "``, says which rows), the rows
+    that fitted the threshold, ``adapt_after``."""
+    source = ("its held-out rows" if getattr(detector, "threshold_source_", "held-out") == "held-out"
+              else "every training row (too few held out to show the tail)")
+    adapt = getattr(detector, "adapt_rows_", 0)
+    lasting = (f"a change that lasts {adapt:,} rows becomes the new normal" if adapt
+               else "a lasting change stays flagged until you decide it is the new normal")
+    return f"trained on {which}{training_period_text(train_rows, time)}; threshold fitted on {source}; {lasting}"

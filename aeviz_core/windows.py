@@ -27,6 +27,7 @@ __all__ = [
     "running_median",
     "segments",
     "sliding_windows",
+    "slow_share",
     "trailing_median",
     "window_starts",
     "windows_to_rows",
@@ -276,13 +277,34 @@ def running_level(X: np.ndarray, rows: int, edge_rows: int) -> np.ndarray:
     return out
 
 
-def remove_level(X: np.ndarray, running: np.ndarray, level: str, level_range=None) -> np.ndarray:
+def remove_level(X: np.ndarray, running: np.ndarray, level: str, level_range=None, steady=None) -> np.ndarray:
     """``X`` less the part of its running level that ``level`` takes out: ``"relative"`` all of
-    it, ``"range"`` only the part beyond ``level_range`` (rows: low, high per channel)."""
+    it, ``"range"`` only the part beyond ``level_range`` (rows: low, high per channel), ``"auto"``
+    all of it on the channels that are not ``steady`` and none on the steady ones."""
     if level == "range":
         low, high = level_range
         return X - (running - np.clip(running, low, high))
+    if level == "auto":
+        return X - np.where(steady, 0.0, running)
     return X - running
+
+
+def slow_share(X: np.ndarray, rows: int, usable=None) -> np.ndarray:
+    """Each channel's share of variance in its centred moving average over ``rows`` rows: near 1
+    for a reading that wanders slowly (a temperature), near 0 for noise around a steady level.
+
+    Computed over the gap-free stretches of the ``usable`` rows (all rows when None), each
+    stretch averaged on its own; a channel that never varies has share 0.
+    """
+    usable = np.ones(len(X), bool) if usable is None else np.asarray(usable, bool)
+    usable = usable & ~np.isnan(X).any(axis=1)
+    pieces = [(a, b) for a, b in _runs(usable) if b - a >= 2]
+    if not pieces:
+        return np.zeros(X.shape[1])
+    values = np.concatenate([X[a:b] for a, b in pieces])
+    slow = np.concatenate([moving_average(X[a:b], rows) for a, b in pieces])
+    total = values.var(axis=0)
+    return np.where(total > 0, slow.var(axis=0) / np.where(total > 0, total, 1.0), 0.0)
 
 
 class ChannelScaler:

@@ -97,7 +97,7 @@ def server_figures(url: str, decisions: int) -> dict:
 
     ds = Dataset.from_sensor(load_sensor_table(SAMPLE), SAMPLE.name)
     det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, random_state=0)
-    det.fit(ds.sensor.channels.iloc[:20_000], ds.anomaly[:20_000])
+    det.fit(ds.sensor.channels.iloc[:20_000], anomalous=ds.anomaly[:20_000])
     entry = ModelEntry(name="tiny", detector=det, dataset_key=ds.key, dataset_name=ds.name, settings={})
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
     at.session_state["dataset"] = ds

@@ -14,6 +14,20 @@ ranking allows, apart from its default threshold).
 
 Run: python bench/real_data.py [CSV] [--label-col EVENT] [--fit-rows 15000] [--drop COL ...]
 (the pump sample: sample_data/pump_station.csv --label-col anomaly --fit-rows 21600 --drop fault_type fault_channel)
+
+**The development table** (``python bench/real_data.py --all [--shared ../shared/data]``): one
+table over every development set, each on its own protocol, with the CLI's defaults (one policy,
+no switch by data set), written to ``bench/results/real_data_all.json``:
+
+- GECCO 2018: fit on rows 0-14,999 (labels hidden), evaluate from row 15,000 (AP, F1, false
+  alarms); also with ``--adapt-after 1d`` (the setting that lets a change become the new normal);
+- SKAB valve1 (16 files): ``aeviz train FILE --train-rows 400 --drop anomaly changepoint``, score the
+  file, pool the flags of rows 400 onward (F1 = TP / (TP + (FN + FP) / 2), FAR, MAR), and each
+  file's row ROC-AUC (ranking, apart from the threshold);
+- the pump station generator, 24 hours (seeds 0-2), trained on its first 6 hours: the share of
+  later normal rows flagged and of fault events detected;
+- the 22 tabular sets (ADBench's protocol, :mod:`bench.tabular`), with IsolationForest and PCA
+  in the same run.
 """
 
 from __future__ import annotations
@@ -64,13 +78,155 @@ def oracle_f1(truth, score, far=0.01):
     return 2 * tp / max(2 * tp + fp + fn, 1)
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: published figures on SKAB valve1 (the shared README's table): F1, FAR, MAR
+SKAB_REFERENCES = {"Conv-AE (the leaderboard's best; published predictions)": (0.755, 0.1440, 0.3184),
+                   "MSET (published predictions)": (0.779, 0.3853, 0.1498),
+                   "PCA T2 + Q (published predictions)": (0.760, 0.2389, 0.2609)}
+
+
+def _cli_scores(path, fit_rows: int, drop=(), label_col=None, extra=()):
+    """``aeviz train`` on the first ``fit_rows`` rows (labels hidden) and ``aeviz score`` of the
+    whole file: ``(scores, flags, model)``."""
+    from aeviz_core import load_detector
+    from aeviz_core.cli import main as aeviz
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["--drop", *drop] if drop else []
+        args += ["--label-col", label_col] if label_col else []
+        assert aeviz(["train", str(path), "--out", f"{tmp}/m", "--train-rows", str(fit_rows), *args, *extra]) == 0
+        assert aeviz(["score", str(path), "--model", f"{tmp}/m", "--out", f"{tmp}/s.csv"]) == 0
+        frame = pd.read_csv(f"{tmp}/s.csv")
+        return frame["score"].to_numpy(), frame["flag"].to_numpy().astype(bool), load_detector(f"{tmp}/m")
+
+
+def gecco_rows(shared: Path) -> dict:
+    from sklearn.metrics import average_precision_score
+
+    from aeviz_core import load_sensor_table
+
+    path = shared / "gecco2018" / "1_gecco2018_water_quality.csv"
+    if not path.is_file():
+        return {}
+    truth = load_sensor_table(path, label_cols=["EVENT"]).labels["EVENT"].astype(bool).to_numpy()[15_000:]
+    out = {}
+    for name, extra in (("defaults", ()), ("--adapt-after 1d", ("--adapt-after", "1d"))):
+        with timed() as t:
+            scores, flags, _ = _cli_scores(path, 15_000, label_col="EVENT", extra=extra)
+        scores, flags = scores[15_000:], flags[15_000:]
+        scored = ~np.isnan(scores)
+        out[f"GECCO, {name}"] = {
+            "average_precision": round(float(average_precision_score(truth[scored], scores[scored])), 3),
+            "f1": round(float(2 * np.sum(flags & truth) / (flags.sum() + truth.sum())), 3),
+            "false_alarm_rate": round(float(np.mean(flags[~truth])), 4), "seconds": round(t(), 1)}
+    return out
+
+
+def skab_rows(shared: Path) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    folder = shared / "skab-dev" / "valve1"
+    files = sorted(folder.glob("*.csv"), key=lambda p: int(p.stem)) if folder.is_dir() else []
+    if not files:
+        return {}
+    tp = fp = fn = tn = 0
+    aucs = {}
+    with timed() as t:
+        for path in files:
+            truth = pd.read_csv(path, sep=";")["anomaly"].to_numpy().astype(bool)[400:]
+            scores, flags, _ = _cli_scores(path, 400, drop=("anomaly", "changepoint"))
+            scores, flags = scores[400:], flags[400:]
+            tp += np.sum(flags & truth)
+            fp += np.sum(flags & ~truth)
+            fn += np.sum(~flags & truth)
+            tn += np.sum(~flags & ~truth)
+            aucs[path.stem] = round(float(roc_auc_score(truth, np.nan_to_num(scores, nan=-np.inf))), 3)
+    row = {"f1": round(float(tp / (tp + (fn + fp) / 2)), 3), "false_alarm_rate": round(float(fp / (fp + tn)), 4),
+           "missed_alarm_rate": round(float(fn / (fn + tp)), 4),
+           "median_file_roc_auc": round(float(np.median(list(aucs.values()))), 3),
+           "files_roc_auc_ge_0.9": int(sum(v >= 0.9 for v in aucs.values())), "file_roc_auc": aucs,
+           "seconds": round(t(), 1)}
+    out = {"SKAB valve1, defaults": row}
+    for name, (f1, far, mar) in SKAB_REFERENCES.items():
+        out[f"SKAB valve1, {name}"] = {"f1": f1, "false_alarm_rate": far, "missed_alarm_rate": mar}
+    return out
+
+
+def pump_rows(seeds=(0, 1, 2)) -> dict:
+    """The pump station generator, 24 hours, trained on its first 6 (the CLI's defaults)."""
+    from aeviz_core import make_pump_station
+    from aeviz_core.events import event_spans
+
+    fars, found = [], []
+    with timed() as t, tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            frame = make_pump_station(n_rows=86_400, seed=seed)
+            path = Path(tmp) / f"pump{seed}.csv"
+            frame.to_csv(path, index=False)
+            _, flags, _ = _cli_scores(path, 21_600, label_col="anomaly", drop=("fault_type", "fault_channel"))
+            truth = frame["anomaly"].to_numpy().astype(bool)
+            fars.append(float(np.mean(flags[21_600:][~truth[21_600:]])))
+            spans = event_spans(truth)
+            found.append(float(np.mean([flags[a : b + 1].any() for a, b in spans])))
+    return {"pump station, 24 h trained on the first 6, defaults": {
+        "later_normal_rows_flagged": [round(v, 4) for v in fars], "events_detected": [round(v, 3) for v in found],
+        "seeds": list(seeds), "seconds": round(t(), 1)}}
+
+
+def tabular_rows(shared: Path) -> dict:
+    from bench import tabular
+
+    folder = shared / "adbench-dev"
+    if not any(folder.glob("*.npz")):
+        return {}
+    table = tabular.run([folder], seeds=(0, 1, 2), detectors=("aeviz AutoencoderDetector()", "IsolationForest",
+                                                               "PCA reconstruction (90% variance)"))
+    return {f"ADBench 22 sets, {name}": {"mean_roc_auc": round(float(np.mean(list(row.values()))), 1), "roc_auc": row}
+            for name, row in table.items()}
+
+
+PARTS = ("gecco", "skab", "pump", "tabular")
+
+
+def development_table(shared: Path, parts=PARTS) -> int:
+    """The table over every development set (``parts``: a subset reruns those rows and keeps the
+    others of the last run's ``real_data_all.json``, each row with its own ``measured_at``)."""
+    import json
+    from datetime import UTC, datetime
+
+    runs = {"gecco": lambda: gecco_rows(shared), "skab": lambda: skab_rows(shared), "pump": pump_rows,
+            "tabular": lambda: tabular_rows(shared)}
+    table = {}
+    previous = Path(__file__).resolve().parent / "results" / "real_data_all.json"
+    if set(parts) != set(PARTS) and previous.is_file():
+        table = json.loads(previous.read_text()).get("table", {})
+    for name in parts:
+        rows = runs[name]()
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows = {key: {**row, "measured_at": now} for key, row in rows.items()}
+        table.update(rows)
+        for key, row in rows.items():
+            print(f"{key}: " + ", ".join(f"{k} {v}" for k, v in row.items() if not isinstance(v, dict)), flush=True)
+    if not table:
+        print(f"skipped: no development data at {shared}")
+        return 0
+    write_results("real_data_all", {"shared": str(shared), "table": table})
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", default=str(GECCO))
     parser.add_argument("--label-col", default="EVENT")
     parser.add_argument("--fit-rows", type=int, default=15_000)
     parser.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns aeviz train ignores")
+    parser.add_argument("--all", action="store_true", help="the development table over every set in --shared")
+    parser.add_argument("--shared", default=str(SHARED), help="folder of the shared development data")
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS,
+                        help="with --all: the rows to measure (the others are kept from the last run)")
     args = parser.parse_args(argv)
+    if args.all:
+        return development_table(Path(args.shared), args.parts)
     drop = ["--drop", *args.drop] if args.drop else []
     if not Path(args.data).is_file():
         print(f"skipped: {args.data} is absent (the shared GECCO series lives in ../shared/data)")

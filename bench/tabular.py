@@ -64,6 +64,30 @@ DETECTORS = {"aeviz AutoencoderDetector()": aeviz_defaults, "aeviz latent_dim=2 
              "IsolationForest": iforest, "PCA reconstruction (90% variance)": pca}
 
 
+def run(folders, seeds=(0, 1, 2), detectors=tuple(DETECTORS), seconds=None) -> dict:
+    """``{detector: {set: ROC-AUC x 100}}`` over the ``.npz`` sets of ``folders`` (the protocol above);
+    ``seconds`` (a dict), when given, collects each detector's time."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    paths = sorted(p for folder in folders for p in Path(folder).glob("*.npz"))
+    table = {name: {} for name in detectors}
+    for path in paths:
+        data = np.load(path, allow_pickle=True)
+        X, y = data["X"].astype("float32"), data["y"].astype(int)
+        for detector in detectors:
+            aucs = []
+            for seed in seeds:
+                train, test, _, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
+                with timed() as t:
+                    aucs.append(roc_auc_score(y_test, DETECTORS[detector](train, test, seed)))
+                if seconds is not None:
+                    seconds[detector] = seconds.get(detector, 0.0) + t()
+            table[detector][path.stem] = round(100 * float(np.mean(aucs)), 1)
+        print(f"{path.stem:16s} " + "  ".join(f"{table[d][path.stem]:5.1f}" for d in detectors), flush=True)
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", default=[str(DEV)])
@@ -73,24 +97,8 @@ def main(argv=None):
     if not paths:
         print(f"skipped: no .npz sets in {args.folders} (the shared sets live in ../shared/data/adbench-dev)")
         return 0
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import train_test_split
-
-    table = {name: {} for name in DETECTORS}
-    seconds = dict.fromkeys(DETECTORS, 0.0)
-    for path in paths:
-        data = np.load(path, allow_pickle=True)
-        X, y = data["X"].astype("float32"), data["y"].astype(int)
-        name = path.stem
-        for detector, fn in DETECTORS.items():
-            aucs = []
-            for seed in args.seeds:
-                train, test, _, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
-                with timed() as t:
-                    aucs.append(roc_auc_score(y_test, fn(train, test, seed)))
-                seconds[detector] += t()
-            table[detector][name] = round(100 * float(np.mean(aucs)), 1)
-        print(f"{name:16s} " + "  ".join(f"{table[d][name]:5.1f}" for d in DETECTORS), flush=True)
+    seconds = {}
+    table = run(args.folders, args.seeds, seconds=seconds)
     sets = [p.stem for p in paths]
     print(f"\n| detector | mean | {' | '.join(sets)} | seconds |")
     print("|---|---|" + "---|" * len(sets) + "---|")

@@ -30,13 +30,21 @@ if source == "upload":
         drop = S.column_list(st.text_input("Columns to ignore (comma-separated)", key="data.drop"))
         label_text = st.text_input("Label columns (comma-separated; empty: detect anomaly, label, "
                                    "fault_type...)", key="data.labels")
-    if up is not None:
+    if up is not None:  # kept: the uploader empties when the page is left, the reading options stay
+        st.session_state["data.last_upload"] = (up.name, up.getvalue())
+    last = st.session_state.get("data.last_upload")
+    if up is None and last is not None and ds.source.startswith(f"upload:{last[0]}:"):
+        st.caption(f"Reading options apply to **{last[0]}**, the file uploaded last; upload another to replace it.")
+    else:
+        last = None if up is None else last
+    if last is not None:
+        name, content = last
         sep = {"detect": None, "comma": ",", "semicolon": ";", "tab": "\t"}[sep_name]
         label_cols = S.column_list(label_text) or None
         try:
-            loaded = S.load_upload(up.getvalue(), up.name, sep, time_col or None, drop, label_cols)
+            loaded = S.load_upload(content, name, sep, time_col or None, drop, label_cols)
         except DataError as exc:
-            st.error(f"**{up.name}** could not be used: {exc}", icon=":material/error:")
+            st.error(f"**{name}** could not be used: {exc}", icon=":material/error:")
             st.caption(f"Fix the file, or use *Reading options* to ignore a column or read it as a label. "
                        f"The app keeps the current data ({ds.name}).")
         else:
@@ -76,8 +84,14 @@ else:
     c2.metric("Channels", len(ds.channel_names))
     c3.metric("Labelled anomalous rows", "—" if ds.anomaly is None else f"{int(ds.anomaly.sum()):,}")
     c4.metric("Interpolated cells", f"{sum(report.interpolated.values()):,}")
-    for line in report.warnings:
-        st.warning(line, icon=":material/report:")
+    read_as = [f"time: **{data.time.name}**" if data.time is not None and data.time.name else "time: none (rows)",
+               "labels: " + (", ".join(f"**{c}**" for c in data.labels.columns) if len(data.labels.columns)
+                             else "none"),
+               f"{len(ds.channel_names)} channel(s): " + ", ".join(ds.channel_names[:12])
+               + (" …" if len(ds.channel_names) > 12 else "")]
+    st.caption("Read as " + " · ".join(read_as) + ".")
+    if report.warnings:
+        st.warning("\n".join(f"- {line}" for line in report.warnings), icon=":material/report:")
 
     st.markdown("**Channels over time**" + (" (labelled anomalies shaded)" if ds.anomaly is not None else ""))
     x = data.time.to_numpy() if data.time is not None else np.arange(ds.n_items)

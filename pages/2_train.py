@@ -58,7 +58,7 @@ with st.form("train.form"):
         normal = st.multiselect("Normal classes (the others are held out as anomalies)", classes,
                                 default=classes, key="train.normal")
         window = stride = None
-        series_score = "smooth"
+        series_score, adapt_after = defaults.series_score, ""
         start, end = 0, ds.n_items
     else:
         c1, c2, c3 = st.columns(3)
@@ -67,11 +67,15 @@ with st.form("train.form"):
                                  key="train.stride")
         series_score = c3.selectbox(
             "Score", SERIES_SCORES, index=SERIES_SCORES.index(defaults.series_score), key="train.score",
-            help="smooth: each channel's error averaged over the window, the largest channel (fast, "
-                 "steady data such as one row a second). regime: each channel against its own recent "
-                 "level, two channels together, no average (slow plants whose normal operation moves into "
-                 "regimes the training period did not show). The default follows the rows' spacing: "
-                 "regime for rows 30 s or more apart.")
+            help="lasting (default): steady channels judged on their level, wandering ones on their movement "
+                 "and relations; a change that lasts stays flagged until you decide it is the new normal. "
+                 "smooth and regime: the scores of models saved before it (regime adopts a lasting change "
+                 "after a few hundred rows).")
+        adapt_after = st.text_input(
+            "New normal after", defaults.adapt_after, key="train.adapt", placeholder="never",
+            help="A change that lasts this long becomes the new normal: a duration such as 6h or 1d (the "
+                 "file needs a time column) or a number of rows. Empty: never; a lasting change stays "
+                 "flagged, as a shift, until an operator decides it on the Review page.")
         start, end = st.slider("Training period (rows; only rows labelled normal train)", 0, ds.n_items,
                                (defaults.train_start, defaults.train_end), key="train.period")
         normal = None
@@ -84,7 +88,7 @@ if submitted:
             window=None if window is None else int(window), stride=1 if stride is None else int(stride),
             epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr), beta=float(beta),
             vae_weighting=weighting, early_stopping=bool(early), patience=int(patience), seed=int(seed),
-            train_start=int(start), train_end=int(end), series_score=series_score,
+            train_start=int(start), train_end=int(end), series_score=series_score, adapt_after=adapt_after,
             normal_classes=tuple(normal) if normal is not None and len(normal) < len(set(ds.classes)) else None,
         )
         if ds.is_images and normal is not None and not normal:
@@ -142,6 +146,9 @@ if done_name and done_name in state[A.MODELS]:
                + f", threshold {det.threshold_:.4g} "
                  f"({det.threshold_rule_.describe(getattr(det, 'threshold_margin_', 1.0))}).",
                icon=":material/check_circle:")
+    origin = A.threshold_line(entry, ds)
+    if origin:
+        st.caption(origin[0].upper() + origin[1:] + ".")
     for note in A.training_notices(det):
         st.warning(note, icon=":material/warning:")
     if A.stopped_early(det):

@@ -26,7 +26,7 @@ st.caption(f"{len(Z):,} latent points of size {Z.shape[1]}"
            + (f": one per window of {det.window} rows, every {det.stride} rows" if series else ": one per item")
            + f". Threshold {current.threshold_:.4g} "
              f"({current.threshold_rule_.describe(getattr(current, 'threshold_margin_', 1.0))}, "
-           + ("set on the Anomalies page)." if entry.name in st.session_state[A.THRESHOLDS] else "the model's own)."))
+           + f"{S.threshold_source(entry, ds)}).")
 S.show_trust_notes(current, ds, X, scores)
 
 

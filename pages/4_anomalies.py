@@ -30,6 +30,10 @@ BLAME_AXIS = "share of the blame"
 EVENT_COLUMN_LABELS = {
     "event_id": st.column_config.TextColumn("event", help="The event's span, first-last row: the same name in "
                                             "the Review queue, its export and the CLI's events file."),
+    "kind": st.column_config.TextColumn("kind", help="shift: a change that lasts (at least four windows, a level "
+                                        "moved by more than three normal spreads); transient: any other event."),
+    "shift": st.column_config.TextColumn("shift", help="The channels whose level moved over the event, by how many "
+                                         "normal spreads."),
     "peak_score": st.column_config.NumberColumn("peak score", format="%.4g"),
     "start": st.column_config.NumberColumn("first row"),
     "end": st.column_config.NumberColumn("last row"),
@@ -54,6 +58,16 @@ RULE_SLIDERS = {  # rule -> (min, max, step, format)
 def use_best_f1(value: float) -> None:
     st.session_state["anomalies.rule"] = "manual"
     st.session_state["anomalies.param.manual"] = float(value)
+
+
+def use_own() -> None:
+    """Back to the model's own threshold rule and value."""
+    rule = det.threshold_rule_
+    st.session_state["anomalies.rule"] = rule.rule
+    st.session_state[f"anomalies.param.{rule.rule}"] = float(rule.param)
+    st.session_state.pop(f"anomalies.exact.{rule.rule}", None)
+    st.session_state[A.THRESHOLDS].pop(entry.name, None)
+    st.session_state.get(A.THRESHOLD_DATA, {}).pop(entry.name, None)
 
 
 @st.fragment
@@ -85,6 +99,13 @@ def _threshold_view():
         param = c2.number_input(f"Threshold ({SCORE_NAME})", min_value=0.0, key=key, format="%.5g")
     else:
         lo, hi, step, fmt = RULE_SLIDERS[rule]
+        if rule == "percentile":  # below the share of held-out scores at their floor, every percentile is it
+            fit = np.asarray(det.fit_errors_, dtype=np.float64)
+            floor_share = 100 * float(np.mean(fit <= fit.min())) if fit.size else 0.0
+            if floor_share > lo:
+                lo = min(float(np.floor(floor_share * 100) / 100), 99.0)
+                c2.caption(f"{floor_share:.1f}% of the held-out rows score {fit.min():.3g} (rebuilt within their "
+                           "normal error): lower percentiles would all give that value, so the slider starts here.")
         if key not in state:
             state[key] = float(np.clip(param0 if rule0 == rule else THRESHOLD_RULES[rule]["default"], lo, hi))
         exact = f"anomalies.exact.{rule}"
@@ -102,7 +123,14 @@ def _threshold_view():
     except ValueError as exc:
         st.error(str(exc))
         return
-    state[A.THRESHOLDS][entry.name] = (rule, float(param))
+    chosen, setting_data = state[A.THRESHOLDS], state.setdefault(A.THRESHOLD_DATA, {})
+    if (rule, float(param)) == (det.threshold_rule_.rule, float(det.threshold_rule_.param)):
+        chosen.pop(entry.name, None)  # the model's own: nothing set here
+        setting_data.pop(entry.name, None)
+    else:
+        if chosen.get(entry.name) != (rule, float(param)):
+            setting_data[entry.name] = ds.name  # set now, on this data
+        chosen[entry.name] = (rule, float(param))
     threshold = current.threshold_
     flags = scores > threshold
     margin = getattr(current, "threshold_margin_", 1.0)
@@ -111,10 +139,18 @@ def _threshold_view():
         "thousand held-out rows do not reach the tail of months of normal rows."
         if margin != 1.0 and rule != "manual" else ""))
 
+    elsewhere = setting_data.get(entry.name)
+    if rule == "manual" and elsewhere and elsewhere != ds.name:  # a fixed score set for another file: say so
+        st.info(f"This manual threshold ({threshold:.4g}) was set on **{elsewhere}**, not on {ds.name}: here it "
+                f"flags {np.mean(scores > threshold):.1%} of the {'rows' if series else 'items'}.",
+                icon=":material/info:")
+        st.button("Use the model's own threshold", on_click=use_own, key="anomalies.own")
+    origin = A.threshold_line(entry, ds) if entry.dataset_key == ds.key else None
+    if origin:
+        st.caption(origin[0].upper() + origin[1:] + ".")
     n_flag = int(flags.sum())
-    st.markdown(f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged "
-                f"({n_flag / max(len(flags), 1):.2%}).")
-    S.show_trust_notes(current, ds, X, scores)
+    S.show_trust_notes(current, ds, X, scores, headline=(
+        f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged ({n_flag / max(len(flags), 1):.2%})."))
     st.altair_chart(charts.error_histogram(scores, threshold, labels=labels, score_name=SCORE_NAME), key="anomalies.hist")
 
     if series:
@@ -173,30 +209,52 @@ def _threshold_view():
         st.caption("No labels: precision, recall and the ROC/PR curves need labelled anomalies "
                    "(a label column in the data, or normal classes chosen when training on images).")
         return
-    y, s = labels[eval_mask], scores[eval_mask]
+    scored = np.isfinite(scores)  # the rows of a gap have no score: left out of the figures, said so
+    judged = eval_mask & scored
+    y, s = labels[judged], scores[judged]
+    if not scored.all():
+        st.caption(f"{int((eval_mask & ~scored).sum()):,} rows without a score (gaps in the readings, or the "
+                   "first rows of a window) are left out of the figures below.")
+    if not len(y) or y.all() or not y.any():
+        st.info("The figures need both labelled anomalies and normal rows among the scored rows; "
+                f"these {len(y):,} rows hold {'no anomaly' if not y.any() else 'no normal row'}.")
+        return
     if not eval_mask.all():
-        st.caption(f"Evaluated on the {int(eval_mask.sum()):,} rows after the training period.")
+        st.caption(f"Evaluated on the {int(judged.sum()):,} scored rows after the training period.")
     elif series and entry.dataset_key == ds.key:
         st.caption("Evaluated on every row. The model trained on this file's rows labelled normal, so their "
                    "scores are in-sample; end the training period earlier (Train page) to judge it on rows "
                    "it has not seen.")
     m = {**A.rates_at(s > threshold, y), **S.aucs(s, y, curve_key(y))}
-    cols = st.columns(7)
-    for col, (name, value) in zip(cols, [("Precision", m["precision"]), ("Recall", m["recall"]),
-                                         ("F1", m["f1"]), ("False-alarm rate", m["false_alarm_rate"]),
-                                         ("Missed-alarm rate", m["missed_alarm_rate"]),
-                                         ("ROC AUC", m["roc_auc"]), ("PR AUC", m["pr_auc"])], strict=True):
-        col.metric(name, S.fmt(value))
+    rows_box, events_box = (st.columns([7, 4], border=True) if series else (st.container(), None))
+    rows_box.markdown("**Rows**: each row judged on its own")
+    cols = rows_box.columns(4)
+    for i, (name, value) in enumerate([("Precision", m["precision"]), ("Recall", m["recall"]),
+                                       ("F1", m["f1"]), ("False-alarm rate", m["false_alarm_rate"]),
+                                       ("Missed-alarm rate", m["missed_alarm_rate"]),
+                                       ("ROC AUC", m["roc_auc"]), ("PR AUC", m["pr_auc"])]):
+        cols[i % 4].metric(name, S.fmt(value))
     if series:
-        ev_m = event_metrics(flags_to_events(flags[eval_mask], s, min_gap=int(min_gap)), y,
-                             time=None if ds.time is None else ds.time[eval_mask])
+        ev_m = event_metrics(flags_to_events(flags[judged], s, min_gap=int(min_gap)), y,
+                             time=None if ds.time is None else ds.time[judged])
         delay = ev_m["median_delay_rows"]
-        st.caption(f"Events: {ev_m['n_pred_events']:,} flagged; {ev_m['n_detected']} of {ev_m['n_true_events']} "
-                   f"labelled events detected, {ev_m['n_false_events']} false events "
-                   f"({S.fmt(ev_m['false_events_per_normal_day'], 2)} per day of normal operation); "
-                   f"event precision {S.fmt(ev_m['event_precision'])}, recall "
-                   f"{S.fmt(ev_m['event_recall'])}, F1 {S.fmt(ev_m['event_f1'])}"
-                   + ("" if not np.isfinite(delay) else f"; median delay {delay:.0f} rows") + ".")
+        events_box.markdown("**Events**: runs of labelled rows, and the flagged events")
+        e1, e2 = events_box.columns(2)
+        e1.metric("Labelled events detected", f"{ev_m['n_detected']} of {ev_m['n_true_events']}",
+                  help="An event counts as detected when a flagged event overlaps any of its rows.")
+        e2.metric("Their rows caught", "—" if not np.isfinite(ev_m["median_caught_share"])
+                  else f"{ev_m['median_caught_share']:.0%}",
+                  help="The median over the labelled events of the share of each one's rows inside a flagged "
+                       "event (a missed event counts 0): an event 'detected' by one row of a thousand reads 0.1%.")
+        e1.metric("False events", f"{ev_m['n_false_events']:,}",
+                  help=f"{S.fmt(ev_m['false_events_per_normal_day'], 2)} per day of normal operation")
+        e2.metric("Event precision", S.fmt(ev_m["event_precision"]))
+        shares = ev_m["caught_shares"]
+        events_box.caption(
+            f"{ev_m['n_pred_events']:,} flagged events; event recall {S.fmt(ev_m['event_recall'])}, "
+            f"F1 {S.fmt(ev_m['event_f1'])}" + ("" if not np.isfinite(delay) else f"; median delay {delay:.0f} rows")
+            + (". Rows caught per labelled event: " + ", ".join(f"{v:.0%}" for v in shares[:12])
+               + (" …" if len(shares) > 12 else "") if shares else "") + ".")
     roc, pr = S.curves(s, y, curve_key(y))
     best_t, best_f = S.best_f1(s, y, curve_key(y))
     best = A.rates_at(s > best_t, y)

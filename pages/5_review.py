@@ -20,6 +20,7 @@ Each decision carries tags (common ones and the operator's own) and each event a
 comment thread, both in the store; the queue filters and exports by tag.
 """
 
+import time
 from functools import partial
 
 import numpy as np
@@ -38,7 +39,8 @@ from aeviz_core import (
 )
 from aeviz_core import appstate as A
 from aeviz_core import review_views as R
-from aeviz_core.explain import nearest_events, nearest_signatures
+from aeviz_core.explain import LIKE_DISTANCE, like_decided, nearest_events, nearest_signatures
+from aeviz_core.feedback import queue_decisions
 from aeviz_core.reviews import parse_tags
 
 STORE_ERRORS = (SQLAlchemyError, RuntimeError, ValueError, OSError, ImportError)
@@ -146,7 +148,8 @@ def decide(store, model_id: str, fingerprint: str, key: str, version: int, statu
     state.pop("review.switched", None)
     tagged = f", tagged {', '.join(saved.tags)}" if saved.tags else ""
     state["review.flash"] = ("success", (f"Rows {start}–{end}: **{R.STATUS_LABELS[status]}**"
-                                         f"{' ' + source if source else ''}{tagged}, saved by {name} "
+                                         f"{' ' + R.as_text(source) if source else ''}{R.as_text(tagged)}, saved by "
+                                         f"{R.as_text(name)} "
                                          f"(version {saved.version})."))
     if state.get("review.advance", True) and next_key is not None:
         state["review.open"] = next_key
@@ -170,7 +173,149 @@ def post_comment(store, model_id: str, fingerprint: str, key: str) -> None:
         state["review.flash"] = ("error", f"The comment could not be saved: {one_line(exc)}")
         return
     state["review.comment"] = ""  # posted: the box empties (the text stays when it failed)
-    state["review.flash"] = ("success", f"Comment on rows {start}–{end} posted by {name}.")
+    state["review.flash"] = ("success", f"Comment on rows {start}–{end} posted by {R.as_text(name)}.")
+
+
+# --------------------------------------------------------------------------- teaching the model
+
+REFIT = "review.refit_job"  # the RefitJob of this session (one at a time)
+
+
+def start_refit(parent: A.ModelEntry, detector, X, decisions: pd.DataFrame, fingerprint: str) -> None:
+    """Start a refit from ``decisions`` in the background (see :class:`aeviz_core.appstate.RefitJob`)."""
+    name = reviewer_name("updating the model", "the new version records who taught it")
+    if name is None:
+        return
+    st.session_state[REFIT] = A.RefitJob(detector, X, decisions, parent=parent, data_fingerprint=fingerprint,
+                                         reviewer=name).start()
+
+
+def adopt_refit(store) -> None:
+    """Make the finished refit a model of the session (the active one) and record the version in the
+    store, which carries this data's decisions to it."""
+    state = st.session_state
+    job = state.pop(REFIT, None)
+    if job is None or job.result is None:
+        return
+    entry = job.entry(state[A.MODELS])
+    try:
+        carried = store.record_version(entry.detector.model_id_, job.parent.detector.model_id_,
+                                       job.data_fingerprint, job.result.decisions, by=job.reviewer)
+    except STORE_ERRORS as exc:
+        state[REFIT] = job  # nothing adopted: the result stays on the page
+        state["review.flash"] = ("error", f"The new version could not be recorded: {one_line(exc)}")
+        return
+    S.add_model(entry)
+    state["review.model"] = entry.name
+    state["review.taught"] = True
+    state["review.flash"] = ("success", (
+        f"**{entry.name}** adopted: it is the active model on every page, and this data's queue follows it "
+        f"with the {carried} decision(s) taken under {job.parent.name}. {job.parent.name} stays in the session."))
+
+
+def discard_refit() -> None:
+    job = st.session_state.pop(REFIT, None)
+    if job is not None and not job.done:
+        job.stop.set()
+
+
+def teach(queue: pd.DataFrame) -> None:
+    """*Teach the model*: what a refit from this queue's decisions would use, its progress, then its
+    figures beside the current model's on this data and a button to adopt it."""
+    state = st.session_state
+    job = state.get(REFIT)
+    mine = job is not None and job.parent.name == entry.name and job.data_fingerprint == fingerprint
+    decisions = queue_decisions(queue)
+    n_dismissed = int((decisions["status"] == "dismissed").sum())
+    n_confirmed = len(decisions) - n_dismissed
+    box = st.expander(f"Teach the model: {len(decisions)} decision(s) to learn from",
+                      expanded=mine or st.session_state.get("review.taught", False), icon=":material/school:")
+    with box:
+        teach_body(job, mine, decisions, n_dismissed, n_confirmed)
+        versions_note()
+
+
+def teach_body(job, mine: bool, decisions: pd.DataFrame, n_dismissed: int, n_confirmed: int) -> None:
+    state = st.session_state
+    if det.input_kind_ != "series":
+        st.caption("A refit from decisions needs a model trained on a series (a window).")
+        return
+    if job is not None and not mine:
+        st.info(f"A refit of **{job.parent.name}** is {'running' if not job.done else 'waiting to be adopted'} "
+                "on other data or another model: open that model's queue to see it.")
+        return
+    if not mine:
+        until = int(decisions["end_row"].max()) + 1 if len(decisions) else 0
+        st.markdown(
+            f"**{n_dismissed}** dismissed event(s) become normal rows: the model learns them, with the rows "
+            f"it did not flag before row {until:,}, and its threshold is fitted anew on them. **{n_confirmed}** "
+            "confirmed event(s) stay out of it and check the new version. Open and follow-up events are left "
+            f"alone. A fine-tune from **{entry.name}**'s weights (at most "
+            f"{max(5, det.training_plan().epochs // 12)} epochs); {entry.name} itself is not changed.")
+        st.button(f"Update the model with {len(decisions)} decision(s)", type="primary", icon=":material/school:",
+                  key="review.refit", disabled=not len(decisions),
+                  on_click=start_refit, args=(entry, in_use, X, decisions, fingerprint),
+                  help="Needs your name (the new version records who taught it).")
+        if not len(decisions):
+            st.caption("Dismiss or confirm events first: they are what the model learns from.")
+        return
+    if not job.done:
+        st.caption(f"Updating **{entry.name}** with {len(job.decisions)} decision(s)...")
+        st.button("Stop", on_click=discard_refit, key="review.refit_stop", icon=":material/stop_circle:")
+        bar = st.progress(0.0, text="starting")
+        while not job.done:
+            done = len(job.history)
+            bar.progress(min(done / max(job.epochs, 1), 1.0), text=f"fine-tune: epoch {done}/{job.epochs}")
+            time.sleep(0.3)
+        st.rerun()
+    if job.error:
+        st.error(f"The refit failed: {job.error}", icon=":material/error:")
+        st.button("Close", on_click=discard_refit, key="review.refit_close")
+        return
+    result = job.result
+    st.markdown(f"**{entry.name}** updated with {result.n_dismissed} dismissed and {result.n_confirmed} "
+                f"confirmed event(s): {result.epochs} epoch(s), {result.seconds:.1f} s, learned from "
+                f"{result.normal_rows:,} rows before row {result.until:,}. On this data:")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Rows flagged", f"{result.flagged_after:.2%}", delta=f"{result.flagged_after - result.flagged_before:+.2%}"
+              f" (was {result.flagged_before:.2%})", delta_color="inverse")
+    m2.metric("Confirmed events still flagged", f"{result.confirmed_after} of {result.n_confirmed}",
+              delta=f"{result.confirmed_after - result.confirmed_before:+d} (was {result.confirmed_before})",
+              delta_color="normal")
+    m3.metric("Dismissed events' rows still flagged", f"{result.dismissed_after:.0%}",
+              delta=f"{result.dismissed_after - result.dismissed_before:+.0%} (was {result.dismissed_before:.0%})",
+              delta_color="inverse")
+    for warning in result.warnings:
+        st.warning(f"Before adopting it: {warning}.", icon=":material/warning:")
+    a1, a2, _ = st.columns([2, 1.2, 3])
+    a1.button(f"Adopt {job.entry(state[A.MODELS]).name}", type="primary", key="review.adopt",
+              on_click=adopt_refit, args=(store,), icon=":material/check_circle:",
+              help="The new version joins the session as the active model; the queue keeps its decisions.")
+    a2.button("Discard", key="review.discard", on_click=discard_refit)
+
+
+def versions_note() -> None:
+    """Which model versions refits made on this data, and the decisions each used (the store's record)."""
+    try:
+        made = store.versions(fingerprint)
+    except STORE_ERRORS as exc:
+        st.caption(f"The model versions could not be read: {one_line(exc)}")
+        return
+    if not len(made):
+        return
+    names = {e.detector.model_id_: n for n, e in st.session_state[A.MODELS].items()}
+    lines = []
+    for row in made.itertuples():
+        used = row.decisions
+        kinds = pd.Series([d["status"] for d in used]).value_counts()
+        lines.append(f"- **{names.get(row.model_id, row.model_id[:12])}** from "
+                     f"{names.get(row.parent_model_id, row.parent_model_id[:12])}, by {R.as_text(row.created_by)} on "
+                     f"{row.created_at:%Y-%m-%d %H:%M} UTC: {kinds.get('dismissed', 0)} dismissed and "
+                     f"{kinds.get('confirmed', 0)} confirmed event(s) (rows "
+                     + ", ".join(f"{d['start_row']}–{d['end_row']}" for d in used[:6]) + ("…" if len(used) > 6 else "")
+                     + ")")
+    st.caption("Model versions taught on this data:")
+    st.markdown("\n".join(lines))
 
 
 # --------------------------------------------------------------------------- page
@@ -179,7 +324,7 @@ st.title("Review")
 
 ds = S.dataset()
 if ds.is_images:
-    st.info(f"Reviews are kept for events flagged in sensor data; **{ds.name}** holds images. "
+    st.info(f"Reviews are kept for events flagged in sensor data; **{R.as_text(ds.name)}** holds images. "
             "Choose the pump station sample or upload a sensor table on the Data page.",
             icon=":material/fact_check:")
     st.page_link("pages/1_data.py", label="Go to Data", icon=":material/arrow_forward:")
@@ -208,7 +353,7 @@ events = flags_to_events(flags, scores, channel_errors=parts, channel_names=ds.c
                          time=ds.time, min_gap=int(min_gap))
 events = S.blamed_events(det, ds.key, X, events, ds.channel_names)  # the queue names the blamed sensor
 model_id, fingerprint = det.model_id_, data_fingerprint(ds.sensor, ds.key)
-chosen = "set on the Anomalies page" if entry.name in st.session_state[A.THRESHOLDS] else "the model's own"
+chosen = S.threshold_source(entry, ds)
 st.caption(f"**{len(events):,}** flagged events at threshold {threshold:.4g} ({rule.rule} {rule.param:g}, "
            f"{chosen}). Decisions are stored in `{store.url}`, keyed by model `{model_id[:12]}` and the data.")
 S.show_trust_notes(in_use, ds, X, scores)
@@ -225,34 +370,80 @@ switched = st.container()  # a notice when this data's queue changed model (fill
 summary_box = st.container()  # filled once the queue is read, below its controls
 
 st.subheader("Queue", divider="gray")
-q1, q2 = st.columns([5, 2.4], vertical_alignment="bottom")
+q1, q2 = st.columns([5, 3.2], vertical_alignment="bottom")
 statuses = q1.pills("Show", REVIEW_STATUSES, selection_mode="multi", default=list(REVIEW_STATUSES),
                     format_func=R.STATUS_LABELS.get, key="review.statuses")
-sort = q2.segmented_control("Order", ["score", "time"], default="score", required=True, key="review.sort",
-                            format_func={"score": "highest score", "time": "oldest first"}.get)
+sort = q2.segmented_control("Order", ["score", "time", "like"], default="score", required=True, key="review.sort",
+                            format_func={"score": "highest score", "time": "oldest first",
+                                         "like": "like a dismissed one"}.get,
+                            help="*Like a dismissed one*: the events whose look is closest to an event dismissed "
+                                 "here or in earlier data first. A hint for the reviewer: nothing is dismissed "
+                                 "automatically.")
 try:
     recorded = st.session_state.setdefault("review.recorded", set())
     batch = (store.url, model_id, fingerprint, threshold, int(min_gap))
     if batch not in recorded:
         store.upsert_events(model_id, fingerprint, events)
         recorded.add(batch)
-    queue = store.queue(model_id, fingerprint, events, sort=sort)  # read fresh on every run
+    queue = store.queue(model_id, fingerprint, events, sort="time" if sort == "like" else sort)  # read fresh
     known_tags = store.known_tags(fingerprint)
 except STORE_ERRORS as exc:
     st.error(f"Cannot read the reviews: {one_line(exc)}", icon=":material/database:")
     S.stop()
-listed, tagged, exports = st.columns([3.2, 2.1, 2.1], vertical_alignment="bottom")
+
+
+def earlier_looks_or_none(spans: tuple, signatures) -> pd.DataFrame:
+    """The decided events of earlier data with their looks; this event list's looks are kept in the
+    store once per session, for the data that comes later."""
+    kept = (model_id, fingerprint, spans)
+    try:
+        if st.session_state.get("review.looks_kept") != kept:
+            store.record_signatures(model_id, fingerprint, signatures, data_name=ds.name)
+            st.session_state["review.looks_kept"] = kept
+        return earlier_looks(store, store.url, fingerprint)
+    except STORE_ERRORS as exc:
+        st.caption(f"Earlier data's decisions could not be read: {one_line(exc)}")
+        return pd.DataFrame()
+
+
+signatures = past_looks = None
+if det.input_kind_ == "series" and len(queue):
+    spans = tuple(sorted(zip(queue["start"].astype(int), queue["end"].astype(int), strict=True)))
+    signatures = S.event_signatures(det, det.model_id_, ds.key, X, spans)  # once per event list
+    past_looks = earlier_looks_or_none(spans, signatures)
+    # an event like one dismissed here (this model's decisions) or in earlier data: a hint in the queue
+    own = queue[(queue["status"] == "dismissed") & ~queue["stale"]][["start", "end", "status", "reviewer", "tags"]]
+    here = own.astype({"start": np.int64, "end": np.int64}).merge(
+        signatures.astype({"start": np.int64, "end": np.int64}), on=["start", "end"]).assign(here=True,
+                                                                                             data_name="this data")
+    pool = pd.concat([here, past_looks.assign(here=False)], ignore_index=True) if len(past_looks) else here
+    likes = pd.concat([signatures[["start", "end"]], like_decided(signatures, pool)], axis=1)
+    queue = R.with_likes(queue, likes)
+    if sort == "like":
+        queue = R.like_first(queue)
+listed, liked, tagged, exports = st.columns([2.6, 1.6, 2.1, 2.1], vertical_alignment="bottom")
+like_only = liked.toggle("Like a dismissed one", key="review.like_only", disabled="like" not in queue,
+                         help="Only the events whose look is close to an event dismissed here or in earlier data "
+                              "(the queue's last column says which).")
 tag = tagged.selectbox("Tag", known_tags, index=None, placeholder="filter by tag", key="review.tag",
                        help="Show (and export) only the events tagged so.", label_visibility="collapsed")
-shown = R.filter_queue(queue, statuses, tag)
+shown = R.filter_queue(queue, statuses, tag, like_only=like_only)
+try:
+    threads = store.comment_threads(fingerprint)
+except STORE_ERRORS as exc:
+    threads = {}
+    st.caption(f"The comments could not be read for the export: {one_line(exc)}")
+shown = shown.assign(event=np.arange(1, len(shown) + 1))  # numbered as the page counts them: "Event 1 of N"
 exports.download_button(f"Export {len(shown):,} (CSV)",
-                   ReviewStore.export_csv(shown.assign(status=shown["status"].map(R.STATUS_LABELS),
-                                                       model=entry.name, model_id=model_id,
-                                                       data_fingerprint=fingerprint)),
+                   ReviewStore.export_csv(shown.rename(columns={"start": "start_row", "end": "end_row"}).assign(
+                       status=shown["status"].map(R.STATUS_LABELS), model=entry.name, model_id=model_id,
+                       data_fingerprint=fingerprint,
+                       comment_text=[threads.get((int(a), int(b)), "") for a, b in zip(shown["start"], shown["end"],
+                                                                                       strict=True)])),
                    file_name=R.export_name(entry.name, ds.name, tag),
                    mime="text/csv", key="review.export", on_click="ignore", icon=":material/download:",
                    help="The events shown (the statuses and tag chosen) with their reviews: status, tags, "
-                        "note, reviewer, time, number of comments.")
+                        "note, reviewer, time, the comments (their number and text).")
 
 # ---------------------------------------------------------------- what the reviews say
 summary = ReviewStore.threshold_summary(queue)
@@ -273,6 +464,8 @@ with summary_box:
               delta_color="off", help="Separates the peak scores of confirmed events from dismissed ones.")
     a1.markdown(R.threshold_advice(summary, threshold))
     a2.altair_chart(R.review_scores_chart(queue, threshold, summary["threshold"]), key="review.scores")
+
+teach(queue)  # the decisions teach the model: a refit, its figures, adopting it
 
 keys = [R.event_key(s, e) for s, e in zip(shown["start"], shown["end"], strict=True)]
 listed.caption(f"{len(shown):,} of {len(queue):,} events shown. Click a row to open it.")
@@ -311,7 +504,10 @@ st.dataframe(R.queue_table(shown), hide_index=True, key=table_key, height=min(38
                             "peak score": st.column_config.NumberColumn(format="%.4g", width=75),
                             "reviewer": st.column_config.TextColumn(width=80),
                             "note": st.column_config.TextColumn(width=200),
-                            "rows": st.column_config.TextColumn(width=100)})
+                            "rows": st.column_config.TextColumn(width=100),
+                            "like a dismissed event": st.column_config.TextColumn(
+                                width=260, help="The decided event whose look is closest (within "
+                                                f"{LIKE_DISTANCE:g}): a hint, never a decision.")})
 
 # ---------------------------------------------------------------- the open event
 row = shown.iloc[position]
@@ -338,15 +534,17 @@ st.markdown(f"{span_text} · peak score **{row['peak_score']:.4g}** (threshold {
             f"{', '.join(order[1:3])}")
 status = R.STATUS_LABELS[row["status"]]
 if row["stale"]:
-    st.warning(f"Marked **{status}** by {row['reviewer']} under another model "
-               f"(`{str(row['review_model_id'])[:12]}`) on an overlapping span"
-               + (f" with tags {row['tags']}" if row["tags"] else "")
-               + (f": “{row['note']}”" if row["note"] else "")
+    carried = str(row["review_model_id"]) == model_id  # taken under the model this version was taught from
+    st.warning(f"Marked **{status}** by {R.as_text(row['reviewer'])} "
+               + ("on an overlapping span, under the model this version was taught from"
+                  if carried else f"under another model (`{str(row['review_model_id'])[:12]}`) on an overlapping span")
+               + (f" with tags {R.as_text(row['tags'])}" if row["tags"] else "")
+               + (f": “{R.as_text(row['note'])}”" if row["note"] else "")
                + ". Decide again to keep it for this model.", icon=":material/history:")
 elif row["version"] > 0:
-    st.markdown(f"Status: **{status}**, by {row['reviewer']} on {row['reviewed_at']:%Y-%m-%d %H:%M} UTC"
-                + (f" · tags: {row['tags']}" if row["tags"] else "")
-                + (f": “{row['note']}”" if row["note"] else ""))
+    st.markdown(f"Status: **{status}**, by {R.as_text(row['reviewer'])} on {row['reviewed_at']:%Y-%m-%d %H:%M} UTC"
+                + (f" · tags: {R.as_text(row['tags'])}" if row["tags"] else "")
+                + (f": “{R.as_text(row['note'])}”" if row["note"] else ""))
 else:
     st.markdown("Status: **open**: nobody has reviewed this event yet.")
 
@@ -378,28 +576,12 @@ with st.form("review.form", border=True):
     b[4].checkbox("Then open the next event", value=True, key="review.advance")
 
 
-def earlier_decisions(spans: tuple, signatures, here: int) -> pd.DataFrame:
-    """The 3 decided events of earlier data (other files) that look most like the open one; each
-    event list's looks (``signatures``, of ``spans``) are kept in the store once per session, for
-    the data that comes later."""
-    kept = (model_id, fingerprint, spans)
-    try:
-        if st.session_state.get("review.looks_kept") != kept:
-            store.record_signatures(model_id, fingerprint, signatures, data_name=ds.name)
-            st.session_state["review.looks_kept"] = kept
-        past = earlier_looks(store, store.url, fingerprint)
-    except STORE_ERRORS as exc:
-        st.caption(f"Earlier data's decisions could not be read: {one_line(exc)}")
-        return pd.DataFrame()
-    return nearest_signatures(signatures.iloc[here], past, k=3)
-
-
-if det.input_kind_ == "series" and len(queue):
-    spans = tuple(sorted(zip(queue["start"].astype(int), queue["end"].astype(int), strict=True)))
-    signatures = S.event_signatures(det, det.model_id_, ds.key, X, spans)  # once per event list
+if signatures is not None:
     here = spans.index((start, end))
     near = R.similar_frame(nearest_events(signatures, here, k=3), queue) if len(queue) > 1 else queue.iloc[:0]
-    past = earlier_decisions(spans, signatures, here)
+    numbers = {(int(a), int(b)): i + 1 for i, (a, b) in enumerate(zip(shown["start"], shown["end"], strict=True))}
+    near["event"] = [numbers.get((int(a), int(b)), np.nan) for a, b in zip(near["start"], near["end"], strict=True)]
+    past = nearest_signatures(signatures.iloc[here], past_looks, k=3) if len(past_looks) else pd.DataFrame()
     with st.expander("Similar events", expanded=True, icon=":material/join:"):
         st.caption("The events that look most like this one, in this queue and among the decisions on earlier "
                    "data: the same kind of change (a stuck reading, a burst of noise, a drift, a spike, a broken "
@@ -420,7 +602,7 @@ if det.input_kind_ == "series" and len(queue):
             st.markdown("**Decided in earlier data**")
         for i, like in enumerate(past.to_dict("records")):
             s1, s2 = st.columns([5.3, 1.7], vertical_alignment="center")
-            s1.markdown(f"{like['data_name'] or 'earlier data'} · {R.similar_line(like)}")
+            s1.markdown(f"{R.as_text(like['data_name']) or 'earlier data'} · {R.similar_line(like)}")
             s2.button(f"Apply: {R.STATUS_LABELS[like['status']]}", key=f"review.past.{i}", width="stretch",
                       on_click=apply_decision, args=(store, model_id, fingerprint, current, version, like, next_key),
                       help="Give this event the same status and tags; the note says where they came from.")
@@ -434,7 +616,7 @@ if thread is not None:
     with st.expander(f"Comments ({len(thread)})", expanded=bool(len(thread)), icon=":material/forum:"):
         for comment in thread.itertuples():
             with st.container(border=True):
-                st.caption(f"**{comment.author}** · {comment.posted_at:%Y-%m-%d %H:%M} UTC")
+                st.caption(f"**{R.as_text(comment.author)}** · {comment.posted_at:%Y-%m-%d %H:%M} UTC")
                 st.text(comment.body)
         st.text_area("Add a comment", key="review.comment", height=68,
                      placeholder="a question for the next shift, what maintenance said, ...")

@@ -129,10 +129,10 @@ if sensor:
             m = detection_metrics(scores[scored], ds.anomaly[scored], det.threshold_)
             rows[-1].update({"ROC AUC": m["roc_auc"], "PR AUC": m["pr_auc"], "precision": m["precision"],
                              "recall": m["recall"], "F1": m["f1"], "false-alarm rate": m["false_alarm_rate"]})
-    st.markdown("**Quality and detection numbers** (anomaly scores of rows; the threshold is each model's "
-                "default: the 99.5th percentile of held-out scores, its distance above their median stretched "
-                "by 1.2; the rows the pair trained on are scored too, so "
-                "detection here flatters both alike)")
+    st.markdown("**Quality and detection numbers** (anomaly scores of rows; each model's own threshold, "
+                f"{ae.threshold_rule_.describe(getattr(ae, 'threshold_margin_', 1.0))}, fitted on its own scores, "
+                "never the active model's; the rows the pair trained on are scored too, so detection here "
+                "flatters both alike)")
     numbers_table(rows)
 
 
@@ -178,8 +178,8 @@ def digits_section() -> None:
                              "recall": m["recall"], "F1": m["f1"], "false-alarm rate": m["false_alarm_rate"]})
         recons[label] = S.reconstruction(det, det.model_id_, digits.key, X)
 
-    st.markdown("**Quality and detection numbers** (errors in scaled units; the threshold is each model's "
-                "99.5th percentile of held-out errors)")
+    st.markdown("**Quality and detection numbers** (errors in scaled units; each model's own threshold, "
+                "its rule fitted on its own held-out errors, never the active model's)")
     numbers_table(rows)
 
     st.markdown("**Reconstructions**: originals (top), AE (middle), VAE (bottom)")

@@ -42,6 +42,16 @@ def series_detector(series):
 
 
 @pytest.fixture(scope="session")
+def smooth_detector(series):
+    """The same model with ``series_score="smooth"`` (score version 3, what models saved before the
+    lasting-change policy score with)."""
+    from aeviz_core import AutoencoderDetector
+
+    return AutoencoderDetector(window=16, stride=2, latent_dim=3, epochs=15, random_state=0,
+                               series_score="smooth").fit(series.iloc[:1500])
+
+
+@pytest.fixture(scope="session")
 def digits():
     from sklearn.datasets import load_digits
 

@@ -39,6 +39,11 @@ def charts(at: AppTest) -> list[dict]:
     return out
 
 
+def headline(at: AppTest) -> str:
+    """The Anomalies page's "N of M rows flagged" line (in a warning when the flags cannot be trusted)."""
+    return next(m.value.split("**But")[0] for m in [*at.markdown, *at.warning] if " flagged (" in m.value)
+
+
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -297,12 +302,12 @@ def test_anomalies_threshold_moves_without_retraining(trained):
     active = at.session_state["active_model"]
     model_id = at.session_state["models"][active].detector.model_id_
     first = float(metric(at, "Threshold"))
-    flagged = next(m.value for m in at.markdown if "flagged (" in m.value)
+    flagged = headline(at)
     assert metric(at, "Precision") != "" and metric(at, "ROC AUC") != "—"
     at.slider(key="anomalies.param.percentile").set_value(90.0)
     ok(at.run())
     assert float(metric(at, "Threshold")) < first
-    assert next(m.value for m in at.markdown if "flagged (" in m.value) != flagged
+    assert headline(at) != flagged
     # the cached model is never mutated: the threshold lives in the session
     entry = at.session_state["models"][active]
     assert entry.detector.model_id_ == model_id
@@ -367,6 +372,9 @@ def test_compare_trains_a_pair_on_the_current_sensor_data(monkeypatch, tmp_path)
     table = at.dataframe[0].value
     assert list(table.index) == ["AE", "VAE"]
     assert {"ROC AUC", "5-NN accuracy", "collapsed"} <= set(table.columns)  # the sample is labelled
+    # each model's own threshold (two models, two thresholds), and the page says which rule
+    assert table.loc["AE", "threshold"] != table.loc["VAE", "threshold"], table["threshold"]
+    assert any("each model's own threshold, percentile" in m.value for m in at.markdown)
     assert len(charts(at)) == 2  # the two latent scatters, one point per window
     assert at.radio(key="compare.colour_series").options == ["class", "anomaly score"]
     at.radio(key="compare.colour_series").set_value("anomaly score")
@@ -445,11 +453,15 @@ def test_pages_say_when_the_flags_cannot_be_trusted(monkeypatch, tmp_path):
     train_tiny(at, epochs=2, period=(0, 1999), window=16, stride=4)
     for page in ("pages/4_anomalies.py", "pages/5_review.py", "pages/3_latent_explorer.py"):
         ok(at.switch_page(page).run())
-        notes = [w.value for w in at.warning if "Can these flags be trusted?" in w.value]
-        drift = [n for n in notes if "'temp' left the range" in n]
+        notes = [w.value for w in at.warning if "flags cannot be trusted" in w.value
+                 or "Can these flags be trusted?" in w.value]
+        assert len(notes) == 1, notes  # one box, its notes as a list
+        if page == "pages/4_anomalies.py":  # the verdict in the headline, beside the count of flags
+            assert " rows flagged (" in notes[0] and "**But these flags cannot be trusted here:**" in notes[0]
+        drift = [n for n in notes if "Readings outside their training range" in n]
         assert drift, (page, notes)
-        assert "from row 20" in drift[0] and "(2026-01-02 " in drift[0], drift[0]  # the drift starts at row 2000
-        assert "longer or more recent normal period" in drift[0], drift[0]
+        assert "'temp' since row 20" in drift[0] and "(2026-01-02 " in drift[0], drift[0]  # the drift starts at row 2000
+        assert "its level not scored" in drift[0], drift[0]
         assert not any("'flow'" in n or "'pressure'" in n for n in notes), notes
 
 
@@ -484,15 +496,15 @@ def test_the_event_summary_counts_the_events_the_table_lists(trained):
     at = trained
     ok(at.switch_page("pages/4_anomalies.py").run())
     evaluated = next(c.value for c in at.caption if c.value.startswith("Evaluated on the"))
-    first = 43_200 - int(re.search(r"the ([\d,]+) rows", evaluated).group(1).replace(",", ""))
+    first = 43_200 - int(re.search(r"the ([\d,]+) scored rows", evaluated).group(1).replace(",", ""))
     table = next(d.value for d in at.dataframe if "event_id" in d.value.columns)
     title = next(m.value for m in at.markdown if m.value.startswith("**Flagged events**"))
     assert len(table) == int(re.search(r"\(([\d,]+),", title).group(1).replace(",", ""))  # all listed
-    summary = next(c.value for c in at.caption if c.value.startswith("Events: "))
-    found = re.match(r"Events: ([\d,]+) flagged; (\d+) of (\d+) labelled events detected, (\d+) false", summary)
-    assert found, summary
-    assert int(found.group(1).replace(",", "")) == int((table["end"] >= first).sum()) > 0
-    assert int(found.group(4)) <= int(found.group(1)) and int(found.group(2)) <= int(found.group(3))
+    summary = next(c.value for c in at.caption if " flagged events; event recall " in c.value)
+    flagged = int(re.match(r"([\d,]+) flagged events", summary).group(1).replace(",", ""))
+    assert flagged == int((table["end"] >= first).sum()) > 0
+    detected, labelled = (int(v) for v in metric(at, "Labelled events detected").split(" of "))
+    assert int(metric(at, "False events").replace(",", "")) <= flagged and detected <= labelled
 
 
 def test_anomalies_and_review_list_the_same_events(trained):
@@ -559,8 +571,9 @@ def test_threshold_typed_exactly_and_both_operating_points_marked(trained):
     specs = json.dumps(charts(at))
     assert '"threshold in use"' in specs and '"best F1"' in specs
     assert any("flags" in b.label and "of these rows" in b.label for b in at.button)
-    events = next(c.value for c in at.caption if c.value.startswith("Events:"))
-    assert "per day of normal operation" in events and "event precision" in events and ", F1 " in events
+    events = next(c.value for c in at.caption if " flagged events; event recall " in c.value)
+    assert ", F1 " in events and "Rows caught per labelled event: " in events
+    assert metric(at, "Event precision") and metric(at, "False events")
     at.slider(key="anomalies.param.percentile").set_value(99.5)  # the module's shared session, as it was
     ok(at.run())
 
@@ -589,3 +602,107 @@ def test_stopped_early_means_early_stopping_ended_the_fit():
 
     assert stopped_early(det(18)) and not stopped_early(det(20))
     assert not stopped_early(det(7, interrupted=True))  # stopped by the user, not by early stopping
+
+
+def test_a_file_with_true_false_labels_and_an_outage_gets_figures_not_a_traceback(monkeypatch, tmp_path):
+    """GECCO's shape: a TRUE/FALSE ``EVENT`` column (a label, never a sensor) and an outage of every
+    sensor that leaves rows without a score; the Anomalies page evaluates the scored rows and says
+    how many it left out."""
+    from tests.test_real_data import plant
+
+    frame = plant(n=3000)
+    frame.loc[2000:2059, :] = np.nan
+    event = np.zeros(len(frame), dtype=bool)
+    event[2300:2360] = True
+    frame.loc[2300:2359, frame.columns[0]] += 4.0
+    frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq="min").astype(str))
+    frame["EVENT"] = np.where(event, "TRUE", "FALSE")
+    at = upload(monkeypatch, tmp_path, frame, "water_quality.csv")
+    dataset = at.session_state["dataset"]
+    assert "EVENT" not in dataset.channel_names and int(dataset.anomaly.sum()) == 60
+    assert any("'EVENT' holds only true/false: read as a label" in w.value for w in at.warning)
+    train_tiny(at, epochs=2, period=(0, 1800), window=16, stride=4)
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    assert not at.error, [e.value for e in at.error]
+    assert any("rows without a score" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert metric(at, "ROC AUC") != "—"
+    # row and event figures side by side; an event's recall with how much of it was caught
+    assert metric(at, "Labelled events detected").endswith("of 1")
+    caught = metric(at, "Their rows caught")
+    assert caught == "—" or caught.endswith("%")
+    assert any("Rows caught per labelled event: " in c.value for c in at.caption)
+
+
+def test_a_manual_threshold_set_for_another_file_is_said_and_can_be_undone(monkeypatch, tmp_path):
+    """Nobody set a threshold: the pages say the model's own. A manual one set on the pump sample,
+    then another file opened: the Anomalies page says where it was set and what it flags here, and
+    one click goes back to the model's own."""
+    from aeviz_core import load_sensor_table
+    from aeviz_core.appstate import Dataset
+
+    at = new_app(monkeypatch, tmp_path)
+    train_tiny(at)
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    name = at.session_state["active_model"]
+    assert name not in at.session_state["thresholds"]  # opening the page sets nothing
+    ok(at.switch_page("pages/3_latent_explorer.py").run())
+    assert any("the model's own)" in c.value for c in at.caption)
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    own = float(metric(at, "Threshold"))
+    at.selectbox(key="anomalies.rule").set_value("manual")
+    ok(at.run())
+    at.number_input(key="anomalies.param.manual").set_value(round(own / 3, 4))
+    ok(at.run())
+    assert at.session_state["thresholds"][name] == ("manual", round(own / 3, 4))
+    assert not any("was set on" in i.value for i in at.info)  # set on this very file
+    frame = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", nrows=6000)
+    at.session_state["dataset"] = Dataset.from_sensor(load_sensor_table(frame), "tuesday.csv")
+    ok(at.run())
+    notice = next(i.value for i in at.info if "was set on" in i.value)
+    assert "was set on **pump_station.csv**, not on tuesday.csv" in notice and "% of the rows" in notice
+    ok(at.switch_page("pages/3_latent_explorer.py").run())
+    assert any("set on the Anomalies page for pump_station.csv" in c.value for c in at.caption)
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    at.button(key="anomalies.own").click()
+    ok(at.run())
+    assert float(metric(at, "Threshold")) == pytest.approx(own, rel=1e-3)
+    assert name not in at.session_state["thresholds"] and not any("was set on" in i.value for i in at.info)
+
+
+def test_the_percentile_slider_starts_where_percentiles_differ(trained):
+    at = trained
+    ok(at.switch_page("pages/4_anomalies.py").run())
+    at.selectbox(key="anomalies.rule").set_value("percentile")
+    ok(at.run())
+    det = at.session_state["models"][at.session_state["active_model"]].detector
+    fit = np.asarray(det.fit_errors_)
+    floor = 100 * np.mean(fit <= fit.min())
+    slider = at.slider(key="anomalies.param.percentile")
+    if floor > 50:  # the default policy's scores sit at 0 on most normal rows
+        assert slider.min == pytest.approx(np.floor(floor * 100) / 100)
+        assert any("lower percentiles would all give that value" in c.value for c in at.caption)
+    else:
+        assert slider.min == 50.0
+
+
+def test_reading_options_apply_to_the_last_upload_and_the_page_says_what_each_column_became(monkeypatch, tmp_path):
+    """A label column typed after the upload, once the uploader has emptied (the page was left):
+    the options apply to the file uploaded last; the page says which columns became time, labels and
+    channels."""
+    from tests.test_real_data import plant
+
+    frame = plant(n=2400)
+    frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq="min").astype(str))
+    frame["status_flag"] = (np.arange(len(frame)) % 400 == 0).astype(int)  # 0/1 under another name
+    at = upload(monkeypatch, tmp_path, frame, "plant.csv")
+    assert "status_flag" in at.session_state["dataset"].channel_names
+    read_as = next(c.value for c in at.caption if c.value.startswith("Read as "))
+    assert "time: **time**" in read_as and "labels: none" in read_as and "status_flag" in read_as
+    at.file_uploader(key="data.upload").set_value(None)  # what leaving the page does to the uploader
+    ok(at.run())
+    at.text_input(key="data.labels").set_value("status_flag")
+    ok(at.run())
+    ds = at.session_state["dataset"]
+    assert ds.name == "plant.csv" and "status_flag" not in ds.channel_names and int(ds.anomaly.sum()) == 6
+    assert any("Reading options apply to **plant.csv**" in c.value for c in at.caption)
+    assert "labels: **status_flag**" in next(c.value for c in at.caption if c.value.startswith("Read as "))

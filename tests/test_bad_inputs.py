@@ -303,6 +303,8 @@ def test_pages_with_a_model_survive_the_repairable_files(app):
     for name, fits in [("constant_channel.csv", True), ("huge_but_finite.csv", True),
                        ("too_short.csv", False), ("other_channels.csv", False)]:
         at.switch_page("pages/1_data.py").run()
+        if not any(u.key == "data.upload" for u in at.get("file_uploader")):  # alone, the page opens on the samples
+            at.radio(key="data.source").set_value("upload").run()
         at.file_uploader(key="data.upload").set_value((name, (BAD / name).read_bytes(), "text/csv"))
         at.run()
         at.switch_page("pages/4_anomalies.py").run()

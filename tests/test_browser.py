@@ -82,6 +82,10 @@ def stop_app(proc) -> None:
         proc.kill()
 
 
+#: the limit of a wait that follows the app's state (training on a loaded 2-core machine)
+BACKSTOP_MS = 900_000
+
+
 def wait_idle(page, timeout=120_000):
     """Wait until the script run ends (the 'Running...' status widget is gone)."""
     page.wait_for_timeout(300)
@@ -310,9 +314,11 @@ def test_bad_upload_shows_a_message(app, browser, tmp_path):
 def test_training_can_be_stopped(app, browser):
     page = open_app(browser, app, height=1200)
     start_training(page, 300, early_stopping=False)
-    page.wait_for_selector("text=/epoch [1-9][0-9]*\\/300/", timeout=120_000)
+    # the waits follow the app's state (an epoch shown, then the stop), not a clock: on a loaded
+    # machine the first epoch can take minutes, so the limits are only a backstop
+    page.wait_for_selector("text=/epoch [1-9][0-9]*\\/300/", timeout=BACKSTOP_MS)
     page.get_by_role("button", name="Stop training").click()
-    page.wait_for_selector("text=stopped by you", timeout=120_000)
+    page.wait_for_selector("text=stopped by you", timeout=BACKSTOP_MS)
     wait_idle(page)
     no_exception(page)
     summary = page.locator("text=stopped by you").first.inner_text()
@@ -323,10 +329,17 @@ def test_training_can_be_stopped(app, browser):
 def test_training_progress_follows_on_other_pages_and_announces_the_end(app, browser):
     page = open_app(browser, app, height=1200)
     start_training(page, 6)
-    page.wait_for_selector("text=/epoch [0-9]+\\/6/", timeout=120_000)
+    page.wait_for_selector("text=/epoch [0-9]+\\/6/", timeout=BACKSTOP_MS)
     go(page, "Data")  # away from the Train page: the sidebar keeps counting, then says it is done
-    page.wait_for_selector('[data-testid="stSidebar"] >> text=/epoch [1-9]\\/6/', timeout=120_000)
-    page.wait_for_selector("text=Training finished", timeout=180_000)
+    # the sidebar shows a later epoch, unless the six epochs ended meanwhile (a fast machine): the
+    # wait ends on whichever state the app reaches, and the end must be announced either way
+    sidebar_epoch = page.locator('[data-testid="stSidebar"] >> text=/epoch [1-9]\\/6/')
+    finished = page.locator("text=Training finished")
+    deadline = time.monotonic() + BACKSTOP_MS / 1000
+    while not (sidebar_epoch.count() or finished.count()) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert sidebar_epoch.count() or finished.count(), "neither the sidebar's epoch nor the end was shown"
+    page.wait_for_selector("text=Training finished", timeout=BACKSTOP_MS)
     wait_idle(page)
     no_exception(page)
     assert page.locator('[data-testid="stSidebar"]').inner_text().count("in this session") == 1
@@ -355,6 +368,7 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     """Upload a recording, train, set a threshold, review ten events with tags and a comment,
     open a similar event and apply a decision to it, export the queue."""
     import pandas as pd
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     url, _ = desk_app
     recording = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 14_001), nrows=16_000)
@@ -373,9 +387,11 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     page.wait_for_selector("text=trained:", timeout=300_000)
     wait_idle(page)
 
-    go(page, "Anomalies")  # a threshold set by the exact value, a little below the model's percentile
+    # a threshold set by the exact value, below the model's own (the default policy's 99.95th percentile,
+    # widened, flags 9 events of this day on a 2-epoch model; the desk's walk needs a dozen)
+    go(page, "Anomalies")
     exact = page.get_by_role("spinbutton", name="exact value")
-    exact.fill("99.0")
+    exact.fill("98.0")
     exact.press("Enter")
     _run_ended(page)
     no_exception(page)
@@ -402,8 +418,11 @@ def test_an_operators_day(desk_app, browser, tmp_path):
             box.press("Control+Enter")  # the text reaches the app before the button is pressed
             _run_ended(page)
             post = page.get_by_role("button", name="Post comment")
-            if not post.is_visible():  # the rerun may close the (empty) thread's expander: the text is kept
+            try:  # the rerun may close the (empty) thread's expander: the text is kept
+                post.wait_for(state="visible", timeout=10_000)
+            except PlaywrightTimeout:
                 page.get_by_text("Comments (0)").click()
+                post.wait_for(state="visible", timeout=30_000)
             post.click()
             page.wait_for_selector("text=Comments (1)", timeout=60_000)
             _run_ended(page)
@@ -470,4 +489,88 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     page.wait_for_selector("text=/saved by ana/", timeout=60_000)
     _run_ended(page)
     no_exception(page)
+    page.close()
+
+
+def test_operators_teach_the_model(desk_app, browser, tmp_path):
+    """Decide five events, update the model with them, adopt the new version, score the next file
+    with it; the store's audit shows which decisions the version used."""
+    import pandas as pd
+
+    from aeviz_core import ReviewStore
+
+    url, tmp = desk_app
+    recording = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", nrows=16_000)
+    path = tmp_path / "line_4_monday.csv"
+    recording.to_csv(path, index=False)
+    page = open_app(browser, url, height=1500)
+    page.get_by_text("Upload a CSV or Parquet file").click()
+    wait_idle(page)
+    page.locator('input[type="file"]').set_input_files(str(path))
+    page.wait_for_selector('h3:has-text("line_4_monday.csv")', timeout=60_000)
+    wait_idle(page)
+    start_training(page, 2)
+    page.wait_for_selector("text=trained:", timeout=300_000)
+    wait_idle(page)
+    go(page, "Anomalies")  # a lower threshold, for a queue of a dozen events on a 2-epoch model
+    exact = page.get_by_role("spinbutton", name="exact value")
+    exact.fill("98.0")
+    exact.press("Enter")
+    _run_ended(page)
+
+    go(page, "Review")
+    page.wait_for_selector('h3:has-text("Event 1 of")', timeout=120_000)
+    _run_ended(page)
+    page.get_by_label("Reviewer", exact=True).fill("ana")
+    page.keyboard.press("Enter")
+    _run_ended(page)
+    for k in range(5):
+        action = "Confirm anomaly" if k in (1, 3) else "Dismiss: false alarm"
+        page.get_by_role("button", name=action).click()
+        page.wait_for_selector(f'h3:has-text("Event {k + 2} of")', timeout=120_000)
+        _run_ended(page)
+        no_exception(page)
+
+    teach = page.get_by_text("Teach the model: 5 decision(s) to learn from")
+    teach.click()
+    _run_ended(page)
+    page.get_by_role("button", name="Update the model with 5 decision(s)").click()
+    adopt = page.get_by_role("button", name=re.compile("Adopt ae-1 v2"))
+    adopt.wait_for(timeout=300_000)
+    _run_ended(page)
+    no_exception(page)
+    assert page.get_by_text("Confirmed events still flagged").count() == 1
+    shot(page, "8_teach_before_after", scroll_to=page.get_by_text("Rows flagged"))
+    adopt.click()
+    page.wait_for_selector("text=/adopted: it is the active model/", timeout=120_000)
+    _run_ended(page)
+    no_exception(page)
+    page.get_by_text("Model versions taught on this data:").wait_for(timeout=60_000)
+    shot(page, "8b_teach_adopted", scroll_to=page.get_by_text("Model versions taught on this data:"))
+
+    # the store: the version, the five decisions it used, and the carried decisions in the audit
+    store = ReviewStore(f"sqlite:///{tmp / 'reviews.db'}")
+    made = store.versions()
+    mine = made[made["created_by"] == "ana"].iloc[-1]
+    used = mine["decisions"]
+    assert len(used) == 5 and sorted(d["status"] for d in used) == ["confirmed"] * 2 + ["dismissed"] * 3
+    audit = store.audit(mine["model_id"])
+    assert (audit["reviewer"] == f"carried by ana from {mine['parent_model_id']}").sum() == 5
+
+    # the next file, scored by the adopted version
+    nextday = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 16_001), nrows=12_000)
+    path2 = tmp_path / "line_4_tuesday.csv"
+    nextday.to_csv(path2, index=False)
+    go(page, "Data")
+    page.get_by_text("Upload a CSV or Parquet file").click()
+    wait_idle(page)
+    page.locator('input[type="file"]').set_input_files(str(path2))
+    page.wait_for_selector('h3:has-text("line_4_tuesday.csv")', timeout=60_000)
+    wait_idle(page)
+    go(page, "Anomalies")
+    page.wait_for_selector("text=/rows flagged/", timeout=120_000)
+    _run_ended(page)
+    no_exception(page)
+    shot(page, "8c_teach_next_file")
+    assert page.get_by_text("ae-1 v2").count() >= 1, "the adopted version scores the next file"
     page.close()

@@ -498,3 +498,13 @@ def test_one_rule_finds_the_anomaly_label_column_for_the_cli_and_the_app():
 
     ds = Dataset.from_sensor(load_sensor_table(frame, label_cols=["fault_type", "Label"]), "x")
     assert ds.anomaly.tolist() == [0, 1, 0, 0]
+
+
+def test_a_true_false_column_is_a_label_not_a_sensor_and_the_report_says_so():
+    data = load_sensor_table(b"time,a,EVENT,b\n0,1,FALSE,2\n1,2,TRUE,4\n2,3,false,6\n3,3,,6\n")
+    assert data.channel_names == ["a", "b"] and list(data.labels.columns) == ["EVENT"]
+    assert any("'EVENT' holds only true/false: read as a label" in w for w in data.report.warnings)
+    numbers = load_sensor_table(b"time,a,flag\n0,1,0\n1,2,1\n2,3,0\n")
+    assert numbers.channel_names == ["a", "flag"]  # 0/1 under another name stays a channel
+    named = load_sensor_table(b"time,a,EVENT\n0,1,FALSE\n1,2,TRUE\n2,3,FALSE\n", label_cols=[])
+    assert "EVENT" not in named.labels.columns  # labels named by the caller: no guessing

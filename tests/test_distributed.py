@@ -112,7 +112,7 @@ def test_events_equal_single_process_events(archive, scored):
     expected = []
     for name in ("pump-a.parquet", "pump-b.csv"):
         detector, data, whole = _reference(archive, name)
-        _, channel_scores = detector.score(data.channels)
+        _, channel_scores = detector.score_parts(data.channels)
         # the model's event gap (its window): runs that close are one event; an event's top channels
         # sum the channel scores of its flagged rows
         one = flags_to_events(whole["flag"], whole["score"],

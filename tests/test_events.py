@@ -6,7 +6,7 @@ import pytest
 
 from aeviz_core import save_detector
 from aeviz_core.cli import main
-from aeviz_core.events import EVENT_FILE_COLUMNS, EventWriter, event_key, event_spans, parse_event_key
+from aeviz_core.events import EVENT_FILE_COLUMNS, EventWriter, event_key, event_metrics, event_spans, parse_event_key
 
 
 def test_event_spans_merge_runs_at_most_min_gap_apart():
@@ -81,7 +81,7 @@ def test_aeviz_score_writes_events_streamed_as_in_memory(series_detector, faulty
     assert spike["start_time"] == frame["time"].iloc[spike["start_row"]]
     assert spike["duration"] == spike["end_row"] - spike["start_row"]  # one row a second
     shifted = table[(table["start_row"] <= 1420) & (table["end_row"] >= 1380)]
-    assert len(shifted) == 1 and shifted.iloc[0]["blamed_channel"] == "c"
+    assert len(shifted) >= 1 and (shifted["blamed_channel"] == "c").all()
     # one answer to "which sensor": the file's blame is the app's (its tables, chart and review
     # queue blame their events with explain.blame_events, from the same spans)
     from aeviz_core.explain import blame_events
@@ -94,7 +94,9 @@ def test_aeviz_score_writes_events_streamed_as_in_memory(series_detector, faulty
 
 def test_merge_gap_needs_events_and_is_checked(series_detector, faulty_series, tmp_path, capsys):
     data = tmp_path / "series.csv"
-    faulty_series.to_csv(data, index=False)
+    frame = faulty_series.copy()
+    frame.loc[2600:2640, "c"] = frame.loc[2600, "c"]  # a stuck sensor besides the spike: two events
+    frame.to_csv(data, index=False)
     model = save_detector(series_detector, tmp_path / "model")
     assert main(["score", str(data), "--model", str(model), "--out", str(tmp_path / "s.csv"),
                  "--merge-gap", "5"]) == 2
@@ -153,3 +155,15 @@ def test_equal_peaks_order_by_area_then_length_then_start():
     assert order_events(shuffled)["start"].tolist() == [70, 10, 30, 50]  # deterministic, any input order
     without_area = events.drop(columns="area")
     assert order_events(without_area)["start"].tolist() == [70, 30, 50, 10]  # the longest first
+
+
+def test_event_metrics_say_how_much_of_each_labelled_event_was_caught():
+    labels = np.zeros(100, dtype=int)
+    labels[10:30] = 1
+    labels[60:70] = 1
+    one_row = event_metrics(pd.DataFrame({"start": [12], "end": [12]}), labels)
+    assert one_row["event_recall"] == 0.5  # "detected" by one row of twenty
+    assert one_row["caught_shares"] == [0.05, 0.0] and one_row["median_caught_share"] == pytest.approx(0.025)
+    whole = event_metrics(pd.DataFrame({"start": [5, 60], "end": [40, 69]}), labels)
+    assert whole["caught_shares"] == [1.0, 1.0]
+    assert np.isnan(event_metrics(pd.DataFrame({"start": [], "end": []}), np.zeros(5))["median_caught_share"])

@@ -95,3 +95,29 @@ def test_with_blame_names_the_largest_share():
     assert out["blamed_channel"].tolist() == ["b", ""]
     assert out["blame_share"].iloc[0] == 0.6 and np.isnan(out["blame_share"].iloc[1])
     assert "blamed_channel" not in events  # a copy
+
+
+def test_like_decided_finds_the_nearest_dismissed_look_within_the_distance_never_itself():
+    import pandas as pd
+
+    from aeviz_core.explain import LIKE_DISTANCE, SIGNATURE, like_decided
+
+    def looks(rows, **extra):
+        frame = pd.DataFrame(rows, columns=["start", "end", *SIGNATURE])
+        return frame.assign(**extra)
+
+    base = [0.0] * len(SIGNATURE)
+    signatures = looks([[10, 20, *base], [40, 50, *[3.0] * len(SIGNATURE)], [70, 80, *base]])
+    decided = looks([[10, 20, *base], [100, 120, *[0.1] + base[1:]], [200, 210, *base]],
+                    status=["dismissed", "dismissed", "confirmed"], here=[True, False, False],
+                    data_name=["this data", "day1.csv", "day1.csv"], reviewer=["ana", "ben", "cy"],
+                    tags=["start-up", "", ""])
+    like = like_decided(signatures, decided)
+    # the first event is its own dismissed span: not its own like; the nearest other is day1's (0.1 away)
+    assert like.loc[0, ["like_start", "like_end", "like_data", "like_reviewer"]].tolist() == [100, 120, "day1.csv", "ben"]
+    assert like.loc[0, "like_distance"] == pytest.approx(0.1)
+    assert np.isnan(like.loc[1, "like_start"])  # nothing dismissed looks like it (the confirmed one is not counted)
+    assert like.loc[2, "like_start"] == 10 and like.loc[2, "like_tags"] == "start-up"  # another event, same look
+    assert like_decided(signatures, decided, within=0.05).loc[0, "like_start"] != 100
+    assert LIKE_DISTANCE > 0
+    assert like_decided(signatures, decided.iloc[:0]).isna()["like_start"].all()

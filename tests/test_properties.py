@@ -346,7 +346,7 @@ def series_frames(draw, limit=1e6, window=8):
 @settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=series_frames())
 def test_scores_are_finite_for_any_finite_series(detector, frame):
-    score, channel_scores = detector.score(frame)
+    score, channel_scores = detector.score_parts(frame)
     assert score.shape == (len(frame),) and channel_scores.shape == (len(frame), 4)
     assert np.isfinite(score).all() and (score >= 0).all()
     assert np.isfinite(channel_scores).all()

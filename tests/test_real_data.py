@@ -39,10 +39,10 @@ def test_a_slow_drift_far_beyond_the_training_range_does_not_flag_the_series(dri
     X, det = drifted
     flagged = det.predict(X.iloc[2000:]) == -1
     assert flagged.mean() < 0.05, f"{flagged.mean():.1%} of the drifted rows flagged"
+    assert not det.steady_.any()  # every channel wanders (demand cycles, the temperature)
     absolute = AutoencoderDetector(window=16, stride=2, latent_dim=4, epochs=25, random_state=0,
                                    level="absolute").fit(X.iloc[:2000])
-    # without the level taken out, only the residual's running reference (score version 3) settles
-    # the drift, after flagging its first stretch
+    # with the level left in, the drift is judged as it is: a change that lasts is flagged
     assert (absolute.predict(X.iloc[2000:]) == -1).mean() > 2 * flagged.mean()
 
 
@@ -57,17 +57,66 @@ def test_faults_on_the_drifting_series_are_found(drifted):
     faulty.loc[5000:5005, "pressure"] += 2.0  # spike
     truth[5000:5006] = 1
     scores = det.anomaly_score(faulty)
-    assert roc_auc_score(truth[2000:], scores[2000:]) > 0.95
+    assert roc_auc_score(truth[2000:], scores[2000:]) > 0.9  # 0.927 measured
     flags = scores > det.threshold_
-    for start, stop in ((3000, 3101), (4000, 4101), (5000, 5006)):
-        assert flags[start:stop].mean() > 0.5, (start, flags[start:stop].mean())
+    # the stuck sensor and the spike on most of their rows; the broken relation on a channel whose
+    # level wanders (its running level is taken out and absorbs part of a 100-row offset) on a
+    # fifth of its rows (22% measured): found as an event, not row by row
+    for (start, stop), share in (((3000, 3101), 0.9), ((4000, 4101), 0.15), ((5000, 5006), 0.9)):
+        assert flags[start:stop].mean() > share, (start, flags[start:stop].mean())
+    # level="range" (version 3's default) keeps a wandering channel's level inside its training
+    # range: the offset is found on every row, at the cost of the slow channels' false alarms on
+    # real rigs (README: "How a series is scored")
+    ranged = AutoencoderDetector(window=16, stride=2, latent_dim=4, epochs=25, random_state=0,
+                                 level="range").fit(X.iloc[:2000])
+    assert (ranged.anomaly_score(faulty)[4000:4101] > ranged.threshold_).mean() > 0.9
 
 
-def test_a_lasting_new_regime_is_flagged_at_its_start_then_settles(drifted):
-    """After the training period the current's noise grows fivefold for good (a pump swapped, a
-    line re-routed): the start of the new regime is flagged, then it becomes the channel's own
-    reference, while a 60-row broken relation inside it is still found."""
-    X, det = drifted
+def steady_plant(n=6000, seed=0):
+    """Three channels held at set points (noise around a level) and a wandering temperature."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return pd.DataFrame({"flow": 32 + rng.normal(0, 0.4, n), "pressure": 2.0 + rng.normal(0, 0.05, n),
+                         "current": 1.2 + rng.normal(0, 0.1, n),
+                         "temp": 70 + np.cumsum(rng.normal(0, 0.02, n)) + 0.5 * np.sin(t / 150)})
+
+
+def test_a_lasting_step_on_a_steady_channel_stays_flagged_unless_adapt_after_says_otherwise():
+    """A valve closed part way: the flow steps down by four noise spreads and stays there. With the
+    default (``adapt_after=None``) the change is flagged for as long as it lasts; with
+    ``adapt_after`` it becomes the channel's reference once it has lasted that long."""
+    X = steady_plant()
+    params = dict(window=16, stride=2, latent_dim=3, epochs=20, random_state=0)
+    det = AutoencoderDetector(**params).fit(X.iloc[:1000])
+    assert list(det.steady_) == [True, True, True, False]
+    changed = X.copy()
+    changed.loc[2000:, "flow"] -= 1.6
+    flags = det.anomaly_score(changed) > det.threshold_
+    assert flags[1000:1950].mean() < 0.02, flags[1000:1950].mean()
+    assert flags[2050:].mean() > 0.95, flags[2050:].mean()  # every later row, to the end
+    adapting = AutoencoderDetector(**params, adapt_after=500).fit(X.iloc[:1000])
+    flags = adapting.anomaly_score(changed) > adapting.threshold_
+    assert flags[2050:2400].mean() > 0.9 and flags[2700:].mean() < 0.05, (flags[2050:2400].mean(), flags[2700:].mean())
+
+
+def test_adapt_after_as_a_time_needs_the_rows_times():
+    X = steady_plant(n=1200)
+    with pytest.raises(ValueError, match="adapt_after='1h' is a time, but the training rows carry no times"):
+        AutoencoderDetector(window=16, epochs=1, adapt_after="1h").fit(X)
+    with pytest.raises(ValueError, match="adapt_after must be None, a number of rows >= 1 or a duration"):
+        AutoencoderDetector(window=16, epochs=1, adapt_after="soon").fit(X)
+    timed = X.set_index(pd.date_range("2026-01-01", periods=len(X), freq="1s"))
+    assert AutoencoderDetector(window=16, epochs=1, adapt_after="1h").fit(timed).adapt_rows_ == 3600
+
+
+def test_a_lasting_new_regime_is_flagged_at_its_start_then_settles_with_the_regime_score(drifted):
+    """``series_score="regime"`` (version 4) adapts on its own: after the training period the
+    current's noise grows fivefold for good (a pump swapped, a line re-routed): the start of the new
+    regime is flagged, then it becomes the channel's own reference, while a 60-row broken relation
+    inside it is still found."""
+    X, _ = drifted
+    det = AutoencoderDetector(window=16, stride=2, latent_dim=4, epochs=25, random_state=0,
+                              series_score="smooth").fit(X.iloc[:2000])
     span = det._series_score().span
     changed = X.copy()
     rng = np.random.default_rng(1)
@@ -84,11 +133,15 @@ def test_a_lasting_new_regime_is_flagged_at_its_start_then_settles(drifted):
 def test_trust_notes_name_the_drifted_channel_and_the_share_flagged(drifted):
     X, det = drifted
     notes = trust_notes(det, X, det.anomaly_score(X))
-    assert any("'temp' left the range of its training rows" in n and "from row 2" in n for n in notes), notes
+    ranged = [n for n in notes if n.startswith("readings outside their training range")]
+    assert len(ranged) == 1 and "'temp' since row 2" in ranged[0], notes
+    assert "its level not scored (it wanders" in ranged[0] and "drop" not in ranged[0], ranged
     other = X * 3.0 + 5.0  # another regime: every channel elsewhere
     scores = det.anomaly_score(other)
     notes = trust_notes(det, other, scores)
-    assert any("far above" in n for n in notes) and sum("left the range" in n for n in notes) == 4, notes
+    ranged = [n for n in notes if n.startswith("readings outside their training range")]
+    assert any("far above" in n for n in notes) and len(ranged) == 1, notes  # one note, every channel listed
+    assert all(f"'{c}' since row" in ranged[0] for c in X.columns), ranged
     assert trust_notes(det, X.iloc[:2000], det.anomaly_score(X.iloc[:2000])) == []
 
 
@@ -147,9 +200,9 @@ def test_too_few_rows_between_gaps_to_train_is_a_clear_error():
 @pytest.mark.slow
 @pytest.mark.skipif(not GECCO.is_file(), reason=f"the GECCO 2018 series is not at {GECCO} (../shared/data)")
 def test_gecco_meets_the_issues_goals_with_the_cli_defaults(tmp_path):
-    """The shared protocol with ``aeviz train`` / ``aeviz score`` defaults (rows a minute apart:
-    the regime score): average precision and F1 at the model's own threshold at least 0.60, with
-    at most 1% of the normal rows flagged, ahead of windowed PCA (AP 0.50, F1 0.51 at 1.07%)."""
+    """The shared protocol with ``aeviz train`` / ``aeviz score`` defaults (the one policy, no
+    adaptation): average precision and F1 at the model's own threshold at least 0.60, with at most 1%
+    of the normal rows flagged, ahead of windowed PCA (AP 0.50, F1 0.51 at 1.07%)."""
     from sklearn.metrics import average_precision_score
 
     model, out = tmp_path / "m", tmp_path / "s.csv"
@@ -157,7 +210,7 @@ def test_gecco_meets_the_issues_goals_with_the_cli_defaults(tmp_path):
     assert main(["score", str(GECCO), "--model", str(model), "--out", str(out)]) == 0
     from aeviz_core import load_detector
 
-    assert load_detector(model).series_score == "regime"
+    assert load_detector(model).series_score == "lasting" and load_detector(model).adapt_rows_ == 0
     data = load_sensor_table(GECCO, label_cols=["EVENT"])
     truth = data.labels["EVENT"].astype(bool).to_numpy()[15000:]
     frame = pd.read_csv(out).iloc[15000:]
@@ -166,7 +219,7 @@ def test_gecco_meets_the_issues_goals_with_the_cli_defaults(tmp_path):
     ap = average_precision_score(truth[scored], scores[scored])
     f1 = 2 * np.sum(flags & truth) / (np.sum(flags) + np.sum(truth))
     far = np.mean(flags[~truth])
-    # measured: AP 0.666, F1 0.647 at 0.78% (seed 1: 0.636, 0.614 at 0.88%); --score smooth: 0.423, 0.396 at 3.91%
+    # measured: AP 0.676, F1 0.645 at 0.56% (README "Real data" gives the seeds)
     assert ap >= 0.60 and f1 >= 0.60 and far <= 0.01, (ap, f1, far)
 
 
@@ -186,3 +239,45 @@ def test_gecco_the_smooth_score_no_longer_flags_most_rows(tmp_path):
     flagged = float(np.mean(pd.read_csv(out)["flag"].to_numpy()[15000:]))
     assert auc > 0.97, auc  # 0.982 measured; 0.83 before this issue (86% of the rows flagged)
     assert flagged < 0.08, flagged  # 5.2% measured; 11.3% with score version 2
+
+
+SKAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "skab-dev" / "valve1"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SKAB.is_dir(), reason=f"SKAB's valve1 experiments are not at {SKAB} (../shared/data)")
+def test_skab_valve1_meets_the_development_floors_with_the_cli_defaults(tmp_path):
+    """The benchmark's protocol: each file trained on its first 400 rows (labels hidden), scored whole,
+    flags of rows 400 onward pooled over the 16 files: F1 >= 0.80 with at most 10% false alarms and
+    25% missed rows (the leaderboard's best, Conv-AE: 0.755, 14.4%, 31.8%)."""
+    tp = fp = fn = tn = 0
+    for path in sorted(SKAB.glob("*.csv")):
+        truth = pd.read_csv(path, sep=";")["anomaly"].to_numpy().astype(bool)[400:]
+        model, out = tmp_path / f"m{path.stem}", tmp_path / f"s{path.stem}.csv"
+        assert main(["train", str(path), "--out", str(model), "--train-rows", "400",
+                     "--drop", "anomaly", "changepoint"]) == 0
+        assert main(["score", str(path), "--model", str(model), "--out", str(out)]) == 0
+        flags = pd.read_csv(out)["flag"].to_numpy().astype(bool)[400:]
+        tp, fp = tp + np.sum(flags & truth), fp + np.sum(flags & ~truth)
+        fn, tn = fn + np.sum(~flags & truth), tn + np.sum(~flags & ~truth)
+    f1, far, mar = tp / (tp + (fn + fp) / 2), fp / (fp + tn), fn / (fn + tp)
+    # measured (seeds 0, 1, 2 of the API): 0.824 / 9.1% / 24.5%, 0.824 / 9.4% / 24.2%, 0.823 / 8.7% / 24.8%
+    assert f1 >= 0.80 and far <= 0.10 and mar <= 0.25, (f1, far, mar)
+
+
+@pytest.mark.slow
+def test_the_pump_trained_on_its_first_quarter_keeps_later_normal_rows_quiet_and_finds_the_faults():
+    """24 hours of the pump generator, trained on the first 6 (labels hidden): at most 2% of the later
+    normal rows flagged and at least 80% of the fault events detected."""
+    from aeviz_core import make_pump_station
+    from aeviz_core.events import event_spans
+
+    frame = make_pump_station(n_rows=86_400, seed=0)
+    X = frame.iloc[:, 1:8].astype(float).set_index(frame["time"])
+    truth = frame["anomaly"].to_numpy().astype(bool)
+    det = AutoencoderDetector(window=32, stride=4, random_state=0).fit(X.iloc[:21_600])
+    flags = det.anomaly_score(X) > det.threshold_
+    later = np.arange(len(X)) >= 21_600
+    far = float(np.mean(flags[later & ~truth]))
+    found = float(np.mean([flags[a : b + 1].any() for a, b in event_spans(truth)]))
+    assert far <= 0.02 and found >= 0.80, (far, found)  # 0.5% and 94% measured

@@ -103,19 +103,23 @@ def test_score_must_be_a_known_kind(series):
         AutoencoderDetector(window=16, series_score="fancy").fit(series.iloc[:200])
 
 
-def test_the_rows_spacing_chooses_the_score():
-    from aeviz_core.settings import row_period_seconds, series_score_for
+def test_the_training_period_is_said_in_rows_and_time():
+    from aeviz_core.settings import duration_text, row_period_seconds, training_period_text
 
     minutes = pd.Series(pd.date_range("2026-01-01", periods=10, freq="min"))
-    assert row_period_seconds(minutes) == 60 and series_score_for(minutes) == "regime"
-    assert series_score_for(pd.Series(pd.date_range("2026-01-01", periods=10, freq="s"))) == "smooth"
-    assert series_score_for(None) == "smooth"
-    assert series_score_for(pd.Series(np.arange(10.0) * 60)) == "smooth"  # numbers: unit unknown
+    assert row_period_seconds(minutes) == 60
+    assert training_period_text(15_000, minutes) == "15,000 rows = 10 days 10 h"
+    assert training_period_text(400, None) == "400 rows"
+    assert training_period_text(400, pd.Series(np.arange(10.0))) == "400 rows"  # numbers: unit unknown
+    assert duration_text(400) == "6 min 40 s"
 
 
-@pytest.mark.parametrize("freq, options, expected", [("min", [], "regime"), ("s", [], "smooth"),
-                                                     ("min", ["--score", "smooth"], "smooth")])
-def test_aeviz_train_chooses_the_score_from_the_rows_spacing(series, tmp_path, freq, options, expected):
+@pytest.mark.parametrize("freq, options, expected", [("min", [], "lasting"), ("s", [], "lasting"),
+                                                     ("min", ["--score", "regime"], "regime")])
+def test_aeviz_train_scores_every_series_with_one_policy_unless_told(series, tmp_path, freq, options, expected,
+                                                                     capfd):
+    """One policy whatever the rows' spacing (no switch by data set); ``--score`` chooses another. The
+    training period is named once, where the threshold is set."""
     from aeviz_core.cli import main
 
     frame = series.iloc[:1200].copy()
@@ -124,16 +128,37 @@ def test_aeviz_train_chooses_the_score_from_the_rows_spacing(series, tmp_path, f
     assert main(["train", str(tmp_path / "s.csv"), "--out", str(tmp_path / "m"), "--window", "16",
                  "--epochs", "2", *options]) == 0
     assert load_detector(tmp_path / "m").series_score == expected
+    err = capfd.readouterr().err
+    period = "20 h" if freq == "min" else "20 min"
+    assert err.count("trained on 1,200 rows") == 1 and f"1,200 rows = {period}" in err, err
 
 
-def test_the_apps_default_settings_follow_the_rows_spacing(series, tmp_path):
+def test_aeviz_train_reads_adapt_after_as_a_duration_or_rows(series, tmp_path):
+    from aeviz_core.cli import main
+
+    frame = series.iloc[:1200].copy()
+    frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq="min"))
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    for value, rows in (("6h", 360), ("500", 500)):
+        assert main(["train", str(tmp_path / "s.csv"), "--out", str(tmp_path / "m"), "--window", "16",
+                     "--epochs", "1", "--adapt-after", value]) == 0
+        assert load_detector(tmp_path / "m").adapt_rows_ == rows
+    assert main(["train", str(tmp_path / "s.csv"), "--out", str(tmp_path / "bad"), "--window", "16",
+                 "--epochs", "1", "--adapt-after", "soon"]) == 2
+    assert not (tmp_path / "bad").exists()
+
+
+def test_the_apps_default_settings_use_the_one_policy(series, tmp_path):
     from aeviz_core import appstate as A
 
-    for freq, expected in (("min", "regime"), ("s", "smooth")):
+    for freq in ("min", "s"):
         frame = series.iloc[:1200].copy()
         frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq=freq))
         frame.to_csv(tmp_path / f"{freq}.csv", index=False)
         ds = A.Dataset.from_sensor(load_sensor_table(tmp_path / f"{freq}.csv"), f"{freq}.csv")
         settings = A.default_settings(ds)
-        assert settings.series_score == expected
-        assert settings.detector_params(ds)["series_score"] == expected
+        assert settings.detector_params(ds)["series_score"] == "lasting"
+        assert settings.detector_params(ds)["adapt_after"] is None
+    settings = A.TrainSettings(adapt_after="1d")
+    assert settings.detector_params(ds)["adapt_after"] == "1d"
+    assert A.TrainSettings(adapt_after=" 300 ").detector_params(ds)["adapt_after"] == 300

@@ -31,13 +31,16 @@ def pump_slice():
 
 @pytest.fixture(scope="module")
 def tiny(pump_slice):
-    """A dense AE (window 16, 2 epochs) trained on the slice's first 2,000 rows."""
+    """A dense AE (window 16, 2 epochs) trained on the slice's first 2,000 rows (28 minutes at 1 Hz).
+    Scored with version 3 (``series_score="smooth"``): the desk needs a queue of several events, and
+    the default policy's threshold, fitted on so short a period, flags only this weak model's
+    largest fault."""
     from aeviz_core import AutoencoderDetector
     from aeviz_core.appstate import ModelEntry
 
     det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, batch_size=64,
-                              random_state=0)
-    det.fit(pump_slice.sensor.channels.iloc[:2000], pump_slice.anomaly[:2000])
+                              random_state=0, series_score="smooth")
+    det.fit(pump_slice.sensor.channels.iloc[:2000], anomalous=pump_slice.anomaly[:2000])
     return ModelEntry(name="tiny", detector=det, dataset_key=pump_slice.key, dataset_name=pump_slice.name,
                       settings={"train_end": 2000})
 
@@ -113,7 +116,7 @@ def test_queue_lists_the_flagged_events(db_url, pump_slice, tiny):
 
     at = review_app(pump_slice, [tiny])
     det = tiny.detector
-    errors, _ = det.score(pump_slice.sensor.channels)
+    errors, _ = det.score_parts(pump_slice.sensor.channels)
     events = flags_to_events(errors > det.threshold_, errors, time=pump_slice.time, min_gap=det.window)
     table = queue(at)
     assert len(events) >= 3
@@ -252,7 +255,8 @@ def test_export_gives_csv(db_url, pump_slice, tiny, served):
     assert name == "reviews_tiny_pump_slice.csv", name  # the data's extension is not doubled
     table = pd.read_csv(io.BytesIO(data))
     assert len(table) == len(queue(at))
-    assert {"start", "end", "peak_score", "status", "note", "reviewer", "reviewed_at", "model_id",
+    # an event's rows named as in the events file of aeviz score (aeviz refit reads either)
+    assert {"start_row", "end_row", "peak_score", "status", "note", "reviewer", "reviewed_at", "model_id",
             "data_fingerprint"} <= set(table.columns)
     assert (table["status"] == "confirmed anomaly").sum() == 1  # the page's labels
     assert set(table["status"]) <= {"open", "confirmed anomaly", "false alarm", "needs follow-up"}
@@ -286,6 +290,9 @@ def test_tags_and_a_comment_thread_are_saved_filtered_and_exported(db_url, pump_
     assert at.text_area(key="review.comment").value == ""  # posted: the box is empty again
     table = queue(at)
     assert table.loc[table["rows"] == second.replace("-", "–"), "comments"].tolist() == [1]
+    whole = pd.read_csv(io.BytesIO(served["reviews_tiny_pump_slice.csv"]), keep_default_na=False)
+    text = whole.loc[whole["start_row"] == start, "comment_text"].iloc[0]  # the export carries the thread's text
+    assert text.startswith("ana (") and text.endswith("UTC): bearing noise, ask maintenance")
     assert store.get_review(model_id, fingerprint, *map(int, first.split("-"))).tags == ("pump 2", "sensor fault")
     # the tag filter: the queue and its export hold the tagged event alone
     assert "pump 2" in at.selectbox(key="review.tag").options
@@ -439,7 +446,7 @@ def test_a_decision_on_earlier_data_is_offered_for_the_same_kind_of_event(db_url
     at2 = review_app(day2, [entry])
     assert open_key(at2) == first
     assert any(m.value == "**Decided in earlier data**" for m in at2.markdown)
-    line = next(m.value for m in at2.markdown if m.value.startswith("pump_slice.csv · "))
+    line = next(m.value for m in at2.markdown if m.value.startswith("pump\\_slice\\.csv · "))  # a name, as text
     assert "**confirmed anomaly** by ana" in line and "sensor fault" in line and "distance 0.00" in line
     apply = at2.button(key="review.past.0")
     assert apply.label == "Apply: confirmed anomaly"
@@ -472,7 +479,8 @@ def test_a_new_model_takes_the_queue_with_a_notice_not_silently(db_url, pump_sli
     from aeviz_core.appstate import ModelEntry
 
     det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, batch_size=64,
-                              random_state=1).fit(pump_slice.sensor.channels.iloc[:2000], pump_slice.anomaly[:2000])
+                              random_state=1).fit(pump_slice.sensor.channels.iloc[:2000],
+                                                  anomalous=pump_slice.anomaly[:2000])
     newer = ModelEntry(name="newer", detector=det, dataset_key=pump_slice.key, dataset_name=pump_slice.name,
                        settings={"train_end": 2000})
     at = review_app(pump_slice, [newer, tiny])  # opens on tiny, the active model
@@ -489,3 +497,125 @@ def test_a_new_model_takes_the_queue_with_a_notice_not_silently(db_url, pump_sli
     assert ReviewStore(db_url).audit()["model_id"].tolist() == [tiny.detector.model_id_]
     decide(at, "dismissed")
     assert not any("queue (it was" in i.value for i in at.info)  # gone after the first decision
+
+
+# --------------------------------------------------------------------------- teaching the model
+
+
+def test_an_event_like_a_dismissed_one_of_earlier_data_says_so_and_the_queue_filters_by_it(db_url, pump_slice, tiny):
+    """A dismissal on yesterday's file marks today's events that look like it, in the queue's last
+    column; the queue filters and sorts by it; nothing is dismissed automatically."""
+    from aeviz_core import load_sensor_table
+    from aeviz_core.appstate import Dataset, ModelEntry
+
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    at.multiselect(key=f"review.tags.{first}.0").set_value(["start-up"])
+    decide(at, "dismissed")
+    table = queue(at)
+    assert "like a dismissed event" in table.columns
+
+    frame = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 20_001), nrows=4000)
+    frame.loc[3, "flow"] += 0.01  # the next file: the same events, another fingerprint
+    day2 = Dataset.from_sensor(load_sensor_table(frame), "pump_day2.csv")
+    entry = ModelEntry(name="tiny", detector=tiny.detector, dataset_key=day2.key, dataset_name=day2.name,
+                       settings=tiny.settings)
+    at2 = review_app(day2, [entry])
+    table = queue(at2)
+    a, b = first.split("-")
+    own = table[table["rows"] == f"{a}–{b}"]
+    assert own["like a dismissed event"].iloc[0] == f"like rows {a}–{b} of pump_slice.csv, dismissed by ana (start-up)"
+    assert (table["status"] == "open").all()  # a hint, never a decision
+    liked = int(table["like a dismissed event"].astype(bool).sum())
+    assert 1 <= liked
+    at2.toggle(key="review.like_only").set_value(True)
+    ok(at2.run())
+    assert len(queue(at2)) == liked and queue(at2)["like a dismissed event"].astype(bool).all()
+    at2.toggle(key="review.like_only").set_value(False)
+    at2.segmented_control(key="review.sort").set_value("like")
+    ok(at2.run())
+    assert queue(at2)["rows"].iloc[0] == f"{a}–{b}"  # the nearest look (distance 0) first
+
+
+def test_decisions_teach_a_new_version_that_is_adopted_with_its_queue(db_url, pump_slice, tiny):
+    """Dismiss and confirm, update the model: the page shows what it used, then the new version's
+    figures beside the model's; adopting it makes it the active model, records the version with the
+    decisions it used, and carries the decisions to its queue."""
+    from aeviz_core import ReviewStore
+
+    at = review_app(pump_slice, [tiny])
+    n_events = len(queue(at))
+    assert n_events >= 3
+    decide(at, "dismissed", note="start-up")
+    decide(at, "dismissed")
+    decide(at, "confirmed", note="real")
+    teach = next(e for e in at.expander if e.label.startswith("Teach the model"))
+    assert teach.label == "Teach the model: 3 decision(s) to learn from"
+    assert any("**2** dismissed event(s) become normal rows" in m.value for m in at.markdown)
+    at.button(key="review.refit").click()
+    ok(at.run())
+    job = at.session_state["review.refit_job"]
+    assert job.wait(120) and job.error is None, job.error
+    ok(at.run())
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Confirmed events still flagged"].endswith("of 1")
+    assert metrics["Dismissed events' rows still flagged"].endswith("%")
+    assert metrics["Rows flagged"].endswith("%")
+    result = job.result
+    assert result.n_dismissed == 2 and result.n_confirmed == 1
+    adopt = at.button(key="review.adopt")
+    assert adopt.label == "Adopt tiny v2"
+    adopt.click()
+    ok(at.run())
+    assert at.session_state["active_model"] == "tiny v2"
+    new = at.session_state["models"]["tiny v2"]
+    assert new.source == "refit" and new.settings["parent"] == "tiny"
+    assert new.detector.model_id_ != tiny.detector.model_id_
+    assert at.session_state["models"]["tiny"].detector is tiny.detector  # the parent stays, unchanged
+    store = ReviewStore(db_url)
+    fingerprint = pump_slice.sensor.fingerprint()
+    made = store.versions(fingerprint)
+    assert list(made["model_id"]) == [new.detector.model_id_]
+    assert made["parent_model_id"].iloc[0] == tiny.detector.model_id_ and made["created_by"].iloc[0] == "ana"
+    assert sorted(d["status"] for d in made["decisions"].iloc[0]) == ["confirmed", "dismissed", "dismissed"]
+    audit = store.audit(new.detector.model_id_, fingerprint)
+    assert len(audit) == 3 and audit["reviewer"].str.startswith("carried by ana from").all()
+    assert any("tiny v2" in m.value and "from tiny" in m.value for m in at.markdown)  # the versions note
+    assert any("adopted" in t.value for t in at.toast)
+
+
+def test_similar_events_are_numbered_as_the_page_counts_events(db_url, pump_slice, tiny):
+    """"Event 1 of N" counts the queue as listed; the table and the similar events use the same
+    numbers (never the detector's 0-based event ids)."""
+    at = review_app(pump_slice, [tiny])
+    table = queue(at)
+    assert table["event"].tolist() == list(range(1, len(table) + 1))
+    listed = {row: i + 1 for i, row in enumerate(table["rows"])}
+    lines = [m.value for m in at.markdown if " · " in m.value and "distance " in m.value]
+    assert lines
+    for line in lines:
+        if line.startswith("#"):
+            number = int(line.split(" ")[0][1:])
+            assert 1 <= number <= len(table)
+    assert "#0 " not in " ".join(lines)
+    assert at.subheader[1].value.startswith("Event 1 of ") or any(h.value.startswith("Event 1 of ") for h in at.subheader)
+    assert listed
+
+
+def test_what_people_type_is_shown_as_text_never_as_markdown(db_url, pump_slice, tiny):
+    """A note written as an image, a name in bold, a tag with a dollar: other operators' pages show
+    the characters (no image fetched, no link, no bold, no formula)."""
+    at = review_app(pump_slice, [tiny])
+    first = open_key(at)
+    at.multiselect(key=f"review.tags.{first}.0").set_value(["$x$"])
+    decide(at, "confirmed", reviewer="**bob**", note="![x](https://host.example/pixel.png) [link](https://e.example)")
+    at.selectbox(key="review.open").set_value(first)
+    ok(at.run())
+    status = next(m.value for m in at.markdown if m.value.startswith("Status: "))
+    assert "by \\*\\*bob\\*\\*" in status and "\\$x\\$" in status
+    assert "\\!\\[x\\]\\(https\\://host\\.example/pixel\\.png\\)" in status and "\\[link\\]" in status
+    assert "](https://" not in status and "![" not in status
+    flashes = [s.value for s in at.success] + [t.value for t in at.toast]
+    assert not any("**bob**" in f for f in flashes)
+    similar = [m.value for m in at.markdown if "distance " in m.value]
+    assert not any("![" in line or "](http" in line or "**bob**" in line for line in similar)

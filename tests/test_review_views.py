@@ -238,5 +238,24 @@ def test_a_similar_line_of_earlier_data_reads_like_the_queues():
             "status": "dismissed", "reviewer": "ana", "tags": "sensor fault", "note": "", "distance": 0.31}
     line = R.similar_line(like)
     assert line.startswith("2026-01-05 07:17:20 · **false alarm** by ana")
-    assert "peak" not in line and "tags: sensor fault" in line and line.endswith("distance 0.31")
+    assert "peak" not in line and "tags: sensor fault" in line and line.endswith("distance 0.31 (alike)")
+    assert R.similar_line({**like, "distance": 2.5}).endswith("distance 2.50")  # not within LIKE_DISTANCE
     assert "peak 6.93" in R.similar_line({**like, "peak_score": 6.931})
+
+
+def test_like_text_filter_and_sort_of_events_like_a_dismissed_one():
+    queue = pd.DataFrame({"event": [1, 2, 3], "start": [0, 30, 60], "end": [9, 39, 69], "status": ["open"] * 3,
+                          "stale": [False] * 3, "note": "", "reviewer": "", "tags": "", "comments": 0,
+                          "peak_score": [3.0, 2.0, 1.0]})
+    likes = pd.DataFrame({"start": [0, 30, 60], "end": [9, 39, 69], "like_start": [np.nan, 120, 200],
+                          "like_end": [np.nan, 164, 210], "like_data": [None, "day1.csv", "this data"],
+                          "like_reviewer": [None, "Ana", "Ben"], "like_tags": [None, "start-up", ""],
+                          "like_distance": [np.nan, 0.8, 0.2]})
+    liked = R.with_likes(queue, likes)
+    assert liked["like"].tolist() == ["", "like rows 120–164 of day1.csv, dismissed by Ana (start-up)",
+                                      "like rows 200–210 of this data, dismissed by Ben"]
+    assert R.queue_table(liked)["like a dismissed event"].tolist() == liked["like"].tolist()
+    assert "like a dismissed event" not in R.queue_table(queue).columns
+    assert R.filter_queue(liked, None, like_only=True)["event"].tolist() == [2, 3]
+    assert R.like_first(liked)["event"].tolist() == [3, 2, 1]
+    assert R.with_likes(queue, None)["like"].tolist() == ["", "", ""]

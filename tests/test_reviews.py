@@ -397,7 +397,7 @@ def test_v1_database_is_migrated_and_writable(make_db_url):
     write_v1_database(old_url)
     store = ReviewStore(old_url)
     ReviewStore(fresh_url).close()
-    assert schema_version(old_url) == "4"
+    assert schema_version(old_url) == "5"
     assert table_columns(old_url) == table_columns(fresh_url)
 
     may1 = datetime(2024, 5, 1, 8, tzinfo=UTC)
@@ -889,12 +889,55 @@ def test_a_schema_3_database_gains_the_event_looks_and_keeps_its_reviews(make_db
     engine = create_engine(url)
     with engine.begin() as conn:  # what aeviz with schema 3 left
         conn.exec_driver_sql("DROP TABLE event_signatures")
+        conn.exec_driver_sql("DROP TABLE model_versions")
         conn.exec_driver_sql("UPDATE aeviz_meta SET value = '3' WHERE name = 'schema_version'")
     engine.dispose()
     assert "event_signatures" not in table_columns(url)
     with ReviewStore(url) as store:
-        assert schema_version(url) == "4"
+        assert schema_version(url) == "5"
         review = store.get_review("ae-1", DATA, 10, 20)
         assert (review.status, review.tags) == ("confirmed", ("maintenance",))
         assert store.record_signatures("ae-1", DATA, looks_frame([(10, 20)]), data_name="day1.csv") == 1
         assert store.decided_signatures()["start"].tolist() == [10]
+
+
+def test_a_schema_4_database_gains_the_model_versions_and_keeps_its_reviews(make_db_url):
+    url = make_db_url()
+    with ReviewStore(url) as store:
+        store.set_review("ae-1", DATA, 10, 20, "dismissed", reviewer="ana", note="a start-up", tags=["maintenance"])
+    engine = create_engine(url)
+    with engine.begin() as conn:  # what aeviz with schema 4 left
+        conn.exec_driver_sql("DROP TABLE model_versions")
+        conn.exec_driver_sql("UPDATE aeviz_meta SET value = '4' WHERE name = 'schema_version'")
+    engine.dispose()
+    assert "model_versions" not in table_columns(url)
+    with ReviewStore(url) as store:
+        assert schema_version(url) == "5"
+        assert store.get_review("ae-1", DATA, 10, 20).status == "dismissed"
+        assert store.versions().empty
+
+
+def test_a_refit_version_is_recorded_with_its_decisions_and_carries_the_queue(make_db_url):
+    """The store keeps which decisions each model version used, and the new version's queue keeps
+    the parent's decisions on the data (carried, with an audit row that says so)."""
+    url = make_db_url()
+    with ReviewStore(url) as store:
+        store.set_review("ae-1", DATA, 10, 20, "dismissed", reviewer="ana", note="a start-up", tags=["maintenance"])
+        store.set_review("ae-1", DATA, 40, 55, "confirmed", reviewer="bo")
+        store.set_review("ae-1", DATA, 70, 71, "open", reviewer="bo")
+        used = pd.DataFrame({"start_row": [10, 40], "end_row": [20, 55], "status": ["dismissed", "confirmed"],
+                             "reviewer": ["ana", "bo"]})
+        assert store.record_version("ae-2", "ae-1", DATA, used, by="cli") == 3
+        assert store.record_version("ae-2", "ae-1", DATA, used, by="cli") == 0  # once
+        versions = store.versions(DATA)
+        assert versions["model_id"].tolist() == ["ae-2"] and versions["parent_model_id"].tolist() == ["ae-1"]
+        assert [(d["start_row"], d["status"], d["reviewer"]) for d in versions["decisions"][0]] == [
+            (10, "dismissed", "ana"), (40, "confirmed", "bo")]
+        carried = store.get_review("ae-2", DATA, 10, 20)
+        assert (carried.status, carried.note, carried.tags, carried.reviewer) == ("dismissed", "a start-up",
+                                                                                  ("maintenance",), "ana")
+        queue = store.queue("ae-2", DATA, events_frame([(10, 20), (40, 55)]), sort="time")
+        assert queue["status"].tolist() == ["dismissed", "confirmed"] and not queue["stale"].any()
+        audit = store.audit("ae-2", DATA)
+        assert audit["reviewer"].str.startswith("carried by cli from ae-1").all() and len(audit) == 3
+        assert store.versions("other data").empty

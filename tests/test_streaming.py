@@ -29,15 +29,23 @@ def test_streamed_scores_equal_one_piece(series_detector, series_file, name, chu
     assert (pd.to_datetime(streamed["time"]) == pd.to_datetime(whole["time"])).all()
 
 
-def test_context_rows(series_detector):
-    # the level's running median (32 windows) on each side; then the residual (window - 1 rows
-    # averaged) against its median over the 32 windows before it, or the stillness (2 * window - 1
-    # rows of steps) against its running median over 32 windows, whichever reaches further
+def test_context_rows(series_detector, smooth_detector):
+    # version 5: the level's running median (a quarter of the 1,500 training rows) on each side;
+    # then the residual (2 * window - 1 rows averaged on steady channels), or the stillness
+    # (2 * window - 1 rows of steps) against its running median over 32 windows, whichever reaches
+    # further; no running reference without adapt_after
     det = series_detector
+    level = 1500 // 4 // 2 * 2 + 1
+    assert det.level_rows_ == level
+    residual = 16 - 1 + (2 * 16 - 1) // 2 + level // 2
+    still = level // 2 + (2 * 16 - 1) // 2 + 1 + (32 * 16 + 1) // 2
+    assert det.context_rows == max(residual, still) == still
+    # version 3: the level's running median (32 windows) on each side; then the residual (window - 1
+    # rows averaged) against its median over the 32 windows before it
     level = 32 * 16 + 1
     residual = 16 - 1 + (16 - 1) // 2 + level // 2 + level - 1
     still = level // 2 + (2 * 16 - 1) // 2 + 1 + level // 2
-    assert det.context_rows == max(residual, still) == residual
+    assert smooth_detector.context_rows == max(residual, still) == residual
 
 
 def test_chunks_are_checked_like_files(tmp_path):

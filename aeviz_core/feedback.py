@@ -1,0 +1,273 @@
+"""Feedback: operators' decisions teach the model (a refit from reviews).
+
+The last arrow of the data flow turns back: events an operator **dismissed** are normal rows the
+model learns from; events an operator **confirmed** are kept out of training and calibration and
+become labelled checks of the new model; ``open`` and ``follow_up`` events are left alone.
+
+Decisions name an event by its rows, ``start_row`` and ``end_row`` (0-based, inclusive), and its
+``status``, as the Review page's export and ``aeviz score --events`` (with a ``status`` column
+added) both do. :func:`read_decisions` checks them against the data; :func:`refit` fine-tunes the
+model on the rows the decisions settle and reports what the new version does on this data;
+:func:`lineage` is what the new model directory keeps of where it came from.
+
+A refit learns from the rows up to the end of the last decided event (what an operator has looked
+at): the rows there that the model did not flag, and the dismissed events' rows. Flagged events
+nobody decided, and confirmed events with the rows their windows reach, stay out. The weights start
+from the parent's (a fine-tune: on the pump station a refit takes a fraction of the first
+training, see ``bench/feedback.py``), and the threshold's rule is fitted anew on the new normal
+rows, so a dismissed shift becomes the channel's new reference from its start.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .events import event_key, event_spans
+from .reviews import REVIEW_STATUSES, STATUS_LABELS
+
+__all__ = ["DECISION_COLUMNS", "DecisionError", "Refit", "decided_rows", "lineage", "queue_decisions", "read_decisions",
+           "refit"]
+
+#: the columns a decisions file needs; ``reviewer``, ``reviewed_at``, ``tags``, ``note`` and
+#: ``data_fingerprint`` are read when present
+DECISION_COLUMNS = ("start_row", "end_row", "status")
+#: a refit version's threshold margin (see :func:`refit`)
+REFIT_MARGIN = 1.0
+#: what a refit does with each status
+USES = {"dismissed": "normal", "confirmed": "anomalous", "open": "ignored", "follow_up": "ignored"}
+
+
+class DecisionError(ValueError):
+    """Decisions that cannot teach the model: a missing column, an unknown status, rows outside the
+    data, or decisions made on other data. Nothing is written when it is raised."""
+
+
+def read_decisions(source, n_rows: int, *, data_fingerprint: str | None = None) -> pd.DataFrame:
+    """Operators' decisions as a checked frame, one row per event.
+
+    Parameters
+    ----------
+    source : str, Path, bytes or DataFrame
+        The Review page's export or an events file with a ``status`` column (CSV).
+    n_rows : int
+        Rows of the data the decisions are applied to.
+    data_fingerprint : str, optional
+        That data's fingerprint (``SensorData.fingerprint``, the review store's key); a file that
+        carries a ``data_fingerprint`` column (the Review page's export does) must match it.
+
+    Returns
+    -------
+    decisions : DataFrame
+        ``start_row``, ``end_row``, ``status`` and the optional columns present, sorted by row.
+
+    Raises
+    ------
+    DecisionError
+        Naming the problem: a missing column, an unknown status, rows outside the data, decisions
+        made on other data.
+    """
+    frame = _frame(source)
+    missing = [c for c in DECISION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DecisionError(f"the decisions need columns {list(DECISION_COLUMNS)}; missing {missing} "
+                            f"(it has {[str(c) for c in frame.columns][:12]})")
+    frame = frame.copy()
+    labels = {label: status for status, label in STATUS_LABELS.items()}  # the Review page's export says labels
+    frame["status"] = frame["status"].fillna("open").astype(str).str.strip().str.lower().replace(labels)
+    unknown = sorted(set(frame["status"]) - set(REVIEW_STATUSES))
+    if unknown:
+        raise DecisionError(f"unknown status {unknown[0]!r} in the decisions; a status is one of {list(REVIEW_STATUSES)} "
+                            f"(or the Review page's {list(STATUS_LABELS.values())})")
+    for column in ("start_row", "end_row"):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any() or (values % 1 != 0).any():
+            row = int(np.flatnonzero(values.isna() | (values % 1 != 0))[0])
+            raise DecisionError(f"{column} must be a whole row number; line {row + 2} has {frame[column].iloc[row]!r}")
+        frame[column] = values.astype(np.int64)
+    bad = (frame["start_row"] < 0) | (frame["end_row"] < frame["start_row"]) | (frame["end_row"] >= n_rows)
+    if bad.any():
+        first = frame[bad].iloc[0]
+        raise DecisionError(f"the decision on rows {first['start_row']}-{first['end_row']} lies outside the data's "
+                            f"{n_rows} rows (0 to {n_rows - 1}): were the decisions made on other data?")
+    if data_fingerprint is not None and "data_fingerprint" in frame.columns:
+        other = sorted(set(frame["data_fingerprint"].dropna().astype(str)) - {data_fingerprint})
+        if other:
+            raise DecisionError(f"the decisions were made on other data (fingerprint {other[0]}, this data's is "
+                                f"{data_fingerprint})")
+    return frame.sort_values(["start_row", "end_row"], kind="stable").reset_index(drop=True)
+
+
+def queue_decisions(queue: pd.DataFrame) -> pd.DataFrame:
+    """The decisions a refit can use from a review queue (:meth:`ReviewStore.queue`): the events
+    dismissed or confirmed under the queue's own model (a stale decision, taken under another
+    model on an overlapping span, is shown there but not used), as :func:`read_decisions` returns
+    them, with ``reviewer``, ``reviewed_at`` and ``tags``."""
+    own = queue[queue["status"].isin(["dismissed", "confirmed"]) & ~queue["stale"].astype(bool)]
+    frame = pd.DataFrame({"start_row": own["start"].astype(np.int64), "end_row": own["end"].astype(np.int64),
+                          "status": own["status"].astype(str), "reviewer": own["reviewer"],
+                          "reviewed_at": own["reviewed_at"], "tags": own["tags"]})
+    return frame.sort_values(["start_row", "end_row"], kind="stable").reset_index(drop=True)
+
+
+def decided_rows(decisions: pd.DataFrame, n_rows: int, status: str) -> np.ndarray:
+    """A mask of the rows of the events decided ``status``."""
+    mask = np.zeros(n_rows, dtype=bool)
+    for a, b in decisions.loc[decisions["status"] == status, ["start_row", "end_row"]].itertuples(index=False):
+        mask[a : b + 1] = True
+    return mask
+
+
+@dataclass
+class Refit:
+    """A new model version from decisions, with what it does on the data the decisions were
+    made on (the parent's figures beside it)."""
+
+    detector: object
+    parent_id: str
+    decisions: pd.DataFrame  # the decisions used (dismissed and confirmed)
+    until: int  # the rows learned from lie before this row
+    normal_rows: int  # rows the new version learned from
+    flagged_before: float  # share of the data's rows the parent flags
+    flagged_after: float
+    confirmed_before: int  # confirmed events the parent flags (any row)
+    confirmed_after: int
+    dismissed_before: float  # share of the dismissed events' rows the parent flags
+    dismissed_after: float
+    seconds: float  # the fine-tune and the new statistics and threshold (AutoencoderDetector.refine)
+    epochs: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_confirmed(self) -> int:
+        return int((self.decisions["status"] == "confirmed").sum())
+
+    @property
+    def n_dismissed(self) -> int:
+        return int((self.decisions["status"] == "dismissed").sum())
+
+    def summary(self) -> str:
+        """One line: what was used and what changed."""
+        return (f"{self.n_dismissed} dismissed and {self.n_confirmed} confirmed event(s) used, learned from "
+                f"{self.normal_rows:,} rows before row {self.until:,} in {self.epochs} epoch(s), {self.seconds:.1f} s; "
+                f"flagged {self.flagged_before:.2%} -> {self.flagged_after:.2%} of the rows; confirmed events "
+                f"flagged {self.confirmed_before} -> {self.confirmed_after} of {self.n_confirmed}; dismissed events' rows "
+                f"flagged {self.dismissed_before:.0%} -> {self.dismissed_after:.0%}")
+
+
+def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epochs: int | None = None,
+          margin: float | None = None, progress=None, stop=None) -> Refit:
+    """A new model version taught by ``decisions`` on ``X`` (the data they were made on).
+
+    Parameters
+    ----------
+    detector : AutoencoderDetector
+        The parent, fitted on a series (``window`` set); it is not changed.
+    X : DataFrame or array, shape (n_rows, n_channels)
+        The data the decisions were made on.
+    decisions : DataFrame
+        From :func:`read_decisions`.
+    until : int, optional
+        Learn from the rows before this one (default: the end of the last decided event, what an
+        operator has looked at).
+    epochs : int, optional
+        See :meth:`AutoencoderDetector.refine`.
+    margin : float, optional
+        The new version's threshold margin (default 1: the margin stands for the tail a short
+        training period never shows, and the new version has learned the reviewed period too;
+        with the parent's 1.5, GECCO's refit with a month decided fell from F1 0.64 to 0.27, with 1
+        it rose to 0.66, ``bench/feedback.py``).
+
+    Returns
+    -------
+    refit : Refit
+        ``refit.detector`` is the new version; ``refit.warnings`` says what to check before
+        adopting it (confirmed events it no longer flags).
+
+    Raises
+    ------
+    DecisionError
+        No dismissed or confirmed decision; a decided event that holds no row the parent flags on
+        ``X`` (decisions made on other data).
+    """
+    if getattr(detector, "input_kind_", None) != "series":
+        raise DecisionError("a refit from decisions needs a model fitted on a series (window set)")
+    used = decisions[decisions["status"].isin(["dismissed", "confirmed"])].reset_index(drop=True)
+    if used.empty:
+        raise DecisionError("no event is dismissed or confirmed: nothing to learn from (open and follow_up are "
+                            "left alone)")
+    n = len(X)
+    scores = detector.anomaly_score(X)
+    flags = np.nan_to_num(scores, nan=-np.inf) > detector.threshold_
+    for a, b in used[["start_row", "end_row"]].itertuples(index=False):
+        if not flags[a : b + 1].any():
+            raise DecisionError(f"the model flags no row of the decided event {event_key(a, b)} in this data: "
+                                "were the decisions made on other data or by another model's threshold?")
+    until = int(used["end_row"].max()) + 1 if until is None else int(until)
+    if not 0 < until <= n:
+        raise DecisionError(f"until must be in 1..{n} (the data's rows), got {until}")
+    dismissed = decided_rows(used, n, "dismissed")
+    confirmed = decided_rows(used, n, "confirmed")
+    undecided = np.zeros(n, dtype=bool)  # flagged events nobody dismissed
+    for a, b in event_spans(flags, detector.event_gap_rows()):
+        if not dismissed[a : b + 1].all():
+            undecided[a : b + 1] = True
+    reach = detector.reach_rows
+    near_confirmed = np.convolve(confirmed, np.ones(2 * reach + 1), mode="same") > 0 if reach else confirmed
+    rows = np.arange(n)
+    normal = (rows < until) & (dismissed | ~undecided) & ~near_confirmed
+    started = time.perf_counter()
+    new = detector.refine(X, normal, epochs=epochs, progress=progress, stop=stop)
+    new.set_threshold(margin=REFIT_MARGIN if margin is None else margin)
+    seconds = time.perf_counter() - started
+    after = np.nan_to_num(new.anomaly_score(X), nan=-np.inf) > new.threshold_
+
+    spans = list(used.loc[used["status"] == "confirmed", ["start_row", "end_row"]].itertuples(index=False))
+    before_hits = sum(bool(flags[a : b + 1].any()) for a, b in spans)
+    after_hits = sum(bool(after[a : b + 1].any()) for a, b in spans)
+    out = Refit(detector=new, parent_id=detector.model_id_, decisions=used, until=until, normal_rows=int(normal.sum()),
+                flagged_before=float(flags.mean()), flagged_after=float(after.mean()), confirmed_before=before_hits,
+                confirmed_after=after_hits, dismissed_before=float(flags[dismissed].mean()),
+                dismissed_after=float(after[dismissed].mean()), seconds=seconds, epochs=len(new.history_.get("loss", [])))
+    if after_hits < before_hits:
+        out.warnings.append(f"the new version flags {after_hits} of the {len(spans)} confirmed events, the parent "
+                            f"{before_hits}: check them before adopting it")
+    return out
+
+
+def lineage(result: Refit, *, data_name: str, data_fingerprint: str, parent_dir=None) -> dict:
+    """What a refit model directory keeps of where it came from (``extra["lineage"]``): the parent,
+    the data, the decisions used with who made them and when, and what changed."""
+    columns = [c for c in ("start_row", "end_row", "status", "reviewer", "reviewed_at", "tags")
+               if c in result.decisions.columns]
+    decisions = result.decisions[columns].astype(object).where(result.decisions[columns].notna(), None)
+    return {
+        "parent": result.parent_id, "parent_dir": None if parent_dir is None else str(Path(parent_dir)),
+        "data": data_name, "data_fingerprint": data_fingerprint,
+        "refit_at": datetime.now(UTC).isoformat(timespec="seconds"), "until": result.until,
+        "normal_rows": result.normal_rows, "epochs": result.epochs, "seconds": round(result.seconds, 2),
+        "decisions": [{k: (str(v) if k in ("reviewed_at", "tags") and v is not None else v) for k, v in row.items()}
+                      for row in decisions.to_dict("records")],
+        "flagged_before": result.flagged_before, "flagged_after": result.flagged_after,
+        "confirmed_flagged_before": result.confirmed_before, "confirmed_flagged_after": result.confirmed_after,
+        "dismissed_rows_flagged_before": result.dismissed_before, "dismissed_rows_flagged_after": result.dismissed_after,
+    }
+
+
+def _frame(source) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source
+    try:
+        if isinstance(source, bytes):
+            return pd.read_csv(io.BytesIO(source))
+        return pd.read_csv(source)
+    except FileNotFoundError:
+        raise
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DecisionError(f"the decisions file is not a readable CSV: {str(exc).strip().splitlines()[0]}") from None

@@ -1,0 +1,134 @@
+"""Operators teach the model: decisions read and checked, a refit from them, ``aeviz refit``."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aeviz_core import AutoencoderDetector, load_detector, save_detector
+from aeviz_core.cli import main
+from aeviz_core.events import event_spans
+from aeviz_core.feedback import DecisionError, read_decisions, refit
+from tests.test_real_data import steady_plant
+
+PARAMS = dict(window=16, stride=2, latent_dim=3, epochs=20, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    """A plant whose flow steps down by four noise spreads at row 2000 and stays there, with a
+    spike on the pressure at row 1500; the model trained on the first 1,000 rows."""
+    X = steady_plant(n=4000)
+    X.loc[2000:, "flow"] -= 1.6
+    X.loc[1500:1503, "pressure"] += 1.0
+    det = AutoencoderDetector(**PARAMS).fit(X.iloc[:1000])
+    flags = det.anomaly_score(X) > det.threshold_
+    return X, det, event_spans(flags, det.event_gap_rows())
+
+
+def test_decisions_name_rows_and_status_and_are_checked():
+    events_file = pd.DataFrame({"event_id": ["3-5", "9-12"], "start_row": [3, 9], "end_row": [5, 12],
+                                "status": ["dismissed", "confirmed"]})
+    assert read_decisions(events_file, 20)["status"].tolist() == ["dismissed", "confirmed"]
+    export = events_file.assign(status=["false alarm", "confirmed anomaly"])  # the Review page's labels
+    assert read_decisions(export, 20)["status"].tolist() == ["dismissed", "confirmed"]
+    with pytest.raises(DecisionError, match=r"missing \['status'\]"):
+        read_decisions(events_file.drop(columns="status"), 20)
+    with pytest.raises(DecisionError, match="unknown status 'maybe'"):
+        read_decisions(events_file.assign(status=["maybe", "open"]), 20)
+    with pytest.raises(DecisionError, match="rows 9-12 lies outside the data's 10 rows"):
+        read_decisions(events_file, 10)
+    with pytest.raises(DecisionError, match="made on other data"):
+        read_decisions(events_file.assign(data_fingerprint="abc"), 20, data_fingerprint="def")
+    with pytest.raises(DecisionError, match="start_row must be a whole row number"):
+        read_decisions(events_file.assign(start_row=["3", "x"]), 20)
+
+
+def test_a_dismissed_lasting_change_becomes_the_new_normal_and_a_confirmed_fault_stays_flagged(shifted):
+    X, det, spans = shifted
+    shift = next((a, b) for a, b in spans if a <= 2010 <= b)
+    spike = next((a, b) for a, b in spans if a <= 1503 and b >= 1500)
+    assert shift[1] == len(X) - 1  # the parent flags the new level to the end
+    decisions = pd.DataFrame({"start_row": [spike[0], shift[0]], "end_row": [spike[1], shift[1]],
+                              "status": ["confirmed", "dismissed"], "reviewer": ["ana", "ana"]})
+    result = refit(det, X, read_decisions(decisions, len(X)))
+    new = result.detector
+    assert new is not det and new.model_id_ != det.model_id_ and result.parent_id == det.model_id_
+    after = new.anomaly_score(X) > new.threshold_
+    assert after[2100:].mean() < 0.02, after[2100:].mean()  # the dismissed shift is normal now
+    assert after[spike[0] : spike[1] + 1].any()  # the confirmed spike still flagged
+    assert result.confirmed_before == result.confirmed_after == 1 and not result.warnings
+    # the dismissed shift's rows: flagged by the parent, hardly any by the new version
+    assert result.dismissed_before > 0.9 and result.dismissed_after < 0.05, result.dismissed_after
+    assert f"dismissed events' rows flagged {result.dismissed_before:.0%} -> {result.dismissed_after:.0%}" in result.summary()
+    assert result.flagged_after < result.flagged_before
+    # a new recording at the new level: quiet; the parent, untouched, still flags it
+    later = steady_plant(n=1500, seed=3)
+    later["flow"] -= 1.6
+    assert (new.anomaly_score(later) > new.threshold_).mean() < 0.02
+    assert (det.anomaly_score(later) > det.threshold_).mean() > 0.9
+    # the refit fine-tunes from the parent's weights: fewer epochs than the first training
+    assert result.epochs <= max(5, det.training_plan().epochs // 12)
+    assert new.threshold_margin_ == 1.0
+
+
+def test_decisions_on_rows_the_model_does_not_flag_are_refused(shifted):
+    X, det, _ = shifted
+    decisions = read_decisions(pd.DataFrame({"start_row": [100], "end_row": [120], "status": ["dismissed"]}), len(X))
+    with pytest.raises(DecisionError, match="flags no row of the decided event 100-120"):
+        refit(det, X, decisions)
+    only_open = read_decisions(pd.DataFrame({"start_row": [2000], "end_row": [2100], "status": ["open"]}), len(X))
+    with pytest.raises(DecisionError, match="no event is dismissed or confirmed"):
+        refit(det, X, only_open)
+
+
+def test_aeviz_refit_writes_a_new_version_with_its_lineage_and_leaves_the_parent(shifted, tmp_path, capsys):
+    X, det, spans = shifted
+    data = tmp_path / "plant.csv"
+    X.assign(time=pd.date_range("2026-01-01", periods=len(X), freq="s")).to_csv(data, index=False)
+    parent = tmp_path / "parent"
+    assert main(["train", str(data), "--out", str(parent), "--window", "16", "--stride", "2", "--latent-dim", "3",
+                 "--epochs", "20", "--train-rows", "1000"]) == 0
+    assert main(["score", str(data), "--model", str(parent), "--out", str(tmp_path / "s.csv"),
+                 "--events", str(tmp_path / "events.csv")]) == 0
+    events = pd.read_csv(tmp_path / "events.csv")
+    events["status"] = np.where(events["start_row"] >= 1900, "dismissed", "open")
+    events.to_csv(tmp_path / "reviews.csv", index=False)
+    before = (parent / "aeviz.json").read_text()
+    assert main(["refit", str(parent), str(data), "--reviews", str(tmp_path / "reviews.csv"),
+                 "--out", str(tmp_path / "v2")]) == 0
+    err = capsys.readouterr().err
+    assert "dismissed" in err and "the parent" in err and "is unchanged" in err
+    assert (parent / "aeviz.json").read_text() == before  # the parent stays as it was, loadable
+    new, old = load_detector(tmp_path / "v2"), load_detector(parent)
+    lineage = new.saved_meta_["extra"]["lineage"]
+    assert lineage["parent"] == old.model_id_ and lineage["data"] == "plant.csv"
+    decided = [d for d in lineage["decisions"] if d["status"] == "dismissed"]
+    assert decided and all(d["start_row"] >= 1900 for d in decided)
+    assert (new.anomaly_score(X.iloc[2100:]) > new.threshold_).mean() < (old.anomaly_score(X.iloc[2100:])
+                                                                          > old.threshold_).mean()
+    # an unknown status, rows outside the data: one line, exit 2, nothing written
+    events.assign(status="maybe").to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["refit", str(parent), str(data), "--reviews", str(tmp_path / "bad.csv"),
+                 "--out", str(tmp_path / "v3")]) == 2
+    assert "unknown status 'maybe'" in capsys.readouterr().err and not (tmp_path / "v3").exists()
+    events.assign(end_row=len(X) + 5, status="dismissed").to_csv(tmp_path / "outside.csv", index=False)
+    assert main(["refit", str(parent), str(data), "--reviews", str(tmp_path / "outside.csv"),
+                 "--out", str(tmp_path / "v3")]) == 2
+    assert "outside the data" in capsys.readouterr().err and not (tmp_path / "v3").exists()
+    assert json.loads((parent / "aeviz.json").read_text())["model_id"] == old.model_id_
+
+
+def test_a_review_queue_gives_its_own_decisions_not_stale_or_open_ones():
+    from aeviz_core.feedback import queue_decisions
+
+    queue = pd.DataFrame({"start": [50, 10, 30, 70], "end": [60, 20, 40, 80],
+                          "status": ["dismissed", "confirmed", "dismissed", "open"],
+                          "stale": [False, False, True, False], "reviewer": ["ana", "ben", "cy", None],
+                          "reviewed_at": pd.to_datetime(["2026-12-01", "2026-12-02", "2026-12-03", None], utc=True),
+                          "tags": ["start-up", "", "", ""]})
+    decisions = queue_decisions(queue)
+    assert decisions[["start_row", "end_row", "status", "reviewer"]].values.tolist() == [
+        [10, 20, "confirmed", "ben"], [50, 60, "dismissed", "ana"]]
+    assert read_decisions(decisions, 100)["status"].tolist() == ["confirmed", "dismissed"]
