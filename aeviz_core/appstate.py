@@ -557,7 +557,7 @@ class RefitJob:
         self.decisions = decisions
         self.stop = threading.Event()
         self.history: list[dict] = []
-        self.epochs = int(max(5, detector.training_plan().epochs // 12))
+        self.epochs = int(detector.refine_epochs())
         self.result = None
         self.error: str | None = None
         self.finished: float | None = None

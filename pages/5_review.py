@@ -251,7 +251,7 @@ def teach_body(job, mine: bool, decisions: pd.DataFrame, n_dismissed: int, n_con
             f"it did not flag before row {until:,}, and its threshold is fitted anew on them. **{n_confirmed}** "
             "confirmed event(s) stay out of it and check the new version. Open and follow-up events are left "
             f"alone. A fine-tune from **{entry.name}**'s weights (at most "
-            f"{max(5, det.training_plan().epochs // 12)} epochs); {entry.name} itself is not changed.")
+            f"{det.refine_epochs()} epochs); {entry.name} itself is not changed.")
         st.button(f"Update the model with {len(decisions)} decision(s)", type="primary", icon=":material/school:",
                   key="review.refit", disabled=not len(decisions),
                   on_click=start_refit, args=(entry, in_use, X, decisions, fingerprint),

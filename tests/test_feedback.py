@@ -69,7 +69,7 @@ def test_a_dismissed_lasting_change_becomes_the_new_normal_and_a_confirmed_fault
     assert (new.anomaly_score(later) > new.threshold_).mean() < 0.02
     assert (det.anomaly_score(later) > det.threshold_).mean() > 0.9
     # the refit fine-tunes from the parent's weights: fewer epochs than the first training
-    assert result.epochs <= max(5, det.training_plan().epochs // 12)
+    assert result.epochs <= det.refine_epochs() == max(5, det.training_plan().epochs // 12)
     assert new.threshold_margin_ == 1.0
 
 
