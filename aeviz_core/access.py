@@ -46,7 +46,6 @@ ACTIONS: dict[str, str] = {
     "upload_data": "reviewer",  # replace the session's data with an uploaded table
     "upload_model": "admin",  # load a model zip
     "save_model": "admin",  # write a model into the shared model directory
-    "delete_model": "admin",
     "model_dir": "admin",  # point the session at another model directory
 }
 
@@ -60,7 +59,6 @@ _DOING = {
     "upload_data": "upload data",
     "upload_model": "upload a model",
     "save_model": "save a model",
-    "delete_model": "delete a model",
     "model_dir": "change the model directory",
 }
 
@@ -116,9 +114,10 @@ class Identity:
                    verified=user.get("email_verified", True) is not False)
 
     @property
-    def label(self) -> str:
-        """How pages name the person: the email (or typed name)."""
-        return self.email
+    def proof(self) -> dict[str, Any]:
+        """``verified``, ``provider`` and ``subject``, as the review store's writes take them
+        (``store.set_review(..., reviewer=who.email, **who.proof)``)."""
+        return {"verified": self.verified, "provider": self.provider, "subject": self.subject}
 
 
 @dataclass(frozen=True)
@@ -178,12 +177,16 @@ class AccessDenied(PermissionError):
         The session's role.
     identity : Identity or None
         Who asked; None when nobody is signed in.
+    reason : str, optional
+        Why nobody may write at all (a malformed role list), instead of the role's reason.
     """
 
-    def __init__(self, action: str, role: str, identity: Identity | None) -> None:
+    def __init__(self, action: str, role: str, identity: Identity | None, reason: str | None = None) -> None:
         self.action, self.role, self.identity = action, role, identity
         doing = _DOING.get(action, action)
-        if identity is None:
+        if reason is not None:
+            message = f"nobody may {doing}: {reason}"
+        elif identity is None:
             message = f"sign in to {doing}: this copy of aeviz records who decides"
         elif not identity.verified:
             message = (f"{identity.email} may not {doing}: the sign-in provider does not vouch for this "

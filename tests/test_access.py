@@ -70,13 +70,15 @@ def test_without_sign_in_everyone_may_write_under_a_typed_name():
     assert (ana.email, ana.subject, ana.provider, ana.verified) == ("ana", "", "", False)
     assert role_of(ana, local) == "admin"
     assert all(may(ana, local, action) for action in ACTIONS)
-    assert require(Identity.typed("anyone"), Roles(), "delete_model") == "admin"
+    assert require(Identity.typed("anyone"), Roles(), "upload_model") == "admin"
+    assert Identity.typed("ana").proof == {"verified": False, "provider": "", "subject": ""}
 
 
 def test_the_identity_of_st_user():
     ana = signed_in("ana@plant.example")
     assert (ana.email, ana.subject, ana.provider, ana.verified) == ("ana@plant.example", "sub-ana@plant.example",
                                                                     ISSUER, True)
+    assert ana.proof == {"verified": True, "provider": ISSUER, "subject": "sub-ana@plant.example"}
     # the [auth] provider's name when the claims carry no issuer
     named = Identity.from_user({"is_logged_in": True, "email": "a@b.example", "sub": "1", "provider": "google"})
     assert named.provider == "google"
