@@ -118,19 +118,27 @@ def sign_in_buttons(box=st, *, key: str) -> None:
                    on_click=st.login, args=() if provider is None else (provider,), icon=":material/login:")
 
 
-def read_only(why: str, *, key: str) -> None:
-    """The one line a page shows where its buttons would be, for a session that may not write:
-    why they are absent and, signed out, a sign-in button."""
+def read_only(why: str, *, action: str, key: str) -> None:
+    """The one line a page shows where its buttons would be, for a session that may not do
+    ``action``: why they are absent and, signed out, a sign-in button."""
+    from aeviz_core.access import ACTIONS
     from aeviz_core.review_views import as_text
 
+    needed = ACTIONS[action]
+    try:
+        roles()
+    except ValueError as exc:
+        st.error(f"Read-only: {why} is refused to everyone while the role lists in the app's secrets are "
+                 f"malformed ({as_text(str(exc))}).", icon=":material/lock:")
+        return
     who = signed_in()
     if who is None:
-        st.info(f"Read-only: {why} needs a signed-in reviewer. You can look at everything here.",
+        st.info(f"Read-only: {why} needs a signed-in {needed}. You can look at everything here.",
                 icon=":material/lock:")
         sign_in_buttons(key=key)
     else:
-        st.info(f"Read-only: {why} needs a role that {as_text(who.email)} does not have here "
-                "(an admin adds it to `[aeviz]` in the app's secrets). You can look at everything here.",
+        st.info(f"Read-only: {why} needs the {needed} role, which {as_text(who.email)} does not have here "
+                f"(an admin adds it to `[aeviz] {needed}s` in the app's secrets). You can look at everything here.",
                 icon=":material/lock:")
 
 

@@ -31,14 +31,13 @@ def sidebar(box) -> None:
     training), drawn into ``box``."""
     import app_support as S
     from aeviz_core import appstate as A
-    from aeviz_core.review_views import as_text
 
     S.account(box)
     ds = st.session_state[A.DATASET]
     with box:
         st.caption("Current data")
         what = f"{ds.n_items:,} images" if ds.is_images else f"{ds.n_items:,} rows x {len(ds.channel_names)} channels"
-        st.markdown(f"**{as_text(ds.name)}**  \n{what}")
+        st.markdown(f"**{ds.name}**  \n{what}")
         models = st.session_state[A.MODELS]
         fitting = S.compatible_models(ds)
         st.caption("Models")

@@ -313,7 +313,7 @@ def teach_body(job, mine: bool, decisions: pd.DataFrame, n_dismissed: int, n_con
     for warning in result.warnings:
         st.warning(f"Before adopting it: {warning}.", icon=":material/warning:")
     if not S.allowed("adopt"):
-        S.read_only("adopting a model version", key="review.adopt_sign_in")
+        S.read_only("adopting a model version", action="adopt", key="review.adopt_sign_in")
         st.button("Discard", key="review.discard", on_click=discard_refit)
         return
     a1, a2, _ = st.columns([2, 1.2, 3])
@@ -583,7 +583,7 @@ else:
 # decision first, so that the buttons stay in view
 version = int(row["version"])
 if not writes:
-    S.read_only("deciding, tagging, commenting and teaching the model", key="review.sign_in")
+    S.read_only("deciding, tagging, commenting and teaching the model", action="decide", key="review.sign_in")
 elif sign_in:
     st.caption(f"Deciding as **{R.as_text(S.signed_in().email)}**, signed in: every decision and comment is "
                "recorded with this verified email.")
