@@ -27,10 +27,12 @@ def pages() -> list:
 
 
 def sidebar(box) -> None:
-    """What the session holds (data, models, a running training), drawn into ``box``."""
+    """Who is signed in (with sign-in on) and what the session holds (data, models, a running
+    training), drawn into ``box``."""
     import app_support as S
     from aeviz_core import appstate as A
 
+    S.account(box)
     ds = st.session_state[A.DATASET]
     with box:
         st.caption("Current data")

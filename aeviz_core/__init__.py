@@ -75,6 +75,13 @@ _EXPORTS = {
     "ReviewConflictError": "reviews",
     "ReviewStore": "reviews",
     "resolve_db_url": "reviews",
+    # who may write (sign-in roles)
+    "AccessDenied": "access",
+    "Identity": "access",
+    "Roles": "access",
+    "may": "access",
+    "require": "access",
+    "role_of": "access",
     "mnist_cached": "data",
     # scoring large archives
     "iter_sensor_chunks": "streaming",

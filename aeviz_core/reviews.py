@@ -43,6 +43,17 @@ migrated when a store opens them, in one transaction.
 4. ``event_signatures`` keeps each queue's event looks.
 5. ``model_versions`` records each model version a refit made from decisions: its parent, the
    data, who made it and the decisions it used.
+6. Who wrote is recorded with whether a sign-in proved it, by which provider and the provider's
+   subject (``*_verified``, ``*_provider``, ``*_subject`` beside ``reviews.reviewer``,
+   ``review_audit.reviewer``, ``review_comments.author`` and ``model_versions.created_by``);
+   every earlier row is an unverified name.
+
+Who wrote
+---------
+A name is what the caller passes (``reviewer``, ``author``, ``by``). With sign-in on, the app
+passes the signed-in email with ``verified=True``, the provider (the ID token's issuer) and the
+subject (its ``sub``); a name typed in a local run is stored unverified, as is every row written
+before schema 6. The store records; it does not decide who may write (:mod:`aeviz_core.access`).
 
 Tags and comments
 -----------------
@@ -67,6 +78,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -81,6 +93,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
+    false,
     func,
     insert,
     inspect,
@@ -125,7 +138,7 @@ COMMON_TAGS: tuple[str, ...] = ("sensor fault", "process change", "maintenance",
 TAG_CHARS = 40  # the longest tag kept
 COMMENT_CHARS = 4000  # the longest comment kept
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 DB_URL_ENV = "AEVIZ_DB_URL"
 DB_PATH_ENV = "AEVIZ_DB_PATH"
@@ -182,6 +195,16 @@ _meta = Table(
 )
 
 
+def _who(prefix: str) -> list[Column]:
+    """Whether a sign-in proved the name in ``prefix`` (``reviewer``, ``author``, ``created_by``),
+    the provider that did (its issuer) and the person's id there (the ID token's ``sub``)."""
+    return [
+        Column(f"{prefix}_verified", Boolean, nullable=False, server_default=false()),
+        Column(f"{prefix}_provider", String(255), nullable=False, server_default=""),
+        Column(f"{prefix}_subject", String(255), nullable=False, server_default=""),
+    ]
+
+
 def _event_key() -> list[Column]:
     """The key of one event under one model: the columns a review and an event's look share."""
     return [
@@ -206,6 +229,7 @@ _reviews = Table(
     Column("top_channels", Text),
     Column("version", Integer, nullable=False, server_default=text("0")),
     Column("tags", Text, nullable=False, server_default=""),
+    *_who("reviewer"),
     Index("ix_reviews_fingerprint_span", "data_fingerprint", "start_row"),
 )
 
@@ -226,6 +250,7 @@ _audit = Table(
     Column("version", Integer),
     Column("old_tags", Text),
     Column("new_tags", Text),
+    *_who("reviewer"),
     Index("ix_review_audit_event", "data_fingerprint", "model_id"),
 )
 
@@ -240,6 +265,7 @@ _comments = Table(
     Column("author", String(255), nullable=False),
     Column("posted_at", _UTCDateTime(), nullable=False),
     Column("body", Text, nullable=False),
+    *_who("author"),
     Index("ix_review_comments_event", "data_fingerprint", "start_row", "end_row"),
 )
 
@@ -264,10 +290,44 @@ _versions = Table(
     Column("created_at", _UTCDateTime(), nullable=False),
     Column("created_by", String(255), nullable=False),
     Column("decisions", Text, nullable=False),
+    *_who("created_by"),
 )
 
-# Migrations are frozen SQL, not derived from the tables above, which describe
-# only the current schema. Key: the version each migration starts from.
+
+
+def _comments_v3() -> Table:
+    """``review_comments`` as schema 3 created it (schema 6 added who wrote)."""
+    return Table(
+        "review_comments",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("model_id", String(255), nullable=False),
+        Column("data_fingerprint", String(255), nullable=False),
+        Column("start_row", Integer, nullable=False),
+        Column("end_row", Integer, nullable=False),
+        Column("author", String(255), nullable=False),
+        Column("posted_at", _UTCDateTime(), nullable=False),
+        Column("body", Text, nullable=False),
+        Index("ix_review_comments_event", "data_fingerprint", "start_row", "end_row"),
+    )
+
+
+def _versions_v5() -> Table:
+    """``model_versions`` as schema 5 created it (schema 6 added who wrote)."""
+    return Table(
+        "model_versions",
+        MetaData(),
+        Column("model_id", String(255), primary_key=True),
+        Column("parent_model_id", String(255), nullable=False),
+        Column("data_fingerprint", String(255), nullable=False),
+        Column("created_at", _UTCDateTime(), nullable=False),
+        Column("created_by", String(255), nullable=False),
+        Column("decisions", Text, nullable=False),
+    )
+
+
+# Migrations are frozen SQL (or frozen tables), not derived from the tables above, which
+# describe only the current schema. Key: the version each migration starts from.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         "ALTER TABLE reviews ADD COLUMN start_time VARCHAR(64)",
@@ -287,16 +347,24 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE reviews ADD COLUMN tags TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE review_audit ADD COLUMN old_tags TEXT",
         "ALTER TABLE review_audit ADD COLUMN new_tags TEXT",
-        # a new table, created as schema 3 defines it (freeze it here if it ever changes)
-        lambda conn: _comments.create(conn),
+        # a new table, created as schema 3 defined it
+        lambda conn: _comments_v3().create(conn),
     ),
     3: (
         # a new table, created as schema 4 defines it (freeze it here if it ever changes)
         lambda conn: _signatures.create(conn),
     ),
     4: (
-        # a new table, created as schema 5 defines it (freeze it here if it ever changes)
-        lambda conn: _versions.create(conn),
+        # a new table, created as schema 5 defined it
+        lambda conn: _versions_v5().create(conn),
+    ),
+    5: tuple(
+        # who wrote: every row so far holds a typed, unverified name
+        f"ALTER TABLE {table} ADD COLUMN {prefix}_{column}"
+        for table, prefix in (("reviews", "reviewer"), ("review_audit", "reviewer"),
+                              ("review_comments", "author"), ("model_versions", "created_by"))
+        for column in ("verified BOOLEAN NOT NULL DEFAULT FALSE", "provider VARCHAR(255) NOT NULL DEFAULT ''",
+                       "subject VARCHAR(255) NOT NULL DEFAULT ''")
     ),
 }
 
@@ -323,6 +391,11 @@ class Review:
         Number of changes so far; 0 for an event nobody has reviewed.
     tags : tuple of str
         Normalised and sorted (:func:`normalize_tags`).
+    verified : bool
+        Whether a sign-in proved ``reviewer`` (False for a typed name).
+    provider, subject : str
+        The provider that proved it (its issuer) and the person's id there; empty when
+        unverified.
     """
 
     model_id: str
@@ -335,16 +408,23 @@ class Review:
     reviewed_at: datetime | None
     version: int
     tags: tuple[str, ...] = ()
+    verified: bool = False
+    provider: str = ""
+    subject: str = ""
 
 
 @dataclass(frozen=True)
 class Comment:
-    """One comment of an event's thread."""
+    """One comment of an event's thread (``verified``, ``provider``, ``subject``: as for
+    :class:`Review`, of its author)."""
 
     id: int
     author: str
     posted_at: datetime
     body: str
+    verified: bool = False
+    provider: str = ""
+    subject: str = ""
 
 
 class ReviewConflictError(Exception):
@@ -708,8 +788,13 @@ class ReviewStore:
         return pd.concat([frame, looks], axis=1)
 
     def add_comment(self, model_id: str, data_fingerprint: str, start: int, end: int, *,
-                    author: str, body: str) -> Comment:
+                    author: str, body: str, verified: bool = False, provider: str = "",
+                    subject: str = "") -> Comment:
         """Append a comment to the thread of one event (its span on this data).
+
+        ``verified``, ``provider`` and ``subject`` say whether a sign-in proved ``author``, the
+        provider that did and the person's id there (see *Who wrote* above); by default the
+        author is an unverified name.
 
         Raises
         ------
@@ -726,21 +811,24 @@ class ReviewStore:
         if len(body) > COMMENT_CHARS:
             raise ValueError(f"a comment holds at most {COMMENT_CHARS} characters, got {len(body)}")
         posted = datetime.now(UTC)
+        who = _who_values("author", verified, provider, subject)
 
         def work(conn: Connection) -> Comment:
             new_id = conn.execute(insert(_comments).values(
                 model_id=model_id, data_fingerprint=data_fingerprint, start_row=start, end_row=end,
-                author=author.strip(), posted_at=posted, body=body)).inserted_primary_key[0]
-            return Comment(int(new_id), author.strip(), posted, body)
+                author=author.strip(), posted_at=posted, body=body, **who)).inserted_primary_key[0]
+            return Comment(int(new_id), author.strip(), posted, body, *who.values())
 
         return self._run(work, write=True)
 
     def comments(self, data_fingerprint: str, start: int, end: int) -> pd.DataFrame:
         """The thread of one event's span on this data (under any model), oldest first: columns
-        ``id``, ``model_id``, ``author``, ``posted_at`` (UTC) and ``body``."""
+        ``id``, ``model_id``, ``author``, ``posted_at`` (UTC), ``body`` and ``author_verified``,
+        ``author_provider``, ``author_subject``."""
         start, end = _check_span(start, end)
         query = (select(_comments.c.id, _comments.c.model_id, _comments.c.author, _comments.c.posted_at,
-                        _comments.c.body)
+                        _comments.c.body, _comments.c.author_verified, _comments.c.author_provider,
+                        _comments.c.author_subject)
                  .where(_comments.c.data_fingerprint == data_fingerprint, _comments.c.start_row == start,
                         _comments.c.end_row == end)
                  .order_by(_comments.c.id))
@@ -751,6 +839,7 @@ class ReviewStore:
 
         frame = self._run(work, write=False)
         frame["posted_at"] = pd.to_datetime(frame["posted_at"], utc=True)
+        frame["author_verified"] = frame["author_verified"].astype(bool)
         return frame
 
     def comment_threads(self, data_fingerprint: str) -> dict[tuple[int, int], str]:
@@ -803,6 +892,9 @@ class ReviewStore:
         note: str = "",
         tags: Iterable[str] | None = None,
         expected_version: int | None = None,
+        verified: bool = False,
+        provider: str = "",
+        subject: str = "",
     ) -> Review:
         """Record a decision, with its audit row, in one transaction.
 
@@ -824,6 +916,12 @@ class ReviewStore:
             The version the caller saw (``0`` for an event never reviewed).
             If the review has moved on, nothing is written and
             :class:`ReviewConflictError` is raised. ``None``: last write wins.
+        verified : bool
+            Whether a sign-in proved ``reviewer`` (the app passes True with sign-in on); False
+            records a typed, unchecked name.
+        provider, subject : str
+            The provider that proved it (its issuer) and the person's id there (the ID token's
+            ``sub``).
 
         Returns
         -------
@@ -844,6 +942,7 @@ class ReviewStore:
         if expected_version is not None and expected_version < 0:
             raise ValueError(f"expected_version must be >= 0, got {expected_version}")
         new_tags = None if tags is None else normalize_tags(tags)
+        who = _who_values("reviewer", verified, provider, subject)
 
         def work(conn: Connection) -> Review:
             stored = _read_review(conn, model_id, data_fingerprint, start, end)
@@ -863,6 +962,7 @@ class ReviewStore:
                 datetime.now(UTC),
                 old.version + 1,
                 old.tags if new_tags is None else new_tags,
+                *who.values(),
             )
             decision = {
                 "status": new.status,
@@ -871,6 +971,7 @@ class ReviewStore:
                 "reviewed_at": new.reviewed_at,
                 "version": new.version,
                 "tags": _tag_text(new.tags),
+                **who,
             }
             key = {
                 "model_id": model_id,
@@ -903,6 +1004,7 @@ class ReviewStore:
                     version=new.version,
                     old_tags=_tag_text(old.tags),
                     new_tags=_tag_text(new.tags),
+                    **who,
                 )
             )
             return new
@@ -926,8 +1028,11 @@ class ReviewStore:
             ``data_fingerprint``, ``start``, ``end``, ``old_status``,
             ``new_status``, ``old_note``, ``new_note``, ``version`` (the
             review's version after the change), ``old_tags`` and ``new_tags``
-            (comma-separated). Changes recorded by schema version 1 have no
-            notes or version, those before version 3 no tags.
+            (comma-separated), ``reviewer_verified`` (bool: a sign-in proved
+            the reviewer), ``reviewer_provider`` and ``reviewer_subject``.
+            Changes recorded by schema version 1 have no notes or version,
+            those before version 3 no tags, those before version 6 are
+            unverified.
         """
         query = select(
             _audit.c.id,
@@ -944,6 +1049,9 @@ class ReviewStore:
             _audit.c.version,
             _audit.c.old_tags,
             _audit.c.new_tags,
+            _audit.c.reviewer_verified,
+            _audit.c.reviewer_provider,
+            _audit.c.reviewer_subject,
         ).order_by(_audit.c.id)
         if model_id is not None:
             query = query.where(_audit.c.model_id == model_id)
@@ -957,6 +1065,7 @@ class ReviewStore:
         frame = self._run(work, write=False)
         frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
         frame["version"] = frame["version"].astype("Int64")
+        frame["reviewer_verified"] = frame["reviewer_verified"].astype(bool)
         return frame
 
     @staticmethod
@@ -1043,7 +1152,8 @@ class ReviewStore:
         return queue.to_csv(index=False).encode("utf-8")
 
     def record_version(self, model_id: str, parent_model_id: str, data_fingerprint: str,
-                       decisions: pd.DataFrame, *, by: str) -> int:
+                       decisions: pd.DataFrame, *, by: str, verified: bool = False, provider: str = "",
+                       subject: str = "") -> int:
         """Record a model version a refit made (:func:`aeviz_core.feedback.refit`) and carry the
         parent's decisions on this data over to it, so its review queue keeps them.
 
@@ -1053,6 +1163,10 @@ class ReviewStore:
         row keeps the decisions the refit used (``decisions``: ``start_row``, ``end_row``,
         ``status`` and, when present, ``reviewer`` and ``reviewed_at``). Returns the number of
         decisions carried. Recording the same version again changes nothing.
+
+        ``verified``, ``provider`` and ``subject`` say whether a sign-in proved ``by`` (see *Who
+        wrote* above); they go with the version's row and the carrying audit rows, while each
+        carried decision keeps its own reviewer's.
         """
         used = [
             {key: (None if pd.isna(value) else (str(value) if key == "reviewed_at" else value))
@@ -1063,27 +1177,30 @@ class ReviewStore:
         for row in used:
             row["start_row"], row["end_row"] = int(row["start_row"]), int(row["end_row"])
         now = datetime.now(UTC)
+        who = _who_values("created_by", verified, provider, subject)
+        carrier = _who_values("reviewer", verified, provider, subject)
 
         def work(conn: Connection) -> int:
             if conn.scalar(select(func.count()).select_from(_versions).where(_versions.c.model_id == model_id)):
                 return 0
             conn.execute(insert(_versions).values(model_id=model_id, parent_model_id=parent_model_id,
                                                   data_fingerprint=data_fingerprint, created_at=now,
-                                                  created_by=by, decisions=json.dumps(used)))
+                                                  created_by=by, decisions=json.dumps(used), **who))
             decided = conn.execute(select(_reviews).where(
                 _reviews.c.model_id == parent_model_id, _reviews.c.data_fingerprint == data_fingerprint,
                 _reviews.c.version > 0)).mappings().all()
             carried = 0
             for row in decided:
                 values = {k: row[k] for k in ("start_row", "end_row", "status", "note", "reviewer", "reviewed_at",
-                                              "start_time", "end_time", "peak_score", "top_channels", "tags")}
+                                              "start_time", "end_time", "peak_score", "top_channels", "tags",
+                                              "reviewer_verified", "reviewer_provider", "reviewer_subject")}
                 conn.execute(insert(_reviews).values(model_id=model_id, data_fingerprint=data_fingerprint,
                                                      version=1, **values))
                 conn.execute(insert(_audit).values(
                     changed_at=now, reviewer=f"carried by {by} from {parent_model_id}", model_id=model_id,
                     data_fingerprint=data_fingerprint, start_row=row["start_row"], end_row=row["end_row"],
                     old_status="open", new_status=row["status"], old_note="", new_note=row["note"], version=1,
-                    old_tags="", new_tags=row["tags"]))
+                    old_tags="", new_tags=row["tags"], **carrier))
                 carried += 1
             return carried
 
@@ -1092,7 +1209,8 @@ class ReviewStore:
     def versions(self, data_fingerprint: str | None = None) -> pd.DataFrame:
         """The model versions refits made (on ``data_fingerprint``, or all), oldest first:
         ``model_id``, ``parent_model_id``, ``data_fingerprint``, ``created_at`` (UTC),
-        ``created_by`` and ``decisions`` (the list of decisions each used)."""
+        ``created_by``, ``decisions`` (the list of decisions each used) and ``created_by_verified``,
+        ``created_by_provider``, ``created_by_subject``."""
         query = select(_versions).order_by(_versions.c.created_at)
         if data_fingerprint is not None:
             query = query.where(_versions.c.data_fingerprint == data_fingerprint)
@@ -1101,6 +1219,7 @@ class ReviewStore:
             rows = conn.execute(query).mappings().all()
             frame = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in _versions.columns])
             frame["decisions"] = [json.loads(d) for d in frame["decisions"]]
+            frame["created_by_verified"] = frame["created_by_verified"].astype(bool)
             return frame
 
         return self._run(work, write=False)
@@ -1202,6 +1321,12 @@ def _ensure_schema(conn: Connection) -> None:
     )
 
 
+def _who_values(prefix: str, verified: bool, provider: str, subject: str) -> dict[str, Any]:
+    """The ``prefix_verified``, ``_provider`` and ``_subject`` columns' values (see :func:`_who`)."""
+    return {f"{prefix}_verified": bool(verified), f"{prefix}_provider": str(provider or "")[:255],
+            f"{prefix}_subject": str(subject or "")[:255]}
+
+
 def _key_clause(model_id: str, data_fingerprint: str, start: int, end: int) -> Any:
     return and_(
         _reviews.c.model_id == model_id,
@@ -1222,11 +1347,16 @@ def _read_review(
             _reviews.c.reviewed_at,
             _reviews.c.version,
             _reviews.c.tags,
+            _reviews.c.reviewer_verified,
+            _reviews.c.reviewer_provider,
+            _reviews.c.reviewer_subject,
         ).where(_key_clause(model_id, data_fingerprint, start, end))
     ).one_or_none()
     if row is None:
         return None
-    return Review(model_id, data_fingerprint, start, end, *row[:-1], parse_tags(row[-1]))
+    *decision, tags, verified, provider, subject = row
+    return Review(model_id, data_fingerprint, start, end, *decision, parse_tags(tags), bool(verified),
+                  provider, subject)
 
 
 def _stored_reviews(conn: Connection, data_fingerprint: str) -> pd.DataFrame:

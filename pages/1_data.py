@@ -1,4 +1,8 @@
-"""Data: choose a sample or upload a table, preview it, see the channels and labelled anomalies."""
+"""Data: choose a sample or upload a table, preview it, see the channels and labelled anomalies.
+
+With sign-in on, uploading a table (it replaces the session's data) needs a reviewer: the check is
+made where the upload replaces the data, with ``st.user`` as it is then.
+"""
 
 import numpy as np
 import pandas as pd
@@ -6,6 +10,8 @@ import streamlit as st
 
 import app_support as S
 from aeviz_core import DataError, DatasetUnavailableError, charts, mnist_cached
+from aeviz_core.access import AccessDenied
+from aeviz_core.review_views import as_text
 
 st.title("Data")
 
@@ -20,10 +26,17 @@ if "data.source" not in st.session_state:
     st.session_state["data.source"] = current
 source = st.radio("Data", choices, format_func=labels.get, key="data.source", horizontal=True)
 
-if source == "upload":
-    up = st.file_uploader("Sensor table (CSV, TSV or Parquet, up to 50 MB): one column per channel, optional time "
+limit_mb = int(st.get_option("server.maxUploadSize"))
+if source == "upload" and not S.allowed("upload_data"):
+    S.read_only("uploading data", action="upload_data", key="data.sign_in")
+    st.caption("Until then the app keeps the current data; the bundled samples stay open to everyone.")
+elif source == "upload":
+    up = st.file_uploader("Sensor table (CSV, TSV or Parquet): one column per channel, optional time "
                           "and label columns (anomaly, fault_type...)",
                           type=["csv", "tsv", "txt", "parquet", "pq"], key="data.upload")
+    st.caption(f"Files up to **{limit_mb} MB** (`server.maxUploadSize` in `.streamlit/config.toml`): a CSV takes "
+               "several times its size in memory once read. Larger archives are scored with `aeviz score` "
+               "(docs/cli.md).")
     with st.expander("Reading options"):
         sep_name = st.selectbox("Separator", ["detect", "comma", "semicolon", "tab"], key="data.sep")
         time_col = st.text_input("Time column (empty: detect)", key="data.time_col").strip()
@@ -49,8 +62,13 @@ if source == "upload":
                        f"The app keeps the current data ({ds.name}).")
         else:
             if loaded.source != ds.source:
-                S.set_dataset(loaded)
-                ds = loaded
+                try:  # asked where the data is replaced, with st.user as it is now
+                    S.writer("upload_data")
+                except AccessDenied as exc:
+                    st.warning(f"The data was not replaced: {as_text(str(exc))}.", icon=":material/lock:")
+                else:
+                    S.set_dataset(loaded)
+                    ds = loaded
     elif not ds.source.startswith("upload:"):
         st.info("Choose a file to upload; until then the app keeps the current data.")
 elif ds.source != f"sample:{source}":

@@ -1,5 +1,11 @@
 """Train: a form for the model and its settings; training runs in the background with a
-live loss curve and a Stop button; trained models are listed, saved, loaded and downloaded."""
+live loss curve and a Stop button; trained models are listed, saved, loaded and downloaded.
+
+Training and loading a saved model change this session only. With sign-in on, what reaches
+other sessions or the server's disk needs an admin: saving into the model directory, choosing
+another directory, and uploading a model zip (loaded with ``safe_mode``); each is checked where it
+writes, with ``st.user`` as it is then.
+"""
 
 import time
 from pathlib import Path
@@ -10,6 +16,8 @@ import streamlit as st
 import app_support as S
 from aeviz_core import appstate as A
 from aeviz_core import charts
+from aeviz_core.access import AccessDenied
+from aeviz_core.review_views import as_text
 from aeviz_core.settings import MODEL_KINDS, SERIES_SCORES
 
 st.title("Train")
@@ -168,13 +176,18 @@ else:
     entry = models[name]
     c1, c2 = st.columns(2)
     with c1:
-        if st.button("Save to the model directory", key="train.save", icon=":material/save:"):
+        if not S.allowed("save_model"):
+            st.caption("Saving into the shared model directory needs an admin; *Download as zip* keeps a copy.")
+        elif st.button("Save to the model directory", key="train.save", icon=":material/save:"):
             from aeviz_core import save_detector
 
             target = Path(state[A.MODEL_DIR]) / S.safe_dir_name(entry.name)
             try:
+                S.writer("save_model")
                 save_detector(entry.detector, target, extra=entry.save_extra())
                 st.success(f"Saved to `{target}`")
+            except AccessDenied as exc:
+                st.warning(f"Not saved: {as_text(str(exc))}.", icon=":material/lock:")
             except OSError as exc:
                 st.error(f"Could not save to {target}: {exc.strerror or exc}")
     with c2:
@@ -186,7 +199,15 @@ else:
 
 # ------------------------------------------------------------------ load
 st.subheader("Load a model")
-state[A.MODEL_DIR] = st.text_input("Model directory", state[A.MODEL_DIR], key="train.model_dir")
+admin = S.allowed("upload_model")
+typed_dir = st.text_input("Model directory", state[A.MODEL_DIR], key="train.model_dir", disabled=not admin,
+                          help=None if admin else "Set by the app (choosing another needs an admin).")
+if typed_dir != state[A.MODEL_DIR]:
+    try:  # another folder of the server: asked with st.user as it is now
+        S.writer("model_dir")
+        state[A.MODEL_DIR] = typed_dir
+    except AccessDenied as exc:
+        st.warning(f"The model directory stays `{state[A.MODEL_DIR]}`: {as_text(str(exc))}.", icon=":material/lock:")
 saved = S.saved_models(state[A.MODEL_DIR])
 c1, c2 = st.columns(2)
 with c1:
@@ -205,14 +226,22 @@ with c1:
     else:
         st.caption("No saved model in this directory yet.")
 with c2:
-    up = st.file_uploader("Or upload a model zip", type=["zip"], key="train.upload_zip")
+    if not admin:
+        S.read_only("uploading a model", action="upload_model", key="train.sign_in")
+        up = None
+    else:
+        up = st.file_uploader("Or upload a model zip", type=["zip"], key="train.upload_zip",
+                              help="Loaded in safe mode: a zip that holds code is refused.")
     if up is not None and st.button("Load the zip", key="train.load_zip"):
         from aeviz_core import UnsafeModelError, load_detector_zip
 
         try:
+            S.writer("upload_model")
             det = load_detector_zip(up.getvalue(), S.upload_dir(state[A.MODEL_DIR]))
+        except AccessDenied as exc:
+            st.warning(f"The model was not loaded: {as_text(str(exc))}.", icon=":material/lock:")
         except (UnsafeModelError, OSError, ValueError) as exc:
-            st.error(f"Could not load {up.name}: {exc}")
+            st.error(f"Could not load {as_text(up.name)}: {as_text(str(exc))}")
         else:
             S.add_model(A.ModelEntry.from_saved(det, Path(up.name).stem))
             st.rerun()

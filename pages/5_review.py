@@ -18,6 +18,12 @@ shown once) and ``review.name`` (the reviewer's name, kept across pages).
 
 Each decision carries tags (common ones and the operator's own) and each event a
 comment thread, both in the store; the queue filters and exports by tag.
+
+Who decides: with sign-in on (``[auth]`` in the secrets), every write (a decision, applying a
+similar one, a comment, teaching the model, adopting it) is made by the signed-in user of
+``st.user``, read when the write happens, and needs a role (``[aeviz] reviewers``); others see
+the page read-only. Without sign-in, the name typed in ``review.reviewer`` decides, unchecked and
+stored as unverified.
 """
 
 import time
@@ -39,6 +45,7 @@ from aeviz_core import (
 )
 from aeviz_core import appstate as A
 from aeviz_core import review_views as R
+from aeviz_core.access import AccessDenied, Identity
 from aeviz_core.explain import LIKE_DISTANCE, like_decided, nearest_events, nearest_signatures
 from aeviz_core.feedback import queue_decisions
 from aeviz_core.reviews import parse_tags
@@ -85,15 +92,23 @@ def open_clicked_row(table_key: str, keys: list) -> None:
         st.session_state["review.open"] = keys[rows[0]]
 
 
-def reviewer_name(before: str = "saving", why: str = "every decision is recorded with who took it") -> str | None:
-    """The reviewer's name (kept across pages), or None with a warning for ``review.flash``."""
+def reviewer(action: str, before: str = "saving",
+             why: str = "every decision is recorded with who took it") -> Identity | None:
+    """Who does ``action`` now (:func:`app_support.writer`: the signed-in user with sign-in on,
+    else the name typed, kept across pages), or None with the reason for ``review.flash``:
+    nothing may be written then."""
     state = st.session_state
-    name = str(state.get("review.reviewer", "")).strip()
-    if not name:
+    try:
+        who = S.writer(action, typed=str(state.get("review.reviewer", "")))
+    except AccessDenied as exc:
+        state["review.flash"] = ("warning", f"Nothing was saved: {R.as_text(str(exc))}.")
+        return None
+    if not who.verified and not who.email:
         state["review.flash"] = ("warning", f"Enter your name before {before}: {why}.")
         return None
-    state["review.name"] = name
-    return name
+    if not S.sign_in_on():
+        state["review.name"] = who.email
+    return who
 
 
 def save_review(store, model_id: str, fingerprint: str, key: str, version: int, status: str,
@@ -103,7 +118,7 @@ def save_review(store, model_id: str, fingerprint: str, key: str, version: int, 
     tags = state.get(f"review.tags.{key}.{version}")
     decide(store, model_id, fingerprint, key, version, status, next_key,
            note=str(state.get(f"review.note.{key}.{version}", "")).strip(),
-           tags=None if tags is None else list(tags))
+           tags=None if tags is None else list(tags), action="decide")
 
 
 def apply_decision(store, model_id: str, fingerprint: str, key: str, version: int, like: dict,
@@ -115,21 +130,23 @@ def apply_decision(store, model_id: str, fingerprint: str, key: str, version: in
         source += f" of {like['data_name']}"
     decide(store, model_id, fingerprint, key, version, like["status"], next_key,
            note=f"{source}: {like['note']}" if like["note"] else source,
-           tags=list(parse_tags(like["tags"])), source=source)
+           tags=list(parse_tags(like["tags"])), source=source, action="apply")
 
 
 def decide(store, model_id: str, fingerprint: str, key: str, version: int, status: str, next_key, *,
-           note: str, tags: list | None, source: str = "") -> None:
+           note: str, tags: list | None, source: str = "", action: str = "decide") -> None:
     """Write a decision on the open event (``version``: the one the page showed), then open the
-    next one; the outcome goes to ``review.flash``."""
+    next one; the outcome goes to ``review.flash``. Nothing is written unless the session may do
+    ``action`` now (:func:`reviewer`)."""
     state = st.session_state
-    name = reviewer_name()
-    if name is None:
+    who = reviewer(action)
+    if who is None:
         return
+    name = who.email
     start, end = R.parse_event_key(key)
     try:
         saved = store.set_review(model_id, fingerprint, start, end, status, reviewer=name, note=note,
-                                 tags=tags, expected_version=version)
+                                 tags=tags, expected_version=version, **who.proof)
     except ReviewConflictError as exc:
         now = exc.current
         when = "" if now.reviewed_at is None else f" at {now.reviewed_at:%H:%M:%S} UTC"
@@ -160,15 +177,16 @@ def post_comment(store, model_id: str, fingerprint: str, key: str) -> None:
     ``review.flash``."""
     state = st.session_state
     body = str(state.get("review.comment", "")).strip()
-    name = reviewer_name("commenting", "every comment is signed")
-    if name is None:
+    who = reviewer("comment", "commenting", "every comment is signed")
+    if who is None:
         return
+    name = who.email
     if not body:
         state["review.flash"] = ("warning", "The comment is empty: type it above *Post comment*.")
         return
     start, end = R.parse_event_key(key)
     try:
-        store.add_comment(model_id, fingerprint, start, end, author=name, body=body)
+        store.add_comment(model_id, fingerprint, start, end, author=name, body=body, **who.proof)
     except STORE_ERRORS as exc:
         state["review.flash"] = ("error", f"The comment could not be saved: {one_line(exc)}")
         return
@@ -183,24 +201,29 @@ REFIT = "review.refit_job"  # the RefitJob of this session (one at a time)
 
 def start_refit(parent: A.ModelEntry, detector, X, decisions: pd.DataFrame, fingerprint: str) -> None:
     """Start a refit from ``decisions`` in the background (see :class:`aeviz_core.appstate.RefitJob`)."""
-    name = reviewer_name("updating the model", "the new version records who taught it")
-    if name is None:
+    who = reviewer("refit", "updating the model", "the new version records who taught it")
+    if who is None:
         return
     st.session_state[REFIT] = A.RefitJob(detector, X, decisions, parent=parent, data_fingerprint=fingerprint,
-                                         reviewer=name).start()
+                                         reviewer=who.email).start()
 
 
 def adopt_refit(store) -> None:
     """Make the finished refit a model of the session (the active one) and record the version in the
-    store, which carries this data's decisions to it."""
+    store, which carries this data's decisions to it; recorded as made by who adopts it."""
     state = st.session_state
-    job = state.pop(REFIT, None)
+    job = state.get(REFIT)
     if job is None or job.result is None:
         return
+    who = reviewer("adopt", "adopting the model", "the new version records who taught it")
+    if who is None:  # nothing adopted: the result stays on the page
+        return
+    state.pop(REFIT)
     entry = job.entry(state[A.MODELS])
     try:
         carried = store.record_version(entry.detector.model_id_, job.parent.detector.model_id_,
-                                       job.data_fingerprint, job.result.decisions, by=job.reviewer)
+                                       job.data_fingerprint, job.result.decisions,
+                                       by=who.email if who.verified else job.reviewer, **who.proof)
     except STORE_ERRORS as exc:
         state[REFIT] = job  # nothing adopted: the result stays on the page
         state["review.flash"] = ("error", f"The new version could not be recorded: {one_line(exc)}")
@@ -252,10 +275,12 @@ def teach_body(job, mine: bool, decisions: pd.DataFrame, n_dismissed: int, n_con
             "confirmed event(s) stay out of it and check the new version. Open and follow-up events are left "
             f"alone. A fine-tune from **{entry.name}**'s weights (at most "
             f"{det.refine_epochs()} epochs); {entry.name} itself is not changed.")
+        if not writes:
+            return
         st.button(f"Update the model with {len(decisions)} decision(s)", type="primary", icon=":material/school:",
                   key="review.refit", disabled=not len(decisions),
                   on_click=start_refit, args=(entry, in_use, X, decisions, fingerprint),
-                  help="Needs your name (the new version records who taught it).")
+                  help="The new version records who taught it.")
         if not len(decisions):
             st.caption("Dismiss or confirm events first: they are what the model learns from.")
         return
@@ -287,6 +312,10 @@ def teach_body(job, mine: bool, decisions: pd.DataFrame, n_dismissed: int, n_con
               delta_color="inverse")
     for warning in result.warnings:
         st.warning(f"Before adopting it: {warning}.", icon=":material/warning:")
+    if not S.allowed("adopt"):
+        S.read_only("adopting a model version", action="adopt", key="review.adopt_sign_in")
+        st.button("Discard", key="review.discard", on_click=discard_refit)
+        return
     a1, a2, _ = st.columns([2, 1.2, 3])
     a1.button(f"Adopt {job.entry(state[A.MODELS]).name}", type="primary", key="review.adopt",
               on_click=adopt_refit, args=(store,), icon=":material/check_circle:",
@@ -337,6 +366,9 @@ except STORE_ERRORS as exc:
     st.error(f"Cannot open the review store: {one_line(exc)}. Check `[connections.reviews] url` in "
              "`.streamlit/secrets.toml` or `$AEVIZ_DB_URL`.", icon=":material/database:")
     S.stop()
+# whether to draw the writing widgets; each write asks again, with st.user as it is then
+writes = S.allowed("decide")
+sign_in = S.sign_in_on()
 
 c1, c2 = st.columns([4, 1])
 with c1:
@@ -382,7 +414,7 @@ sort = q2.segmented_control("Order", ["score", "time", "like"], default="score",
 try:
     recorded = st.session_state.setdefault("review.recorded", set())
     batch = (store.url, model_id, fingerprint, threshold, int(min_gap))
-    if batch not in recorded:
+    if writes and batch not in recorded:  # a read-only session writes nothing, not even the events
         store.upsert_events(model_id, fingerprint, events)
         recorded.add(batch)
     queue = store.queue(model_id, fingerprint, events, sort="time" if sort == "like" else sort)  # read fresh
@@ -397,7 +429,7 @@ def earlier_looks_or_none(spans: tuple, signatures) -> pd.DataFrame:
     store once per session, for the data that comes later."""
     kept = (model_id, fingerprint, spans)
     try:
-        if st.session_state.get("review.looks_kept") != kept:
+        if writes and st.session_state.get("review.looks_kept") != kept:
             store.record_signatures(model_id, fingerprint, signatures, data_name=ds.name)
             st.session_state["review.looks_kept"] = kept
         return earlier_looks(store, store.url, fingerprint)
@@ -549,31 +581,42 @@ else:
     st.markdown("Status: **open**: nobody has reviewed this event yet.")
 
 # decision first, so that the buttons stay in view
-if "review.reviewer" not in st.session_state:
-    st.session_state["review.reviewer"] = st.session_state.get("review.name", "")
 version = int(row["version"])
-# outside the form: a name typed here counts for the Apply buttons and the comments too, not only
-# once the form is submitted
-st.columns([1, 3])[0].text_input("Reviewer", key="review.reviewer", placeholder="your name",
-                                 help="Saved with every decision and comment you make.")
-with st.form("review.form", border=True):
-    st.text_area("Note", value="" if row["stale"] else str(row["note"] or ""), key=f"review.note.{current}.{version}",
-                 height=68, placeholder="what you saw, who you told, what to check")
-    # a stale decision's tags are shown in its notice, not carried into this model's decision
-    row_tags = [] if row["stale"] else list(parse_tags(row["tags"]))
-    st.multiselect("Tags", list(dict.fromkeys([*known_tags, *row_tags])), default=row_tags,
-                   key=f"review.tags.{current}.{version}", accept_new_options=True,
-                   placeholder="sensor fault, maintenance, ... or type a new tag",
-                   help="Saved with the decision; the queue filters and exports by tag.")
-    b = st.columns([2, 2, 2, 1.4, 2.6], vertical_alignment="center")
-    for col, (action, label) in zip(b, R.ACTIONS.items(), strict=False):
-        col.form_submit_button(label, on_click=save_review, key=f"review.do.{action}", width="stretch",
-                               type="primary" if action == "confirmed" else "secondary",
-                               args=(store, model_id, fingerprint, current, version, action, next_key))
-    b[3].form_submit_button("Reopen", on_click=save_review, key="review.do.open", width="stretch",
-                            type="tertiary", disabled=row["status"] == "open" and not row["stale"],
-                            args=(store, model_id, fingerprint, current, version, "open", None))
-    b[4].checkbox("Then open the next event", value=True, key="review.advance")
+if not writes:
+    S.read_only("deciding, tagging, commenting and teaching the model", action="decide", key="review.sign_in")
+elif sign_in:
+    st.caption(f"Deciding as **{R.as_text(S.signed_in().email)}**, signed in: every decision and comment is "
+               "recorded with this verified email.")
+else:
+    if "review.reviewer" not in st.session_state:
+        st.session_state["review.reviewer"] = st.session_state.get("review.name", "")
+    # outside the form: a name typed here counts for the Apply buttons and the comments too, not only
+    # once the form is submitted
+    r1, r2 = st.columns([1, 3], vertical_alignment="bottom")
+    r1.text_input("Reviewer", key="review.reviewer", placeholder="your name",
+                  help="Saved with every decision and comment you make.")
+    r2.caption("Names are not checked: anyone who opens this app can type any name, and the store records it "
+               "as unverified. Turn sign-in on for a shared copy (README, *Sign-in*).")
+if writes:
+    with st.form("review.form", border=True):
+        st.text_area("Note", value="" if row["stale"] else str(row["note"] or ""),
+                     key=f"review.note.{current}.{version}", height=68,
+                     placeholder="what you saw, who you told, what to check")
+        # a stale decision's tags are shown in its notice, not carried into this model's decision
+        row_tags = [] if row["stale"] else list(parse_tags(row["tags"]))
+        st.multiselect("Tags", list(dict.fromkeys([*known_tags, *row_tags])), default=row_tags,
+                       key=f"review.tags.{current}.{version}", accept_new_options=True,
+                       placeholder="sensor fault, maintenance, ... or type a new tag",
+                       help="Saved with the decision; the queue filters and exports by tag.")
+        b = st.columns([2, 2, 2, 1.4, 2.6], vertical_alignment="center")
+        for col, (action, label) in zip(b, R.ACTIONS.items(), strict=False):
+            col.form_submit_button(label, on_click=save_review, key=f"review.do.{action}", width="stretch",
+                                   type="primary" if action == "confirmed" else "secondary",
+                                   args=(store, model_id, fingerprint, current, version, action, next_key))
+        b[3].form_submit_button("Reopen", on_click=save_review, key="review.do.open", width="stretch",
+                                type="tertiary", disabled=row["status"] == "open" and not row["stale"],
+                                args=(store, model_id, fingerprint, current, version, "open", None))
+        b[4].checkbox("Then open the next event", value=True, key="review.advance")
 
 
 if signatures is not None:
@@ -585,8 +628,8 @@ if signatures is not None:
     with st.expander("Similar events", expanded=True, icon=":material/join:"):
         st.caption("The events that look most like this one, in this queue and among the decisions on earlier "
                    "data: the same kind of change (a stuck reading, a burst of noise, a drift, a spike, a broken "
-                   "relation) whichever sensor it is on. Apply a decided one's status and tags to this event in "
-                   "one click.")
+                   "relation) whichever sensor it is on."
+                   + (" Apply a decided one's status and tags to this event in one click." if writes else ""))
         for like in near.to_dict("records"):
             like_key = R.event_key(like["start"], like["end"])
             s1, s3, s2 = st.columns([4.4, 0.9, 1.7], vertical_alignment="center")
@@ -594,18 +637,21 @@ if signatures is not None:
             s3.button("Open", key=f"review.like_open.{like_key}", on_click=open_event, args=(like_key,),
                       width="stretch", help="Open this event (its own decision, charts and thread).")
             decided = like["status"] != "open" and not like["stale"]
-            s2.button(f"Apply: {R.STATUS_LABELS[like['status']]}" if decided else "Not decided yet",
-                      key=f"review.like.{like['start']}-{like['end']}", disabled=not decided, width="stretch",
-                      on_click=apply_decision,
-                      args=(store, model_id, fingerprint, current, version, like, next_key))
+            if writes:
+                s2.button(f"Apply: {R.STATUS_LABELS[like['status']]}" if decided else "Not decided yet",
+                          key=f"review.like.{like['start']}-{like['end']}", disabled=not decided, width="stretch",
+                          on_click=apply_decision,
+                          args=(store, model_id, fingerprint, current, version, like, next_key))
         if len(past):
             st.markdown("**Decided in earlier data**")
         for i, like in enumerate(past.to_dict("records")):
             s1, s2 = st.columns([5.3, 1.7], vertical_alignment="center")
             s1.markdown(f"{R.as_text(like['data_name']) or 'earlier data'} · {R.similar_line(like)}")
-            s2.button(f"Apply: {R.STATUS_LABELS[like['status']]}", key=f"review.past.{i}", width="stretch",
-                      on_click=apply_decision, args=(store, model_id, fingerprint, current, version, like, next_key),
-                      help="Give this event the same status and tags; the note says where they came from.")
+            if writes:
+                s2.button(f"Apply: {R.STATUS_LABELS[like['status']]}", key=f"review.past.{i}", width="stretch",
+                          on_click=apply_decision,
+                          args=(store, model_id, fingerprint, current, version, like, next_key),
+                          help="Give this event the same status and tags; the note says where they came from.")
 
 try:
     thread = store.comments(fingerprint, start, end)
@@ -616,12 +662,15 @@ if thread is not None:
     with st.expander(f"Comments ({len(thread)})", expanded=bool(len(thread)), icon=":material/forum:"):
         for comment in thread.itertuples():
             with st.container(border=True):
-                st.caption(f"**{R.as_text(comment.author)}** · {comment.posted_at:%Y-%m-%d %H:%M} UTC")
+                # with sign-in on, a name typed before it (or in a local run) is marked as such
+                typed = " (name not checked)" if sign_in and not comment.author_verified else ""
+                st.caption(f"**{R.as_text(comment.author)}**{typed} · {comment.posted_at:%Y-%m-%d %H:%M} UTC")
                 st.text(comment.body)
-        st.text_area("Add a comment", key="review.comment", height=68,
-                     placeholder="a question for the next shift, what maintenance said, ...")
-        st.button("Post comment", on_click=post_comment, args=(store, model_id, fingerprint, current),
-                  key="review.post", icon=":material/send:")
+        if writes:
+            st.text_area("Add a comment", key="review.comment", height=68,
+                         placeholder="a question for the next shift, what maintenance said, ...")
+            st.button("Post comment", on_click=post_comment, args=(store, model_id, fingerprint, current),
+                      key="review.post", icon=":material/send:")
 
 x_name = "time" if ds.time is not None else "row"
 x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)

@@ -446,7 +446,7 @@ def test_a_decision_on_earlier_data_is_offered_for_the_same_kind_of_event(db_url
     at2 = review_app(day2, [entry])
     assert open_key(at2) == first
     assert any(m.value == "**Decided in earlier data**" for m in at2.markdown)
-    line = next(m.value for m in at2.markdown if m.value.startswith("pump\\_slice\\.csv · "))  # a name, as text
+    line = next(m.value for m in at2.markdown if m.value.startswith("pump\\_slice\\.csv · "))  # shown as text
     assert "**confirmed anomaly** by ana" in line and "sensor fault" in line and "distance 0.00" in line
     apply = at2.button(key="review.past.0")
     assert apply.label == "Apply: confirmed anomaly"

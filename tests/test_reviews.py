@@ -392,12 +392,23 @@ def schema_version(url: str) -> str:
     return version
 
 
+WHO_COLUMNS = {"reviews": "reviewer", "review_audit": "reviewer", "review_comments": "author",
+               "model_versions": "created_by"}
+
+
+def drop_who_columns(conn, tables=tuple(WHO_COLUMNS)) -> None:
+    """Take schema 6's columns of who wrote off ``tables`` (to leave what schema 5 or older had)."""
+    for table in tables:
+        for column in ("verified", "provider", "subject"):
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {WHO_COLUMNS[table]}_{column}")
+
+
 def test_v1_database_is_migrated_and_writable(make_db_url):
     old_url, fresh_url = make_db_url(), make_db_url()
     write_v1_database(old_url)
     store = ReviewStore(old_url)
     ReviewStore(fresh_url).close()
-    assert schema_version(old_url) == "5"
+    assert schema_version(old_url) == "6"
     assert table_columns(old_url) == table_columns(fresh_url)
 
     may1 = datetime(2024, 5, 1, 8, tzinfo=UTC)
@@ -890,11 +901,12 @@ def test_a_schema_3_database_gains_the_event_looks_and_keeps_its_reviews(make_db
     with engine.begin() as conn:  # what aeviz with schema 3 left
         conn.exec_driver_sql("DROP TABLE event_signatures")
         conn.exec_driver_sql("DROP TABLE model_versions")
+        drop_who_columns(conn, ("reviews", "review_audit", "review_comments"))
         conn.exec_driver_sql("UPDATE aeviz_meta SET value = '3' WHERE name = 'schema_version'")
     engine.dispose()
     assert "event_signatures" not in table_columns(url)
     with ReviewStore(url) as store:
-        assert schema_version(url) == "5"
+        assert schema_version(url) == "6"
         review = store.get_review("ae-1", DATA, 10, 20)
         assert (review.status, review.tags) == ("confirmed", ("maintenance",))
         assert store.record_signatures("ae-1", DATA, looks_frame([(10, 20)]), data_name="day1.csv") == 1
@@ -908,11 +920,12 @@ def test_a_schema_4_database_gains_the_model_versions_and_keeps_its_reviews(make
     engine = create_engine(url)
     with engine.begin() as conn:  # what aeviz with schema 4 left
         conn.exec_driver_sql("DROP TABLE model_versions")
+        drop_who_columns(conn, ("reviews", "review_audit", "review_comments"))
         conn.exec_driver_sql("UPDATE aeviz_meta SET value = '4' WHERE name = 'schema_version'")
     engine.dispose()
     assert "model_versions" not in table_columns(url)
     with ReviewStore(url) as store:
-        assert schema_version(url) == "5"
+        assert schema_version(url) == "6"
         assert store.get_review("ae-1", DATA, 10, 20).status == "dismissed"
         assert store.versions().empty
 
@@ -941,3 +954,89 @@ def test_a_refit_version_is_recorded_with_its_decisions_and_carries_the_queue(ma
         audit = store.audit("ae-2", DATA)
         assert audit["reviewer"].str.startswith("carried by cli from ae-1").all() and len(audit) == 3
         assert store.versions("other data").empty
+
+
+# -- who wrote: verified identities (schema 6) -----------------------------------------------
+
+ISSUER = "https://accounts.example"
+
+
+def test_who_decided_is_kept_with_whether_a_sign_in_proved_it(make_db_url):
+    """A signed-in reviewer's decision, comment and model version carry the provider and subject;
+    a typed name (the default) is kept unverified; the audit says which for every change."""
+    url = make_db_url()
+    with ReviewStore(url) as store:
+        store.set_review("ae-1", DATA, 10, 20, "dismissed", reviewer="ana", note="typed in a local run")
+        saved = store.set_review("ae-1", DATA, 10, 20, "confirmed", reviewer="ana@plant.example",
+                                 verified=True, provider=ISSUER, subject="sub-ana", expected_version=1)
+        assert (saved.verified, saved.provider, saved.subject) == (True, ISSUER, "sub-ana")
+        review = store.get_review("ae-1", DATA, 10, 20)
+        assert (review.reviewer, review.verified, review.provider, review.subject) == (
+            "ana@plant.example", True, ISSUER, "sub-ana")
+        audit = store.audit("ae-1", DATA)
+        assert audit[["reviewer", "reviewer_verified", "reviewer_provider", "reviewer_subject"]].values.tolist() == [
+            ["ana", False, "", ""], ["ana@plant.example", True, ISSUER, "sub-ana"]]
+        # the audit is unchanged otherwise
+        assert audit["new_status"].tolist() == ["dismissed", "confirmed"] and audit["version"].tolist() == [1, 2]
+
+        comment = store.add_comment("ae-1", DATA, 10, 20, author="ana@plant.example", body="told maintenance",
+                                    verified=True, provider=ISSUER, subject="sub-ana")
+        assert (comment.verified, comment.subject) == (True, "sub-ana")
+        store.add_comment("ae-1", DATA, 10, 20, author="bo", body="typed")
+        thread = store.comments(DATA, 10, 20)
+        assert thread[["author", "author_verified", "author_provider", "author_subject"]].values.tolist() == [
+            ["ana@plant.example", True, ISSUER, "sub-ana"], ["bo", False, "", ""]]
+
+        used = pd.DataFrame({"start_row": [10], "end_row": [20], "status": ["confirmed"]})
+        assert store.record_version("ae-2", "ae-1", DATA, used, by="it@plant.example", verified=True,
+                                    provider=ISSUER, subject="sub-it") == 1
+        made = store.versions(DATA)
+        assert made[["created_by", "created_by_verified", "created_by_subject"]].values.tolist() == [
+            ["it@plant.example", True, "sub-it"]]
+        carried = store.get_review("ae-2", DATA, 10, 20)  # the decision keeps its own reviewer's proof
+        assert (carried.reviewer, carried.verified, carried.subject) == ("ana@plant.example", True, "sub-ana")
+        carrying = store.audit("ae-2", DATA)
+        assert carrying["reviewer"].tolist() == ["carried by it@plant.example from ae-1"]
+        assert carrying[["reviewer_verified", "reviewer_subject"]].values.tolist() == [[True, "sub-it"]]
+
+
+def test_a_schema_5_database_gains_who_wrote_and_keeps_its_rows_unverified(make_db_url):
+    """What aeviz with schema 5 left (no identity columns) migrates: every row it holds is a typed
+    name, unverified; the migrated tables are those a fresh store creates; new rows are verified."""
+    url, fresh = make_db_url(), make_db_url()
+    ReviewStore(fresh).close()
+    with ReviewStore(url) as store:
+        store.set_review("ae-1", DATA, 10, 20, "dismissed", reviewer="ana", note="a start-up")
+        store.add_comment("ae-1", DATA, 10, 20, author="ana", body="seen before")
+        store.record_version("ae-2", "ae-1", DATA, pd.DataFrame({"start_row": [10], "end_row": [20],
+                                                                  "status": ["dismissed"]}), by="ana")
+    engine = create_engine(url)
+    with engine.begin() as conn:  # what aeviz with schema 5 left
+        drop_who_columns(conn)
+        conn.exec_driver_sql("UPDATE aeviz_meta SET value = '5' WHERE name = 'schema_version'")
+    engine.dispose()
+    assert "reviewer_verified" not in table_columns(url)["reviews"]
+    with ReviewStore(url) as store:
+        assert schema_version(url) == "6"
+        assert table_columns(url) == table_columns(fresh)
+        review = store.get_review("ae-1", DATA, 10, 20)
+        assert (review.status, review.note, review.reviewer, review.verified, review.provider) == (
+            "dismissed", "a start-up", "ana", False, "")
+        assert not store.audit()["reviewer_verified"].any()
+        assert store.comments(DATA, 10, 20)["author_verified"].tolist() == [False]
+        assert store.versions()["created_by_verified"].tolist() == [False]
+        store.set_review("ae-1", DATA, 10, 20, "confirmed", reviewer="ana@plant.example", verified=True,
+                         provider=ISSUER, subject="sub-ana", expected_version=1)
+        assert store.audit("ae-1", DATA)["reviewer_verified"].tolist() == [False, True]
+
+
+def test_a_v1_database_migrates_to_who_wrote(make_db_url):
+    """The whole chain from schema 1: its decisions and audit rows are unverified names."""
+    url = make_db_url()
+    write_v1_database(url)
+    with ReviewStore(url) as store:
+        assert store.get_review("ae-old", DATA, 10, 20).verified is False
+        assert store.audit()[["reviewer", "reviewer_verified"]].values.tolist() == [["ana", False], ["bo", False]]
+        comment = store.add_comment("ae-old", DATA, 10, 20, author="cy@plant.example", body="ok", verified=True,
+                                    provider=ISSUER, subject="sub-cy")
+        assert comment.verified
