@@ -19,6 +19,24 @@ def make_series(n=3000, seed=0):
     return pd.DataFrame(X, columns=["a", "b", "c", "level"])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_stores(tmp_path_factory):
+    """No test reads or writes the user's own review store or model folder (``~/.aeviz``,
+    ``models/``, or where the shell's ``AEVIZ_DB_URL`` points): every test, and every app a test
+    starts, gets a throwaway SQLite file and model folder unless it sets its own."""
+    folder = tmp_path_factory.mktemp("private")
+    saved = {key: os.environ.get(key) for key in ("AEVIZ_DB_URL", "AEVIZ_DB_PATH", "AEVIZ_MODEL_DIR")}
+    os.environ.pop("AEVIZ_DB_URL", None)
+    os.environ["AEVIZ_DB_PATH"] = str(folder / "reviews.db")
+    os.environ["AEVIZ_MODEL_DIR"] = str(folder / "models")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def series():
     return make_series()
