@@ -155,9 +155,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         training items hold the anomalies nobody has found yet; items the model
         cannot rebuild from the start never pull it towards them, so it learns
         the majority. ``"auto"``: 0.25 for an autoencoder on items (a table,
-        images), 0 for series and windows (their held-out statistics and
-        thresholds are tuned without it) and for VAEs (not measured; their
-        latent is what the app draws).
+        images); 0 for series and windows (their held-out statistics and
+        thresholds are tuned without it), for VAEs (not measured) and for a
+        model with the neighbour term (a 2-D or 3-D latent meant to be looked
+        at: its layout places every item, and on the digits it kept its
+        trustworthiness floor only untrimmed).
     isolation : bool or "auto", default "auto"
         Whether an item's anomaly score also counts an IsolationForest
         (:mod:`aeviz_core.isolation`; scikit-learn's defaults, ``random_state``)
@@ -337,7 +339,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             keras.utils.set_random_seed(int(self.random_state))
         rng = np.random.default_rng(self.random_state)
         self.input_kind_ = preparation.input_kind(X, self.window, self.model)
-        self.trim_ = trim_setting(self.trim, self.input_kind_, self.model)
+        self.trim_ = trim_setting(self.trim, self.input_kind_, self.model, self.training_plan().neighbor_weight)
         self.isolation_ = isolation_setting(self.isolation, self.input_kind_, anomalous is not None)
         self.n_features_in_ = X.shape[-1]
         self.fingerprint_ = training.data_fingerprint(X)

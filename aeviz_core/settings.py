@@ -138,19 +138,24 @@ def training_plan(params: dict) -> TrainingPlan:
     )
 
 
-def trim_setting(trim, kind: str, model: str) -> float:
+def trim_setting(trim, kind: str, model: str, neighbor_weight: float = 0.0) -> float:
     """The share of each batch's items an autoencoder of ``model`` on inputs of ``kind`` leaves out
     of its loss (:func:`aeviz_core.models.trim_weights`): ``trim`` itself, or for ``"auto"``
-    :data:`ITEM_TRIM` on items (a table, images) and 0 for series, windows and VAEs.
+    :data:`ITEM_TRIM` for a detection model on items (a table, images) and 0 for series,
+    windows, VAEs and a model with the neighbour term (``neighbor_weight`` > 0: a 2-D or 3-D
+    latent meant to be looked at, whose layout places every item).
 
     Examples
     --------
     >>> trim_setting("auto", "table", "ae"), trim_setting("auto", "series", "ae"), trim_setting(0.1, "series", "ae")
     (0.25, 0.0, 0.1)
+    >>> trim_setting("auto", "images", "ae", neighbor_weight=0.3)
+    0.0
     """
     if trim != "auto":
         return float(trim)
-    return ITEM_TRIM if kind in ITEM_KINDS and not model.endswith("vae") else 0.0
+    detection = kind in ITEM_KINDS and not model.endswith("vae") and not neighbor_weight > 0
+    return ITEM_TRIM if detection else 0.0
 
 
 def isolation_setting(isolation, kind: str, labelled: bool) -> bool:

@@ -115,6 +115,8 @@ def test_the_settings_force_either_way(contaminated_table):
     assert det.trim_ == 0.0 and not det.isolation_ and "trim" not in det.model_.get_config()
     np.testing.assert_array_equal(det.anomaly_score(X), det.reconstruction_error(X))
     assert AutoencoderDetector(model="vae", **FAST).fit(X).trim_ == 0.0  # a VAE keeps its loss under "auto"
+    view = AutoencoderDetector(latent_dim=2, **FAST).fit(X)  # the neighbour term: a layout of every item
+    assert view.trim_ == 0.0 and view.isolation_
 
 
 def test_images_train_trimmed_and_count_the_forest():
