@@ -457,6 +457,14 @@ def training_notices(det) -> list[str]:
     return notes
 
 
+def score_name(detector) -> str:
+    """What a model's thresholded score is called on the pages: ``"reconstruction error"`` where it
+    is one (windows, items fitted with labels), ``"anomaly score"`` where it is built from more
+    (a series' deviation tests; items whose score also counts an IsolationForest)."""
+    plain = getattr(detector, "input_kind_", "table") != "series" and not getattr(detector, "isolation_", False)
+    return "reconstruction error" if plain else "anomaly score"
+
+
 def threshold_line(entry: ModelEntry, dataset: Dataset | None) -> str | None:
     """For a series model trained in the app on ``dataset``: the training period in rows and
     time, where its threshold comes from and what a lasting change does

@@ -16,6 +16,16 @@ reproduces the widely copied demo: the squared error *averaged* over features
 plus the KL summed. Averaging divides the data term by the number of features
 (64 for 8x8 digits), so the KL term dominates and the encoder learns to map
 every item onto the prior: the latent space collapses into one blob.
+
+Trimmed loss
+------------
+``trim=q`` (both autoencoders) gives weight 0, in every training and validation
+batch, to the share ``q`` of its items with the largest reconstruction error
+(:func:`trim_weights`); the others share the loss equally. Anomalies hidden in
+unlabelled training data are the items a model rebuilds worst from the start,
+so they never pull it towards them: it learns the majority. A VAE trims its
+reconstruction term only; its KL term is one mean over the batch (added in
+``call``) and pulls every code towards the prior, not towards an item.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from keras import layers, ops
 
 from .settings import MODEL_KINDS
 
-__all__ = ["Autoencoder", "Sampling", "VariationalAutoencoder", "build_model"]
+__all__ = ["Autoencoder", "Sampling", "VariationalAutoencoder", "build_model", "trim_weights"]
 
 ARCHITECTURES = ("dense", "conv1d", "conv2d")
 VAE_WEIGHTINGS = ("elbo", "demo")
@@ -223,6 +233,39 @@ def neighbor_embedding_loss(x, z, k=10):
     return -ops.sum(p * ops.log(q + 1e-12))
 
 
+def trim_weights(per_item, share: float):
+    """Weights of a batch's items under a trimmed loss, shape ``(b,)``, no gradient.
+
+    The ``share`` of the items with the largest ``per_item`` error get 0 (``floor(share * b)``
+    of them; ties at the cut are kept); the others get equal weights averaging 1 over the
+    batch, so a weighted mean of the errors is the mean over the kept items.
+
+    Examples
+    --------
+    >>> [float(w) for w in trim_weights(np.array([1.0, 5.0, 2.0, 3.0]), 0.25)]
+    [1.3333333333333333, 0.0, 1.3333333333333333, 1.3333333333333333]
+    """
+    per_item = ops.convert_to_tensor(per_item)
+    n = ops.cast(ops.shape(per_item)[0], per_item.dtype)
+    kept = ops.cast(ops.ceil((1.0 - float(share)) * n), "int32")
+    cut = ops.take(ops.sort(per_item), ops.maximum(kept - 1, 0))
+    keep = ops.cast(per_item <= cut, per_item.dtype)
+    return ops.stop_gradient(keep * n / ops.maximum(ops.sum(keep), 1.0))
+
+
+def _item_errors(y, y_pred):
+    """Mean squared error of each item of a batch, shape ``(b,)``."""
+    squared = ops.square(ops.cast(y, y_pred.dtype) - y_pred)
+    return ops.mean(ops.reshape(squared, (ops.shape(squared)[0], -1)), axis=-1)
+
+
+def _check_trim(trim) -> float:
+    trim = float(trim)
+    if not 0.0 <= trim < 0.5:
+        raise ValueError(f"trim must be in [0, 0.5), got {trim}")
+    return trim
+
+
 class _ArchitectureMixin:
     """What both autoencoders store about their architecture, and its config."""
 
@@ -269,15 +312,19 @@ class Autoencoder(_ArchitectureMixin, keras.Model):
         Its neighbours per item.
     seed : int, optional
         Seeds the kernel initialisers (None: Keras's process-wide generator).
+    trim : float
+        Share of each batch's items, those rebuilt worst, left out of the reconstruction
+        loss (0: none; see the module docstring), in [0, 0.5).
     """
 
     def __init__(self, input_shape, arch="dense", latent_dim=2, hidden=(256, 128),
-                 activation="gelu", neighbor_weight=0.0, neighbors=10, seed=None, **kwargs):
+                 activation="gelu", neighbor_weight=0.0, neighbors=10, seed=None, trim=0.0, **kwargs):
         super().__init__(**kwargs)
         self._set_architecture(input_shape, arch, latent_dim, hidden, activation)
         self.neighbor_weight = float(neighbor_weight)
         self.neighbors = int(neighbors)
         self.seed = seed
+        self.trim = _check_trim(trim)
         init = _KernelInit(seed)
         self.encoder = _build_encoder(arch, self.item_shape, self.hidden, self.latent_dim, activation, init)
         self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation, init)
@@ -295,7 +342,17 @@ class Autoencoder(_ArchitectureMixin, keras.Model):
         early stopping watches then, because the term's value on a validation
         batch (in-batch neighbours among fewer items) does not measure the
         layout the training batches refine.
+
+        With ``trim`` > 0 the reconstruction part is the mean over the batch's
+        items left after :func:`trim_weights` (training and validation batches
+        alike); the neighbour term still sees every item.
         """
+        if self.trim > 0 and y is not None and y_pred is not None:
+            weights = trim_weights(_item_errors(y, y_pred), self.trim)
+            if sample_weight is not None:
+                weights = weights * ops.reshape(ops.cast(sample_weight, weights.dtype), (-1,))
+            # the compiled mse keeps all but the last axis: one weight per item, broadcast over the rest
+            sample_weight = ops.reshape(weights, (-1,) + (1,) * (len(y_pred.shape) - 2))
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if self.neighbor_weight > 0 and x is not None:
             self.reconstruction_tracker.update_state(loss)
@@ -308,8 +365,11 @@ class Autoencoder(_ArchitectureMixin, keras.Model):
         return self.encoder(x, training=training)
 
     def get_config(self):
-        return {**self._architecture_config(), "neighbor_weight": self.neighbor_weight,
-                "neighbors": self.neighbors, "seed": self.seed}
+        config = {**self._architecture_config(), "neighbor_weight": self.neighbor_weight,
+                  "neighbors": self.neighbors, "seed": self.seed}
+        if self.trim:  # absent when 0: an untrimmed model's config (and its model id) stay as they were
+            config["trim"] = self.trim
+        return config
 
 
 @keras.saving.register_keras_serializable(package="aeviz")
@@ -348,10 +408,12 @@ class VariationalAutoencoder(_ArchitectureMixin, keras.Model):
     seed : int, optional
         Seeds the kernel initialisers and the sampling layer's
         ``keras.random.SeedGenerator``.
+    trim : float
+        As for :class:`Autoencoder`, on the reconstruction term only.
     """
 
     def __init__(self, input_shape, arch="dense", latent_dim=2, hidden=(256, 128),
-                 activation="gelu", beta=1.0, weighting="elbo", seed=None, **kwargs):
+                 activation="gelu", beta=1.0, weighting="elbo", seed=None, trim=0.0, **kwargs):
         super().__init__(**kwargs)
         self._set_architecture(input_shape, arch, latent_dim, hidden, activation)
         if weighting not in VAE_WEIGHTINGS:
@@ -361,6 +423,7 @@ class VariationalAutoencoder(_ArchitectureMixin, keras.Model):
         self.beta = float(beta)
         self.weighting = weighting
         self.seed = seed
+        self.trim = _check_trim(trim)
         init = _KernelInit(seed)
         self.encoder = _build_encoder(arch, self.item_shape, self.hidden, 2 * self.latent_dim, activation, init)
         self.decoder = _build_decoder(arch, self.item_shape, self.hidden, self.latent_dim, activation, init)
@@ -391,21 +454,24 @@ class VariationalAutoencoder(_ArchitectureMixin, keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         squared = ops.square(ops.cast(y, y_pred.dtype) - y_pred)
         per_item = ops.reshape(squared, (ops.shape(squared)[0], -1))
-        if self.weighting == "elbo":
-            reconstruction = ops.mean(ops.sum(per_item, axis=-1))
-        else:
-            reconstruction = ops.mean(ops.mean(per_item, axis=-1))
+        per_item = ops.sum(per_item, axis=-1) if self.weighting == "elbo" else ops.mean(per_item, axis=-1)
+        if self.trim > 0:
+            per_item = per_item * trim_weights(per_item, self.trim)
+        reconstruction = ops.mean(per_item)
         kl = ops.sum(ops.stack(self.losses))  # the KL added in call()
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         return reconstruction + self.beta * kl
 
     def get_config(self):
-        return {**self._architecture_config(), "beta": self.beta, "weighting": self.weighting, "seed": self.seed}
+        config = {**self._architecture_config(), "beta": self.beta, "weighting": self.weighting, "seed": self.seed}
+        if self.trim:  # absent when 0, as for Autoencoder
+            config["trim"] = self.trim
+        return config
 
 
 def build_model(kind, input_shape, *, latent_dim=2, hidden=(256, 128), activation="gelu",
-                beta=1.0, weighting="elbo", seed=None, neighbor_weight=0.0):
+                beta=1.0, weighting="elbo", seed=None, neighbor_weight=0.0, trim=0.0):
     """Build an (uncompiled) autoencoder.
 
     Parameters
@@ -415,7 +481,7 @@ def build_model(kind, input_shape, *, latent_dim=2, hidden=(256, 128), activatio
         (height, width, channels) items.
     input_shape : tuple of int
         Shape of one item.
-    latent_dim, hidden, activation, beta, weighting, seed
+    latent_dim, hidden, activation, beta, weighting, seed, neighbor_weight, trim
         See :class:`Autoencoder` and :class:`VariationalAutoencoder`.
 
     Returns
@@ -439,5 +505,6 @@ def build_model(kind, input_shape, *, latent_dim=2, hidden=(256, 128), activatio
             )
     if kind.endswith("vae"):
         return VariationalAutoencoder(input_shape, arch, latent_dim, hidden, activation,
-                                      beta=beta, weighting=weighting, seed=seed)
-    return Autoencoder(input_shape, arch, latent_dim, hidden, activation, neighbor_weight=neighbor_weight, seed=seed)
+                                      beta=beta, weighting=weighting, seed=seed, trim=trim)
+    return Autoencoder(input_shape, arch, latent_dim, hidden, activation, neighbor_weight=neighbor_weight, seed=seed,
+                       trim=trim)

@@ -7,7 +7,14 @@ A model directory holds exactly:
 * ``aeviz.json``: everything else (parameters, scaler, channels, window,
   threshold rule and value, versions, fingerprints of the training data);
 * ``fit_errors.npy``: the errors the threshold is fitted on (so it can move
-  without retraining), read with ``allow_pickle=False``.
+  without retraining), read with ``allow_pickle=False``;
+* ``isolation.npz``, only for a model whose score counts an IsolationForest
+  (``isolation_``): its trees as plain arrays
+  (:meth:`~aeviz_core.isolation.IsolationTrees.to_arrays`), read with
+  ``allow_pickle=False`` and scored with numpy.
+
+Models saved before ``trim`` and ``isolation`` load with ``trim_ = 0`` and the
+isolation off, and score as they did.
 
 Only directories with an ``aeviz.json`` of format ``aeviz-model`` load; a
 model with a ``Lambda`` layer or any class aeviz did not register is refused.
@@ -44,6 +51,7 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.keras"
 META_FILE = "aeviz.json"
 ERRORS_FILE = "fit_errors.npy"
+ISOLATION_FILE = "isolation.npz"
 MAX_ZIP_BYTES = 512 * 1024 * 1024
 
 
@@ -107,6 +115,10 @@ def save_detector(detector, path, *, extra: dict | None = None) -> Path:
         "adapt_rows": getattr(detector, "adapt_rows_", None),
         "threshold_source": getattr(detector, "threshold_source_", None),
         "score_version": getattr(detector, "score_version_", None),
+        "trim": float(getattr(detector, "trim_", 0.0)),
+        "isolation": bool(getattr(detector, "isolation_", False)),
+        "part_reference": None if getattr(detector, "part_reference_", None) is None
+        else [[r.median, r.scale] for r in detector.part_reference_],
         "latent_dim": int(detector.latent_dim_),
         "threshold": {"rule": detector.threshold_rule_.rule, "param": detector.threshold_rule_.param,
                       "value": float(detector.threshold_),
@@ -121,6 +133,8 @@ def save_detector(detector, path, *, extra: dict | None = None) -> Path:
     try:
         detector.model_.save(tmp / MODEL_FILE)
         np.save(tmp / ERRORS_FILE, np.asarray(detector.fit_errors_, dtype=np.float64), allow_pickle=False)
+        if meta["isolation"]:
+            np.savez(tmp / ISOLATION_FILE, **detector.forest_.to_arrays())
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         if path.exists():
             old = path.with_name(f".{path.name}.old")
@@ -157,6 +171,7 @@ def load_detector(path):
 
     from . import models  # noqa: F401  (registers aeviz's Keras classes)
     from .detector import AutoencoderDetector
+    from .isolation import IsolationTrees, PartReference
     from .thresholds import ThresholdRule
     from .windows import ChannelScaler
 
@@ -181,6 +196,8 @@ def load_detector(path):
     params = dict(meta["params"])
     params.setdefault("level", "absolute")  # saved before the level option: scored as it was
     params.setdefault("series_score", "smooth")  # saved before the option: the score of its version
+    params.setdefault("trim", 0.0)  # saved before the options: trained and scored without them
+    params.setdefault("isolation", False)
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
     det = AutoencoderDetector(**params)
@@ -211,6 +228,17 @@ def load_detector(path):
         det.channel_tail_ = np.asarray(meta["channel_tail"], dtype=np.float64)
     if meta.get("threshold_source") is not None:
         det.threshold_source_ = meta["threshold_source"]
+    det.trim_ = float(meta.get("trim") or 0.0)
+    det.isolation_ = bool(meta.get("isolation", False))
+    det.forest_, det.part_reference_ = None, None
+    if det.isolation_:
+        try:
+            with np.load(path / ISOLATION_FILE, allow_pickle=False) as arrays:
+                det.forest_ = IsolationTrees.from_arrays(arrays)
+            det.part_reference_ = tuple(PartReference(float(m), float(s)) for m, s in meta["part_reference"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UnsafeModelError(f"{path / ISOLATION_FILE}: the model's IsolationForest is unreadable "
+                                   f"({exc})") from None
     det.fingerprint_ = meta["data_fingerprint"]
     det.model_id_ = meta["model_id"]
     det.history_ = meta["history"]
@@ -250,17 +278,19 @@ def detector_to_zip(detector) -> bytes:
         folder = save_detector(detector, Path(tmp) / "model")
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name in (MODEL_FILE, META_FILE, ERRORS_FILE):
-                zf.write(folder / name, arcname=name)
+            for name in (MODEL_FILE, META_FILE, ERRORS_FILE, ISOLATION_FILE):
+                if (folder / name).is_file():  # isolation.npz: only when the score counts the forest
+                    zf.write(folder / name, arcname=name)
         return buf.getvalue()
 
 
 def load_detector_zip(data: bytes, target_dir) -> object:
     """Unpack an uploaded model zip into ``target_dir`` and load it.
 
-    Only the three files of a model directory are extracted, by their bare
-    names: a member named ``../x`` or ``/etc/x`` (zip-slip) is refused, so
-    nothing is ever written outside ``target_dir``.
+    Only the files of a model directory are extracted (the three it always
+    holds, and ``isolation.npz`` when present), by their bare names: a member
+    named ``../x`` or ``/etc/x`` (zip-slip) is refused, so nothing is ever
+    written outside ``target_dir``.
     """
     target = Path(target_dir)
     try:
@@ -272,8 +302,9 @@ def load_detector_zip(data: bytes, target_dir) -> object:
         for name in names:
             if Path(name).is_absolute() or ".." in Path(name).parts or name.startswith(("/", "\\")):
                 raise UnsafeModelError(f"the zip holds an unsafe path {name!r}; refused")
-        wanted = {Path(n).name: n for n in names if Path(n).name in (MODEL_FILE, META_FILE, ERRORS_FILE)}
-        if set(wanted) != {MODEL_FILE, META_FILE, ERRORS_FILE}:
+        wanted = {Path(n).name: n for n in names
+                  if Path(n).name in (MODEL_FILE, META_FILE, ERRORS_FILE, ISOLATION_FILE)}
+        if not {MODEL_FILE, META_FILE, ERRORS_FILE} <= set(wanted):
             raise UnsafeModelError(
                 f"the zip is not an aeviz model: it needs {MODEL_FILE}, {META_FILE} and {ERRORS_FILE}"
             )

@@ -14,8 +14,9 @@ import pandas as pd
 
 from .thresholds import ThresholdRule
 
-__all__ = ["LEVELS", "MODEL_KINDS", "SCALINGS", "SERIES_SCORES", "TrainingPlan", "adapt_rows", "check_settings",
-           "duration_text", "parse_duration", "row_period_seconds", "training_period_text", "training_plan"]
+__all__ = ["ITEM_KINDS", "ITEM_TRIM", "LEVELS", "MODEL_KINDS", "SCALINGS", "SERIES_SCORES", "TrainingPlan",
+           "adapt_rows", "check_settings", "duration_text", "isolation_setting", "parse_duration",
+           "row_period_seconds", "training_period_text", "training_plan", "trim_setting"]
 
 #: the autoencoders aeviz trains, with the names the app shows
 MODEL_KINDS = {"ae": "AE (dense)", "conv-ae": "Conv AE", "vae": "VAE (dense)", "conv-vae": "Conv VAE"}
@@ -23,6 +24,10 @@ SCALINGS = ("channel", "global", "none")
 LEVELS = ("auto", "range", "relative", "absolute")
 #: how a series model scores rows (see AutoencoderDetector's ``series_score``); the first is the default
 SERIES_SCORES = ("lasting", "smooth", "regime")
+#: the input kinds whose items are scored one by one (not rows of a series, not its windows)
+ITEM_KINDS = ("table", "images")
+#: ``trim="auto"`` on items: the share of each batch's items an autoencoder's loss leaves out
+ITEM_TRIM = 0.25
 
 
 def _is_int(value) -> bool:
@@ -81,6 +86,13 @@ def check_settings(params: dict) -> None:
         value = get(name, "auto")
         if not (value == "auto" or (_is_int(value) and value >= low)):
             raise ValueError(f"{name} must be 'auto' or an integer >= {low} (rows), got {value!r}")
+    trim = get("trim", "auto")
+    if not (trim == "auto" or (isinstance(trim, (int, float, np.number)) and not isinstance(trim, (bool, np.bool_))
+                               and 0 <= trim < 0.5)):
+        raise ValueError(f"trim must be 'auto' or a share in [0, 0.5), got {trim!r}")
+    isolation = get("isolation", "auto")
+    if not (isolation == "auto" or isinstance(isolation, (bool, np.bool_))):
+        raise ValueError(f"isolation must be True, False or 'auto', got {isolation!r}")
     if not 0.0 <= float(get("validation_fraction", 0.1)) < 0.5:
         raise ValueError(f"validation_fraction must be in [0, 0.5), got {get('validation_fraction')!r}")
     if not float(get("learning_rate", 3e-3)) > 0:
@@ -124,6 +136,45 @@ def training_plan(params: dict) -> TrainingPlan:
         hidden=(tuple(int(h) for h in hidden) if hidden is not None
                 else (32, 64) if model.startswith("conv") else (256, 128)),
     )
+
+
+def trim_setting(trim, kind: str, model: str, neighbor_weight: float = 0.0) -> float:
+    """The share of each batch's items an autoencoder of ``model`` on inputs of ``kind`` leaves out
+    of its loss (:func:`aeviz_core.models.trim_weights`): ``trim`` itself, or for ``"auto"``
+    :data:`ITEM_TRIM` for a detection model on items (a table, images) and 0 for series,
+    windows, VAEs and a model with the neighbour term (``neighbor_weight`` > 0: a 2-D or 3-D
+    latent meant to be looked at, whose layout places every item).
+
+    Examples
+    --------
+    >>> trim_setting("auto", "table", "ae"), trim_setting("auto", "series", "ae"), trim_setting(0.1, "series", "ae")
+    (0.25, 0.0, 0.1)
+    >>> trim_setting("auto", "images", "ae", neighbor_weight=0.3)
+    0.0
+    """
+    if trim != "auto":
+        return float(trim)
+    detection = kind in ITEM_KINDS and not model.endswith("vae") and not neighbor_weight > 0
+    return ITEM_TRIM if detection else 0.0
+
+
+def isolation_setting(isolation, kind: str, labelled: bool) -> bool:
+    """Whether the anomaly score of a model fitted on inputs of ``kind`` (with ``labelled``
+    anomalies, or none) also counts an IsolationForest: ``isolation`` itself, or for ``"auto"``
+    on items (a table, images) fitted without labels; never for a series or its windows (a
+    clear ValueError when asked for).
+
+    Examples
+    --------
+    >>> isolation_setting("auto", "table", False), isolation_setting("auto", "table", True)
+    (True, False)
+    """
+    if isolation == "auto":
+        return kind in ITEM_KINDS and not labelled
+    if isolation and kind not in ITEM_KINDS:
+        raise ValueError(f"isolation=True scores items (a table or images) one by one; this model's input is "
+                         f"{'a series' if kind == 'series' else 'windows'}: use isolation=False or 'auto'")
+    return bool(isolation)
 
 
 def row_period_seconds(time) -> float | None:

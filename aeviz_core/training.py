@@ -248,13 +248,14 @@ def train_model(detector, plan, train, val, progress=None, stop=None, *, start_f
     peak rate (default the detector's).
 
     Returns ``(model, history, interrupted)``: the history as lists of floats per metric,
-    ``interrupted`` True when ``stop`` ended the fit. Raises :class:`TrainingError` when memory
-    runs out or the loss diverges.
+    ``interrupted`` True when ``stop`` ended the fit. The model's loss leaves out each batch's
+    ``detector.trim_`` share of worst-rebuilt items (:func:`aeviz_core.models.trim_weights`).
+    Raises :class:`TrainingError` when memory runs out or the loss diverges.
     """
     d = detector
     model = build_model(d.model, d.item_shape_, latent_dim=d.latent_dim_, hidden=plan.hidden,
                         activation=d.activation, beta=d.beta, weighting=d.vae_weighting, seed=d.random_state,
-                        neighbor_weight=plan.neighbor_weight)
+                        neighbor_weight=plan.neighbor_weight, trim=getattr(d, "trim_", 0.0))
     if start_from is not None:
         model(np.zeros((1, *d.item_shape_), dtype=np.float32))  # build, then take the weights
         model.set_weights(start_from.get_weights())

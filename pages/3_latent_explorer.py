@@ -48,8 +48,9 @@ def explorer():
         st.caption(f"{int((~coded).sum()):,} window(s) touching a gap in the data have no latent point.")
     if "time" not in base:
         base["time"] = base["row"]
-    # a series' points carry the anomaly score (not its reconstruction error); for items the two are one
-    score_name = "anomaly score" if series else "reconstruction error"
+    # a series' points carry the anomaly score (not its reconstruction error); for items the two are one unless
+    # the score also counts an IsolationForest
+    score_name = A.score_name(det)
     colour_options = (["class"] if "class" in base else []) + [score_name, "time", "flag"]
     colour = c3.selectbox("Colour by", colour_options, key="latent.colour")
     max_points = c4.select_slider("Points drawn at most", [2000, 5000, 10000, 20000, 50000], value=20000,

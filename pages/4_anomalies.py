@@ -23,8 +23,9 @@ det = entry.detector
 X = A.scoring_input(ds, det)
 scores, parts = S.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images
-# a series' rows are scored by their deviation from normal (residual energy, stillness), not the raw error
-SCORE_NAME = "anomaly score" if series else "reconstruction error"
+# a series' rows are scored by their deviation from normal (residual energy, stillness), not the raw error; items
+# fitted without labels by their error and an IsolationForest together (a sum of z-scores, negative for some)
+SCORE_NAME = A.score_name(det)
 BLAME_AXIS = "share of the blame"
 #: the events table's columns as an operator reads them (the frame keeps its names)
 EVENT_COLUMN_LABELS = {
@@ -96,7 +97,8 @@ def _threshold_view():
     if rule == "manual":
         if key not in state:
             state[key] = float(param0 if rule0 == "manual" else det.threshold_)
-        param = c2.number_input(f"Threshold ({SCORE_NAME})", min_value=0.0, key=key, format="%.5g")
+        param = c2.number_input(f"Threshold ({SCORE_NAME})", min_value=None if np.nanmin(scores) < 0 else 0.0,
+                                key=key, format="%.5g")
     else:
         lo, hi, step, fmt = RULE_SLIDERS[rule]
         if rule == "percentile":  # below the share of held-out scores at their floor, every percentile is it

@@ -147,8 +147,10 @@ def digits_section() -> None:
                f"latent size {latent_dim}, seed {seed}"
                + (f"; digit {held_out} held out as the anomaly." if held_out is not None else "."))
 
-    colour = st.radio("Colour both by", ["class", "reconstruction error"], horizontal=True, key="compare.colour",
-                      help="For items the reconstruction error is the anomaly score.")
+    score_name = A.score_name(ae)  # the pair is fitted alike: one name for both
+    colour = st.radio("Colour both by", ["class", score_name], horizontal=True, key="compare.colour",
+                      help="The score each item is flagged by: its reconstruction error, and without a digit "
+                           "held out (no labels) also how easily an IsolationForest isolates it.")
     cols = st.columns(2)
     rows = []
     recons = {}
