@@ -267,6 +267,9 @@ def test_walk_through_the_app(app, browser):
     for data in ("pump_station.csv", "UCI digits"):
         page.locator('[data-testid="stButtonGroup"] button', has_text=data).first.click()
         wait_idle(page)
+        # the other data's form leaves with the rerun: one Epochs box once it has gone
+        page.wait_for_function("document.querySelectorAll('input[aria-label=\"Epochs\"]').length === 1",
+                               timeout=60_000)
         ep = page.get_by_label("Epochs")
         ep.fill("2")
         ep.press("Tab")
