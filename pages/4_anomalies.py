@@ -242,9 +242,9 @@ def _threshold_view():
         delay = ev_m["median_delay_rows"]
         events_box.markdown("**Events**: runs of labelled rows, and the flagged events")
         e1, e2 = events_box.columns(2)
-        e1.metric("Labelled events detected", f"{ev_m['n_detected']} of {ev_m['n_true_events']}",
-                  help="An event counts as detected when a flagged event overlaps any of its rows.")
-        e2.metric("Their rows caught", "—" if not np.isfinite(ev_m["median_caught_share"])
+        e1.metric("Events found", f"{ev_m['n_detected']} of {ev_m['n_true_events']}",
+                  help="Labelled events detected: an event counts when a flagged event overlaps any of its rows.")
+        e2.metric("Rows caught", "—" if not np.isfinite(ev_m["median_caught_share"])
                   else f"{ev_m['median_caught_share']:.0%}",
                   help="The median over the labelled events of the share of each one's rows inside a flagged "
                        "event (a missed event counts 0): an event 'detected' by one row of a thousand reads 0.1%.")

@@ -503,7 +503,7 @@ def test_the_event_summary_counts_the_events_the_table_lists(trained):
     summary = next(c.value for c in at.caption if " flagged events; event recall " in c.value)
     flagged = int(re.match(r"([\d,]+) flagged events", summary).group(1).replace(",", ""))
     assert flagged == int((table["end"] >= first).sum()) > 0
-    detected, labelled = (int(v) for v in metric(at, "Labelled events detected").split(" of "))
+    detected, labelled = (int(v) for v in metric(at, "Events found").split(" of "))
     assert int(metric(at, "False events").replace(",", "")) <= flagged and detected <= labelled
 
 
@@ -627,8 +627,8 @@ def test_a_file_with_true_false_labels_and_an_outage_gets_figures_not_a_tracebac
     assert any("rows without a score" in c.value for c in at.caption), [c.value for c in at.caption]
     assert metric(at, "ROC AUC") != "—"
     # row and event figures side by side; an event's recall with how much of it was caught
-    assert metric(at, "Labelled events detected").endswith("of 1")
-    caught = metric(at, "Their rows caught")
+    assert metric(at, "Events found").endswith("of 1")
+    caught = metric(at, "Rows caught")
     assert caught == "—" or caught.endswith("%")
     assert any("Rows caught per labelled event: " in c.value for c in at.caption)
 
