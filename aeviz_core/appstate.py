@@ -492,7 +492,45 @@ def unique_name(base: str, taken) -> str:
     return f"{base} ({i})"
 
 
-class TrainingJob:
+class BackgroundJob:
+    """Work in a background thread, polled by a page: a rerun of the page (any click) does not lose
+    it. Subclasses set ``_thread`` (a thread on :meth:`_run`) and implement :meth:`_work`; an error
+    (DataError, TrainingError, DecisionError...) becomes ``error``, one line, never a traceback."""
+
+    error: str | None = None
+    finished: float | None = None
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _work(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Drop the inputs once the work has ended."""
+
+    def _run(self):
+        try:
+            self._work()
+        except (ValueError, RuntimeError, MemoryError) as exc:  # DataError, TrainingError...
+            self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # noqa: BLE001  (shown to the user, never a traceback)
+            self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        finally:
+            self._release()
+            self.finished = _time.time()
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    def wait(self, timeout=None) -> bool:
+        self._thread.join(timeout)
+        return self.done
+
+
+class TrainingJob(BackgroundJob):
     """A training running in a background thread, polled by the Train page.
 
     The page cannot train in its own script run: a click on *Stop* reruns the
@@ -516,32 +554,15 @@ class TrainingJob:
         self._X, self._y = X, y
         self._thread = threading.Thread(target=self._run, name=f"aeviz-train-{name}", daemon=True)
 
-    def start(self) -> TrainingJob:
-        self._thread.start()
-        return self
-
     def _progress(self, info):
         self.history.append({"epoch": info.epoch, "epochs": info.epochs, "loss": info.loss,
                              "val_loss": info.val_loss})
 
-    def _run(self):
-        try:
-            self.detector.fit(self._X, anomalous=self._y, progress=self._progress, stop=self.stop)
-        except (ValueError, RuntimeError, MemoryError) as exc:  # DataError, TrainingError...
-            self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        except Exception as exc:  # noqa: BLE001  (shown to the user, never a traceback)
-            self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        finally:
-            self._X = self._y = None
-            self.finished = _time.time()
+    def _work(self):
+        self.detector.fit(self._X, anomalous=self._y, progress=self._progress, stop=self.stop)
 
-    @property
-    def done(self) -> bool:
-        return self.finished is not None
-
-    def wait(self, timeout=None) -> bool:
-        self._thread.join(timeout)
-        return self.done
+    def _release(self):
+        self._X = self._y = None
 
     @property
     def epochs(self) -> int:
@@ -553,7 +574,7 @@ class TrainingJob:
                           dataset_name=self.dataset_name, settings=self.settings.to_dict())
 
 
-class RefitJob:
+class RefitJob(BackgroundJob):
     """A refit from operators' decisions (:func:`aeviz_core.feedback.refit`) running in a background
     thread, polled by the Review page like :class:`TrainingJob`: a rerun of the page (any click)
     does not lose it. ``result`` is the :class:`~aeviz_core.feedback.Refit` when it is done."""
@@ -572,35 +593,17 @@ class RefitJob:
         self._args = (detector, X)
         self._thread = threading.Thread(target=self._run, name=f"aeviz-refit-{parent.name}", daemon=True)
 
-    def start(self) -> RefitJob:
-        self._thread.start()
-        return self
-
     def _progress(self, info):
         self.history.append({"epoch": info.epoch, "epochs": info.epochs, "loss": info.loss})
 
-    def _run(self):
+    def _work(self):
         from .feedback import refit
 
         detector, X = self._args
-        try:
-            self.result = refit(detector, X, self.decisions, epochs=self.epochs, progress=self._progress,
-                                stop=self.stop)
-        except (ValueError, RuntimeError, MemoryError) as exc:  # DecisionError, TrainingError...
-            self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        except Exception as exc:  # noqa: BLE001  (shown to the user, never a traceback)
-            self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        finally:
-            self._args = None
-            self.finished = _time.time()
+        self.result = refit(detector, X, self.decisions, epochs=self.epochs, progress=self._progress, stop=self.stop)
 
-    @property
-    def done(self) -> bool:
-        return self.finished is not None
-
-    def wait(self, timeout=None) -> bool:
-        self._thread.join(timeout)
-        return self.done
+    def _release(self):
+        self._args = None
 
     def entry(self, taken) -> ModelEntry:
         """The new version as a :class:`ModelEntry` named after its parent (``NAME v2``, ...), with
