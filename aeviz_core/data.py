@@ -322,7 +322,7 @@ def _decode(content: bytes, name: str, notes: list[str]) -> tuple[str, str]:
     return text, codec
 
 
-def _detect_sep(lines: list[str]) -> str:
+def detect_sep(lines: list[str]) -> str:
     """csv.Sniffer on a sample, checked against the header, else by counting."""
     sep = None
     try:
@@ -357,7 +357,7 @@ def _decimal_mark(lines: list[str], sep: str) -> str:
     return "," if commas > points else "."
 
 
-def _parser_message(exc: Exception, name: str, sep: str) -> str:
+def parser_message(exc: Exception, name: str, sep: str) -> str:
     text = _one_line(exc)
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
     if found:
@@ -384,7 +384,7 @@ def _read_text_table(text: str, name: str, sep: str | None) -> tuple[pd.DataFram
     """Parse delimited text; returns (frame, decimal mark)."""
     lines = _sample_lines(text, name)
     if sep is None:
-        sep = _detect_sep(lines)
+        sep = detect_sep(lines)
     decimal = _decimal_mark(lines[1:], sep)
     try:
         with warnings.catch_warnings():
@@ -398,7 +398,7 @@ def _read_text_table(text: str, name: str, sep: str | None) -> tuple[pd.DataFram
     except MemoryError:
         raise
     except pd.errors.ParserError as exc:
-        raise DataError(_parser_message(exc, name, sep)) from exc
+        raise DataError(parser_message(exc, name, sep)) from exc
     except Exception as exc:  # any other parser failure: one line, no traceback
         raise DataError(f"{name}: could not parse the table ({_one_line(exc)})") from exc
     if frame.shape[1] == 1:
@@ -486,7 +486,7 @@ def sniff_text_file(path, sep: str | None = None) -> dict:
     _check_text_format(text, name)
     lines = _sample_lines(text, name)
     if sep is None:
-        sep = _detect_sep(lines)
+        sep = detect_sep(lines)
     header = [h.strip() for h in next(csv.reader([lines[0]], delimiter=sep))]
     if len(header) == 1:
         _check_other_separator(lines, name, sep, header[0])
@@ -748,7 +748,7 @@ def _channel_values(col: pd.Series, name: str, decimal: str, time_name) -> np.nd
 # time order, gaps, missing values
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def mask_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) of each run of True in a 1-D bool array."""
     edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
@@ -817,7 +817,7 @@ def _fill_missing(
             continue
         if missing.all():
             raise DataError(f"column {name!r} has no finite value in any row")
-        runs = _runs(missing)
+        runs = mask_runs(missing)
         short = np.zeros(len(column), bool)
         for a, b in runs:
             short[a:b] = b - a <= max_gap  # a longer run stays missing: a gap (see _report_gaps)
@@ -839,7 +839,7 @@ def _report_gaps(values: np.ndarray, names: list[str], rows: np.ndarray, time, m
                  sorted_note: str, report: DataReport) -> None:
     """Name each gap: rows where a channel stays missing for longer than ``max_gap`` rows."""
     gap = np.isnan(values).any(axis=1)
-    for a, b in _runs(gap):
+    for a, b in mask_runs(gap):
         missing = [n for j, n in enumerate(names) if np.isnan(values[a:b, j]).any()]
         when = "" if time is None else f", {time.iloc[a]} to {time.iloc[b - 1]}"
         report.gap_rows.append((int(a), int(b)))

@@ -294,6 +294,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
                 raise ModelMismatchError(problem)
         return X
 
+    def check_input(self, X) -> np.ndarray:
+        """``X`` as the fitted model reads it: a float array of the training columns, in their
+        order (:class:`ModelMismatchError` when it does not fit). For code that hands ``X`` to
+        this model's stages (:meth:`model_input`, :meth:`inference`, :meth:`series_scorer`),
+        as :mod:`~aeviz_core.explain` does."""
+        return self._check_array(X)
+
     def mismatch(self, shape, names=None) -> str | None:
         """Why data of ``shape`` (with channel ``names``, when known) does not fit this model, in
         one line, or None when it does: other channels or another order, another width or
@@ -409,7 +416,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             return
         flat = items.reshape(len(items), -1)
         self.forest_ = IsolationTrees.fit(flat, random_state=self.random_state)
-        errors = self._inference().item_errors(items)[0]
+        errors = self.inference().item_errors(items)[0]
         self.part_reference_ = (PartReference.fit(errors), PartReference.fit(self.forest_.anomaly_scores(flat)))
 
     def refine(self, X, normal, *, epochs=None, learning_rate=None, progress=None, stop=None) -> AutoencoderDetector:
@@ -482,7 +489,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     def _unscale(self, values) -> np.ndarray:
         return Preparation.of(self).unscale(values)
 
-    def _prepare(self, X) -> np.ndarray:
+    def model_input(self, X) -> np.ndarray:
         """Model input of a gap-free piece of a series: detrended, then scaled."""
         return Preparation.of(self).prepare(X)
 
@@ -512,7 +519,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return other.set_threshold(rule, param, margin)
 
     # ------------------------------------------------------------------ scoring core
-    def _inference(self) -> Inference:
+    def inference(self) -> Inference:
         """The trained model's compiled scorer (built once per model, never pickled)."""
         check_is_fitted(self, "model_")
         run = self.__dict__.get("_runner")
@@ -520,7 +527,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             run = self.__dict__["_runner"] = Inference(self.model_, self.item_shape_)
         return run
 
-    def _series_score(self) -> SeriesScore:
+    def series_scorer(self) -> SeriesScore:
         """How this series model turns squared errors into scores (see :mod:`aeviz_core.scores`)."""
         return SeriesScore.of(self.window, getattr(self, "score_version_", SCORE_VERSION), self.smooth,
                               Preparation.of(self).level_rows, getattr(self, "channel_scale_", None),
@@ -533,13 +540,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         window; NaN on gap rows and on stretches shorter than a window."""
         out = np.full(X.shape, np.nan)
         for a, b in segments(X, self.window):
-            out[a:b] = fn(self._prepare(X[a:b]))
+            out[a:b] = fn(self.model_input(X[a:b]))
         return out
 
     def _errors(self, X):
         """(item_errors, channel_errors): scaled MSE; for a series normalised per channel
         (NaN on gap rows)."""
-        run = self._inference()
+        run = self.inference()
         if self.input_kind_ == "series":
             chan = self._by_segment(X, lambda Xs: run.series_errors(Xs, self.window) / self.channel_scale_)
             return chan.mean(axis=1), chan
@@ -548,7 +555,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
     def _item_scores(self, Xs):
         """(anomaly_score, channel_errors) of scaled items: the reconstruction error, or with
         ``isolation_`` the sum of the two parts' z-scores."""
-        errors, channels = self._inference().item_errors(Xs)
+        errors, channels = self.inference().item_errors(Xs)
         if not getattr(self, "isolation_", False):
             return errors, channels
         reconstruction, isolation = self.part_reference_
@@ -559,10 +566,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """(anomaly_score, channel_scores) of checked X: see :meth:`anomaly_score`."""
         if self.input_kind_ != "series":
             return self._item_scores(self._scale(X))
-        run, score = self._inference(), self._series_score()
+        run, score = self.inference(), self.series_scorer()
         scores, parts = np.full(len(X), np.nan), np.full(X.shape, np.nan)
         for a, b in segments(X, self.window):
-            Xs = self._prepare(X[a:b])
+            Xs = self.model_input(X[a:b])
             scores[a:b], parts[a:b] = score.scores(Xs, run.series_errors(Xs, self.window))
         return scores, parts
 
@@ -571,14 +578,14 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         """Rows on each side that a row's score depends on (0 for tables, windows, images): a
         piece of a series scored with this many extra rows each side scores as the whole."""
         check_is_fitted(self, "model_")
-        return self._series_score().context_rows if self.input_kind_ == "series" else 0
+        return self.series_scorer().context_rows if self.input_kind_ == "series" else 0
 
     @property
     def reach_rows(self) -> int:
         """Rows on each side whose readings move a row's score directly (its windows and the
         averages over them; 0 for tables, windows, images): the rows a fault lends its score to."""
         check_is_fitted(self, "model_")
-        return self._series_score().reach if self.input_kind_ == "series" else 0
+        return self.series_scorer().reach if self.input_kind_ == "series" else 0
 
     # ------------------------------------------------------------------ public scoring API
     def reconstruction_error(self, X) -> np.ndarray:
@@ -674,13 +681,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             Xs = training.series_windows(self._by_segment(X, lambda piece: piece), self.window, self.stride)
         else:
             Xs = self._scale(X)
-        return self._inference().encode(Xs)
+        return self.inference().encode(Xs)
 
     def reconstruct(self, X) -> np.ndarray:
         """Reconstructions in the input's units and shape (a series: per row,
         averaged over the windows covering each row)."""
         X = self._check_array(X)
-        run = self._inference()
+        run = self.inference()
         if self.input_kind_ != "series":
             return self._unscale(run.rebuild(self._scale(X)))
         out, prep = np.full(X.shape, np.nan), Preparation.of(self)

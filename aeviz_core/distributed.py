@@ -47,7 +47,7 @@ except ImportError as exc:  # an optional engine: say how to get it
         "the dask engine needs dask and distributed: pip install 'dask[dataframe,distributed]'"
     ) from exc
 
-from .data import LABEL_NAMES, DataError, _detect_sep, load_sensor_table
+from .data import LABEL_NAMES, DataError, detect_sep, load_sensor_table
 from .events import EVENT_COLUMNS, flags_to_events
 from .registry import ERRORS_FILE, META_FILE, MODEL_FILE, load_detector
 from .scores import rows_frame, write_frame_atomic
@@ -355,7 +355,7 @@ def _sep(path: Path) -> str:
         lines = [line.rstrip("\r\n") for _, line in zip(range(20), fh)]
     if not lines or not lines[0].strip():
         raise DataError(f"{path.name} is empty")
-    return _detect_sep(lines)
+    return detect_sep(lines)
 
 
 def _options(path: Path, columns, extra) -> dict:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import _as_binary, _as_vector, _check_int, _ratio
+from .metrics import as_binary, as_vector, check_int, ratio
 
 __all__ = ["EVENT_COLUMNS", "EVENT_FILE_COLUMNS", "EventWriter", "event_key", "event_metrics", "event_spans",
            "flags_to_events", "lasting_change", "order_events", "parse_event_key", "with_blame"]
@@ -372,11 +372,11 @@ def flags_to_events(flags, scores, *, channel_errors=None, channel_names=None, t
     >>> ev["peak_score"].tolist()
     [0.9, 0.7]
     """
-    f = _as_binary("flags", flags)
+    f = as_binary("flags", flags)
     n = f.size
-    s = None if scores is None else _as_vector("scores", scores, n, dtype=np.float64)
-    min_gap = _check_int("min_gap", min_gap, 0)
-    top_k = _check_int("top_k", top_k, 1)
+    s = None if scores is None else as_vector("scores", scores, n, dtype=np.float64)
+    min_gap = check_int("min_gap", min_gap, 0)
+    top_k = check_int("top_k", top_k, 1)
     time_values, is_datetime = _as_time(time, n)
     E = None
     if channel_errors is not None:
@@ -493,7 +493,7 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
     >>> m["n_detected"], m["n_false_events"], m["event_recall"]
     (1, 1, 0.5)
     """
-    y = _as_binary("labels", labels)
+    y = as_binary("labels", labels)
     n = y.size
     if n == 0:
         raise ValueError("labels must not be empty")
@@ -527,8 +527,8 @@ def event_metrics(pred_events, labels, *, time=None) -> dict:
     n_false = int(np.count_nonzero(~pred_hits))
     normal_days = span_days * float(np.mean(~y.astype(bool)))
     delays = [int(np.argmax(row_covered[a : b + 1])) for a, b in zip(t_start, t_end) if row_covered[a : b + 1].any()]
-    recall = _ratio(int(np.count_nonzero(truth_hit)), int(t_start.size))
-    precision = _ratio(int(np.count_nonzero(pred_hits)), int(p_start.size))
+    recall = ratio(int(np.count_nonzero(truth_hit)), int(t_start.size))
+    precision = ratio(int(np.count_nonzero(pred_hits)), int(p_start.size))
     caught = [float((covered_cum[b + 1] - covered_cum[a]) / (b - a + 1)) for a, b in zip(t_start, t_end)]
     return {
         "n_true_events": int(t_start.size),

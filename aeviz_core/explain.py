@@ -63,7 +63,7 @@ def blame(detector, X, start: int, end: int, *, passes: int = 3, max_rows: int =
     context, window = detector.context_rows, detector.window
     if end - start + 1 > max_rows:  # judge the stretch around the event's highest score
         lo, hi = max(first, start - context), min(len(X), end + context + 1)
-        start, end = _around_peak(detector._scores(X[lo:hi])[0][start - lo : end - lo + 1], start, end, max_rows)
+        start, end = _around_peak(detector.score_parts(X[lo:hi])[0][start - lo : end - lo + 1], start, end, max_rows)
     lo = max(first, start - context)
     hi = min(len(X), end + context + 1)
     if hi - lo < window:
@@ -85,8 +85,8 @@ def prepared(detector, X) -> dict:
 def _stretch(detector, X) -> tuple:
     """``(Xs, raw, row scores, parts, ratio)`` of one gap-free stretch of raw rows ``X``: what
     :func:`_shares` reads."""
-    run, score = detector._inference(), detector._series_score()
-    Xs = detector._prepare(X)
+    run, score = detector.inference(), detector.series_scorer()
+    Xs = detector.model_input(X)
     raw = run.series_errors(Xs, detector.window)
     return (Xs, raw, *score.scores(Xs, raw), score.ratio(raw))
 
@@ -137,7 +137,7 @@ def _checked(detector, X, spans, max_rows) -> np.ndarray:
     check_is_fitted(detector, "model_")
     if detector.input_kind_ != "series":
         raise ValueError("blame needs a model fitted on a series (window set)")
-    X = detector._check_array(X)
+    X = detector.check_input(X)
     for start, end in spans:
         if not 0 <= start <= end < len(X):
             raise ValueError(f"the event must satisfy 0 <= start <= end < {len(X)}, got {start}..{end}")
@@ -156,7 +156,7 @@ def _around_peak(event_scores, start: int, end: int, max_rows: int) -> tuple[int
 def _shares(detector, Xs, raw, parts, ratio, inner: slice, passes: int) -> np.ndarray:
     """The blame of the rows ``inner`` of a prepared stretch ``Xs`` with squared errors ``raw``,
     score parts ``parts`` and residual ratios ``ratio`` (see :func:`blame`)."""
-    run, score, window = detector._inference(), detector._series_score(), detector.window
+    run, score, window = detector.inference(), detector.series_scorer(), detector.window
     parts = parts[inner]
     peak = np.unravel_index(np.argmax(parts), parts.shape)
     # the ratio computed over the whole stretch, as the parts were: the test compares them exactly
@@ -230,16 +230,16 @@ def event_signatures(detector, X, spans) -> pd.DataFrame:
     check_is_fitted(detector, "model_")
     if detector.input_kind_ != "series":
         raise ValueError("event signatures need a model fitted on a series (window set)")
-    X = detector._check_array(X)
+    X = detector.check_input(X)
     spans = [(int(a), int(b)) for a, b in spans]
     for a, b in spans:
         if not 0 <= a <= b < len(X):
             raise ValueError(f"an event must satisfy 0 <= start <= end < {len(X)}, got {a}..{b}")
-    run, score, w = detector._inference(), detector._series_score(), detector.window
+    run, score, w = detector.inference(), detector.series_scorer(), detector.window
     residual, still, misfit, steps = (np.full(X.shape, np.nan) for _ in range(4))
     normal_step = np.where(detector.step_scale_ > 0, detector.step_scale_, np.nan)
     for a, b in segments(X, w):
-        Xs = detector._prepare(X[a:b])
+        Xs = detector.model_input(X[a:b])
         raw = run.series_errors(Xs, w)
         residual[a:b], still[a:b] = score.tests(Xs, raw)
         misfit[a:b] = (Xs - run.rebuild_rows(Xs, w)) / np.sqrt(score.channel_scale)

@@ -76,7 +76,7 @@ class IsolationTrees:
         for tree, columns in zip(forest.estimators_, forest.estimators_features_, strict=True):
             t = tree.tree_
             feature = np.asarray(t.feature, dtype=np.int64)
-            if forest._max_features != forest.n_features_in_:  # the tree was fitted on a subset of the columns
+            if len(columns) != forest.n_features_in_:  # the tree was fitted on a subset of the columns
                 feature = np.where(feature >= 0, np.asarray(columns)[np.maximum(feature, 0)], feature)
             parts["children_left"].append(np.asarray(t.children_left, dtype=np.int64))
             parts["children_right"].append(np.asarray(t.children_right, dtype=np.int64))

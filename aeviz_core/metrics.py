@@ -34,7 +34,7 @@ __all__ = [
 
 # --------------------------------------------------------------------------- helpers
 
-def _check_int(name: str, value, low: int) -> int:
+def check_int(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if value < low:
@@ -54,7 +54,7 @@ def _as_matrix(name: str, X, *, flatten: bool = False) -> np.ndarray:
     return X
 
 
-def _as_vector(name: str, x, n: int | None = None, dtype=None) -> np.ndarray:
+def as_vector(name: str, x, n: int | None = None, dtype=None) -> np.ndarray:
     x = np.asarray(x, dtype=dtype)
     if x.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {x.shape}")
@@ -63,9 +63,9 @@ def _as_vector(name: str, x, n: int | None = None, dtype=None) -> np.ndarray:
     return x
 
 
-def _as_binary(name: str, y, n: int | None = None) -> np.ndarray:
+def as_binary(name: str, y, n: int | None = None) -> np.ndarray:
     """0/1 or boolean labels as a boolean array."""
-    y = _as_vector(name, y, n)
+    y = as_vector(name, y, n)
     if y.dtype == bool:
         return y
     if not (np.issubdtype(y.dtype, np.number) and np.isin(y, (0, 1)).all()):
@@ -74,8 +74,8 @@ def _as_binary(name: str, y, n: int | None = None) -> np.ndarray:
     return y.astype(bool)
 
 
-def _as_scores(scores, n: int | None = None) -> np.ndarray:
-    s = _as_vector("scores", scores, n, dtype=np.float64)
+def as_scores(scores, n: int | None = None) -> np.ndarray:
+    s = as_vector("scores", scores, n, dtype=np.float64)
     n_bad = int(np.count_nonzero(~np.isfinite(s)))
     if n_bad:
         raise ValueError(
@@ -139,8 +139,8 @@ def knn_accuracy(coords, labels, k=5, cv=5, random_state=0) -> float:
 
     X = _as_matrix("coords", coords)
     y = _class_labels(labels, X.shape[0])
-    k = _check_int("k", k, 1)
-    cv = _check_int("cv", cv, 2)
+    k = check_int("k", k, 1)
+    cv = check_int("cv", cv, 2)
     _, counts = np.unique(y, return_counts=True)
     if counts.size < 2:
         raise ValueError(f"labels must contain >= 2 classes, got {counts.size}")
@@ -192,8 +192,8 @@ def trustworthiness_score(X_high, coords, k=10, max_samples=5000, random_state=0
     C = _as_matrix("coords", coords)
     if X.shape[0] != C.shape[0]:
         raise ValueError(f"coords must have {X.shape[0]} rows like X_high, got {C.shape[0]}")
-    k = _check_int("k", k, 1)
-    max_samples = _check_int("max_samples", max_samples, 3)
+    k = check_int("k", k, 1)
+    max_samples = check_int("max_samples", max_samples, 3)
     if X.shape[0] < 3:
         raise ValueError(f"X_high must have >= 3 rows, got {X.shape[0]}")
     rows = _subsample(X.shape[0], max_samples, random_state)
@@ -233,7 +233,7 @@ def silhouette_by_class(coords, labels, max_samples=5000, random_state=0) -> flo
 
     X = _as_matrix("coords", coords)
     y = _class_labels(labels, X.shape[0])
-    max_samples = _check_int("max_samples", max_samples, 3)
+    max_samples = check_int("max_samples", max_samples, 3)
     rows = _subsample(X.shape[0], max_samples, random_state)
     n_classes = np.unique(y[rows]).size
     if not 2 <= n_classes <= rows.size - 1:
@@ -386,8 +386,8 @@ def detection_metrics(scores, labels, threshold) -> dict:
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    s = _as_scores(scores)
-    y = _as_binary("labels", labels, s.shape[0])
+    s = as_scores(scores)
+    y = as_binary("labels", labels, s.shape[0])
     try:
         threshold = float(threshold)
     except (TypeError, ValueError):
@@ -406,17 +406,17 @@ def detection_metrics(scores, labels, threshold) -> dict:
         "fp": fp,
         "tn": tn,
         "fn": fn,
-        "precision": _ratio(tp, tp + fp),
-        "recall": _ratio(tp, tp + fn),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-        "false_alarm_rate": _ratio(fp, fp + tn),
-        "missed_alarm_rate": _ratio(fn, tp + fn),
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "false_alarm_rate": ratio(fp, fp + tn),
+        "missed_alarm_rate": ratio(fn, tp + fn),
         "roc_auc": float("nan") if single_class else float(roc_auc_score(y, s)),
         "pr_auc": float("nan") if single_class else float(average_precision_score(y, s)),
     }
 
 
-def _ratio(num: int, den: int) -> float:
+def ratio(num: int, den: int) -> float:
     return float(num / den) if den else float("nan")
 
 
@@ -470,8 +470,8 @@ def best_f1_threshold(scores, labels) -> tuple[float, float]:
     >>> best_f1_threshold([0.1, 0.2, 0.9, 0.8], [0, 0, 1, 1])
     (0.5, 1.0)
     """
-    s = _as_scores(scores)
-    y = _as_binary("labels", labels, s.shape[0])
+    s = as_scores(scores)
+    y = as_binary("labels", labels, s.shape[0])
     if s.size == 0:
         raise ValueError("scores must not be empty")
     n_pos = int(y.sum())
@@ -522,9 +522,9 @@ def roc_pr_curves(scores, labels, max_points=500) -> tuple[pd.DataFrame, pd.Data
     >>> roc[["fpr", "tpr"]].values.tolist()
     [[0.0, 0.0], [0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [1.0, 1.0]]
     """
-    s = _as_scores(scores)
-    y = _as_binary("labels", labels, s.shape[0])
-    max_points = _check_int("max_points", max_points, 2)
+    s = as_scores(scores)
+    y = as_binary("labels", labels, s.shape[0])
+    max_points = check_int("max_points", max_points, 2)
     roc = pd.DataFrame({"threshold": [], "fpr": [], "tpr": []}, dtype=float)
     pr = pd.DataFrame({"threshold": [], "recall": [], "precision": []}, dtype=float)
     n_pos = int(y.sum())

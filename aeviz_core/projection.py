@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from .metrics import _check_int
+from .metrics import check_int
 
 __all__ = [
     "PROJECTION_METHODS",
@@ -130,7 +130,7 @@ def project_latent(Z, method="auto", n_components=2, random_state=0, **kwargs) -
     else:  # umap
         import umap
 
-        n_neighbors = _check_int("n_neighbors", kwargs.pop("n_neighbors", 15), 2)
+        n_neighbors = check_int("n_neighbors", kwargs.pop("n_neighbors", 15), 2)
         kwargs["n_neighbors"] = min(n_neighbors, n_samples - 1)
         if random_state is not None:
             kwargs.setdefault("n_jobs", 1)
@@ -204,7 +204,7 @@ def latent_grid(z_min, z_max, n=15) -> np.ndarray:
     >>> g[0].tolist(), g[-1].tolist()
     ([-2.0, 1.0], [2.0, -1.0])
     """
-    n = _check_int("n", n, 2)
+    n = check_int("n", n, 2)
     corners = []
     for name, value in (("z_min", z_min), ("z_max", z_max)):
         value = np.asarray(value, dtype=np.float64)
@@ -246,7 +246,7 @@ def prior_samples(n, latent_dim, random_state=0) -> np.ndarray:
     >>> prior_samples(4, 2).shape
     (4, 2)
     """
-    n = _check_int("n", n, 1)
-    latent_dim = _check_int("latent_dim", latent_dim, 1)
+    n = check_int("n", n, 1)
+    latent_dim = check_int("latent_dim", latent_dim, 1)
     rng = np.random.default_rng(random_state)
     return rng.standard_normal((n, latent_dim)).astype(np.float32)

@@ -343,12 +343,12 @@ def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.nd
 
     ``X`` is the raw series, ``Xs`` the model's input of it, ``normal`` the rows it may train on.
     """
-    window, run = detector.window, detector._inference()
+    window, run = detector.window, detector.inference()
     runs = segments(Xs, window)
     raw = np.full(Xs.shape, np.nan)
     for a, b in runs:
         raw[a:b] = run.series_errors(Xs[a:b], window)
-    base = detector._series_score()
+    base = detector.series_scorer()
     held = away_from_anomalies(held & ~np.isnan(raw[:, 0]), normal, ~np.isnan(X).any(axis=1), base.reach,
                                2 * window)
     scale = raw[held].mean(axis=0)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import DataError, _parser_message, load_sensor_table, sniff_text_file
+from .data import DataError, parser_message, load_sensor_table, sniff_text_file
 from .scores import score_table
 
 __all__ = ["iter_sensor_chunks", "score_stream"]
@@ -80,7 +80,7 @@ def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
                 chunk.attrs["warnings"] = list(text["warnings"])
             yield chunk
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(_parser_message(exc, path.name, text["sep"])) from None
+        raise DataError(parser_message(exc, path.name, text["sep"])) from None
 
 
 def score_stream(detector, chunks: Iterable) -> Iterator[pd.DataFrame]:

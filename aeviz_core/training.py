@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from .data import _runs
+from .data import mask_runs
 from .models import build_model
 from .windows import window_starts
 
@@ -125,7 +125,7 @@ def trainable_rows(X: np.ndarray, normal, window: int) -> np.ndarray:
     error when no stretch of them is long enough."""
     finite = ~np.isnan(X).any(axis=1)
     usable = finite if normal is None else normal & finite
-    longest = max((b - a for a, b in _runs(usable)), default=0)
+    longest = max((b - a for a, b in mask_runs(usable)), default=0)
     if longest < window + 2:
         raise ValueError(
             f"the series has no stretch of {window + 2} rows (window + 2) without a gap"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import _runs
+from .data import mask_runs
 from .settings import training_period_text
 from .thresholds import widen
 
@@ -68,7 +68,7 @@ class TrustTracker:
         if not len(flags):
             return
         run = 0  # the flagged run that reaches the end of this piece
-        for a, b in _runs(flags):
+        for a, b in mask_runs(flags):
             run = b - a + (self.run if a == 0 else 0)  # a run open since the last piece goes on
             self.longest = max(self.longest, run)
         self.run = run if flags[-1] else 0

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .data import _runs
+from .data import mask_runs
 
 SCALED_LIMIT = 1e6  # scaled values are clipped here: a million spreads is an anomaly either way
 
@@ -239,7 +239,7 @@ def lagged_quantile(X: np.ndarray, q: float, length: int, lag: int, min_rows: in
 
 def segments(X: np.ndarray, min_rows: int) -> list[tuple[int, int]]:
     """``(start, stop)`` of each run of rows of a series without a NaN, at least ``min_rows`` long."""
-    return [(int(a), int(b)) for a, b in _runs(~np.isnan(X).any(axis=1)) if b - a >= min_rows]
+    return [(int(a), int(b)) for a, b in mask_runs(~np.isnan(X).any(axis=1)) if b - a >= min_rows]
 
 
 def overlap_average(batches, n_rows: int, window: int, n_channels: int) -> np.ndarray:
@@ -298,7 +298,7 @@ def slow_share(X: np.ndarray, rows: int, usable=None) -> np.ndarray:
     """
     usable = np.ones(len(X), bool) if usable is None else np.asarray(usable, bool)
     usable = usable & ~np.isnan(X).any(axis=1)
-    pieces = [(a, b) for a, b in _runs(usable) if b - a >= 2]
+    pieces = [(a, b) for a, b in mask_runs(usable) if b - a >= 2]
     if not pieces:
         return np.zeros(X.shape[1])
     values = np.concatenate([X[a:b] for a, b in pieces])

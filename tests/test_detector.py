@@ -60,7 +60,7 @@ def test_a_stuck_noisy_level_is_flagged_by_its_stillness(series_detector, series
     stuck = series.copy()
     stuck.loc[2000:2150, "level"] = stuck.loc[2000, "level"]
     scores, parts = det.score_parts(stuck)
-    still_rows = det._series_score().still_smooth
+    still_rows = det.series_scorer().still_smooth
     inner = slice(2001 + still_rows // 2, 2151 - still_rows // 2)  # every averaged step is still
     assert (np.argmax(parts[inner], axis=1) == 3).all()
     # at the stillness test's ceiling (-log of its floor, 6.9), over four times the threshold (4.1 measured)
@@ -88,7 +88,7 @@ def test_a_channel_that_rests_in_normal_data_is_left_out_of_the_stillness_test()
     })
     det = AutoencoderDetector(window=16, stride=2, latent_dim=3, epochs=5, random_state=0).fit(frame.iloc[:2400])
     assert det.step_scale_[2] == 0 and (det.step_scale_[:2] > 0).all()
-    smooth = det._series_score().smooth
+    smooth = det.series_scorer().smooth
     still = stillness(det._scale(frame.to_numpy()), det.step_scale_, smooth)
     assert (still[:, 2] == 0).all()
     held = frame.copy()
@@ -173,7 +173,7 @@ def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(
     # version 3 fits its threshold on the held-out rows
     params = dict(window=16, stride=2, latent_dim=3, epochs=15, random_state=0, series_score="smooth")
     det = AutoencoderDetector(**params).fit(X, anomalous=y)
-    reach = det._series_score().reach
+    reach = det.series_scorer().reach
     assert len(det.fit_errors_) == 150 - (412 - (420 - reach) + 1)  # the rows within reach are out
     clean = AutoencoderDetector(**params).fit(series.iloc[:1500])
     assert det.fit_errors_.max() < 2 * np.percentile(clean.fit_errors_, 99.5)
@@ -181,7 +181,7 @@ def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(
     # the default score, with 150 held-out rows (fewer than 32 windows), on every normal training row
     params.pop("series_score")
     det = AutoencoderDetector(**params).fit(X, anomalous=y)
-    reach = det._series_score().reach
+    reach = det.series_scorer().reach
     assert det.threshold_source_ == "training"
     assert len(det.fit_errors_) == 1500 - 21 - 2 * reach  # the fault's rows and the rows within reach are out
     clean = AutoencoderDetector(**params).fit(series.iloc[:1500])
@@ -416,7 +416,7 @@ def test_the_compiled_scorer_of_a_conv_model_takes_the_fast_path_and_scores_the_
     rng = np.random.default_rng(0)
     windows = rng.normal(size=(300, 32, 4)).astype("float32")
     det = AutoencoderDetector(model="conv-ae", latent_dim=4, epochs=2, random_state=0).fit(windows)
-    forward = det._inference().forward
+    forward = det.inference().forward
     assert forward.__name__ == "forward"  # the polyphase path passed its check, not the model call
     scaled = det._scale(windows)
     plain = ((scaled - np.asarray(det.model_(scaled))) ** 2).mean(axis=(1, 2))

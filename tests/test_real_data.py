@@ -117,7 +117,7 @@ def test_a_lasting_new_regime_is_flagged_at_its_start_then_settles_with_the_regi
     X, _ = drifted
     det = AutoencoderDetector(window=16, stride=2, latent_dim=4, epochs=25, random_state=0,
                               series_score="smooth").fit(X.iloc[:2000])
-    span = det._series_score().span
+    span = det.series_scorer().span
     changed = X.copy()
     rng = np.random.default_rng(1)
     changed.loc[2200:, "current"] += rng.normal(0, 0.25, len(X) - 2200)

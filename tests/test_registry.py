@@ -79,12 +79,12 @@ def test_a_model_saved_with_score_version_2_scores_as_it_did(smooth_detector, fa
     (path / "aeviz.json").write_text(json.dumps(meta))
     old = load_detector(path)
     w = old.window
-    old_score, new_score = old._series_score(), series_detector._series_score()
+    old_score, new_score = old.series_scorer(), series_detector.series_scorer()
     assert (old_score.smooth, old_score.still_smooth) == (2 * w - 1, 2 * w - 1)
     assert (new_score.smooth, new_score.still_smooth) == (w - 1, 2 * w - 1)
 
     def version_2(Xs):
-        ratio = moving_average(old._inference().series_errors(Xs, w) / old.channel_scale_, 2 * w - 1)
+        ratio = moving_average(old.inference().series_errors(Xs, w) / old.channel_scale_, 2 * w - 1)
         still = local_stillness(Xs, old.step_scale_, 2 * w - 1, old_score.span)
         return np.maximum(np.log(np.maximum(ratio, 1.0)), still)
 
