@@ -4,7 +4,7 @@ Run with ``streamlit run streamlit_app.py``: the app opens on the bundled pump
 station sample. This file is the router: page config, the shared sidebar and
 ``st.navigation`` over the page files in ``pages/`` (a new page is one more
 ``st.Page`` line in ``PAGES``). The session keys the pages share are
-documented in ``aeviz_core/appstate.py``.
+documented in ``aeviz_app/session.py``.
 """
 
 import os
@@ -29,31 +29,29 @@ def pages() -> list:
 def sidebar(box) -> None:
     """Who is signed in (with sign-in on) and what the session holds (data, models, a running
     training), drawn into ``box``."""
-    import app_support as S
-    from aeviz_core import appstate as A
+    from aeviz_app import session as S, sign_in as auth
 
-    S.account(box)
-    ds = st.session_state[A.DATASET]
+    auth.account(box)
+    ds = st.session_state[S.DATASET]
     with box:
         st.caption("Current data")
         what = f"{ds.n_items:,} images" if ds.is_images else f"{ds.n_items:,} rows x {len(ds.channel_names)} channels"
         st.markdown(f"**{ds.name}**  \n{what}")
-        models = st.session_state[A.MODELS]
+        models = st.session_state[S.MODELS]
         fitting = S.compatible_models(ds)
         st.caption("Models")
         st.markdown(f"{len(models)} in this session, {len(fitting)} fit this data"
-                    + (f"  \nactive: **{st.session_state[A.ACTIVE_MODEL]}**" if st.session_state[A.ACTIVE_MODEL] else ""))
-        if st.session_state[A.TRAIN_JOB] is not None:
+                    + (f"  \nactive: **{st.session_state[S.ACTIVE_MODEL]}**" if st.session_state[S.ACTIVE_MODEL] else ""))
+        if st.session_state[S.TRAIN_JOB] is not None:
             st.fragment(training_progress, run_every=1.0)()
 
 
 def training_progress() -> None:
     """The running training's progress, redrawn every second on every page; when it ends, the model
     joins the session, a notice says so and the page reruns to show it."""
-    import app_support as S
-    from aeviz_core import appstate as A
+    from aeviz_app import session as S
 
-    job = st.session_state[A.TRAIN_JOB]
+    job = st.session_state[S.TRAIN_JOB]
     if job is None:
         return
     if job.done:
@@ -69,7 +67,7 @@ def training_progress() -> None:
 
 def run() -> None:
     st.set_page_config(page_title="aeviz", page_icon=":material/sensors:", layout="wide")
-    import app_support as S
+    from aeviz_app import session as S
 
     S.setup()
     notice = st.session_state.pop("app.trained_notice", None)

@@ -543,3 +543,26 @@ def roc_pr_curves(scores, labels, max_points=500) -> tuple[pd.DataFrame, pd.Data
             "tpr": np.append(0.0, tp / n_pos),
         }), max_points)
     return roc, pr
+
+
+def rates_at(flags, labels) -> dict:
+    """The threshold-dependent half of ``detection_metrics`` (counts, precision,
+    recall, F1, false- and missed-alarm rates) for flags already computed.
+
+    ``detection_metrics`` also ranks every score for the ROC and PR AUCs, which do
+    not depend on the threshold; the Anomalies page computes those once per model
+    (cached) and these on every threshold move. NaN where a ratio is 0 / 0.
+    """
+    f = np.asarray(flags, dtype=bool)
+    y = np.asarray(labels).astype(bool)
+    tp = int(np.count_nonzero(f & y))
+    fp = int(np.count_nonzero(f & ~y))
+    fn = int(np.count_nonzero(~f & y))
+    tn = int(y.size - tp - fp - fn)
+
+    def ratio(a, b):
+        return float(a / b) if b else float("nan")
+
+    return {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "precision": ratio(tp, tp + fp),
+            "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn),
+            "false_alarm_rate": ratio(fp, fp + tn), "missed_alarm_rate": ratio(fn, tp + fn)}

@@ -124,7 +124,7 @@ def measure_rerun(n_rows=100_000, repeats=5):
     from streamlit.testing.v1 import AppTest
 
     from aeviz_core import AutoencoderDetector, load_sensor_table, make_pump_station
-    from aeviz_core.appstate import Dataset, ModelEntry
+    from aeviz_app.session import Dataset, ModelEntry
 
     frame = make_pump_station(n_rows=n_rows, seed=1)
     data = load_sensor_table(frame.to_csv(index=False).encode())

@@ -93,7 +93,7 @@ def server_figures(url: str, decisions: int) -> dict:
     from streamlit.testing.v1 import AppTest
 
     from aeviz_core import AutoencoderDetector, load_sensor_table
-    from aeviz_core.appstate import Dataset, ModelEntry
+    from aeviz_app.session import Dataset, ModelEntry
 
     ds = Dataset.from_sensor(load_sensor_table(SAMPLE), SAMPLE.name)
     det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, random_state=0)

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_support as S
+from aeviz_app import session as S, sign_in as auth
 from aeviz_core import DataError, DatasetUnavailableError, charts, mnist_cached
 from aeviz_core.access import AccessDenied
-from aeviz_core.review_views import as_text
+from aeviz_app.review_views import as_text
 
 st.title("Data")
 
@@ -27,8 +27,8 @@ if "data.source" not in st.session_state:
 source = st.radio("Data", choices, format_func=labels.get, key="data.source", horizontal=True)
 
 limit_mb = int(st.get_option("server.maxUploadSize"))
-if source == "upload" and not S.allowed("upload_data"):
-    S.read_only("uploading data", action="upload_data", key="data.sign_in")
+if source == "upload" and not auth.allowed("upload_data"):
+    auth.read_only("uploading data", action="upload_data", key="data.sign_in")
     st.caption("Until then the app keeps the current data; the bundled samples stay open to everyone.")
 elif source == "upload":
     up = st.file_uploader("Sensor table (CSV, TSV or Parquet): one column per channel, optional time "
@@ -63,7 +63,7 @@ elif source == "upload":
         else:
             if loaded.source != ds.source:
                 try:  # asked where the data is replaced, with st.user as it is now
-                    S.writer("upload_data")
+                    auth.writer("upload_data")
                 except AccessDenied as exc:
                     st.warning(f"The data was not replaced: {as_text(str(exc))}.", icon=":material/lock:")
                 else:

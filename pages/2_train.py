@@ -13,20 +13,19 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-import app_support as S
-from aeviz_core import appstate as A
+from aeviz_app import session as S, sign_in as auth, training as T
 from aeviz_core import charts
 from aeviz_core.access import AccessDenied
-from aeviz_core.review_views import as_text
+from aeviz_app.review_views import as_text
 from aeviz_core.settings import MODEL_KINDS, SERIES_SCORES
 
 st.title("Train")
 
 ds = S.dataset()
 state = st.session_state
-defaults = A.default_settings(ds)
+defaults = T.default_settings(ds)
 KINDS = MODEL_KINDS
-job = state[A.TRAIN_JOB]
+job = state[S.TRAIN_JOB]
 
 st.caption(f"Training on **{ds.name}**. Training starts only when you press *Train*; "
            "it runs in the background, so you can stop it or look at other pages meanwhile.")
@@ -91,8 +90,8 @@ with st.form("train.form"):
 
 if submitted:
     try:
-        settings = A.TrainSettings(
-            model=kind, latent_dim=int(latent_dim), hidden=A.parse_hidden(hidden_text),
+        settings = T.TrainSettings(
+            model=kind, latent_dim=int(latent_dim), hidden=T.parse_hidden(hidden_text),
             window=None if window is None else int(window), stride=1 if stride is None else int(stride),
             epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr), beta=float(beta),
             vae_weighting=weighting, early_stopping=bool(early), patience=int(patience), seed=int(seed),
@@ -105,10 +104,10 @@ if submitted:
 
         settings.check(ds)
         detector = AutoencoderDetector(**settings.detector_params(ds))
-        X, y = A.training_data(ds, settings)
-        name = A.unique_name(f"{kind}-{len(state[A.MODELS]) + 1}", state[A.MODELS])
-        job = A.TrainingJob(detector, X, y, name=name, dataset=ds, settings=settings).start()
-        state[A.TRAIN_JOB] = job
+        X, y = T.training_data(ds, settings)
+        name = S.unique_name(f"{kind}-{len(state[S.MODELS]) + 1}", state[S.MODELS])
+        job = T.TrainingJob(detector, X, y, name=name, dataset=ds, settings=settings).start()
+        state[S.TRAIN_JOB] = job
         state.pop("train.last_error", None)
     except ValueError as exc:
         st.error(f"Cannot train with these settings: {exc}", icon=":material/error:")
@@ -142,8 +141,8 @@ if state.get("train.last_error"):
     st.error(f"Training failed: {state['train.last_error']}", icon=":material/error:")
 
 done_name = state.pop("train.last_done", None)
-if done_name and done_name in state[A.MODELS]:
-    entry = state[A.MODELS][done_name]
+if done_name and done_name in state[S.MODELS]:
+    entry = state[S.MODELS][done_name]
     det = entry.detector
     hist = det.history_
     st.success(f"**{entry.name}** trained: {len(hist['loss'])} epochs"
@@ -154,19 +153,19 @@ if done_name and done_name in state[A.MODELS]:
                + f", threshold {det.threshold_:.4g} "
                  f"({det.threshold_rule_.describe(getattr(det, 'threshold_margin_', 1.0))}).",
                icon=":material/check_circle:")
-    origin = A.threshold_line(entry, ds)
+    origin = S.threshold_line(entry, ds)
     if origin:
         st.caption(origin[0].upper() + origin[1:] + ".")
-    for note in A.training_notices(det):
+    for note in T.training_notices(det):
         st.warning(note, icon=":material/warning:")
-    if A.stopped_early(det):
+    if S.stopped_early(det):
         st.caption(f"Early stopping ended the fit at epoch {len(hist['loss'])} of {det.training_plan().epochs} (the "
                    "validation loss had stopped improving); the best epoch's weights are kept.")
     st.altair_chart(charts.loss_chart(hist), key="train.final_loss")
 
 # ------------------------------------------------------------------ models of the session
 st.subheader("Models")
-models = state[A.MODELS]
+models = state[S.MODELS]
 if not models:
     st.caption("No model yet in this session.")
 else:
@@ -176,14 +175,14 @@ else:
     entry = models[name]
     c1, c2 = st.columns(2)
     with c1:
-        if not S.allowed("save_model"):
+        if not auth.allowed("save_model"):
             st.caption("Saving into the shared model directory needs an admin; *Download as zip* keeps a copy.")
         elif st.button("Save to the model directory", key="train.save", icon=":material/save:"):
             from aeviz_core import save_detector
 
-            target = Path(state[A.MODEL_DIR]) / S.safe_dir_name(entry.name)
+            target = Path(state[S.MODEL_DIR]) / S.safe_dir_name(entry.name)
             try:
-                S.writer("save_model")
+                auth.writer("save_model")
                 save_detector(entry.detector, target, extra=entry.save_extra())
                 st.success(f"Saved to `{target}`")
             except AccessDenied as exc:
@@ -199,16 +198,16 @@ else:
 
 # ------------------------------------------------------------------ load
 st.subheader("Load a model")
-admin = S.allowed("upload_model")
-typed_dir = st.text_input("Model directory", state[A.MODEL_DIR], key="train.model_dir", disabled=not admin,
+admin = auth.allowed("upload_model")
+typed_dir = st.text_input("Model directory", state[S.MODEL_DIR], key="train.model_dir", disabled=not admin,
                           help=None if admin else "Set by the app (choosing another needs an admin).")
-if typed_dir != state[A.MODEL_DIR]:
+if typed_dir != state[S.MODEL_DIR]:
     try:  # another folder of the server: asked with st.user as it is now
-        S.writer("model_dir")
-        state[A.MODEL_DIR] = typed_dir
+        auth.writer("model_dir")
+        state[S.MODEL_DIR] = typed_dir
     except AccessDenied as exc:
-        st.warning(f"The model directory stays `{state[A.MODEL_DIR]}`: {as_text(str(exc))}.", icon=":material/lock:")
-saved = S.saved_models(state[A.MODEL_DIR])
+        st.warning(f"The model directory stays `{state[S.MODEL_DIR]}`: {as_text(str(exc))}.", icon=":material/lock:")
+saved = S.saved_models(state[S.MODEL_DIR])
 c1, c2 = st.columns(2)
 with c1:
     if saved:
@@ -221,13 +220,13 @@ with c1:
             except (UnsafeModelError, OSError, ValueError) as exc:
                 st.error(f"Could not load {pick.name}: {exc}")
             else:
-                S.add_model(A.ModelEntry.from_saved(det, pick.name))
+                S.add_model(S.ModelEntry.from_saved(det, pick.name))
                 st.rerun()
     else:
         st.caption("No saved model in this directory yet.")
 with c2:
     if not admin:
-        S.read_only("uploading a model", action="upload_model", key="train.sign_in")
+        auth.read_only("uploading a model", action="upload_model", key="train.sign_in")
         up = None
     else:
         up = st.file_uploader("Or upload a model zip", type=["zip"], key="train.upload_zip",
@@ -236,12 +235,12 @@ with c2:
         from aeviz_core import UnsafeModelError, load_detector_zip
 
         try:
-            S.writer("upload_model")
-            det = load_detector_zip(up.getvalue(), S.upload_dir(state[A.MODEL_DIR]))
+            auth.writer("upload_model")
+            det = load_detector_zip(up.getvalue(), S.upload_dir(state[S.MODEL_DIR]))
         except AccessDenied as exc:
             st.warning(f"The model was not loaded: {as_text(str(exc))}.", icon=":material/lock:")
         except (UnsafeModelError, OSError, ValueError) as exc:
             st.error(f"Could not load {as_text(up.name)}: {as_text(str(exc))}")
         else:
-            S.add_model(A.ModelEntry.from_saved(det, Path(up.name).stem))
+            S.add_model(S.ModelEntry.from_saved(det, Path(up.name).stem))
             st.rerun()

@@ -6,8 +6,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-import app_support as S
-from aeviz_core import appstate as A
+from aeviz_app import session as S, computed as C, latent as L, event_view as E
 from aeviz_core import charts
 
 st.title("Latent explorer")
@@ -18,16 +17,16 @@ models = S.models_or_stop(ds, what="its latent space")
 entry = S.pick_model(models, key="latent.model")
 det = entry.detector  # computations use the shared model; the threshold comes from the session
 current = S.thresholded(entry)
-X = A.scoring_input(ds, det)
-Z = S.latent(det, det.model_id_, ds.key, X)
-scores, _ = S.scores(det, det.model_id_, ds.key, X)
+X = S.scoring_input(ds, det)
+Z = C.latent(det, det.model_id_, ds.key, X)
+scores, _ = C.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images and det.window is not None
 st.caption(f"{len(Z):,} latent points of size {Z.shape[1]}"
            + (f": one per window of {det.window} rows, every {det.stride} rows" if series else ": one per item")
            + f". Threshold {current.threshold_:.4g} "
              f"({current.threshold_rule_.describe(getattr(current, 'threshold_margin_', 1.0))}, "
            + f"{S.threshold_source(entry, ds)}).")
-S.show_trust_notes(current, ds, X, scores)
+E.show_trust_notes(current, ds, X, scores)
 
 
 @st.fragment
@@ -41,8 +40,8 @@ def explorer():
     if method == "direct":
         dims_allowed = [latent_dim]
     n_comp = c2.radio("Axes", dims_allowed, horizontal=True, key=f"latent.dims.{method}")
-    base = A.latent_frame(None, dataset=ds, detector=det, row_errors=scores, threshold=current.threshold_)
-    coded = np.isfinite(Z).all(axis=1) & np.isfinite(S.latent_inputs(ds, det, det.model_id_, ds.key)).all(axis=1)
+    base = L.latent_frame(None, dataset=ds, detector=det, row_errors=scores, threshold=current.threshold_)
+    coded = np.isfinite(Z).all(axis=1) & np.isfinite(L.cached_inputs(ds, det, det.model_id_, ds.key)).all(axis=1)
     if not coded.all():
         base = base[coded[base["idx"].to_numpy()]].reset_index(drop=True)
         st.caption(f"{int((~coded).sum()):,} window(s) touching a gap in the data have no latent point.")
@@ -50,7 +49,7 @@ def explorer():
         base["time"] = base["row"]
     # a series' points carry the anomaly score (not its reconstruction error); for items the two are one unless
     # the score also counts an IsolationForest
-    score_name = A.score_name(det)
+    score_name = S.score_name(det)
     colour_options = (["class"] if "class" in base else []) + [score_name, "time", "flag"]
     colour = c3.selectbox("Colour by", colour_options, key="latent.colour")
     max_points = c4.select_slider("Points drawn at most", [2000, 5000, 10000, 20000, 50000], value=20000,
@@ -67,7 +66,7 @@ def explorer():
     rows_key = hashlib.sha1(rows.tobytes()).hexdigest()[:12]
     z_key = f"{det.model_id_}:{ds.key}:{rows_key}"
     try:
-        coords = S.projection(Z[rows], z_key, method, int(n_comp))
+        coords = C.projection(Z[rows], z_key, method, int(n_comp))
     except (ValueError, ImportError) as exc:
         st.error(f"Cannot project the latent space with {names[method]}: {exc}")
         return
@@ -99,7 +98,7 @@ def explorer():
 
     # ---------------------------------------------------------------- quality numbers
     labels = frame["class"].to_numpy() if "class" in frame else None
-    q = S.quality(S.latent_inputs(ds, det, det.model_id_, ds.key)[rows], coords, labels, f"{z_key}:{method}:{n_comp}", _Z=Z[rows])
+    q = C.quality(L.cached_inputs(ds, det, det.model_id_, ds.key)[rows], coords, labels, f"{z_key}:{method}:{n_comp}", _Z=Z[rows])
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("5-NN accuracy", S.fmt(q["knn_accuracy"]),
               help="How often a point's 5 nearest neighbours in this layout share its class (cross-validated).")
@@ -121,7 +120,7 @@ def explorer():
     info = base.set_index("idx").loc[picked].reset_index()
     st.dataframe(info.drop(columns=[c for c in ("x", "y", "z") if c in info]).sort_values(
         "error", ascending=False).head(200), hide_index=True, height=180)
-    recon = S.reconstruction(det, det.model_id_, ds.key, X)
+    recon = C.reconstruction(det, det.model_id_, ds.key, X)
     if ds.is_images:
         top = picked[:24]
         st.image(charts.image_pairs(ds.X[top], recon[top].reshape(ds.X[top].shape), ncols=12),
@@ -134,7 +133,7 @@ def explorer():
         w = det.window or 1
         lo, hi = max(0, int(which) - w), min(ds.n_items, int(which) + 2 * w)
         x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
-        frame = A.overlay_frame(x, ds.sensor.channels, recon, np.arange(lo, hi),
+        frame = E.event_overlay_frame(x, ds.sensor.channels, recon, np.arange(lo, hi),
                                 x_name="time" if ds.time is not None else "row")
         st.caption(f"The window (rows {which}-{which + w - 1}) with {w} rows of context on each side: "
                    "actual (solid) and reconstruction (dashed) per channel.")

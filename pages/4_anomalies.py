@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_support as S
+from aeviz_app import session as S, computed as C, event_view as E
+from aeviz_core.metrics import rates_at
 from aeviz_core import THRESHOLD_RULES, charts, event_metrics, flags_to_events
-from aeviz_core import appstate as A
 
 st.title("Anomalies")
 
@@ -20,12 +20,12 @@ models = S.models_or_stop(ds, what="its anomalies")
 
 entry = S.pick_model(models, key="anomalies.model")
 det = entry.detector
-X = A.scoring_input(ds, det)
-scores, parts = S.scores(det, det.model_id_, ds.key, X)
+X = S.scoring_input(ds, det)
+scores, parts = C.scores(det, det.model_id_, ds.key, X)
 series = not ds.is_images
 # a series' rows are scored by their deviation from normal (residual energy, stillness), not the raw error; items
 # fitted without labels by their error and an IsolationForest together (a sum of z-scores, negative for some)
-SCORE_NAME = A.score_name(det)
+SCORE_NAME = S.score_name(det)
 BLAME_AXIS = "share of the blame"
 #: the events table's columns as an operator reads them (the frame keeps its names)
 EVENT_COLUMN_LABELS = {
@@ -47,7 +47,7 @@ EVENT_COLUMN_LABELS = {
 BLAME_HELP = ("Each channel in turn is replaced by the model's reconstruction over the event; its share is how "
               "much of the event's error that removes. A sensor that stops moving is named by its stillness.")
 
-labels, eval_mask = A.evaluation_labels(entry, ds)
+labels, eval_mask = S.evaluation_labels(entry, ds)
 RULE_SLIDERS = {  # rule -> (min, max, step, format)
     "percentile": (50.0, 99.99, 0.01, "%.2f"),
     "mad": (0.5, 30.0, 0.25, "%.2f"),
@@ -67,8 +67,8 @@ def use_own() -> None:
     st.session_state["anomalies.rule"] = rule.rule
     st.session_state[f"anomalies.param.{rule.rule}"] = float(rule.param)
     st.session_state.pop(f"anomalies.exact.{rule.rule}", None)
-    st.session_state[A.THRESHOLDS].pop(entry.name, None)
-    st.session_state.get(A.THRESHOLD_DATA, {}).pop(entry.name, None)
+    st.session_state[S.THRESHOLDS].pop(entry.name, None)
+    st.session_state.get(S.THRESHOLD_DATA, {}).pop(entry.name, None)
 
 
 @st.fragment
@@ -85,7 +85,7 @@ def threshold_view():
 
 def _threshold_view():
     state = st.session_state
-    rule0, param0 = state[A.THRESHOLDS].get(entry.name, (det.threshold_rule_.rule, det.threshold_rule_.param))
+    rule0, param0 = state[S.THRESHOLDS].get(entry.name, (det.threshold_rule_.rule, det.threshold_rule_.param))
     rules = list(THRESHOLD_RULES)
     if "anomalies.rule" not in state:
         state["anomalies.rule"] = rule0
@@ -125,7 +125,7 @@ def _threshold_view():
     except ValueError as exc:
         st.error(str(exc))
         return
-    chosen, setting_data = state[A.THRESHOLDS], state.setdefault(A.THRESHOLD_DATA, {})
+    chosen, setting_data = state[S.THRESHOLDS], state.setdefault(S.THRESHOLD_DATA, {})
     if (rule, float(param)) == (det.threshold_rule_.rule, float(det.threshold_rule_.param)):
         chosen.pop(entry.name, None)  # the model's own: nothing set here
         setting_data.pop(entry.name, None)
@@ -147,27 +147,27 @@ def _threshold_view():
                 f"flags {np.mean(scores > threshold):.1%} of the {'rows' if series else 'items'}.",
                 icon=":material/info:")
         st.button("Use the model's own threshold", on_click=use_own, key="anomalies.own")
-    origin = A.threshold_line(entry, ds) if entry.dataset_key == ds.key else None
+    origin = S.threshold_line(entry, ds) if entry.dataset_key == ds.key else None
     if origin:
         st.caption(origin[0].upper() + origin[1:] + ".")
     n_flag = int(flags.sum())
-    S.show_trust_notes(current, ds, X, scores, headline=(
+    E.show_trust_notes(current, ds, X, scores, headline=(
         f"**{n_flag:,}** of {len(flags):,} {'rows' if series else 'items'} flagged ({n_flag / max(len(flags), 1):.2%})."))
     st.altair_chart(charts.error_histogram(scores, threshold, labels=labels, score_name=SCORE_NAME), key="anomalies.hist")
 
     if series:
         x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
         min_gap = S.merge_gap_input(st, entry, key="anomalies.min_gap")
-        events = S.blamed_events(det, ds.key, X, flags_to_events(
+        events = E.blamed_events(det, ds.key, X, flags_to_events(
             flags, scores, channel_errors=parts, channel_names=ds.channel_names, time=ds.time, min_gap=int(min_gap)),
-            ds.channel_names, limit=S.TABLE_BLAMED)
+            ds.channel_names, limit=E.TABLE_BLAMED)
         st.markdown("**Score over time** (orange: labelled anomalies; red bands: flagged events)")
         st.altair_chart(charts.score_timeline(x, scores, threshold, events=events, labels=labels,
                                               score_name=SCORE_NAME),
                         key="anomalies.timeline")
         st.markdown(f"**Flagged events** ({len(events):,}, highest peak first; the sensor to blame for the "
-                    f"{min(S.TABLE_BLAMED, len(events))} highest here, for any event when selected)")
-        table = S.events_for_display(events).head(1000)
+                    f"{min(E.TABLE_BLAMED, len(events))} highest here, for any event when selected)")
+        table = E.events_for_display(events).head(1000)
         picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
                               key="anomalies.events", height=240, column_config=EVENT_COLUMN_LABELS,
                               column_order=[c for c in table.columns if c not in ("start", "end")])  # in the name
@@ -175,7 +175,7 @@ def _threshold_view():
             rows = picked.selection.rows if picked is not None else []
             chosen = table.iloc[rows[0] if rows else 0]
             lo, hi = int(chosen["start"]), int(chosen["end"])
-            share = S.event_blame(det, ds.key, X, lo, hi, parts)
+            share = E.event_blame(det, ds.key, X, lo, hi, parts)
             c1, c2 = st.columns([2, 3])
             blamed = getattr(det, "input_kind_", None) == "series"
             c1.altair_chart(charts.contributions_chart(
@@ -183,11 +183,11 @@ def _threshold_view():
                 axis_title=BLAME_AXIS if blamed else "share of the event's error"), key="anomalies.contrib")
             if blamed:
                 c1.caption(BLAME_HELP)
-            recon = S.reconstruction(det, det.model_id_, ds.key, X)
+            recon = C.reconstruction(det, det.model_id_, ds.key, X)
             pad = max(int(det.window or 10), 10)
             context = np.arange(max(0, lo - pad), min(ds.n_items, hi + pad + 1))
             top = np.argsort(-share)[:3]
-            frame = A.overlay_frame(x, ds.sensor.channels.iloc[:, top], recon[:, top], context,
+            frame = E.event_overlay_frame(x, ds.sensor.channels.iloc[:, top], recon[:, top], context,
                                     x_name="time" if ds.time is not None else "row")
             c2.caption("The three sensors most to blame: actual (solid) and reconstruction (dashed)")
             c2.altair_chart(charts.window_overlay(frame, x="time" if ds.time is not None else "row", width=360),
@@ -200,7 +200,7 @@ def _threshold_view():
                               "error": scores[flagged_idx]})
         st.dataframe(table.head(1000), hide_index=True, height=200)
         if n_flag:
-            recon = S.reconstruction(det, det.model_id_, ds.key, X)
+            recon = C.reconstruction(det, det.model_id_, ds.key, X)
             top = flagged_idx[:24]
             st.image(charts.image_pairs(ds.X[top], recon[top].reshape(ds.X[top].shape), ncols=12),
                      caption="The most anomalous items (odd rows) above their reconstructions",
@@ -227,7 +227,7 @@ def _threshold_view():
         st.caption("Evaluated on every row. The model trained on this file's rows labelled normal, so their "
                    "scores are in-sample; end the training period earlier (Train page) to judge it on rows "
                    "it has not seen.")
-    m = {**A.rates_at(s > threshold, y), **S.aucs(s, y, curve_key(y))}
+    m = {**rates_at(s > threshold, y), **C.aucs(s, y, curve_key(y))}
     rows_box, events_box = (st.columns([7, 4], border=True) if series else (st.container(), None))
     rows_box.markdown("**Rows**: each row judged on its own")
     cols = rows_box.columns(4)
@@ -257,9 +257,9 @@ def _threshold_view():
             f"F1 {S.fmt(ev_m['event_f1'])}" + ("" if not np.isfinite(delay) else f"; median delay {delay:.0f} rows")
             + (". Rows caught per labelled event: " + ", ".join(f"{v:.0%}" for v in shares[:12])
                + (" …" if len(shares) > 12 else "") if shares else "") + ".")
-    roc, pr = S.curves(s, y, curve_key(y))
-    best_t, best_f = S.best_f1(s, y, curve_key(y))
-    best = A.rates_at(s > best_t, y)
+    roc, pr = C.curves(s, y, curve_key(y))
+    best_t, best_f = C.best_f1(s, y, curve_key(y))
+    best = rates_at(s > best_t, y)
     if len(roc):
         c1, c2 = st.columns(2)
         c1.altair_chart(charts.roc_chart(roc, points={

@@ -34,7 +34,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-import app_support as S
+from aeviz_app import session as S, sign_in as auth, training as T, computed as C, event_view as E, review_views as R
 from aeviz_core import (
     REVIEW_STATUSES,
     ReviewConflictError,
@@ -43,8 +43,6 @@ from aeviz_core import (
     flags_to_events,
     resolve_db_url,
 )
-from aeviz_core import appstate as A
-from aeviz_core import review_views as R
 from aeviz_core.access import AccessDenied, Identity
 from aeviz_core.explain import LIKE_DISTANCE, like_decided, nearest_events, nearest_signatures
 from aeviz_core.feedback import queue_decisions
@@ -94,19 +92,19 @@ def open_clicked_row(table_key: str, keys: list) -> None:
 
 def reviewer(action: str, before: str = "saving",
              why: str = "every decision is recorded with who took it") -> Identity | None:
-    """Who does ``action`` now (:func:`app_support.writer`: the signed-in user with sign-in on,
+    """Who does ``action`` now (:func:`aeviz_app.sign_in.writer`: the signed-in user with sign-in on,
     else the name typed, kept across pages), or None with the reason for ``review.flash``:
     nothing may be written then."""
     state = st.session_state
     try:
-        who = S.writer(action, typed=str(state.get("review.reviewer", "")))
+        who = auth.writer(action, typed=str(state.get("review.reviewer", "")))
     except AccessDenied as exc:
         state["review.flash"] = ("warning", f"Nothing was saved: {R.as_text(str(exc))}.")
         return None
     if not who.verified and not who.email:
         state["review.flash"] = ("warning", f"Enter your name before {before}: {why}.")
         return None
-    if not S.sign_in_on():
+    if not auth.sign_in_on():
         state["review.name"] = who.email
     return who
 
@@ -199,12 +197,12 @@ def post_comment(store, model_id: str, fingerprint: str, key: str) -> None:
 REFIT = "review.refit_job"  # the RefitJob of this session (one at a time)
 
 
-def start_refit(parent: A.ModelEntry, detector, X, decisions: pd.DataFrame, fingerprint: str) -> None:
-    """Start a refit from ``decisions`` in the background (see :class:`aeviz_core.appstate.RefitJob`)."""
+def start_refit(parent: S.ModelEntry, detector, X, decisions: pd.DataFrame, fingerprint: str) -> None:
+    """Start a refit from ``decisions`` in the background (see :class:`aeviz_app.training.RefitJob`)."""
     who = reviewer("refit", "updating the model", "the new version records who taught it")
     if who is None:
         return
-    st.session_state[REFIT] = A.RefitJob(detector, X, decisions, parent=parent, data_fingerprint=fingerprint,
+    st.session_state[REFIT] = T.RefitJob(detector, X, decisions, parent=parent, data_fingerprint=fingerprint,
                                          reviewer=who.email).start()
 
 
@@ -219,7 +217,7 @@ def adopt_refit(store) -> None:
     if who is None:  # nothing adopted: the result stays on the page
         return
     state.pop(REFIT)
-    entry = job.entry(state[A.MODELS])
+    entry = job.entry(state[S.MODELS])
     try:
         carried = store.record_version(entry.detector.model_id_, job.parent.detector.model_id_,
                                        job.data_fingerprint, job.result.decisions,
@@ -312,12 +310,12 @@ def teach_body(job, mine: bool, decisions: pd.DataFrame, n_dismissed: int, n_con
               delta_color="inverse")
     for warning in result.warnings:
         st.warning(f"Before adopting it: {warning}.", icon=":material/warning:")
-    if not S.allowed("adopt"):
-        S.read_only("adopting a model version", action="adopt", key="review.adopt_sign_in")
+    if not auth.allowed("adopt"):
+        auth.read_only("adopting a model version", action="adopt", key="review.adopt_sign_in")
         st.button("Discard", key="review.discard", on_click=discard_refit)
         return
     a1, a2, _ = st.columns([2, 1.2, 3])
-    a1.button(f"Adopt {job.entry(state[A.MODELS]).name}", type="primary", key="review.adopt",
+    a1.button(f"Adopt {job.entry(state[S.MODELS]).name}", type="primary", key="review.adopt",
               on_click=adopt_refit, args=(store,), icon=":material/check_circle:",
               help="The new version joins the session as the active model; the queue keeps its decisions.")
     a2.button("Discard", key="review.discard", on_click=discard_refit)
@@ -332,7 +330,7 @@ def versions_note() -> None:
         return
     if not len(made):
         return
-    names = {e.detector.model_id_: n for n, e in st.session_state[A.MODELS].items()}
+    names = {e.detector.model_id_: n for n, e in st.session_state[S.MODELS].items()}
     lines = []
     for row in made.itertuples():
         used = row.decisions
@@ -367,8 +365,8 @@ except STORE_ERRORS as exc:
              "`.streamlit/secrets.toml` or `$AEVIZ_DB_URL`.", icon=":material/database:")
     S.stop()
 # whether to draw the writing widgets; each write asks again, with st.user as it is then
-writes = S.allowed("decide")
-sign_in = S.sign_in_on()
+writes = auth.allowed("decide")
+sign_in = auth.sign_in_on()
 
 c1, c2 = st.columns([4, 1])
 with c1:
@@ -378,17 +376,17 @@ in_use = S.thresholded(entry)  # the threshold set on the Anomalies page, else t
 threshold, rule = float(in_use.threshold_), in_use.threshold_rule_
 min_gap = S.merge_gap_input(c2, entry, key="review.min_gap")
 
-X = A.scoring_input(ds, det)
-scores, parts = S.scores(det, det.model_id_, ds.key, X)
+X = S.scoring_input(ds, det)
+scores, parts = C.scores(det, det.model_id_, ds.key, X)
 flags = scores > threshold
 events = flags_to_events(flags, scores, channel_errors=parts, channel_names=ds.channel_names,
                          time=ds.time, min_gap=int(min_gap))
-events = S.blamed_events(det, ds.key, X, events, ds.channel_names)  # the queue names the blamed sensor
+events = E.blamed_events(det, ds.key, X, events, ds.channel_names)  # the queue names the blamed sensor
 model_id, fingerprint = det.model_id_, data_fingerprint(ds.sensor, ds.key)
 chosen = S.threshold_source(entry, ds)
 st.caption(f"**{len(events):,}** flagged events at threshold {threshold:.4g} ({rule.rule} {rule.param:g}, "
            f"{chosen}). Decisions are stored in `{store.url}`, keyed by model `{model_id[:12]}` and the data.")
-S.show_trust_notes(in_use, ds, X, scores)
+E.show_trust_notes(in_use, ds, X, scores)
 if not len(events):
     st.success("Nothing is flagged at this threshold: there is nothing to review.", icon=":material/check:")
     S.stop()
@@ -441,7 +439,7 @@ def earlier_looks_or_none(spans: tuple, signatures) -> pd.DataFrame:
 signatures = past_looks = None
 if det.input_kind_ == "series" and len(queue):
     spans = tuple(sorted(zip(queue["start"].astype(int), queue["end"].astype(int), strict=True)))
-    signatures = S.event_signatures(det, det.model_id_, ds.key, X, spans)  # once per event list
+    signatures = E.event_signatures(det, det.model_id_, ds.key, X, spans)  # once per event list
     past_looks = earlier_looks_or_none(spans, signatures)
     # an event like one dismissed here (this model's decisions) or in earlier data: a hint in the queue
     own = queue[(queue["status"] == "dismissed") & ~queue["stale"]][["start", "end", "status", "reviewer", "tags"]]
@@ -559,7 +557,7 @@ if ds.time is not None:
                  f"({R.format_seconds(row['duration_s'])}, rows {start}–{end})")
 else:
     span_text = f"**rows {start}–{end}** ({R.format_duration(None, int(row['n_rows']))})"
-share = S.event_blame(det, ds.key, X, start, end, parts)
+share = E.event_blame(det, ds.key, X, start, end, parts)
 order = [ds.channel_names[j] for j in np.argsort(-share)]
 st.markdown(f"{span_text} · peak score **{row['peak_score']:.4g}** (threshold {threshold:.4g}) · "
             f"to blame: **{order[0]}** ({share.max() / max(share.sum(), 1e-12):.0%}), then "
@@ -583,9 +581,9 @@ else:
 # decision first, so that the buttons stay in view
 version = int(row["version"])
 if not writes:
-    S.read_only("deciding, tagging, commenting and teaching the model", action="decide", key="review.sign_in")
+    auth.read_only("deciding, tagging, commenting and teaching the model", action="decide", key="review.sign_in")
 elif sign_in:
-    st.caption(f"Deciding as **{R.as_text(S.signed_in().email)}**, signed in: every decision and comment is "
+    st.caption(f"Deciding as **{R.as_text(auth.signed_in().email)}**, signed in: every decision and comment is "
                "recorded with this verified email.")
 else:
     if "review.reviewer" not in st.session_state:
@@ -675,14 +673,14 @@ if thread is not None:
 x_name = "time" if ds.time is not None else "row"
 x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
 pad = max(2 * int(det.window or 0), (end - start + 1) // 2, 30)
-rows = R.context_rows(start, end, ds.n_items, pad)
-recon = S.reconstruction(det, det.model_id_, ds.key, X)
+rows = E.context_rows(start, end, ds.n_items, pad)
+recon = C.reconstruction(det, det.model_id_, ds.key, X)
 drawn = order[:8]
-frame = R.event_overlay_frame(x, ds.sensor.channels, recon, rows, channels=drawn, x_name=x_name)
+frame = E.event_overlay_frame(x, ds.sensor.channels, recon, rows, channels=drawn, x_name=x_name)
 st.caption(f"The {'channels' if len(drawn) == len(order) else f'{len(drawn)} channels that contributed most'}"
            " around the event, most to blame first: actual (solid) and reconstruction (dashed); "
            "the event's rows shaded.")
-st.altair_chart(R.event_overlay_chart(frame, (x[start], x[min(end + 1, ds.n_items - 1)]), x=x_name),
+st.altair_chart(E.event_overlay_chart(frame, (x[start], x[min(end + 1, ds.n_items - 1)]), x=x_name),
                 key="review.overlay")
 left, right = st.columns(2)
 left.altair_chart(charts.contributions_chart(ds.channel_names, share, title="Which sensor to blame",
@@ -691,12 +689,12 @@ if det.input_kind_ == "series":
     left.caption("Each channel in turn is replaced by the model's reconstruction over the event; its share is "
                  "how much of the event's error that removes. A sensor that stops moving is named by its "
                  "stillness.")
-Z = S.latent(det, det.model_id_, ds.key, X)
+Z = C.latent(det, det.model_id_, ds.key, X)
 coded = np.isfinite(Z).all(axis=1)  # a window that touches a gap has no code
 Z = Z[coded]
-coords = Z[:, :2] if Z.shape[1] == 2 else S.projection(Z, f"{det.model_id_}:{ds.key}:coded", "pca", 2)
+coords = Z[:, :2] if Z.shape[1] == 2 else C.projection(Z, f"{det.model_id_}:{ds.key}:coded", "pca", 2)
 starts = (det.latent_starts(ds.n_items) if det.window else np.arange(len(coded)))[coded]
-points = R.latent_event_frame(coords, starts, det.window, flags, start, end)
+points = E.latent_event_frame(coords, starts, det.window, flags, start, end)
 points = charts.display_sample(points, 3000, keep_mask=(points["role"] != "normal").to_numpy())
-right.altair_chart(R.latent_event_chart(points, title="Latent space" + ("" if Z.shape[1] == 2 else " (PCA)")),
+right.altair_chart(E.latent_event_chart(points, title="Latent space" + ("" if Z.shape[1] == 2 else " (PCA)")),
                    key="review.latent")

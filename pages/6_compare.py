@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_support as S
-from aeviz_core import appstate as A
+from aeviz_app import session as S, training as T, computed as C, latent as L
 from aeviz_core import charts, detection_metrics, latent_box, latent_grid, prior_samples
 
 st.title("Compare AE vs VAE")
@@ -82,9 +81,9 @@ def progress(label: str, info) -> None:
 
 try:
     if sensor:
-        ae, vae = S.compare_pair_series(ds, *settings[:5], progress=progress)
+        ae, vae = T.compare_pair_series(ds, *settings[:5], progress=progress)
     else:
-        ae, vae = S.compare_pair(*settings, progress=progress)
+        ae, vae = T.compare_pair(*settings, progress=progress)
 except (ValueError, RuntimeError) as exc:
     bar.empty()
     st.error(f"Training failed: {exc}")
@@ -92,7 +91,7 @@ except (ValueError, RuntimeError) as exc:
 bar.empty()
 weighting, beta, epochs, latent_dim, seed, held_out = settings
 if sensor:
-    X = A.scoring_input(ds, ae)
+    X = S.scoring_input(ds, ae)
     st.caption(f"Pair trained on **{ds.name}** with VAE weighting **{weighting}**, beta **{beta:g}**, at most "
                f"{epochs} epochs, latent size {latent_dim}, seed {seed}. One point per window of "
                f"{ae.window} rows.")
@@ -102,12 +101,12 @@ if sensor:
     cols = st.columns(2)
     rows = []
     for col, (label, det) in zip(cols, [("AE", ae), ("VAE", vae)], strict=True):
-        Z = S.latent(det, det.model_id_, ds.key, X)
-        scores, _ = S.scores(det, det.model_id_, ds.key, X)
+        Z = C.latent(det, det.model_id_, ds.key, X)
+        scores, _ = C.scores(det, det.model_id_, ds.key, X)
         coded = np.isfinite(Z).all(axis=1)  # a window that touches a gap has no code
         method = "direct" if Z.shape[1] == 2 else "pca"
-        coords = S.projection(Z[coded], f"{det.model_id_}:{ds.key}:coded", method, 2)
-        frame = A.latent_frame(None, dataset=ds, detector=det, row_errors=np.nan_to_num(scores, nan=0.0),
+        coords = C.projection(Z[coded], f"{det.model_id_}:{ds.key}:coded", method, 2)
+        frame = L.latent_frame(None, dataset=ds, detector=det, row_errors=np.nan_to_num(scores, nan=0.0),
                                threshold=det.threshold_)[coded].reset_index(drop=True)
         frame["x"], frame["y"] = coords[:, 0], coords[:, 1]
         frame["idx"] = np.arange(len(frame))
@@ -116,8 +115,8 @@ if sensor:
             st.altair_chart(charts.latent_scatter(frame, "class" if colour == "class" else "error",
                                                   selectable=False, height=360, title=title),
                             key=f"compare.series_scatter.{label}")
-        inputs = S.latent_inputs(ds, det, det.model_id_, ds.key)[coded]
-        q = S.quality(inputs, coords, frame["class"].to_numpy() if "class" in frame else None,
+        inputs = L.cached_inputs(ds, det, det.model_id_, ds.key)[coded]
+        q = C.quality(inputs, coords, frame["class"].to_numpy() if "class" in frame else None,
                       f"{det.model_id_}:{ds.key}:{method}", _Z=Z[coded])
         spread = q["spread"] or {}
         scored = np.isfinite(scores)
@@ -147,7 +146,7 @@ def digits_section() -> None:
                f"latent size {latent_dim}, seed {seed}"
                + (f"; digit {held_out} held out as the anomaly." if held_out is not None else "."))
 
-    score_name = A.score_name(ae)  # the pair is fitted alike: one name for both
+    score_name = S.score_name(ae)  # the pair is fitted alike: one name for both
     colour = st.radio("Colour both by", ["class", score_name], horizontal=True, key="compare.colour",
                       help="The score each item is flagged by: its reconstruction error, and without a digit "
                            "held out (no labels) also how easily an IsolationForest isolates it.")
@@ -155,10 +154,10 @@ def digits_section() -> None:
     rows = []
     recons = {}
     for col, (label, det) in zip(cols, [("AE", ae), ("VAE", vae)], strict=True):
-        Z = S.latent(det, det.model_id_, digits.key, X)
-        errors, _ = S.scores(det, det.model_id_, digits.key, X)
+        Z = C.latent(det, det.model_id_, digits.key, X)
+        errors, _ = C.scores(det, det.model_id_, digits.key, X)
         method = "direct" if Z.shape[1] == 2 else "pca"
-        coords = S.projection(Z, f"{det.model_id_}:{digits.key}", method, 2)
+        coords = C.projection(Z, f"{det.model_id_}:{digits.key}", method, 2)
         frame = pd.DataFrame({"idx": np.arange(len(Z)), "x": coords[:, 0], "y": coords[:, 1],
                               "class": y.astype(str), "error": errors})
         frame["flag"] = np.where(errors > det.threshold_, "flagged", "normal")
@@ -167,7 +166,7 @@ def digits_section() -> None:
             st.altair_chart(charts.latent_scatter(frame, "class" if colour == "class" else "error",
                                                   selectable=False, height=360, title=title),
                             key=f"compare.scatter.{label}")
-        q = S.quality(X, coords, y, f"{det.model_id_}:{digits.key}:{method}", _Z=Z)
+        q = C.quality(X, coords, y, f"{det.model_id_}:{digits.key}:{method}", _Z=Z)
         spread = q["spread"] or {}
         rows.append({"model": label, "5-NN accuracy": q["knn_accuracy"], "trustworthiness": q["trustworthiness"],
                      "silhouette": q["silhouette"], "latent mean std": spread.get("mean_std"),
@@ -178,7 +177,7 @@ def digits_section() -> None:
             m = detection_metrics(errors, anomaly, det.threshold_)
             rows[-1].update({"ROC AUC": m["roc_auc"], "PR AUC": m["pr_auc"], "precision": m["precision"],
                              "recall": m["recall"], "F1": m["f1"], "false-alarm rate": m["false_alarm_rate"]})
-        recons[label] = S.reconstruction(det, det.model_id_, digits.key, X)
+        recons[label] = C.reconstruction(det, det.model_id_, digits.key, X)
 
     st.markdown("**Quality and detection numbers** (errors in scaled units; each model's own threshold, "
                 "its rule fitted on its own held-out errors, never the active model's)")
@@ -195,7 +194,7 @@ def digits_section() -> None:
     mode = st.radio("Decode", ["latent grid", "prior samples"], horizontal=True, key="compare.decode",
                     help="A grid over the box that holds the VAE's latent means (2-D latents only), or "
                          "draws from its N(0, I) prior.")
-    Zv = S.latent(vae, vae.model_id_, digits.key, X)
+    Zv = C.latent(vae, vae.model_id_, digits.key, X)
     if mode == "latent grid" and Zv.shape[1] == 2:
         lo, hi = latent_box(Zv)
         n = 12

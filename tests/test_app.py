@@ -387,7 +387,8 @@ def test_compare_trains_a_pair_on_the_current_sensor_data(monkeypatch, tmp_path)
 
 def test_training_job_can_be_stopped():
     from aeviz_core import AutoencoderDetector
-    from aeviz_core.appstate import Dataset, TrainingJob, TrainSettings
+    from aeviz_app.session import Dataset
+    from aeviz_app.training import TrainingJob, TrainSettings
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 64)).astype(np.float32)
@@ -407,11 +408,11 @@ def test_training_job_can_be_stopped():
 def test_events_table_orders_equal_peaks_longest_first():
     import pandas as pd
 
-    import app_support
+    from aeviz_app import event_view
 
     events = pd.DataFrame({"event": [0, 1, 2, 3], "peak_score": [13.8, 13.8, 20.0, 13.8],
                            "start": [0, 10, 50, 70], "end": [3, 40, 51, 80], "n_rows": [4, 31, 2, 11]})
-    shown = app_support.events_for_display(events)
+    shown = event_view.events_for_display(events)
     assert shown["event_id"].tolist() == ["50-51", "10-40", "70-80", "0-3"]
 
 
@@ -420,7 +421,7 @@ def test_an_event_keeps_its_name_when_the_threshold_moves():
     renumbered the later ones when they were counted in time order (event 0 became event 1)."""
     import numpy as np
 
-    import app_support
+    from aeviz_app import event_view
     from aeviz_core import flags_to_events
 
     scores = np.zeros(400)
@@ -430,7 +431,7 @@ def test_an_event_keeps_its_name_when_the_threshold_moves():
     shown = {}
     for threshold in (5.0, 2.0):
         events = flags_to_events(scores > threshold, scores)
-        shown[threshold] = app_support.events_for_display(events)
+        shown[threshold] = event_view.events_for_display(events)
         big = events[events["start"] == 200]
         assert len(big) == 1
         shown[threshold + 100] = int(big["event"].iloc[0])  # the time-order count
@@ -531,9 +532,9 @@ def test_anomalies_and_review_list_the_same_events(trained):
     ok(at.run())
     # one answer to "which sensor": the events table and the review queue name the same blamed sensor
     table = next(d.value for d in at.dataframe if "blamed_channel" in d.value.columns)
-    import app_support
+    from aeviz_app import event_view
 
-    blamed = min(len(table), app_support.TABLE_BLAMED)  # the highest events, first in the table
+    blamed = min(len(table), event_view.TABLE_BLAMED)  # the highest events, first in the table
     assert (table["blamed_channel"].iloc[:blamed] != "").all() and (table["blamed_channel"].iloc[blamed:] == "").all()
     assert table["blame_share"].iloc[:blamed].between(0, 1).all()
     ok(at.switch_page("pages/5_review.py").run())
@@ -541,7 +542,7 @@ def test_anomalies_and_review_list_the_same_events(trained):
     named = {int(r.split("–")[0]): b.split(" (")[0] for r, b in zip(queue["rows"], queue["blamed sensor"])}
     in_table = dict(zip(table["start"].iloc[:blamed], table["blamed_channel"].iloc[:blamed]))
     assert {start: named[start] for start in in_table} == in_table  # the same answer on both pages
-    assert sum(bool(n) for n in named.values()) == min(len(named), app_support.MAX_BLAMED)
+    assert sum(bool(n) for n in named.values()) == min(len(named), event_view.MAX_BLAMED)
     ok(at.switch_page("pages/4_anomalies.py").run())
 
 
@@ -594,7 +595,7 @@ def test_training_on_too_few_rows_says_what_was_done_instead(monkeypatch, tmp_pa
 def test_stopped_early_means_early_stopping_ended_the_fit():
     from types import SimpleNamespace
 
-    from aeviz_core.appstate import stopped_early
+    from aeviz_app.session import stopped_early
 
     def det(epochs_run, interrupted=False):
         return SimpleNamespace(interrupted_=interrupted, training_plan=lambda: SimpleNamespace(epochs=20),
@@ -638,7 +639,7 @@ def test_a_manual_threshold_set_for_another_file_is_said_and_can_be_undone(monke
     then another file opened: the Anomalies page says where it was set and what it flags here, and
     one click goes back to the model's own."""
     from aeviz_core import load_sensor_table
-    from aeviz_core.appstate import Dataset
+    from aeviz_app.session import Dataset
 
     at = new_app(monkeypatch, tmp_path)
     train_tiny(at)

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeviz_core import appstate as A
+from aeviz_app import session as S, training as T, latent as L, event_view as E
+from aeviz_core.metrics import rates_at
 from aeviz_core import charts
 
 
@@ -198,7 +199,7 @@ def test_contributions_roc_pr_loss_charts():
 
 
 def test_window_overlay_keeps_the_channel_order():
-    frame = A.overlay_frame(np.arange(10), pd.DataFrame({"z": np.arange(10.0), "a": np.ones(10)}),
+    frame = E.event_overlay_frame(np.arange(10), pd.DataFrame({"z": np.arange(10.0), "a": np.ones(10)}),
                             np.zeros((10, 2)), np.arange(2, 8), x_name="row")
     assert len(frame) == 2 * 2 * 6
     spec = charts.window_overlay(frame, x="row").to_dict()
@@ -221,42 +222,42 @@ def test_tile_images_and_pairs():
 
 def test_init_session_sets_each_key_once():
     state = {}
-    A.init_session(state, lambda: "data")
-    assert set(A.SESSION_KEYS) <= set(state)
-    assert state[A.DATASET] == "data"
-    state[A.MODELS]["m"] = 1
-    A.init_session(state, lambda: "other")
-    assert state[A.DATASET] == "data" and state[A.MODELS] == {"m": 1}
+    S.init_session(state, lambda: "data")
+    assert set(S.SESSION_KEYS) <= set(state)
+    assert state[S.DATASET] == "data"
+    state[S.MODELS]["m"] = 1
+    S.init_session(state, lambda: "other")
+    assert state[S.DATASET] == "data" and state[S.MODELS] == {"m": 1}
 
 
 def test_parse_hidden():
-    assert A.parse_hidden("256, 128") == (256, 128)
-    assert A.parse_hidden("64") == (64,)
+    assert T.parse_hidden("256, 128") == (256, 128)
+    assert T.parse_hidden("64") == (64,)
     for bad in ("", "a, b", "0", "100000"):
         with pytest.raises(ValueError, match="layer"):
-            A.parse_hidden(bad)
+            T.parse_hidden(bad)
 
 
 def test_default_settings_train_on_the_whole_file_like_the_cli():
     n = 1000
     anomaly = np.zeros(n, np.int8)
     anomaly[400:410] = 1
-    ds = A.Dataset(name="s", kind="sensor", X=np.zeros((n, 3), np.float32), key="k", anomaly=anomaly)
-    s = A.default_settings(ds)
+    ds = S.Dataset(name="s", kind="sensor", X=np.zeros((n, 3), np.float32), key="k", anomaly=anomaly)
+    s = T.default_settings(ds)
     assert s.train_start == 0 and s.train_end == n and s.window == 32 and s.stride == 4
-    short = A.Dataset(name="s", kind="sensor", X=np.zeros((40, 3), np.float32), key="k")
-    assert A.default_settings(short).window == 5 and A.default_settings(short).train_end == 40
-    images = A.Dataset.from_images(np.zeros((20, 64)), np.arange(20) % 2, "d")
+    short = S.Dataset(name="s", kind="sensor", X=np.zeros((40, 3), np.float32), key="k")
+    assert T.default_settings(short).window == 5 and T.default_settings(short).train_end == 40
+    images = S.Dataset.from_images(np.zeros((20, 64)), np.arange(20) % 2, "d")
     assert images.image_shape == (8, 8)
-    assert A.default_settings(images).window is None
+    assert T.default_settings(images).window is None
 
 
 def test_window_means_and_unique_names():
     values = np.arange(10.0)
-    assert A.window_means(values, np.array([0, 5]), 5).tolist() == [2.0, 7.0]
-    assert A.window_means(values, np.array([3]), None).tolist() == [3.0]
-    assert A.unique_name("ae-1", []) == "ae-1"
-    assert A.unique_name("ae-1", ["ae-1", "ae-1 (2)"]) == "ae-1 (3)"
+    assert L.window_means(values, np.array([0, 5]), 5).tolist() == [2.0, 7.0]
+    assert L.window_means(values, np.array([3]), None).tolist() == [3.0]
+    assert S.unique_name("ae-1", []) == "ae-1"
+    assert S.unique_name("ae-1", ["ae-1", "ae-1 (2)"]) == "ae-1 (3)"
 
 
 def test_rates_at_matches_detection_metrics():
@@ -266,26 +267,26 @@ def test_rates_at_matches_detection_metrics():
     scores = rng.random(500)
     labels = (rng.random(500) < 0.2).astype(int)
     full = detection_metrics(scores, labels, 0.7)
-    fast = A.rates_at(scores > 0.7, labels)
+    fast = rates_at(scores > 0.7, labels)
     for key, value in fast.items():
         assert value == pytest.approx(full[key], nan_ok=True), key
-    assert np.isnan(A.rates_at(np.zeros(5, bool), np.zeros(5))["precision"])
+    assert np.isnan(rates_at(np.zeros(5, bool), np.zeros(5))["precision"])
 
 
 def test_evaluation_labels():
     n = 100
     anomaly = np.zeros(n, np.int8)
     anomaly[80:] = 1
-    ds = A.Dataset(name="s", kind="sensor", X=np.zeros((n, 2), np.float32), key="k", anomaly=anomaly)
-    entry = A.ModelEntry("m", detector=None, dataset_key="k", dataset_name="s", settings={"train_end": 50})
-    labels, mask = A.evaluation_labels(entry, ds)
+    ds = S.Dataset(name="s", kind="sensor", X=np.zeros((n, 2), np.float32), key="k", anomaly=anomaly)
+    entry = S.ModelEntry("m", detector=None, dataset_key="k", dataset_name="s", settings={"train_end": 50})
+    labels, mask = S.evaluation_labels(entry, ds)
     assert labels.sum() == 20 and mask.sum() == 50 and not mask[:50].any()
-    other = A.ModelEntry("m", detector=None, dataset_key="other", dataset_name="x", settings={"train_end": 50})
-    assert A.evaluation_labels(other, ds)[1].all()  # trained elsewhere: judged on every row
-    digits = A.Dataset.from_images(np.zeros((6, 4)), [0, 1, 2, 0, 1, 2], "d")
-    held = A.ModelEntry("m", None, digits.key, "d", settings={"normal_classes": ("0", "1")})
-    assert A.evaluation_labels(held, digits)[0].tolist() == [0, 0, 1, 0, 0, 1]
-    assert A.evaluation_labels(A.ModelEntry("m", None, "k", "d"), digits)[0] is None
+    other = S.ModelEntry("m", detector=None, dataset_key="other", dataset_name="x", settings={"train_end": 50})
+    assert S.evaluation_labels(other, ds)[1].all()  # trained elsewhere: judged on every row
+    digits = S.Dataset.from_images(np.zeros((6, 4)), [0, 1, 2, 0, 1, 2], "d")
+    held = S.ModelEntry("m", None, digits.key, "d", settings={"normal_classes": ("0", "1")})
+    assert S.evaluation_labels(held, digits)[0].tolist() == [0, 0, 1, 0, 0, 1]
+    assert S.evaluation_labels(S.ModelEntry("m", None, "k", "d"), digits)[0] is None
 
 
 def test_latent_cloud_and_point_colors(points):

@@ -486,7 +486,7 @@ def test_mnist_cached_looks_in_the_keras_cache(monkeypatch, tmp_path):
 def test_one_rule_finds_the_anomaly_label_column_for_the_cli_and_the_app():
     import pandas as pd
 
-    from aeviz_core.appstate import Dataset
+    from aeviz_app.session import Dataset
     from aeviz_core.scores import anomaly_column
 
     labels = pd.DataFrame({"fault_type": ["", "stuck", ""], "Label": [0, 1, 0]})

@@ -161,15 +161,15 @@ def test_the_apps_default_model_on_the_pump_sample_keeps_false_alarms_rare():
     next to a fault carry its score (score version 3: 2.2% of the later normal rows, every one of
     them within a window of a fault). False alarms are the flags elsewhere: flagged normal rows
     farther than a window from any fault, and flagged events that touch no fault."""
-    from aeviz_core import appstate as A
+    from aeviz_app import session as S, training as T
     from aeviz_core import event_metrics, flags_to_events
 
     data = load_sensor_table("sample_data/pump_station.csv")
-    ds = A.Dataset.from_sensor(data, "pump_station.csv")
-    settings = A.default_settings(ds)
-    X, y = A.training_data(ds, settings)
+    ds = S.Dataset.from_sensor(data, "pump_station.csv")
+    settings = T.default_settings(ds)
+    X, y = T.training_data(ds, settings)
     det = AutoencoderDetector(**settings.detector_params(ds)).fit(X, anomalous=y)
-    scores = det.anomaly_score(A.scoring_input(ds, det))
+    scores = det.anomaly_score(S.scoring_input(ds, det))
     anomaly = np.asarray(~normal_mask(data.labels["anomaly"]))
     flags = scores > det.threshold_
     rows = np.arange(len(scores))

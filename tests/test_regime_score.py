@@ -149,16 +149,16 @@ def test_aeviz_train_reads_adapt_after_as_a_duration_or_rows(series, tmp_path):
 
 
 def test_the_apps_default_settings_use_the_one_policy(series, tmp_path):
-    from aeviz_core import appstate as A
+    from aeviz_app import session as S, training as T
 
     for freq in ("min", "s"):
         frame = series.iloc[:1200].copy()
         frame.insert(0, "time", pd.date_range("2026-01-01", periods=len(frame), freq=freq))
         frame.to_csv(tmp_path / f"{freq}.csv", index=False)
-        ds = A.Dataset.from_sensor(load_sensor_table(tmp_path / f"{freq}.csv"), f"{freq}.csv")
-        settings = A.default_settings(ds)
+        ds = S.Dataset.from_sensor(load_sensor_table(tmp_path / f"{freq}.csv"), f"{freq}.csv")
+        settings = T.default_settings(ds)
         assert settings.detector_params(ds)["series_score"] == "lasting"
         assert settings.detector_params(ds)["adapt_after"] is None
-    settings = A.TrainSettings(adapt_after="1d")
+    settings = T.TrainSettings(adapt_after="1d")
     assert settings.detector_params(ds)["adapt_after"] == "1d"
-    assert A.TrainSettings(adapt_after=" 300 ").detector_params(ds)["adapt_after"] == 300
+    assert T.TrainSettings(adapt_after=" 300 ").detector_params(ds)["adapt_after"] == 300

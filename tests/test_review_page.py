@@ -22,7 +22,7 @@ TIMEOUT = 180
 def pump_slice():
     """Rows 20,000-23,999 of the pump sample: 2,132 normal rows, then labelled faults."""
     from aeviz_core import load_sensor_table
-    from aeviz_core.appstate import Dataset
+    from aeviz_app.session import Dataset
 
     frame = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 20_001), nrows=4000)
     frame.attrs["name"] = "pump_slice.csv"
@@ -36,7 +36,7 @@ def tiny(pump_slice):
     the default policy's threshold, fitted on so short a period, flags only this weak model's
     largest fault."""
     from aeviz_core import AutoencoderDetector
-    from aeviz_core.appstate import ModelEntry
+    from aeviz_app.session import ModelEntry
 
     det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, batch_size=64,
                               random_state=0, series_score="smooth")
@@ -101,7 +101,7 @@ def test_without_a_model_the_page_says_what_to_do(db_url, pump_slice):
 
 
 def test_images_are_not_reviewed(db_url):
-    from aeviz_core.appstate import Dataset
+    from aeviz_app.session import Dataset
 
     images = Dataset.from_images(np.random.default_rng(0).random((20, 8, 8)), np.zeros(20, int), "noise")
     at = review_app(images)
@@ -428,7 +428,7 @@ def test_a_decision_on_earlier_data_is_offered_for_the_same_kind_of_event(db_url
     """An operator's decision on yesterday's file is offered, with one click to apply it, for the
     event of today's file that looks like it: the store keeps each queue's event looks."""
     from aeviz_core import ReviewStore, load_sensor_table
-    from aeviz_core.appstate import Dataset, ModelEntry
+    from aeviz_app.session import Dataset, ModelEntry
 
     at = review_app(pump_slice, [tiny])
     first = open_key(at)
@@ -476,7 +476,7 @@ def test_a_stale_decisions_tags_are_shown_not_carried(db_url, pump_slice, tiny):
 
 def test_a_new_model_takes_the_queue_with_a_notice_not_silently(db_url, pump_slice, tiny):
     from aeviz_core import AutoencoderDetector, ReviewStore
-    from aeviz_core.appstate import ModelEntry
+    from aeviz_app.session import ModelEntry
 
     det = AutoencoderDetector(window=16, stride=4, latent_dim=4, hidden=(32,), epochs=2, batch_size=64,
                               random_state=1).fit(pump_slice.sensor.channels.iloc[:2000],
@@ -506,7 +506,7 @@ def test_an_event_like_a_dismissed_one_of_earlier_data_says_so_and_the_queue_fil
     """A dismissal on yesterday's file marks today's events that look like it, in the queue's last
     column; the queue filters and sorts by it; nothing is dismissed automatically."""
     from aeviz_core import load_sensor_table
-    from aeviz_core.appstate import Dataset, ModelEntry
+    from aeviz_app.session import Dataset, ModelEntry
 
     at = review_app(pump_slice, [tiny])
     first = open_key(at)

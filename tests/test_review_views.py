@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from aeviz_core import ReviewStore, flags_to_events
-from aeviz_core import review_views as R
+from aeviz_app import event_view as E
+from aeviz_app import review_views as R
 
 
 @pytest.fixture(scope="module")
@@ -157,14 +158,14 @@ def test_review_scores_chart(events):
 
 
 def test_context_rows_and_channel_errors():
-    assert R.context_rows(5, 6, 10, 3).tolist() == list(range(2, 10))
-    assert R.context_rows(0, 0, 3, 0).tolist() == [0]
+    assert E.context_rows(5, 6, 10, 3).tolist() == list(range(2, 10))
+    assert E.context_rows(0, 0, 3, 0).tolist() == [0]
     with pytest.raises(ValueError, match="n_rows"):
-        R.context_rows(5, 12, 10, 1)
+        E.context_rows(5, 12, 10, 1)
     with pytest.raises(ValueError, match="pad"):
-        R.context_rows(1, 2, 10, -1)
-    E = np.array([[1.0, 0.0], [np.nan, 2.0], [3.0, 4.0]])
-    assert R.event_channel_errors(E, 1, 2).tolist() == [3.0, 6.0]
+        E.context_rows(1, 2, 10, -1)
+    errors = np.array([[1.0, 0.0], [np.nan, 2.0], [3.0, 4.0]])
+    assert E.event_channel_errors(errors, 1, 2).tolist() == [3.0, 6.0]
 
 
 def test_event_overlay_frame_thins_long_contexts_but_keeps_spikes():
@@ -174,22 +175,22 @@ def test_event_overlay_frame_thins_long_contexts_but_keeps_spikes():
     actual.loc[3333, "b"] = 7.0
     recon = np.c_[np.sin(x / 50) * 0.9, np.zeros(n)]
     recon[1234, 1] = -5.0
-    frame = R.event_overlay_frame(x, actual, recon, np.arange(n), channels=["b", "a"], x_name="row",
+    frame = E.event_overlay_frame(x, actual, recon, np.arange(n), channels=["b", "a"], x_name="row",
                                   max_points=300)
     assert list(pd.unique(frame["channel"])) == ["b", "a"]
     assert set(frame["kind"]) == {"actual", "reconstruction"}
     b = frame[frame["channel"] == "b"]
     assert len(b) < 2 * 700
     assert b["value"].max() == 7.0 and b["value"].min() == -5.0  # neither spike thinned away
-    short = R.event_overlay_frame(x, actual, recon, np.arange(10, 20), x_name="row")
+    short = E.event_overlay_frame(x, actual, recon, np.arange(10, 20), x_name="row")
     assert len(short) == 2 * 2 * 10 and short["row"].min() == 10
 
 
 def test_event_overlay_chart_shades_the_span():
     time = pd.date_range("2026-01-05", periods=40, freq="s")
     actual = pd.DataFrame({"a": np.arange(40.0), "b": np.ones(40)})
-    frame = R.event_overlay_frame(time.to_numpy(), actual, actual.to_numpy(), np.arange(40))
-    chart = R.event_overlay_chart(frame, (time[10], time[15]))
+    frame = E.event_overlay_frame(time.to_numpy(), actual, actual.to_numpy(), np.arange(40))
+    chart = E.event_overlay_chart(frame, (time[10], time[15]))
     spec = chart.to_dict()
     assert len(spec["vconcat"]) == 2
     shade, lines = spec["vconcat"][0]["layer"]
@@ -203,19 +204,19 @@ def test_latent_event_frame_roles():
     coords = np.c_[np.arange(5.0), np.arange(5.0)]
     flags = np.zeros(24, bool)
     flags[[1, 13]] = True
-    frame = R.latent_event_frame(coords, starts, 8, flags, 13, 13)
+    frame = E.latent_event_frame(coords, starts, 8, flags, 13, 13)
     # windows 8-15 and 12-19 hold row 13; 0-7 holds the other flagged row; 16-23 none
     assert frame["role"].tolist() == ["flagged", "normal", "this event", "this event", "normal"]
-    rows = R.latent_event_frame(coords, np.arange(5), None, flags[:5], 1, 1)
+    rows = E.latent_event_frame(coords, np.arange(5), None, flags[:5], 1, 1)
     assert rows["role"].tolist() == ["normal", "this event", "normal", "normal", "normal"]
     with pytest.raises(ValueError, match="coords"):
-        R.latent_event_frame(coords[:3], starts, 8, flags, 0, 1)
+        E.latent_event_frame(coords[:3], starts, 8, flags, 0, 1)
 
 
 def test_latent_event_chart_draws_the_event_on_top():
     frame = pd.DataFrame({"x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 2.0], "row": [0, 4, 8],
                           "role": ["normal", "flagged", "this event"]})
-    spec = R.latent_event_chart(frame, title="t").to_dict()
+    spec = E.latent_event_chart(frame, title="t").to_dict()
     rest, mine = spec["layer"]
     assert [d["role"] for d in spec["datasets"][mine["data"]["name"]]] == ["this event"]
     assert mine["mark"]["size"] > rest["mark"]["size"]

@@ -29,7 +29,7 @@ from aeviz_core import (
     ReviewStore,
     resolve_db_url,
 )
-from aeviz_core.review_views import threshold_advice
+from aeviz_app.review_views import threshold_advice
 from aeviz_core.reviews import parse_tags
 from tests.pg import create_database, postgres_url  # noqa: F401  (postgres_url is a fixture)
 

@@ -70,7 +70,7 @@ def model_dir(tmp_path_factory):
     import pandas as pd
 
     from aeviz_core import AutoencoderDetector, load_sensor_table, save_detector
-    from aeviz_core.appstate import Dataset
+    from aeviz_app.session import Dataset
 
     folder = tmp_path_factory.mktemp("models")
     first_hours = Dataset.from_sensor(load_sensor_table(pd.read_csv(ROOT / "sample_data" / "pump_station.csv",

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from aeviz_core import AutoencoderDetector, TrainingError
-from aeviz_core.appstate import Dataset, TrainingJob, TrainSettings
+from aeviz_app.session import Dataset
+from aeviz_app.training import TrainingJob, TrainSettings
 from tests.test_app import APP, TIMEOUT, ok, train_tiny
 
 

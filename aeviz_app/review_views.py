@@ -18,28 +18,21 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .charts import minmax_downsample
-from .explain import LIKE_DISTANCE
-from .events import event_key, parse_event_key  # noqa: F401  (the review store's keys are event identities)
-from .reviews import STATUS_LABELS, with_tag
+from aeviz_core.explain import LIKE_DISTANCE
+from aeviz_core.events import event_key, parse_event_key  # noqa: F401  (the review store's keys are event identities)
+from aeviz_core.reviews import STATUS_LABELS, with_tag
 
 __all__ = [
     "ACTIONS",
     "STATUS_COLORS",
     "STATUS_LABELS",
-    "context_rows",
-    "event_channel_errors",
     "event_key",
     "export_name",
     "event_label",
-    "event_overlay_chart",
-    "event_overlay_frame",
     "filter_queue",
     "first_open",
     "format_duration",
     "format_seconds",
-    "latent_event_chart",
-    "latent_event_frame",
     "neighbour",
     "parse_event_key",
     "pick_current",
@@ -57,7 +50,6 @@ ACTIONS = {
 }
 STATUS_COLORS = {"open": "#9aa5b1", "confirmed": "#d62728", "dismissed": "#4c78a8",
                  "follow_up": "#f58518"}
-_ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#111111"}
 
 
 # --------------------------------------------------------------------------- people's text
@@ -468,157 +460,3 @@ def review_scores_chart(queue: pd.DataFrame, threshold: float, suggested: float 
 # --------------------------------------------------------------------------- the open event
 
 
-def context_rows(start: int, end: int, n_rows: int, pad: int) -> np.ndarray:
-    """Rows ``start - pad`` to ``end + pad`` (inclusive), clipped to the series.
-
-    Examples
-    --------
-    >>> context_rows(5, 6, 10, 3).tolist()
-    [2, 3, 4, 5, 6, 7, 8, 9]
-    """
-    if not 0 <= start <= end < n_rows:
-        raise ValueError(f"an event needs 0 <= start <= end < n_rows ({n_rows}), got {start}..{end}")
-    if pad < 0:
-        raise ValueError(f"pad must be >= 0, got {pad}")
-    return np.arange(max(0, start - pad), min(n_rows, end + pad + 1))
-
-
-def event_channel_errors(channel_errors, start: int, end: int) -> np.ndarray:
-    """Each channel's error summed over the event's rows (NaN as 0): what each
-    sensor contributed. Shape ``(n_channels,)``, higher = more to blame."""
-    E = np.asarray(channel_errors, dtype=np.float64)
-    if E.ndim != 2:
-        raise ValueError(f"channel_errors must have shape (n_rows, n_channels), got {E.shape}")
-    return np.nansum(E[int(start): int(end) + 1], axis=0)
-
-
-def event_overlay_frame(x, actual: pd.DataFrame, reconstruction, rows, *, channels=None,
-                        x_name: str = "time", max_points: int = 600) -> pd.DataFrame:
-    """Long ``[x_name, channel, kind, value]`` of the actual and reconstructed
-    channels over ``rows``, for :func:`event_overlay_chart`.
-
-    Parameters
-    ----------
-    x : array-like, shape (n_rows,)
-        Timestamps or row numbers of the whole series.
-    actual : DataFrame, shape (n_rows, n_channels)
-    reconstruction : array-like, shape (n_rows, n_channels)
-        In the data's units (``detector.reconstruct``).
-    rows : array-like of int
-        The rows to draw (:func:`context_rows`).
-    channels : list of str, optional
-        Which channels, in drawing order (default: all).
-    max_points : int
-        Per channel and kind at most (about): longer contexts are thinned with
-        :func:`aeviz_core.charts.minmax_downsample`, on the actual and the
-        reconstructed line alike, so no spike of either disappears.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    xs = np.asarray(x)
-    recon = np.asarray(reconstruction)
-    names = list(actual.columns) if channels is None else list(channels)
-    parts = []
-    for name in names:
-        j = actual.columns.get_loc(name)
-        a = actual[name].to_numpy()[rows]
-        r = recon[rows, j]
-        keep = np.union1d(minmax_downsample(a, max_points), minmax_downsample(r, max_points))
-        picked = rows[keep]
-        for kind, values in (("actual", a[keep]), ("reconstruction", r[keep])):
-            parts.append(pd.DataFrame({x_name: xs[picked], "channel": str(name), "kind": kind,
-                                       "value": values.astype(np.float64)}))
-    if not parts:
-        return pd.DataFrame(columns=[x_name, "channel", "kind", "value"])
-    return pd.concat(parts, ignore_index=True)
-
-
-def event_overlay_chart(frame: pd.DataFrame, span, *, x: str = "time", height: int = 60,
-                        width: int = 640) -> alt.VConcatChart:
-    """One small chart per channel: actual (solid) and reconstruction (dashed),
-    the event's rows shaded red; channels in the frame's order, one shared x axis
-    (labelled under the last chart).
-
-    Parameters
-    ----------
-    frame : DataFrame
-        From :func:`event_overlay_frame`.
-    span : (x0, x1)
-        The event's extent on the x axis (its first row to just after its last).
-    """
-    xt = "T" if pd.api.types.is_datetime64_any_dtype(frame[x].dtype) else "Q"
-    band = pd.DataFrame({"x0": [span[0]], "x1": [span[1]]})
-    names = list(pd.unique(frame["channel"]))
-    views = []
-    for i, name in enumerate(names):
-        part = frame[frame["channel"] == name]
-        axis = alt.Axis(title=None) if i == len(names) - 1 else alt.Axis(title=None, labels=False, ticks=False)
-        shade = alt.Chart(band).mark_rect(color="#d62728", opacity=0.13).encode(
-            x=alt.X(f"x0:{xt}", axis=axis), x2=f"x1:{xt}")
-        lines = alt.Chart(part).mark_line(strokeWidth=1.3).encode(
-            x=alt.X(f"{x}:{xt}", axis=axis),
-            y=alt.Y("value:Q", title=str(name), scale=alt.Scale(zero=False),
-                    axis=alt.Axis(titleAngle=0, titleAlign="right", titleBaseline="middle",
-                                  titleLimit=120, tickCount=3)),
-            color=alt.Color("kind:N", title=None, scale=alt.Scale(
-                domain=["actual", "reconstruction"], range=["#1f77b4", "#ff7f0e"]),
-                legend=alt.Legend(orient="top")),
-            strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(
-                domain=["actual", "reconstruction"], range=[[1, 0], [4, 2]])),
-            tooltip=[alt.Tooltip(f"{x}:{xt}"), "kind:N", alt.Tooltip("value:Q", format=".4g")],
-        )
-        views.append(alt.layer(shade, lines).properties(height=height, width=width))
-    return alt.vconcat(*views, spacing=4).resolve_scale(x="shared")
-
-
-def latent_event_frame(coords, starts, window: int | None, row_flags, start: int, end: int) -> pd.DataFrame:
-    """The latent points with their role for one event: ``x, y, row, role``.
-
-    Parameters
-    ----------
-    coords : array-like, shape (n_points, 2)
-        2-D latent coordinates (the latent itself, or a projection of it).
-    starts : array-like of int, shape (n_points,)
-        Each point's first row (``detector.latent_starts``; the row itself
-        for a model without windows).
-    window : int or None
-        Rows per point (None: one).
-    row_flags : array-like of bool, shape (n_rows,)
-        Flagged rows.
-    start, end : int
-        The event's rows (inclusive).
-
-    Returns
-    -------
-    frame : DataFrame
-        ``role`` is ``"this event"`` for the points whose rows overlap the
-        event, ``"flagged"`` for other points holding a flagged row,
-        ``"normal"`` otherwise.
-    """
-    coords = np.asarray(coords, dtype=np.float64)
-    starts = np.asarray(starts, dtype=np.int64)
-    if coords.ndim != 2 or coords.shape[1] < 2 or len(coords) != len(starts):
-        raise ValueError(f"coords must have shape ({len(starts)}, 2), got {coords.shape}")
-    w = int(window or 1)
-    flags = np.asarray(row_flags, dtype=np.float64)
-    csum = np.concatenate([[0.0], np.cumsum(flags)])
-    last = np.minimum(starts + w, flags.size)
-    any_flag = (csum[last] - csum[np.minimum(starts, flags.size)]) > 0
-    mine = (starts <= end) & (starts + w - 1 >= start)
-    role = np.where(mine, "this event", np.where(any_flag, "flagged", "normal"))
-    return pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "row": starts, "role": role})
-
-
-def latent_event_chart(frame: pd.DataFrame, *, height: int = 260, title: str | None = None) -> alt.LayerChart:
-    """The latent scatter with the open event's points drawn large and dark on
-    top of the flagged (pink) and normal (grey) ones."""
-    domain = list(_ROLE_COLORS)
-    color = alt.Color("role:N", title=None, scale=alt.Scale(domain=domain, range=list(_ROLE_COLORS.values())),
-                      legend=alt.Legend(orient="bottom"))
-    enc = {"x": alt.X("x:Q", title=None, scale=alt.Scale(zero=False)),
-           "y": alt.Y("y:Q", title=None, scale=alt.Scale(zero=False)),
-           "color": color, "tooltip": ["row:Q", "role:N"]}
-    rest = alt.Chart(frame[frame["role"] != "this event"]).mark_circle(size=14, opacity=0.7).encode(**enc)
-    mine = alt.Chart(frame[frame["role"] == "this event"]).mark_point(
-        size=70, filled=True, stroke="white", strokeWidth=0.8, opacity=1).encode(**enc)
-    chart = alt.layer(rest, mine).properties(height=height)
-    return chart.properties(title=title) if title else chart
