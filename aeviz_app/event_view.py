@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from aeviz_core import charts
 from aeviz_core.charts import minmax_downsample
 from aeviz_core.events import event_key, order_events
 
+from . import computed as C
 from .session import Dataset
 
 
@@ -300,3 +302,51 @@ def latent_event_chart(frame: pd.DataFrame, *, height: int = 260, title: str | N
 
 
 ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#111111"}
+
+
+#: how the blame is read, under its chart
+BLAME_HELP = ("Each channel in turn is replaced by the model's reconstruction over the event; its share is how "
+              "much of the event's error that removes. A sensor that stops moving is named by its stillness.")
+#: channels drawn around an event, most to blame first
+DRAWN = 8
+
+
+def show_event(det, ds: Dataset, X, parts, flags, start: int, end: int, *, key: str) -> np.ndarray:
+    """The detail of the event at rows ``start..end``, the same on the Anomalies and Review pages:
+    the channels most to blame around it (actual and rebuilt, its rows shaded), the blame shares,
+    and where its windows sit in the latent space among the normal and flagged ones. ``parts``
+    are the rows' channel scores, ``flags`` the rows flagged at the threshold in use; widget
+    keys start with ``key``. Returns the blame shares (one per channel)."""
+    share = event_blame(det, ds.key, X, start, end, parts)
+    order = np.argsort(-share)
+    x_name = "time" if ds.time is not None else "row"
+    x = ds.time.to_numpy() if ds.time is not None else np.arange(ds.n_items)
+    pad = max(2 * int(det.window or 0), (end - start + 1) // 2, 30)
+    rows = context_rows(start, end, ds.n_items, pad)
+    recon = C.reconstruction(det, det.model_id_, ds.key, X)
+    drawn = [ds.channel_names[j] for j in order[:DRAWN]]
+    frame = event_overlay_frame(x, ds.sensor.channels, recon, rows, channels=drawn, x_name=x_name)
+    st.caption(f"The {'channels' if len(drawn) == len(order) else f'{len(drawn)} channels that contributed most'}"
+               " around the event, most to blame first: actual (solid) and reconstruction (dashed); "
+               "the event's rows shaded.")
+    st.altair_chart(event_overlay_chart(frame, (x[start], x[min(end + 1, ds.n_items - 1)]), x=x_name),
+                    key=f"{key}.overlay")
+    left, right = st.columns(2)
+    series = getattr(det, "input_kind_", None) == "series"
+    left.altair_chart(charts.contributions_chart(ds.channel_names, share, title="Which sensor to blame",
+                                                 axis_title="share of the blame" if series
+                                                 else "share of the event's error"), key=f"{key}.contrib")
+    if series:
+        left.caption(BLAME_HELP)
+    Z = C.latent(det, det.model_id_, ds.key, X)
+    coded = np.isfinite(Z).all(axis=1)  # a window that touches a gap has no code
+    Z = Z[coded]
+    if len(Z) < 2:
+        return share
+    coords = Z[:, :2] if Z.shape[1] == 2 else C.projection(Z, f"{det.model_id_}:{ds.key}:coded", "pca", 2)
+    starts = (det.latent_starts(ds.n_items) if det.window else np.arange(len(coded)))[coded]
+    points = latent_event_frame(coords, starts, det.window, flags, start, end)
+    points = charts.display_sample(points, 3000, keep_mask=(points["role"] != "normal").to_numpy())
+    right.altair_chart(latent_event_chart(points, title="Latent space" + ("" if Z.shape[1] == 2 else " (PCA)")),
+                       key=f"{key}.latent")
+    return share

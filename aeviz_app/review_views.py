@@ -386,7 +386,7 @@ def threshold_advice(summary: dict, threshold: float) -> str:
     Parameters
     ----------
     summary : dict
-        From :meth:`ReviewStore.threshold_summary`.
+        From :func:`aeviz_core.feedback.threshold_summary`.
     threshold : float
         The threshold that flagged these events.
     """
@@ -460,3 +460,6 @@ def review_scores_chart(queue: pd.DataFrame, threshold: float, suggested: float 
 # --------------------------------------------------------------------------- the open event
 
 
+def export_csv(queue: pd.DataFrame) -> bytes:
+    """The queue (as the page lists it, with its reviews and comments) as UTF-8 CSV, for a download."""
+    return queue.to_csv(index=False).encode("utf-8")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,10 +31,11 @@ import numpy as np
 import pandas as pd
 
 from .events import event_key, event_spans
+from .metrics import best_f1_threshold
 from .reviews import REVIEW_STATUSES, STATUS_LABELS
 
 __all__ = ["DECISION_COLUMNS", "DecisionError", "Refit", "decided_rows", "lineage", "queue_decisions", "read_decisions",
-           "refit"]
+           "refit", "separating_threshold", "threshold_summary"]
 
 #: the columns a decisions file needs; ``reviewer``, ``reviewed_at``, ``tags``, ``note`` and
 #: ``data_fingerprint`` are read when present
@@ -271,3 +273,85 @@ def _frame(source) -> pd.DataFrame:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DecisionError(f"the decisions file is not a readable CSV: {str(exc).strip().splitlines()[0]}") from None
+
+
+def threshold_summary(queue: pd.DataFrame) -> dict[str, Any]:
+    """What the reviews so far say about the flags and the threshold.
+
+    Only current decisions count towards precision and the threshold:
+    stale ones were made on another model's events.
+
+    The suggested threshold separates the peak scores (higher = more
+    anomalous; flag when strictly greater) of confirmed events from those
+    of dismissed ones. When every dismissed score is below every confirmed
+    one, it is the midpoint between the highest dismissed and the lowest
+    confirmed score (``"midpoint"``). Otherwise it is the cut that
+    maximises F1 of "flagged" against "confirmed", among the midpoints
+    between consecutive distinct scores and the value just below the
+    lowest score (keep flagging all); ties go to the highest cut, which
+    raises fewer alarms (``"max_f1"``). When no cut beats flagging every
+    decided event (dismissed events score as high as confirmed ones, e.g.
+    all at a score's ceiling), the reviews give no threshold: ``None``,
+    ``"inseparable"``; every decided event was flagged, so the threshold
+    in use already keeps them all.
+
+    Parameters
+    ----------
+    queue : pandas.DataFrame
+        From :meth:`ReviewStore.queue`; ``peak_score`` is needed for a threshold.
+
+    Returns
+    -------
+    summary : dict
+        ``n_events`` (int); ``counts`` (status -> int, every status, of
+        this model's decisions: an event shown with a stale decision counts
+        as open); ``stale`` (int); ``precision`` (confirmed / (confirmed +
+        dismissed), ``None`` before any such decision); ``threshold``
+        (float or ``None`` until there are both confirmed and dismissed
+        events with scores that a cut separates); ``threshold_method``
+        (``"midpoint"``, ``"max_f1"``, ``"inseparable"`` or ``None``).
+
+    Examples
+    --------
+    >>> q = pd.DataFrame({"peak_score": [5.0, 1.0, 3.0], "stale": False,
+    ...                   "status": ["confirmed", "dismissed", "open"]})
+    >>> s = threshold_summary(q)
+    >>> s["precision"], s["threshold"], s["threshold_method"]
+    (0.5, 3.0, 'midpoint')
+    """
+    current = queue[~queue["stale"].astype(bool)]
+    # a stale decision was taken on another model's event: this model's event is still open
+    counts = {status: int((current["status"] == status).sum()) for status in REVIEW_STATUSES}
+    counts["open"] += len(queue) - len(current)
+    n_confirmed = int((current["status"] == "confirmed").sum())
+    n_dismissed = int((current["status"] == "dismissed").sum())
+    decided = n_confirmed + n_dismissed
+    threshold, method = None, None
+    if "peak_score" in current:
+        scores = pd.to_numeric(current["peak_score"], errors="coerce")
+        threshold, method = separating_threshold(
+            scores[current["status"] == "confirmed"].dropna().to_numpy(dtype=float),
+            scores[current["status"] == "dismissed"].dropna().to_numpy(dtype=float),
+        )
+    return {
+        "n_events": len(queue),
+        "counts": counts,
+        "stale": int(queue["stale"].astype(bool).sum()),
+        "precision": n_confirmed / decided if decided else None,
+        "threshold": threshold,
+        "threshold_method": method,
+    }
+
+
+def separating_threshold(confirmed: np.ndarray, dismissed: np.ndarray) -> tuple[float | None, str | None]:
+    """The cut on peak scores that best separates confirmed from dismissed events: the best-F1
+    threshold of "confirmed" (:func:`~aeviz_core.metrics.best_f1_threshold`, ties to the highest
+    cut), named ``"midpoint"`` when the two do not overlap; ``(None, "inseparable")`` when no cut
+    beats flagging every decided event, ``(None, None)`` without both kinds."""
+    if confirmed.size == 0 or dismissed.size == 0:
+        return None, None
+    scores = np.concatenate([confirmed, dismissed])
+    cut, _ = best_f1_threshold(scores, np.r_[np.ones(confirmed.size), np.zeros(dismissed.size)])
+    if cut < scores.min():  # no cut above the decided events beats flagging them all
+        return None, "inseparable"
+    return float(cut), "midpoint" if dismissed.max() < confirmed.min() else "max_f1"

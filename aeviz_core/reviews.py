@@ -1068,89 +1068,6 @@ class ReviewStore:
         frame["reviewer_verified"] = frame["reviewer_verified"].astype(bool)
         return frame
 
-    @staticmethod
-    def threshold_summary(queue: pd.DataFrame) -> dict[str, Any]:
-        """What the reviews so far say about the flags and the threshold.
-
-        Only current decisions count towards precision and the threshold:
-        stale ones were made on another model's events.
-
-        The suggested threshold separates the peak scores (higher = more
-        anomalous; flag when strictly greater) of confirmed events from those
-        of dismissed ones. When every dismissed score is below every confirmed
-        one, it is the midpoint between the highest dismissed and the lowest
-        confirmed score (``"midpoint"``). Otherwise it is the cut that
-        maximises F1 of "flagged" against "confirmed", among the midpoints
-        between consecutive distinct scores and the value just below the
-        lowest score (keep flagging all); ties go to the highest cut, which
-        raises fewer alarms (``"max_f1"``). When no cut beats flagging every
-        decided event (dismissed events score as high as confirmed ones, e.g.
-        all at a score's ceiling), the reviews give no threshold: ``None``,
-        ``"inseparable"``; every decided event was flagged, so the threshold
-        in use already keeps them all.
-
-        Parameters
-        ----------
-        queue : pandas.DataFrame
-            From :meth:`queue`; ``peak_score`` is needed for a threshold.
-
-        Returns
-        -------
-        summary : dict
-            ``n_events`` (int); ``counts`` (status -> int, every status, of
-            this model's decisions: an event shown with a stale decision counts
-            as open); ``stale`` (int); ``precision`` (confirmed / (confirmed +
-            dismissed), ``None`` before any such decision); ``threshold``
-            (float or ``None`` until there are both confirmed and dismissed
-            events with scores that a cut separates); ``threshold_method``
-            (``"midpoint"``, ``"max_f1"``, ``"inseparable"`` or ``None``).
-
-        Examples
-        --------
-        >>> q = pd.DataFrame({"peak_score": [5.0, 1.0, 3.0], "stale": False,
-        ...                   "status": ["confirmed", "dismissed", "open"]})
-        >>> s = ReviewStore.threshold_summary(q)
-        >>> s["precision"], s["threshold"], s["threshold_method"]
-        (0.5, 3.0, 'midpoint')
-        """
-        current = queue[~queue["stale"].astype(bool)]
-        # a stale decision was taken on another model's event: this model's event is still open
-        counts = {status: int((current["status"] == status).sum()) for status in REVIEW_STATUSES}
-        counts["open"] += len(queue) - len(current)
-        n_confirmed = int((current["status"] == "confirmed").sum())
-        n_dismissed = int((current["status"] == "dismissed").sum())
-        decided = n_confirmed + n_dismissed
-        threshold, method = None, None
-        if "peak_score" in current:
-            scores = pd.to_numeric(current["peak_score"], errors="coerce")
-            threshold, method = _separating_threshold(
-                scores[current["status"] == "confirmed"].dropna().to_numpy(dtype=float),
-                scores[current["status"] == "dismissed"].dropna().to_numpy(dtype=float),
-            )
-        return {
-            "n_events": len(queue),
-            "counts": counts,
-            "stale": int(queue["stale"].astype(bool).sum()),
-            "precision": n_confirmed / decided if decided else None,
-            "threshold": threshold,
-            "threshold_method": method,
-        }
-
-    @staticmethod
-    def export_csv(queue: pd.DataFrame) -> bytes:
-        """The queue as UTF-8 CSV, for a download button.
-
-        Parameters
-        ----------
-        queue : pandas.DataFrame
-            From :meth:`queue`.
-
-        Returns
-        -------
-        csv : bytes
-        """
-        return queue.to_csv(index=False).encode("utf-8")
-
     def record_version(self, model_id: str, parent_model_id: str, data_fingerprint: str,
                        decisions: pd.DataFrame, *, by: str, verified: bool = False, provider: str = "",
                        subject: str = "") -> int:
@@ -1451,25 +1368,6 @@ def _sorted(queue: pd.DataFrame, sort: str) -> pd.DataFrame:
     if sort == "time" and "start_time" in queue:
         return queue.sort_values(["start_time", "start"], na_position="last")
     return queue.sort_values("start", kind="stable")
-
-
-def _separating_threshold(
-    confirmed: np.ndarray, dismissed: np.ndarray
-) -> tuple[float | None, str | None]:
-    """The cut on peak scores that best separates confirmed from dismissed events."""
-    if confirmed.size == 0 or dismissed.size == 0:
-        return None, None
-    if dismissed.max() < confirmed.min():
-        return float((dismissed.max() + confirmed.min()) / 2), "midpoint"
-    scores = np.unique(np.concatenate([confirmed, dismissed]))
-    cuts = np.concatenate([[np.nextafter(scores[0], -np.inf)], (scores[:-1] + scores[1:]) / 2])
-    true_pos = (confirmed[None, :] > cuts[:, None]).sum(axis=1)
-    false_pos = (dismissed[None, :] > cuts[:, None]).sum(axis=1)
-    f1 = 2 * true_pos / (true_pos + false_pos + confirmed.size)
-    best = np.flatnonzero(f1 == f1.max())[-1]
-    if best == 0:  # no cut above the decided events beats flagging them all
-        return None, "inseparable"
-    return float(cuts[best]), "max_f1"
 
 
 def _check_status(status: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 from aeviz_core import ReviewStore, flags_to_events
 from aeviz_app import event_view as E
 from aeviz_app import review_views as R
+from aeviz_core.feedback import threshold_summary
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +127,15 @@ def test_event_label(events):
 
 def test_threshold_advice_follows_the_store_summary(events):
     q = as_queue(events, ["dismissed", "confirmed", "confirmed"])
-    summary = ReviewStore.threshold_summary(q)
+    summary = threshold_summary(q)
     text = R.threshold_advice(summary, threshold=1.0)
     assert "67%" in text and f"{summary['threshold']:.4g}" in text and "raising it" in text
-    none = R.threshold_advice(ReviewStore.threshold_summary(as_queue(events, ["open"] * 3)), 1.0)
+    none = R.threshold_advice(threshold_summary(as_queue(events, ["open"] * 3)), 1.0)
     assert "No event is confirmed or dismissed" in none
-    only = R.threshold_advice(ReviewStore.threshold_summary(as_queue(events, ["confirmed", "open", "open"])), 1.0)
+    only = R.threshold_advice(threshold_summary(as_queue(events, ["confirmed", "open", "open"])), 1.0)
     assert "100%" in only and "dismissed event" in only
     stale = as_queue(events, ["confirmed", "open", "open"], stale=[True, False, False])
-    assert "another model" in R.threshold_advice(ReviewStore.threshold_summary(stale), 1.0)
+    assert "another model" in R.threshold_advice(threshold_summary(stale), 1.0)
 
 
 def test_review_scores_chart(events):

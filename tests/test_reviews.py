@@ -29,7 +29,8 @@ from aeviz_core import (
     ReviewStore,
     resolve_db_url,
 )
-from aeviz_app.review_views import threshold_advice
+from aeviz_app.review_views import export_csv, threshold_advice
+from aeviz_core.feedback import threshold_summary
 from aeviz_core.reviews import parse_tags
 from tests.pg import create_database, postgres_url  # noqa: F401  (postgres_url is a fixture)
 
@@ -487,7 +488,7 @@ def test_reviews_follow_the_model_and_go_stale_when_it_changes(sqlite_url):
     assert queue_b["review_model_id"].tolist()[:2] == ["ae-A", "ae-A"]
     assert queue_b["version"].tolist() == [0, 0, 0]
     assert (
-        ReviewStore.threshold_summary(queue_b)["precision"] is None
+        threshold_summary(queue_b)["precision"] is None
     )  # stale decisions don't count
 
     # other data: nothing carries over
@@ -617,7 +618,7 @@ def test_threshold_summary_separable(sqlite_url):
                 4.0: "follow_up",
             },
         )
-        summary = ReviewStore.threshold_summary(queue)
+        summary = threshold_summary(queue)
     assert summary["counts"] == {"open": 1, "confirmed": 3, "dismissed": 2, "follow_up": 1}
     assert summary["n_events"] == 7
     assert summary["stale"] == 0
@@ -638,7 +639,7 @@ def test_threshold_summary_overlapping_maximises_f1(sqlite_url):
                 4.0: "dismissed",
             },
         )
-        summary = ReviewStore.threshold_summary(queue)
+        summary = threshold_summary(queue)
     assert summary["precision"] == pytest.approx(0.6)
     # cut at 2 flags 3, 4, 5, 6: F1 = 6/7, better than 1-, 3.5, 4.5 or 5.5
     assert (summary["threshold"], summary["threshold_method"]) == (2.0, "max_f1")
@@ -650,7 +651,7 @@ def test_threshold_summary_overlapping_maximises_f1(sqlite_url):
 ])
 def test_threshold_summary_gives_no_threshold_when_no_cut_helps(sqlite_url, decided):
     with ReviewStore(sqlite_url) as store:
-        summary = ReviewStore.threshold_summary(reviewed_queue(store, decided))
+        summary = threshold_summary(reviewed_queue(store, decided))
     assert (summary["threshold"], summary["threshold_method"]) == (None, "inseparable")
     advice = threshold_advice(summary, 2.0)
     assert "no reason to move it" in advice and "suggest" not in advice
@@ -660,7 +661,7 @@ def test_threshold_summary_needs_both_classes():
     queue = pd.DataFrame(
         {"peak_score": [5.0, 6.0], "status": ["confirmed", "open"], "stale": False}
     )
-    summary = ReviewStore.threshold_summary(queue)
+    summary = threshold_summary(queue)
     assert (summary["precision"], summary["threshold"], summary["threshold_method"]) == (
         1.0,
         None,
@@ -698,7 +699,7 @@ def test_export_csv_round_trips(sqlite_url):
         events = events_frame([(0, 1), (5, 6)])
         store.set_review(MODEL, DATA, 0, 1, "confirmed", reviewer="ana", note='valve, "stuck"')
         queue = store.queue(MODEL, DATA, events, sort="time")
-        back = pd.read_csv(io.BytesIO(ReviewStore.export_csv(queue)))
+        back = pd.read_csv(io.BytesIO(export_csv(queue)))
     assert back["status"].tolist() == ["confirmed", "open"]
     assert back["note"].tolist()[0] == 'valve, "stuck"'
     assert back.columns.tolist() == queue.columns.tolist()
@@ -808,7 +809,7 @@ def test_the_queue_shows_filters_and_exports_by_tag(sqlite_url):
     tagged = store.queue(MODEL, DATA, events, tag="Sensor Fault")
     assert tagged["start"].tolist() == [10, 70]
     assert store.queue(MODEL, DATA, events, tag="maintenance")["start"].tolist() == [70]
-    exported = pd.read_csv(io.BytesIO(ReviewStore.export_csv(tagged)), keep_default_na=False)
+    exported = pd.read_csv(io.BytesIO(export_csv(tagged)), keep_default_na=False)
     assert exported["tags"].tolist() == ["sensor fault", "maintenance, sensor fault"]
     # another model's view of the same span shows the decision, and its tags, as stale
     other = store.queue("ae-other", DATA, events)
@@ -842,7 +843,7 @@ def test_stale_decisions_count_as_open_in_the_summary(sqlite_url):
         events = events_frame([(10, 20), (40, 44), (70, 75)], scores=[3.0, 2.0, 1.0])
         store.set_review("ae-older", DATA, 10, 20, "confirmed", reviewer="ana")
         store.set_review(MODEL, DATA, 40, 44, "dismissed", reviewer="ana")
-        summary = ReviewStore.threshold_summary(store.queue(MODEL, DATA, events))
+        summary = threshold_summary(store.queue(MODEL, DATA, events))
     assert summary["stale"] == 1
     assert summary["counts"] == {"open": 2, "confirmed": 0, "dismissed": 1, "follow_up": 0}
 
