@@ -900,6 +900,14 @@ def _check_label_values(col: pd.Series, rows: np.ndarray, report: DataReport) ->
             )
 
 
+def _check_named(names, frame: pd.DataFrame, name: str, option: str) -> None:
+    """DataError naming the columns ``option`` asks for that ``frame`` (read from ``name``) lacks."""
+    unknown = [c for c in names if c not in frame.columns]
+    if unknown:
+        raise DataError(f"{option} names column(s) not in {name}: {_columns_text(unknown)}; "
+                        f"columns are {_columns_text(frame.columns)}")
+
+
 def _drop_unnamed(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     """Drop header-less columns that are empty (trailing separators) or a saved index."""
     unnamed = [c for c in frame.columns if re.fullmatch(r"Unnamed: \d+", c)]
@@ -1017,12 +1025,7 @@ def load_sensor_table(
         )
 
     drop = _as_names(drop, "drop")
-    unknown = [c for c in drop if c not in frame.columns]
-    if unknown:
-        raise DataError(
-            f"drop names column(s) not in {name}: {_columns_text(unknown)}; "
-            f"columns are {_columns_text(frame.columns)}"
-        )
+    _check_named(drop, frame, name, "drop")
     frame = frame.drop(columns=drop)
     frame = _drop_unnamed(frame, notes)
 
@@ -1035,12 +1038,7 @@ def load_sensor_table(
                              "not as a sensor")
     else:
         labels = _as_names(label_cols, "label_cols")
-        unknown = [c for c in labels if c not in frame.columns]
-        if unknown:
-            raise DataError(
-                f"label_cols names column(s) not in {name}: {_columns_text(unknown)}; "
-                f"columns are {_columns_text(frame.columns)}"
-            )
+        _check_named(labels, frame, name, "label_cols")
     time_name = _find_time_column(frame, time_col, labels)
     channel_names = [c for c in frame.columns if c != time_name and c not in labels]
     if not channel_names:

@@ -495,10 +495,8 @@ def roc_pr_curves(scores, labels, max_points=500) -> tuple[pd.DataFrame, pd.Data
 
     Parameters
     ----------
-    scores : array-like of shape (n,)
-        Anomaly scores, higher = more anomalous. Finite.
-    labels : array-like of shape (n,)
-        Truth, 1/True = anomalous.
+    scores, labels : array-like of shape (n,)
+        As for :func:`best_f1_threshold`.
     max_points : int, default 500
         Most rows per frame, ``max_points >= 2``; longer curves keep evenly
         spaced points, always including both ends.

@@ -254,20 +254,22 @@ _audit = Table(
     Index("ix_review_audit_event", "data_fingerprint", "model_id"),
 )
 
-_comments = Table(
-    "review_comments",
-    _metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model_id", String(255), nullable=False),
-    Column("data_fingerprint", String(255), nullable=False),
-    Column("start_row", Integer, nullable=False),
-    Column("end_row", Integer, nullable=False),
-    Column("author", String(255), nullable=False),
-    Column("posted_at", _UTCDateTime(), nullable=False),
-    Column("body", Text, nullable=False),
-    *_who("author"),
-    Index("ix_review_comments_event", "data_fingerprint", "start_row", "end_row"),
-)
+def _comment_columns() -> list:
+    """The columns of ``review_comments`` since schema 3 (schema 6 added who wrote: :func:`_who`)."""
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("model_id", String(255), nullable=False),
+        Column("data_fingerprint", String(255), nullable=False),
+        Column("start_row", Integer, nullable=False),
+        Column("end_row", Integer, nullable=False),
+        Column("author", String(255), nullable=False),
+        Column("posted_at", _UTCDateTime(), nullable=False),
+        Column("body", Text, nullable=False),
+        Index("ix_review_comments_event", "data_fingerprint", "start_row", "end_row"),
+    ]
+
+
+_comments = Table("review_comments", _metadata, *_comment_columns(), *_who("author"))
 
 # what each event looked like (explain.event_signatures), kept so that later data can find it
 # among its similar events with its decision; one row per event of a queue, under its model
@@ -281,53 +283,35 @@ _signatures = Table(
 
 # each model version a refit made from decisions (aeviz_core.feedback): its parent, the data, who
 # made it and the decisions it used (JSON list of {start_row, end_row, status, reviewer, reviewed_at})
-_versions = Table(
-    "model_versions",
-    _metadata,
-    Column("model_id", String(255), primary_key=True),
-    Column("parent_model_id", String(255), nullable=False),
-    Column("data_fingerprint", String(255), nullable=False),
-    Column("created_at", _UTCDateTime(), nullable=False),
-    Column("created_by", String(255), nullable=False),
-    Column("decisions", Text, nullable=False),
-    *_who("created_by"),
-)
-
-
-
-def _comments_v3() -> Table:
-    """``review_comments`` as schema 3 created it (schema 6 added who wrote)."""
-    return Table(
-        "review_comments",
-        MetaData(),
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("model_id", String(255), nullable=False),
-        Column("data_fingerprint", String(255), nullable=False),
-        Column("start_row", Integer, nullable=False),
-        Column("end_row", Integer, nullable=False),
-        Column("author", String(255), nullable=False),
-        Column("posted_at", _UTCDateTime(), nullable=False),
-        Column("body", Text, nullable=False),
-        Index("ix_review_comments_event", "data_fingerprint", "start_row", "end_row"),
-    )
-
-
-def _versions_v5() -> Table:
-    """``model_versions`` as schema 5 created it (schema 6 added who wrote)."""
-    return Table(
-        "model_versions",
-        MetaData(),
+def _version_columns() -> list:
+    """The columns of ``model_versions`` since schema 5 (schema 6 added who made it: :func:`_who`)."""
+    return [
         Column("model_id", String(255), primary_key=True),
         Column("parent_model_id", String(255), nullable=False),
         Column("data_fingerprint", String(255), nullable=False),
         Column("created_at", _UTCDateTime(), nullable=False),
         Column("created_by", String(255), nullable=False),
         Column("decisions", Text, nullable=False),
-    )
+    ]
+
+
+_versions = Table("model_versions", _metadata, *_version_columns(), *_who("created_by"))
+
+
+
+def _comments_v3() -> Table:
+    """``review_comments`` as schema 3 created it (schema 6 added who wrote)."""
+    return Table("review_comments", MetaData(), *_comment_columns())
+
+
+def _versions_v5() -> Table:
+    """``model_versions`` as schema 5 created it (schema 6 added who wrote)."""
+    return Table("model_versions", MetaData(), *_version_columns())
 
 
 # Migrations are frozen SQL (or frozen tables), not derived from the tables above, which
-# describe only the current schema. Key: the version each migration starts from.
+# describe only the current schema; the frozen tables share the column lists that have stayed as
+# they were (_comment_columns, _version_columns): a later schema adds columns beside them, never in them. Key: the version each migration starts from.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         "ALTER TABLE reviews ADD COLUMN start_time VARCHAR(64)",
@@ -1253,17 +1237,18 @@ def _key_clause(model_id: str, data_fingerprint: str, start: int, end: int) -> A
     )
 
 
+def _decision_columns() -> list:
+    """A decision as the store reads it back: status, note, reviewer, when, version, tags."""
+    c = _reviews.c
+    return [c.status, c.note, c.reviewer, c.reviewed_at, c.version, c.tags]
+
+
 def _read_review(
     conn: Connection, model_id: str, data_fingerprint: str, start: int, end: int
 ) -> Review | None:
     row = conn.execute(
         select(
-            _reviews.c.status,
-            _reviews.c.note,
-            _reviews.c.reviewer,
-            _reviews.c.reviewed_at,
-            _reviews.c.version,
-            _reviews.c.tags,
+            *_decision_columns(),
             _reviews.c.reviewer_verified,
             _reviews.c.reviewer_provider,
             _reviews.c.reviewer_subject,
@@ -1278,17 +1263,7 @@ def _read_review(
 
 def _stored_reviews(conn: Connection, data_fingerprint: str) -> pd.DataFrame:
     """All reviews of one data set, every model, least recently reviewed first."""
-    columns = [
-        _reviews.c.model_id,
-        _reviews.c.start_row,
-        _reviews.c.end_row,
-        _reviews.c.status,
-        _reviews.c.note,
-        _reviews.c.reviewer,
-        _reviews.c.reviewed_at,
-        _reviews.c.version,
-        _reviews.c.tags,
-    ]
+    columns = [_reviews.c.model_id, _reviews.c.start_row, _reviews.c.end_row, *_decision_columns()]
     rows = conn.execute(
         select(*columns).where(_reviews.c.data_fingerprint == data_fingerprint)
     ).all()

@@ -59,8 +59,7 @@ def main(runs: int) -> None:
     bmed = {k: statistics.median(r[k] for r in base) for k in base[0]}
     result = {"runs": runs, "app": app, "bare_streamlit": base, "app_median": med, "bare_median": bmed,
               "first_page_ratio_app_over_bare": round(med["first_page_drawn_s"] / bmed["first_page_drawn_s"], 2)}
-    print(result)
-    write_results("cold_start", result)
+    write_results("cold_start", result, show=True)
 
 
 if __name__ == "__main__":

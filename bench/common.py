@@ -39,7 +39,11 @@ def machine() -> dict:
     }
 
 
-def write_results(name: str, payload: dict) -> Path:
+def write_results(name: str, payload: dict, *, show: bool = False) -> Path:
+    """Write ``bench/results/NAME.json`` (with when and where it was measured); ``show`` prints the
+    figures first."""
+    if show:
+        print(payload)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {"benchmark": name, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

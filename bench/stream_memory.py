@@ -108,8 +108,7 @@ def main(rows: int) -> None:
         "streaming_peak_over_one_piece_peak": round(stream_mb / piece_mb, 3),
         "goal_peak_rss_mb": 2048, "meets_goal": stream_mb < 2048,
     }
-    print(result)
-    write_results("stream_memory", result)
+    write_results("stream_memory", result, show=True)
 
 
 if __name__ == "__main__":
