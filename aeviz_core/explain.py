@@ -164,7 +164,6 @@ def _shares(detector, Xs, raw, parts, ratio, inner: slice, passes: int) -> np.nd
     if excess <= 0 or parts[peak] > excess:  # too quiet (error or steps below normal): nothing to take away
         shares = parts.sum(axis=0)
     else:
-        total = (raw[inner] / score.channel_scale).sum()
         # only the windows that cover the event's rows bear on them: the rows a window before
         # and after are all the imputation needs (the same windows, so the same values)
         a, b = max(0, inner.start - (window - 1)), min(len(Xs), inner.stop + window - 1)
@@ -176,10 +175,27 @@ def _shares(detector, Xs, raw, parts, ratio, inner: slice, passes: int) -> np.nd
             rebuilt = run.rebuild_stack(imputed, window)
             imputed[channels, rows, channels] = rebuilt[channels, rows, channels]
         errors = run.errors_stack(imputed, window)[:, rows] / score.channel_scale
-        shares = np.maximum(total - errors.sum(axis=(1, 2)), 0.0)
+        shares = imputed_shares((raw[inner] / score.channel_scale).sum(axis=0), errors.sum(axis=1))
     if not shares.sum() > 0:
         return np.full(Xs.shape[1], 1.0 / Xs.shape[1])
     return shares / shares.sum()
+
+
+def imputed_shares(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Each channel's blame from the event's error per channel ``before`` (shape ``(C,)``) and
+    ``after[k]``, the same with channel ``k`` imputed (``(C, C)``).
+
+    Imputing a channel always removes its own error; what it removes of the others' says it
+    caused theirs. A channel's own error counts only as far as imputing another channel does
+    not remove it: a bystander whose reconstruction jumped (a flat thermocouple rebuilt from the
+    shaking accelerometers of a rotor imbalance) loses that error when the faulty channel is
+    imputed, so it is not blamed for it, while a channel that broke alone (a spike, a drift)
+    keeps all of its own."""
+    removed = np.maximum(before[None, :] - after, 0.0)  # removed[k, i]: of channel i's error, imputing k
+    own = np.diag(removed).copy()
+    np.fill_diagonal(removed, 0.0)
+    explained = removed.max(axis=0)  # of each channel's error, the most another channel's imputation removes
+    return removed.sum(axis=1) + np.maximum(own - explained, 0.0)
 
 
 #: what :func:`event_signatures` measures of each event, whichever sensor it is on

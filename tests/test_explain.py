@@ -121,3 +121,25 @@ def test_like_decided_finds_the_nearest_dismissed_look_within_the_distance_never
     assert like_decided(signatures, decided, within=0.05).loc[0, "like_start"] != 100
     assert LIKE_DISTANCE > 0
     assert like_decided(signatures, decided.iloc[:0]).isna()["like_start"].all()
+
+
+def test_a_bystander_whose_reconstruction_jumped_is_not_blamed_for_it():
+    """Issue 26, item 5: a rotor imbalance shakes the accelerometer (its own error 10); the model
+    rebuilds a flat thermocouple from it, so the thermocouple's normalised error (40) is larger,
+    though imputing the accelerometer removes 25 of it. Summed, the removals blamed the
+    thermocouple (35 against 40); its own error counts only where the accelerometer does not
+    explain it."""
+    from aeviz_core.explain import imputed_shares
+
+    before = np.array([10.0, 40.0, 1.0])  # accelerometer, thermocouple, a quiet third channel
+    after = np.array([[0.0, 15.0, 1.0],  # the accelerometer imputed: the thermocouple's rebuild falls back
+                      [10.0, 0.0, 1.0],  # the thermocouple imputed: only its own error goes
+                      [10.0, 40.0, 0.0]])
+    old = before.sum() - after.sum(axis=1)
+    assert old.argmax() == 1  # what the summed removals named
+    shares = imputed_shares(before, after)
+    assert shares.argmax() == 0 and shares.tolist() == [35.0, 15.0, 1.0]
+    # a channel that broke alone keeps all of its own error; two that explain each other share it
+    assert imputed_shares(np.array([5.0, 0.0]), np.array([[0.0, 0.0], [5.0, 0.0]])).tolist() == [5.0, 0.0]
+    mutual = imputed_shares(np.array([4.0, 4.0]), np.array([[0.0, 1.0], [1.0, 0.0]]))
+    assert mutual.tolist() == [4.0, 4.0]
