@@ -439,6 +439,9 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     # a similar event: open it, then back on an open one apply a decided neighbour's decision
     similar = page.get_by_text("Similar events")
     similar.scroll_into_view_if_needed()
+    listed = page.locator('[data-testid="stExpander"]', has_text="Similar events").first.inner_text()
+    numbers = [int(n) for n in re.findall(r"#(\d+) · ", listed)]  # numbered as the queue lists them
+    assert numbers and all(1 <= n <= total for n in numbers), listed
     page.locator('[data-testid="stButton"] button', has_text="Open").first.click()
     _run_ended(page)
     opened = page.locator("h3", has_text="Event ").first.inner_text()
@@ -467,6 +470,7 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     assert set(decided["reviewer"]) == {"ana"}
     assert (table["tags"].str.contains("sensor fault")).sum() >= 1 and (table["tags"].str.contains("bearing")).sum() >= 1
     assert table["comments"].sum() == 1
+    assert table["comment_text"].str.contains("Same vibration as on line 2 last week?", regex=False).sum() == 1
     assert table["note"].str.startswith("as rows").sum() == 1
 
     # the next day's recording: its events are offered the decisions of the day before
