@@ -29,7 +29,8 @@ def pages() -> list:
 def sidebar(box) -> None:
     """Who is signed in (with sign-in on) and what the session holds (data, models, a running
     training), drawn into ``box``."""
-    from aeviz_app import session as S, sign_in as auth
+    from aeviz_app import session as S
+    from aeviz_app import sign_in as auth
 
     auth.account(box)
     ds = st.session_state[S.DATASET]

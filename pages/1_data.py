@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aeviz_app import session as S, sign_in as auth
+from aeviz_app import session as S
+from aeviz_app import sign_in as auth
+from aeviz_app.review_views import as_text
 from aeviz_core import DataError, DatasetUnavailableError, charts, mnist_cached
 from aeviz_core.access import AccessDenied
-from aeviz_app.review_views import as_text
 
 st.title("Data")
 

@@ -13,10 +13,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from aeviz_app import session as S, sign_in as auth, training as T
+from aeviz_app import session as S
+from aeviz_app import sign_in as auth
+from aeviz_app import training as T
+from aeviz_app.review_views import as_text
 from aeviz_core import charts
 from aeviz_core.access import AccessDenied
-from aeviz_app.review_views import as_text
 from aeviz_core.settings import MODEL_KINDS, SERIES_SCORES
 
 st.title("Train")

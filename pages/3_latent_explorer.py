@@ -6,7 +6,10 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from aeviz_app import session as S, computed as C, latent as L, event_view as E
+from aeviz_app import computed as C
+from aeviz_app import event_view as E
+from aeviz_app import latent as L
+from aeviz_app import session as S
 from aeviz_core import charts
 
 st.title("Latent explorer")

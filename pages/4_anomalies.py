@@ -11,6 +11,7 @@ from aeviz_app import computed as C
 from aeviz_app import session as S
 from aeviz_app import threshold_view as V
 
+
 st.title("Anomalies")
 
 ds = S.dataset()

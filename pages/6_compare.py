@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aeviz_app import session as S, training as T, computed as C, latent as L
+from aeviz_app import computed as C
+from aeviz_app import latent as L
+from aeviz_app import session as S
+from aeviz_app import training as T
 from aeviz_core import charts, detection_metrics, latent_box, latent_grid, prior_samples
 
 st.title("Compare AE vs VAE")
