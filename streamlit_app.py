@@ -56,11 +56,7 @@ def training_progress() -> None:
     if job is None:
         return
     if job.done:
-        entry = S.collect_training()
-        if entry is not None:
-            st.session_state["app.trained_notice"] = f"Training finished: **{entry.name}** is ready."
-        else:
-            st.session_state["app.trained_notice"] = f"Training of {job.name} failed: see the Train page."
+        S.collect_training()  # says how it ended (S.TRAINED_NOTICE), shown by the rerun
         st.rerun()
     done = len(job.history)
     st.progress(min(done / max(job.epochs, 1), 1.0), text=f"training {job.name}: epoch {done}/{job.epochs}")
@@ -71,7 +67,7 @@ def run() -> None:
     from aeviz_app import session as S
 
     S.setup()
-    notice = st.session_state.pop("app.trained_notice", None)
+    notice = st.session_state.pop(S.TRAINED_NOTICE, None)
     if notice:
         st.toast(notice, icon=":material/model_training:")
     page = st.navigation(pages())

@@ -66,3 +66,29 @@ def test_the_train_page_says_what_happened_and_stays_usable(monkeypatch, tmp_pat
         job.wait(120)
         ok(at.run())
     assert len(at.session_state["models"]) == 1
+
+
+def test_streamlit_no_longer_clears_keras_after_each_run(monkeypatch):
+    """Streamlit clears Keras after every script run (kernel cache, a full GC), which slowed a
+    training in the background 4-25 times; the app keeps Keras between runs and still closes
+    matplotlib's figures."""
+    import sys
+
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from aeviz_app.session import keep_keras_between_runs
+
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: cleared.append(1))
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", script_runner._clean_problem_modules)
+    script_runner._clean_problem_modules()
+    assert cleared == [1]  # what Streamlit does by itself
+    keep_keras_between_runs()
+    keep_keras_between_runs()  # once is enough: a second call changes nothing
+    script_runner._clean_problem_modules()
+    assert cleared == [1]
+    closed = []
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", type("plt", (), {"close": staticmethod(closed.append)}))
+    script_runner._clean_problem_modules()
+    assert closed == ["all"]
