@@ -20,7 +20,7 @@ import pandas as pd
 
 from aeviz_core.explain import LIKE_DISTANCE
 from aeviz_core.events import event_key, parse_event_key  # noqa: F401  (the review store's keys are event identities)
-from aeviz_core.reviews import STATUS_LABELS, with_tag
+from aeviz_core.reviews import REVIEW_STATUSES, STATUS_LABELS, with_tag
 
 __all__ = [
     "ACTIONS",
@@ -150,9 +150,18 @@ def filter_queue(queue: pd.DataFrame, statuses, tag: str | None = None, *, like_
     -------
     DataFrame
         On a fresh index.
+
+    Raises
+    ------
+    ValueError
+        For a status the store does not know.
     """
     if statuses is not None:
-        queue = queue[queue["status"].isin(list(statuses))]
+        statuses = [statuses] if isinstance(statuses, str) else list(statuses)
+        unknown = sorted(set(statuses) - set(REVIEW_STATUSES))
+        if unknown:
+            raise ValueError(f"unknown status {', '.join(map(repr, unknown))}; statuses are {', '.join(REVIEW_STATUSES)}")
+        queue = queue[queue["status"].isin(statuses)]
     if like_only:
         queue = queue[queue["like"].astype(bool)] if "like" in queue else queue.iloc[:0]
     if tag is not None:

@@ -526,7 +526,7 @@ class ReviewStore:
     --------
     >>> store = ReviewStore("sqlite:///reviews.db")  # doctest: +SKIP
     >>> store.upsert_events("ae-1", "sha1:ab12", events)  # doctest: +SKIP
-    >>> queue = store.queue("ae-1", "sha1:ab12", events, status="open")  # doctest: +SKIP
+    >>> queue = store.queue("ae-1", "sha1:ab12", events)  # doctest: +SKIP
     >>> store.set_review("ae-1", "sha1:ab12", 120, 131, "confirmed",
     ...                  reviewer="ana", expected_version=0)  # doctest: +SKIP
     """
@@ -645,9 +645,7 @@ class ReviewStore:
         model_id: str,
         data_fingerprint: str,
         events: pd.DataFrame,
-        status: str | Iterable[str] | None = None,
         sort: str = "score",
-        tag: str | None = None,
     ) -> pd.DataFrame:
         """The events joined with their reviews: the operator's work list.
 
@@ -662,14 +660,10 @@ class ReviewStore:
             The current model and data.
         events : pandas.DataFrame
             As for :meth:`upsert_events`; they need not be recorded first.
-        status : str or iterable of str, optional
-            Keep only events shown with these statuses.
         sort : {"score", "time"}
             ``"score"``: most severe first
             (:func:`~aeviz_core.events.order_events`); ``"time"``: by
             ``start_time``, then ``start``.
-        tag : str, optional
-            Keep only events shown with this tag.
 
         Returns
         -------
@@ -683,7 +677,6 @@ class ReviewStore:
         """
         if sort not in _SORTS:
             raise ValueError(f"sort must be one of {_SORTS}, got {sort!r}")
-        wanted = _check_statuses(status)
         spans = _event_spans(events)
         stored = self._run(lambda conn: _stored_reviews(conn, data_fingerprint), write=False)
         reviews = _match_reviews(model_id, spans, stored)
@@ -694,10 +687,6 @@ class ReviewStore:
             ],
             axis=1,
         )
-        if wanted is not None:
-            queue = queue[queue["status"].isin(wanted)]
-        if tag is not None:
-            queue = with_tag(queue, tag)
         return _sorted(queue, sort).reset_index(drop=True)
 
     def known_tags(self, data_fingerprint: str | None = None) -> list[str]:
@@ -1348,15 +1337,6 @@ def _sorted(queue: pd.DataFrame, sort: str) -> pd.DataFrame:
 def _check_status(status: str) -> None:
     if status not in REVIEW_STATUSES:
         raise ValueError(f"status must be one of {', '.join(REVIEW_STATUSES)}; got {status!r}")
-
-
-def _check_statuses(status: str | Iterable[str] | None) -> set[str] | None:
-    if status is None:
-        return None
-    wanted = {status} if isinstance(status, str) else set(status)
-    for value in wanted:
-        _check_status(value)
-    return wanted
 
 
 def _check_span(start: int, end: int) -> tuple[int, int]:

@@ -29,7 +29,7 @@ from aeviz_core import (
     ReviewStore,
     resolve_db_url,
 )
-from aeviz_app.review_views import export_csv, threshold_advice
+from aeviz_app.review_views import export_csv, filter_queue, threshold_advice
 from aeviz_core.feedback import threshold_summary
 from aeviz_core.reviews import parse_tags
 from tests.pg import create_database, postgres_url  # noqa: F401  (postgres_url is a fixture)
@@ -496,7 +496,7 @@ def test_reviews_follow_the_model_and_go_stale_when_it_changes(sqlite_url):
 
     # reviewing under model B makes the event current again
     store.set_review("ae-B", DATA, 12, 22, "confirmed", reviewer="bo", expected_version=0)
-    queue_b = store.queue("ae-B", DATA, events_b, status=["confirmed"])
+    queue_b = filter_queue(store.queue("ae-B", DATA, events_b), ["confirmed"])
     assert queue_b[["start", "reviewer", "stale", "version"]].values.tolist() == [
         [12, "bo", False, 1]
     ]
@@ -679,8 +679,8 @@ def test_queue_filters_and_sorts(sqlite_url):
         by_score = store.queue(MODEL, DATA, events)
         assert by_score["start"].tolist() == [5, 9, 0]
         assert store.queue(MODEL, DATA, events, sort="time")["start"].tolist() == [0, 5, 9]
-        assert store.queue(MODEL, DATA, events, status="open")["start"].tolist() == [5, 0]
-        assert store.queue(MODEL, DATA, by_score, status=["follow_up"])["note"].tolist() == [
+        assert filter_queue(store.queue(MODEL, DATA, events), "open")["start"].tolist() == [5, 0]
+        assert filter_queue(store.queue(MODEL, DATA, by_score), ["follow_up"])["note"].tolist() == [
             "ask ops"
         ]
         with pytest.raises(ValueError, match="sort must be one of"):
@@ -709,8 +709,8 @@ def test_invalid_input_is_named(sqlite_url):
     with ReviewStore(sqlite_url) as store:
         with pytest.raises(ValueError, match=r"open, confirmed, dismissed, follow_up; got 'maybe'"):
             store.set_review(MODEL, DATA, 0, 1, "maybe", reviewer="ana")
-        with pytest.raises(ValueError, match="got 'done'"):
-            store.queue(MODEL, DATA, events_frame([(0, 1)]), status=["open", "done"])
+        with pytest.raises(ValueError, match="unknown status 'done'"):
+            filter_queue(store.queue(MODEL, DATA, events_frame([(0, 1)])), ["open", "done"])
         with pytest.raises(ValueError, match="reviewer must be a non-empty name"):
             store.set_review(MODEL, DATA, 0, 1, "open", reviewer=" ")
         with pytest.raises(ValueError, match="start=5, end=1"):
@@ -806,9 +806,9 @@ def test_the_queue_shows_filters_and_exports_by_tag(sqlite_url):
     store.set_review(MODEL, DATA, 70, 75, "dismissed", reviewer="ana", tags=["maintenance", "sensor fault"])
     queue = store.queue(MODEL, DATA, events)
     assert queue["tags"].tolist() == ["sensor fault", "", "maintenance, sensor fault"]
-    tagged = store.queue(MODEL, DATA, events, tag="Sensor Fault")
+    tagged = filter_queue(queue, None, "Sensor Fault")
     assert tagged["start"].tolist() == [10, 70]
-    assert store.queue(MODEL, DATA, events, tag="maintenance")["start"].tolist() == [70]
+    assert filter_queue(queue, None, "maintenance")["start"].tolist() == [70]
     exported = pd.read_csv(io.BytesIO(export_csv(tagged)), keep_default_na=False)
     assert exported["tags"].tolist() == ["sensor fault", "maintenance, sensor fault"]
     # another model's view of the same span shows the decision, and its tags, as stale
