@@ -433,6 +433,7 @@ def keep_keras_between_runs() -> None:
             sys.modules["matplotlib.pyplot"].close("all")
 
     clean_without_keras.keeps_keras = True
+    clean_without_keras.streamlit_own = original
     script_runner._clean_problem_modules = clean_without_keras
 
 

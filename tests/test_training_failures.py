@@ -81,7 +81,8 @@ def test_streamlit_no_longer_clears_keras_after_each_run(monkeypatch):
 
     cleared = []
     monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: cleared.append(1))
-    monkeypatch.setattr(script_runner, "_clean_problem_modules", script_runner._clean_problem_modules)
+    current = script_runner._clean_problem_modules  # an app run in this process may have replaced it
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", getattr(current, "streamlit_own", current))
     script_runner._clean_problem_modules()
     assert cleared == [1]  # what Streamlit does by itself
     keep_keras_between_runs()
