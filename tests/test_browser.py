@@ -169,6 +169,17 @@ def start_training(page, epochs: int, *, early_stopping: bool = True) -> None:
     page.get_by_role("button", name="Train", exact=True).click()
 
 
+def train_pair(page, epochs: int) -> None:
+    """On the Compare page: train the AE/VAE pair for ``epochs`` and wait for its figures."""
+    box = page.get_by_label("Epochs")
+    box.fill(str(epochs))
+    box.press("Tab")
+    page.get_by_role("button", name="Train the pair").click()
+    page.wait_for_selector("text=Quality and detection numbers", timeout=BACKSTOP_MS)
+    wait_idle(page)
+    no_exception(page)
+
+
 @contextmanager
 def review_desk(tmp: Path, *, reviewer: str, width: int = 1400, height: int = 1600, db_url: str | None = None):
     """The app on its own review store (``db_url``, else an SQLite file in ``tmp``) and model folder,
@@ -270,13 +281,7 @@ def test_walk_through_the_app(app, browser):
         # the other data's form leaves with the rerun: one Epochs box once it has gone
         page.wait_for_function("document.querySelectorAll('input[aria-label=\"Epochs\"]').length === 1",
                                timeout=60_000)
-        ep = page.get_by_label("Epochs")
-        ep.fill("2")
-        ep.press("Tab")
-        page.get_by_role("button", name="Train the pair").click()
-        page.wait_for_selector("text=Quality and detection numbers", timeout=180_000)
-        wait_idle(page)
-        no_exception(page)
+        train_pair(page, 2)
         if data == "pump_station.csv":
             shot(page, "5_compare")
     shot(page, "5b_compare_generated", scroll_to=page.get_by_text("Decoded 12x12 grid"))

@@ -28,6 +28,7 @@ from tests.test_browser import (  # noqa: F401  (browser is a fixture)
     start_app,
     start_training,
     stop_app,
+    train_pair,
     wait_idle,
 )
 
@@ -225,13 +226,7 @@ def test_item_8_compare_shows_each_models_own_threshold(walk):
     page, files = walk
     upload(page, files["rig"])
     go(page, "Compare AE vs VAE")
-    epochs = page.get_by_label("Epochs")
-    epochs.fill("2")
-    epochs.press("Tab")
-    page.get_by_role("button", name="Train the pair").click()
-    page.wait_for_selector("text=Quality and detection numbers", timeout=900_000)
-    _run_ended(page)
-    no_exception(page)
+    train_pair(page, 2)
     said = page.get_by_text(re.compile("each model's own threshold")).first.inner_text()
     assert "fitted on its own scores" in said, said
     shot(page, "10f_new_user_compare", scroll_to=page.get_by_text("Quality and detection numbers"))
