@@ -76,15 +76,3 @@ def digits():
     X, y = load_digits(return_X_y=True)
     return X.astype(np.float32), y
 
-
-#: seconds each file took on a 2-core machine (2026-12-06, one worker each): the suite runs a
-#: file per worker (pyproject: ``-n auto --dist loadfile``), the longest first, so that no long
-#: file starts last and keeps one worker busy while the other waits
-FILE_SECONDS = {"test_browser": 270, "test_quality": 225, "test_real_data": 140, "test_detector": 125,
-                "test_app": 100, "test_new_user": 65, "test_review_page": 65, "test_sklearn_contract": 60,
-                "test_sign_in_browser": 60, "test_sign_in": 45, "test_backends": 45, "test_bad_inputs": 40,
-                "test_distributed": 35, "test_uploads": 25, "test_items": 20}
-
-
-def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: -FILE_SECONDS.get(item.path.stem, 0))  # stable: each file keeps its order
