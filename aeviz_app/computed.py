@@ -15,19 +15,16 @@ def scores(_det, model_id: str, data_key: str, _X) -> tuple[np.ndarray, np.ndarr
     return errors.astype(np.float64), channel.astype(np.float32)
 
 
-
 @st.cache_data(show_spinner="Encoding...", max_entries=16)
 def latent(_det, model_id: str, data_key: str, _X) -> np.ndarray:
     """The latent points (a series: one per window at the model's stride)."""
     return _det.transform(_X)
 
 
-
 @st.cache_data(show_spinner="Reconstructing...", max_entries=8)
 def reconstruction(_det, model_id: str, data_key: str, _X) -> np.ndarray:
     """Reconstructions in the data's units and shape."""
     return np.asarray(_det.reconstruct(_X), dtype=np.float32)
-
 
 
 @st.cache_data(show_spinner="Projecting the latent space...", max_entries=32)
@@ -41,14 +38,12 @@ def projection(_Z, z_key: str, method: str, n_components: int) -> np.ndarray:
     return project_latent(_Z, method, n_components=n_components, random_state=0, **kwargs)
 
 
-
 @st.cache_data(show_spinner="Measuring the layout...", max_entries=32)
 def quality(_X_high, _coords, _labels, key: str, _Z=None) -> dict:
     """k-NN accuracy, trustworthiness, silhouette and spread of a layout (subsampled)."""
     from aeviz_core import latent_quality
 
     return latent_quality(_X_high, _coords, _labels, Z=_Z, max_samples=1500)
-
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -59,7 +54,6 @@ def curves(_scores, _labels, key: str):
     return roc_pr_curves(_scores, _labels)
 
 
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def aucs(_scores, _labels, key: str) -> dict:
     """ROC AUC and PR AUC (threshold-free: once per model and data)."""
@@ -67,7 +61,6 @@ def aucs(_scores, _labels, key: str) -> dict:
 
     m = detection_metrics(_scores, _labels, float(np.max(_scores)))
     return {"roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"]}
-
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -18,15 +18,15 @@ from . import computed as C
 from .session import Dataset
 
 
+#: colours of the latent view around one event
+ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#111111"}
+
 #: events the review queue blames at most (highest first); the rest are blamed when opened
 MAX_BLAMED = 50
-
-
 
 #: events the Anomalies page's table blames at each threshold (it redraws at every move: the
 #: threshold rerun stays well under a second at 100,000 rows); the others when selected
 TABLE_BLAMED = 5
-
 
 
 @st.cache_resource(show_spinner="Preparing the series for blame...", max_entries=2)
@@ -38,7 +38,6 @@ def _blame_context(_det, model_id: str, data_key: str, _X) -> dict:
     return prepared(_det, _X)
 
 
-
 @st.cache_data(show_spinner="Finding the sensor to blame...", max_entries=4096)
 def _span_blame(_det, model_id: str, data_key: str, _X, start: int, end: int) -> np.ndarray:
     """One event's blame, one cached entry per span (the tables' and the selected event's alike):
@@ -48,14 +47,13 @@ def _span_blame(_det, model_id: str, data_key: str, _X, start: int, end: int) ->
     return blame_events(_det, _X, [(start, end)], prepared=_blame_context(_det, model_id, data_key, _X))[0]
 
 
-
 def blamed_events(det, data_key: str, X, events: pd.DataFrame, names, limit: int = MAX_BLAMED) -> pd.DataFrame:
     """``events`` with ``blamed_channel`` and ``blame_share`` (:func:`aeviz_core.events.with_blame`):
     the detector's blame, the one answer to "which sensor" wherever an event is listed, for the
     ``limit`` highest events (the others stay empty until opened); each span's blame is computed
     once per model and data. ``kind`` and ``shift`` (:func:`aeviz_core.events.lasting_change`) say
     which events are lasting changes, on every event."""
-    from aeviz_core.events import lasting_change, order_events, with_blame
+    from aeviz_core.events import lasting_change, with_blame
 
     shares = np.full((len(events), len(names)), np.nan)
     if getattr(det, "input_kind_", None) == "series" and len(events):
@@ -72,7 +70,6 @@ def blamed_events(det, data_key: str, X, events: pd.DataFrame, names, limit: int
     return out
 
 
-
 def event_blame(det, data_key: str, X, start: int, end: int, channel_errors) -> np.ndarray:
     """What each channel contributed to the event at rows ``start..end`` (inclusive): the
     detector's reconstruction-based blame (shares) for a series model, the summed channel
@@ -80,7 +77,6 @@ def event_blame(det, data_key: str, X, start: int, end: int, channel_errors) -> 
     if getattr(det, "input_kind_", None) == "series":
         return _span_blame(det, det.model_id_, data_key, X, int(start), int(end))
     return event_channel_errors(channel_errors, start, end)
-
 
 
 @st.cache_data(show_spinner="Comparing the events...", max_entries=16)
@@ -92,13 +88,11 @@ def event_signatures(_det, model_id: str, data_key: str, _X, spans: tuple) -> pd
     return signatures(_det, _X, spans)
 
 
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _trust_notes(_det, model_id: str, data_key: str, threshold: float, _channels, _errors, _times) -> list[str]:
     from aeviz_core.trust import trust_notes
 
     return trust_notes(_det, _channels, _errors, times=_times)
-
 
 
 def show_trust_notes(det, ds: Dataset, X, errors, *, headline: str | None = None) -> list[str]:
@@ -122,7 +116,6 @@ def show_trust_notes(det, ds: Dataset, X, errors, *, headline: str | None = None
             else "**Can these flags be trusted?** Not quite:")
     st.warning(f"{lead}\n{listed}", icon="⚠️")
     return notes
-
 
 
 def events_for_display(events: pd.DataFrame) -> pd.DataFrame:
@@ -155,7 +148,6 @@ def context_rows(start: int, end: int, n_rows: int, pad: int) -> np.ndarray:
     return np.arange(max(0, start - pad), min(n_rows, end + pad + 1))
 
 
-
 def event_channel_errors(channel_errors, start: int, end: int) -> np.ndarray:
     """Each channel's error summed over the event's rows (NaN as 0): what each
     sensor contributed. Shape ``(n_channels,)``, higher = more to blame."""
@@ -163,7 +155,6 @@ def event_channel_errors(channel_errors, start: int, end: int) -> np.ndarray:
     if E.ndim != 2:
         raise ValueError(f"channel_errors must have shape (n_rows, n_channels), got {E.shape}")
     return np.nansum(E[int(start): int(end) + 1], axis=0)
-
 
 
 def event_overlay_frame(x, actual: pd.DataFrame, reconstruction, rows, *, channels=None,
@@ -206,7 +197,6 @@ def event_overlay_frame(x, actual: pd.DataFrame, reconstruction, rows, *, channe
     return pd.concat(parts, ignore_index=True)
 
 
-
 def event_overlay_chart(frame: pd.DataFrame, span, *, x: str = "time", height: int = 60,
                         width: int = 640) -> alt.VConcatChart:
     """One small chart per channel: actual (solid) and reconstruction (dashed),
@@ -243,7 +233,6 @@ def event_overlay_chart(frame: pd.DataFrame, span, *, x: str = "time", height: i
         )
         views.append(alt.layer(shade, lines).properties(height=height, width=width))
     return alt.vconcat(*views, spacing=4).resolve_scale(x="shared")
-
 
 
 def latent_event_frame(coords, starts, window: int | None, row_flags, start: int, end: int) -> pd.DataFrame:
@@ -284,7 +273,6 @@ def latent_event_frame(coords, starts, window: int | None, row_flags, start: int
     return pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "row": starts, "role": role})
 
 
-
 def latent_event_chart(frame: pd.DataFrame, *, height: int = 260, title: str | None = None) -> alt.LayerChart:
     """The latent scatter with the open event's points drawn large and dark on
     top of the flagged (pink) and normal (grey) ones."""
@@ -300,8 +288,6 @@ def latent_event_chart(frame: pd.DataFrame, *, height: int = 260, title: str | N
     chart = alt.layer(rest, mine).properties(height=height)
     return chart.properties(title=title) if title else chart
 
-
-ROLE_COLORS = {"normal": "#c3cad3", "flagged": "#f0a0a0", "this event": "#111111"}
 
 
 #: how the blame is read, under its chart

@@ -24,7 +24,6 @@ def window_means(values, starts, window: int | None) -> np.ndarray:
     return (csum[starts + window] - csum[starts]) / window
 
 
-
 def latent_inputs(dataset: Dataset, detector) -> np.ndarray:
     """What each latent point encodes, flattened, for the quality numbers:
     image pixels, or a series' windows (at the model's stride) with each channel
@@ -38,7 +37,6 @@ def latent_inputs(dataset: Dataset, detector) -> np.ndarray:
     starts = detector.latent_starts(len(X))
     view = np.lib.stride_tricks.sliding_window_view(X, w, axis=0)  # (n - w + 1, c, w)
     return np.ascontiguousarray(view[starts]).reshape(len(starts), -1)
-
 
 
 def latent_frame(coords, *, dataset: Dataset, detector, row_errors, threshold) -> pd.DataFrame:

@@ -32,11 +32,13 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from aeviz_core import ReviewConflictError, ReviewStore, resolve_db_url
+from aeviz_core import REVIEW_STATUSES, ReviewConflictError, ReviewStore, flags_to_events, resolve_db_url
 from aeviz_core.access import AccessDenied, Identity
 from aeviz_core.explain import LIKE_DISTANCE, like_decided, nearest_events, nearest_signatures
+from aeviz_core.feedback import threshold_summary
 from aeviz_core.reviews import parse_tags
 
+from . import computed as C
 from . import event_view as E
 from . import review_views as R
 from . import session as S
@@ -186,8 +188,6 @@ def post_comment(store, model_id: str, fingerprint: str, key: str) -> None:
     state["review.flash"] = ("success", f"Comment on rows {start}–{end} posted by {R.as_text(name)}.")
 
 
-
-
 # --------------------------------------------------------------------------- the desk
 
 
@@ -241,10 +241,6 @@ def open_store() -> ReviewStore:
 def open_desk(store: ReviewStore, entry: S.ModelEntry, ds: S.Dataset, min_gap: int) -> Desk:
     """Score the data (cached), flag it at the session's threshold and list the events with their
     blamed sensor."""
-    from aeviz_core import flags_to_events
-
-    from . import computed as C
-
     det = entry.detector
     in_use = S.thresholded(entry)  # the threshold set on the Anomalies page, else the model's own
     X = S.scoring_input(ds, det)
@@ -343,9 +339,6 @@ def export_button(box, desk: Desk, shown: pd.DataFrame, tag: str | None) -> None
 
 def summary_tiles(queue: pd.DataFrame, threshold: float) -> None:
     """What the reviews say: events by status, the flags' precision, and the threshold they suggest."""
-    from aeviz_core import REVIEW_STATUSES
-    from aeviz_core.feedback import threshold_summary
-
     summary = threshold_summary(queue)
     counts = summary["counts"]
     cols = st.columns(6)

@@ -15,12 +15,10 @@ def roles() -> Roles:
     return Roles.from_secrets(st.secrets)
 
 
-
 def signed_in() -> Identity | None:
     """Who ``st.user`` says is signed in now (None: nobody), read at each call, never from the
     session state."""
     return Identity.from_user(st.user.to_dict())
-
 
 
 def writer(action: str, typed: str = "") -> Identity:
@@ -47,7 +45,6 @@ def writer(action: str, typed: str = "") -> Identity:
     return who
 
 
-
 def allowed(action: str) -> bool:
     """Whether this session may do ``action`` now (for drawing its widgets; the write itself
     asks :func:`writer`)."""
@@ -57,14 +54,12 @@ def allowed(action: str) -> bool:
         return False
 
 
-
 def sign_in_on() -> bool:
     """Whether the secrets configure sign-in (``[auth]``)."""
     try:
         return roles().sign_in
     except ValueError:
         return True  # a malformed role list: sign-in is meant, and nobody may write
-
 
 
 def providers() -> list[str]:
@@ -78,13 +73,11 @@ def providers() -> list[str]:
     return named or [None]
 
 
-
 def sign_in_buttons(box=st, *, key: str) -> None:
     """A sign-in button per provider (``st.login``)."""
     for provider in providers():
         box.button("Sign in" + (f" with {provider.capitalize()}" if provider else ""), key=f"{key}.{provider}",
                    on_click=st.login, args=() if provider is None else (provider,), icon=":material/login:")
-
 
 
 def read_only(why: str, *, action: str, key: str) -> None:
@@ -109,7 +102,6 @@ def read_only(why: str, *, action: str, key: str) -> None:
         st.info(f"Read-only: {why} needs the {needed} role, which {as_text(who.email)} does not have here "
                 f"(an admin adds it to `[aeviz] {needed}s` in the app's secrets). You can look at everything here.",
                 icon=":material/lock:")
-
 
 
 def account(box) -> None:

@@ -134,9 +134,10 @@ def rule_slider(box, det, rule: str, key: str, start: float) -> float:
     of held-out scores at their floor (every lower percentile is that same score)."""
     state = st.session_state
     lo, hi, step, fmt = RULE_SLIDERS[rule]
-    if rule == "percentile" and floor_share(det) > lo:
-        lo = min(float(np.floor(floor_share(det) * 100) / 100), 99.0)
-        box.caption(f"{floor_share(det):.1f}% of the held-out rows score {np.min(det.fit_errors_):.3g} (rebuilt "
+    floor = floor_share(det) if rule == "percentile" else 0.0
+    if floor > lo:
+        lo = min(float(np.floor(floor * 100) / 100), 99.0)
+        box.caption(f"{floor:.1f}% of the held-out rows score {np.min(det.fit_errors_):.3g} (rebuilt "
                     "within their normal error): lower percentiles would all give that value, so the slider "
                     "starts here.")
     if key not in state:

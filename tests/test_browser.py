@@ -169,6 +169,17 @@ def start_training(page, epochs: int, *, early_stopping: bool = True) -> None:
     page.get_by_role("button", name="Train", exact=True).click()
 
 
+def upload(page, path) -> None:
+    """On the Data page: upload the file at ``path`` and wait until it is the session's data."""
+    go(page, "Data")
+    page.get_by_text("Upload a CSV or Parquet file").click()
+    wait_idle(page)
+    page.locator('input[type="file"]').set_input_files(str(path))
+    page.wait_for_selector(f'h3:has-text("{path.name}")', timeout=60_000)
+    _run_ended(page)
+    no_exception(page)
+
+
 def train_pair(page, epochs: int) -> None:
     """On the Compare page: train the AE/VAE pair for ``epochs`` and wait for its figures."""
     box = page.get_by_label("Epochs")
@@ -515,12 +526,7 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     nextday = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 28_001), nrows=15_200)
     path2 = tmp_path / "line_3_next_day.csv"
     nextday.to_csv(path2, index=False)
-    go(page, "Data")
-    page.get_by_text("Upload a CSV or Parquet file").click()
-    wait_idle(page)
-    page.locator('input[type="file"]').set_input_files(str(path2))
-    page.wait_for_selector('h3:has-text("line_3_next_day.csv")', timeout=60_000)
-    wait_idle(page)
+    upload(page, path2)
     go(page, "Review")
     page.wait_for_selector('h3:has-text("Event 1 of")', timeout=120_000)
     _run_ended(page)
@@ -606,12 +612,7 @@ def test_operators_teach_the_model(desk_app, browser, tmp_path):
     nextday = pd.read_csv(ROOT / "sample_data" / "pump_station.csv", skiprows=range(1, 16_001), nrows=12_000)
     path2 = tmp_path / "line_4_tuesday.csv"
     nextday.to_csv(path2, index=False)
-    go(page, "Data")
-    page.get_by_text("Upload a CSV or Parquet file").click()
-    wait_idle(page)
-    page.locator('input[type="file"]').set_input_files(str(path2))
-    page.wait_for_selector('h3:has-text("line_4_tuesday.csv")', timeout=60_000)
-    wait_idle(page)
+    upload(page, path2)
     go(page, "Anomalies")
     page.wait_for_selector("text=/rows flagged/", timeout=120_000)
     _run_ended(page)

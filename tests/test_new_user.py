@@ -29,6 +29,7 @@ from tests.test_browser import (  # noqa: F401  (browser is a fixture)
     start_training,
     stop_app,
     train_pair,
+    upload,
     wait_idle,
 )
 
@@ -90,16 +91,6 @@ def walk(tmp_path_factory, browser):  # noqa: F811
     yield page, files
     page.close()
     stop_app(proc)
-
-
-def upload(page, path) -> None:
-    go(page, "Data")
-    page.get_by_text("Upload a CSV or Parquet file").click()
-    wait_idle(page)
-    page.locator('input[type="file"]').set_input_files(str(path))
-    page.wait_for_selector(f'h3:has-text("{path.name}")', timeout=60_000)
-    _run_ended(page)
-    no_exception(page)
 
 
 def read_as(page) -> str:
