@@ -551,7 +551,9 @@ def comment_thread(desk: Desk, current: str) -> None:
     except STORE_ERRORS as exc:
         st.error(f"Cannot read the comments: {one_line(exc)}", icon=":material/database:")
         return
-    with st.expander(f"Comments ({len(thread)})", expanded=bool(len(thread)), icon=":material/forum:"):
+    # open while it has comments, and while a comment is being written (Ctrl+Enter reruns the page)
+    writing = bool(st.session_state.get("review.comment"))
+    with st.expander(f"Comments ({len(thread)})", expanded=bool(len(thread)) or writing, icon=":material/forum:"):
         for comment in thread.itertuples():
             with st.container(border=True):
                 # with sign-in on, a name typed before it (or in a local run) is marked as such

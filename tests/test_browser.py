@@ -86,11 +86,33 @@ def stop_app(proc) -> None:
 BACKSTOP_MS = 900_000
 
 
+#: installed in the page: when it last sent the app a message (a widget's rerun, an upload) and
+#: when the app's script-run state (``data-test-script-state`` on ``stApp``) last changed
+WATCH_RUNS = """() => {
+  if (window.__aevizRuns) return;
+  const runs = window.__aevizRuns = {sent: -1, changed: -1};
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) { runs.sent = performance.now(); return send.call(this, data); };
+  new MutationObserver(() => { runs.changed = performance.now(); }).observe(document.documentElement,
+    {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+#: the app is idle: no run in progress or stale, and the run the last message asked for has begun
+#: (or the message, such as an upload's request for addresses, asked for none within 5 s)
+APP_IDLE = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"]')) return false;
+  const runs = window.__aevizRuns;
+  return !runs || runs.changed > runs.sent || performance.now() - runs.sent > 5000;
+}"""
+
+
 def wait_idle(page, timeout=120_000):
-    """Wait until the script run ends (the 'Running...' status widget is gone)."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
-    page.wait_for_timeout(300)
+    """Wait until the app has run what the last action asked for: its script-run state, not a clock."""
+    page.wait_for_timeout(100)  # the action's message is sent (a text box sends on blur or Enter)
+    page.evaluate(WATCH_RUNS)
+    page.wait_for_function(APP_IDLE, timeout=timeout, polling=50)
 
 
 def go(page, title: str):
@@ -397,31 +419,31 @@ def desk_app(tmp_path_factory):
 
 
 def _run_ended(page):
-    """Wait for the end of a run: no element of the last run left stale, no status widget."""
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
+    """Wait for the end of a run (no element of the last run left stale)."""
     wait_idle(page)
 
 
 def post_comment(page, text: str) -> None:
-    """Type ``text`` under the open event's (empty) thread and post it. The page says when a post
-    arrived empty (the text had not reached the app: a race of the keyboard on a loaded
-    machine); then the text is typed and posted again."""
+    """Type ``text`` under the open event's (empty) thread and post it. A rerun may close the empty
+    thread's expander between typing and pressing, and the page says when a post arrived empty (the
+    text had not reached the app: a race of the keyboard on a loaded machine): then the thread is
+    opened, and the text typed and posted, again."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     post = page.get_by_role("button", name="Post comment")
-    for _ in range(3):
-        if not post.is_visible():  # a rerun may close the empty thread's expander
-            page.get_by_text("Comments (0)").click()
-        box = page.get_by_label("Add a comment")
-        box.fill(text)
-        box.press("Control+Enter")  # the text reaches the app before the button is pressed
+    for _ in range(5):
         _run_ended(page)
-        try:
-            post.wait_for(state="visible", timeout=10_000)
-        except PlaywrightTimeout:
+        if not post.is_visible():
             page.get_by_text("Comments (0)").click()
-            post.wait_for(state="visible", timeout=30_000)
-        post.click()
+            _run_ended(page)
+        box = page.get_by_label("Add a comment")
+        try:
+            box.fill(text, timeout=10_000)
+            box.press("Control+Enter")  # the text reaches the app before the button is pressed
+            _run_ended(page)
+            post.click(timeout=10_000)
+        except PlaywrightTimeout:
+            continue  # the thread closed under the keyboard: open it again
         page.wait_for_function("() => document.body.innerText.includes('Comments (1)') || "
                                "document.body.innerText.includes('The comment is empty')", timeout=BACKSTOP_MS)
         _run_ended(page)
