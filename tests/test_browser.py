@@ -97,12 +97,14 @@ WATCH_RUNS = """() => {
     {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
 }"""
 
-#: the app is idle: no run in progress or stale, and the run the last message asked for has begun
-#: (or the message, such as an upload's request for addresses, asked for none within 5 s)
+#: the app is idle: no run in progress or stale, no element still loading (its skeleton shown), and
+#: the run the last message asked for has begun (or the message, such as an upload's request for
+#: addresses, asked for none within 5 s)
 APP_IDLE = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  if (document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"]')) return false;
+  if (document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"], [data-testid^="stSkeleton"], '
+                             + '[data-testid="stAppSkeleton"]')) return false;
   const runs = window.__aevizRuns;
   return !runs || runs.changed > runs.sent || performance.now() - runs.sent > 5000;
 }"""
