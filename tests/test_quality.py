@@ -3,14 +3,14 @@
 The floors are the issue's, each with the figure last measured beside it.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from aeviz_core import AutoencoderDetector, knn_accuracy, load_sensor_table, load_uci_digits, normal_mask, score_table
+from aeviz_core import AutoencoderDetector, knn_accuracy, load_sensor_table, load_uci_digits, normal_mask
 from aeviz_core.cli import main
+from tests.paths import SHARED_DATA
 
 pytestmark = pytest.mark.slow
 
@@ -226,7 +226,7 @@ def test_similar_events_share_the_fault_type(pump_scores):
     assert share >= 0.80, share  # 0.83 measured
 
 
-ADBENCH_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "adbench-dev"
+ADBENCH_DEV = SHARED_DATA / "adbench-dev"
 
 
 def _adbench_auc(X, y, seed=0):

@@ -1,8 +1,6 @@
 """Real files go in: gaps, slow drift beyond the training range, and warnings when flags cannot
 be trusted (issue: detection that holds on real sensor data)."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,8 +9,9 @@ from sklearn.metrics import roc_auc_score
 from aeviz_core import AutoencoderDetector, DataError, load_sensor_table
 from aeviz_core.cli import main
 from aeviz_core.trust import trust_notes
+from tests.paths import SHARED_DATA
 
-GECCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "gecco2018" / "1_gecco2018_water_quality.csv"
+GECCO = SHARED_DATA / "gecco2018" / "1_gecco2018_water_quality.csv"
 
 
 def plant(n=6000, seed=0):
@@ -241,7 +240,7 @@ def test_gecco_the_smooth_score_no_longer_flags_most_rows(tmp_path):
     assert flagged < 0.08, flagged  # 5.2% measured; 11.3% with score version 2
 
 
-SKAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "skab-dev" / "valve1"
+SKAB = SHARED_DATA / "skab-dev" / "valve1"
 
 
 @pytest.mark.slow
