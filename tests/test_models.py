@@ -153,3 +153,19 @@ def test_inference_function_of_a_conv1d_model_equals_the_model():
         x = np.random.default_rng(0).normal(size=(5, 30, 7)).astype("float32")
         np.testing.assert_allclose(np.asarray(inference_function(model)(x)), np.asarray(model(x)),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_a_fit_of_few_steps_runs_eagerly_and_a_longer_one_is_traced(series):
+    """Tracing costs more than a few steps op by op (training.EAGER_STEPS); both train alike."""
+    from aeviz_core import AutoencoderDetector
+    from aeviz_core.training import EAGER_STEPS
+
+    params = dict(window=16, stride=2, latent_dim=3, early_stopping=False, random_state=0)
+    short = AutoencoderDetector(epochs=2, **params).fit(series.iloc[:1500])
+    longer = AutoencoderDetector(epochs=40, **params).fit(series.iloc[:1500])
+    per_epoch = int(np.ceil(653 / short.training_plan().batch_size))  # 653 training windows: 2 batches
+    assert 2 * per_epoch <= EAGER_STEPS < 40 * per_epoch
+    assert short.model_.run_eagerly and not longer.model_.run_eagerly
+    for det in (short, longer):
+        assert det.history_["loss"][-1] < det.history_["loss"][0]
+        assert np.isfinite(det.anomaly_score(series.iloc[1500:1800])).all()
