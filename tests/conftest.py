@@ -75,4 +75,3 @@ def digits():
 
     X, y = load_digits(return_X_y=True)
     return X.astype(np.float32), y
-

@@ -200,7 +200,7 @@ def upload(page, path) -> None:
     wait_idle(page)
     page.locator('input[type="file"]').set_input_files(str(path))
     page.wait_for_selector(f'h3:has-text("{path.name}")', timeout=60_000)
-    _run_ended(page)
+    wait_idle(page)
     no_exception(page)
 
 
@@ -420,35 +420,22 @@ def desk_app(tmp_path_factory):
     stop_app(proc)
 
 
-def _run_ended(page):
-    """Wait for the end of a run (no element of the last run left stale)."""
-    wait_idle(page)
-
-
 def post_comment(page, text: str) -> None:
-    """Type ``text`` under the open event's (empty) thread and post it. A rerun may close the empty
-    thread's expander between typing and pressing, and the page says when a post arrived empty (the
-    text had not reached the app: a race of the keyboard on a loaded machine): then the thread is
-    opened, and the text typed and posted, again."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
+    """Open the event's (empty) thread, type ``text`` and post it. The page says when a post arrived
+    empty (the text had not reached the app: a race of the keyboard on a loaded machine); then the
+    text is typed and posted again."""
     post = page.get_by_role("button", name="Post comment")
-    for _ in range(5):
-        _run_ended(page)
+    for _ in range(3):
         if not post.is_visible():
             page.get_by_text("Comments (0)").click()
-            _run_ended(page)
-        box = page.get_by_label("Add a comment")
-        try:
-            box.fill(text, timeout=10_000)
-            box.press("Control+Enter")  # the text reaches the app before the button is pressed
-            _run_ended(page)
-            post.click(timeout=10_000)
-        except PlaywrightTimeout:
-            continue  # the thread closed under the keyboard: open it again
+            wait_idle(page)
+        page.get_by_label("Add a comment").fill(text)
+        page.get_by_label("Add a comment").press("Control+Enter")  # the text reaches the app first
+        wait_idle(page)  # the thread stays open while a comment is written
+        post.click()
         page.wait_for_function("() => document.body.innerText.includes('Comments (1)') || "
                                "document.body.innerText.includes('The comment is empty')", timeout=BACKSTOP_MS)
-        _run_ended(page)
+        wait_idle(page)
         if page.get_by_text("Comments (1)").count():
             return
     raise AssertionError("the comment was never posted")
@@ -482,17 +469,17 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     exact = page.get_by_role("spinbutton", name="exact value")
     exact.fill("98.0")
     exact.press("Enter")
-    _run_ended(page)
+    wait_idle(page)
     no_exception(page)
 
     go(page, "Review")
     page.wait_for_selector('h3:has-text("Event 1 of")', timeout=120_000)
-    _run_ended(page)
+    wait_idle(page)
     total = int(page.locator("h3", has_text="Event ").first.inner_text().split()[3])
     assert total >= 11, total
     page.get_by_label("Reviewer", exact=True).fill("ana")
     page.keyboard.press("Enter")  # outside the decision form: Enter commits the name (a rerun)
-    _run_ended(page)
+    wait_idle(page)
     tags = page.locator('[data-testid="stMultiSelect"] input').first
     for k in range(10):
         if k in (0, 3):
@@ -505,7 +492,7 @@ def test_an_operators_day(desk_app, browser, tmp_path):
         action = "Confirm anomaly" if k % 3 else "Dismiss: false alarm"
         page.get_by_role("button", name=action).click()
         page.wait_for_selector(f'h3:has-text("Event {k + 2} of")', timeout=120_000)
-        _run_ended(page)
+        wait_idle(page)
         no_exception(page)
     shot(page, "7_operator_day_review")
 
@@ -516,7 +503,7 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     numbers = [int(n) for n in re.findall(r"#(\d+) · ", listed)]  # numbered as the queue lists them
     assert numbers and all(1 <= n <= total for n in numbers), listed
     page.locator('[data-testid="stButton"] button', has_text="Open").first.click()
-    _run_ended(page)
+    wait_idle(page)
     opened = page.locator("h3", has_text="Event ").first.inner_text()
     assert opened != f"Event 11 of {total}"
     apply = page.locator('[data-testid="stButton"] button:not([disabled]):visible', has_text="Apply:")
@@ -524,11 +511,11 @@ def test_an_operators_day(desk_app, browser, tmp_path):
         if page.get_by_text("Status: open").count() and apply.count():
             break
         page.get_by_role("button", name="Next").click()
-        _run_ended(page)
+        wait_idle(page)
     assert apply.count(), "no open event with a decided similar event"
     apply.first.click()
     page.wait_for_selector("text=/saved by ana/", timeout=60_000)
-    _run_ended(page)
+    wait_idle(page)
     no_exception(page)
     shot(page, "7b_operator_day_similar", scroll_to=page.get_by_text("Similar events"))
 
@@ -553,7 +540,7 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     upload(page, path2)
     go(page, "Review")
     page.wait_for_selector('h3:has-text("Event 1 of")', timeout=120_000)
-    _run_ended(page)
+    wait_idle(page)
     earlier = page.get_by_text("Decided in earlier data")
     earlier.wait_for(timeout=60_000)
     lines = page.locator('[data-testid="stMarkdownContainer"]', has_text="line_3_december.csv · ")
@@ -562,7 +549,7 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     shot(page, "7c_operator_day_next_day", scroll_to=earlier)
     page.locator('[data-testid="stButton"] button:visible', has_text="Apply:").last.click()
     page.wait_for_selector("text=/saved by ana/", timeout=60_000)
-    _run_ended(page)
+    wait_idle(page)
     no_exception(page)
     page.close()
 
@@ -591,34 +578,34 @@ def test_operators_teach_the_model(desk_app, browser, tmp_path):
     exact = page.get_by_role("spinbutton", name="exact value")
     exact.fill("98.0")
     exact.press("Enter")
-    _run_ended(page)
+    wait_idle(page)
 
     go(page, "Review")
     page.wait_for_selector('h3:has-text("Event 1 of")', timeout=120_000)
-    _run_ended(page)
+    wait_idle(page)
     page.get_by_label("Reviewer", exact=True).fill("ana")
     page.keyboard.press("Enter")
-    _run_ended(page)
+    wait_idle(page)
     for k in range(5):
         action = "Confirm anomaly" if k in (1, 3) else "Dismiss: false alarm"
         page.get_by_role("button", name=action).click()
         page.wait_for_selector(f'h3:has-text("Event {k + 2} of")', timeout=120_000)
-        _run_ended(page)
+        wait_idle(page)
         no_exception(page)
 
     teach = page.get_by_text("Teach the model: 5 decision(s) to learn from")
     teach.click()
-    _run_ended(page)
+    wait_idle(page)
     page.get_by_role("button", name="Update the model with 5 decision(s)").click()
     adopt = page.get_by_role("button", name=re.compile("Adopt ae-1 v2"))
     adopt.wait_for(timeout=300_000)
-    _run_ended(page)
+    wait_idle(page)
     no_exception(page)
     assert page.get_by_text("Confirmed events still flagged").count() == 1
     shot(page, "8_teach_before_after", scroll_to=page.get_by_text("Rows flagged"))
     adopt.click()
     page.wait_for_selector("text=/adopted: it is the active model/", timeout=120_000)
-    _run_ended(page)
+    wait_idle(page)
     no_exception(page)
     page.get_by_text("Model versions taught on this data:").wait_for(timeout=60_000)
     shot(page, "8b_teach_adopted", scroll_to=page.get_by_text("Model versions taught on this data:"))
@@ -639,7 +626,7 @@ def test_operators_teach_the_model(desk_app, browser, tmp_path):
     upload(page, path2)
     go(page, "Anomalies")
     page.wait_for_selector("text=/rows flagged/", timeout=120_000)
-    _run_ended(page)
+    wait_idle(page)
     no_exception(page)
     shot(page, "8c_teach_next_file")
     assert page.get_by_text("ae-1 v2").count() >= 1, "the adopted version scores the next file"

@@ -18,7 +18,6 @@ import pytest
 from tests.test_browser import (  # noqa: F401  (browser is a fixture)
     ROOT,
     _need_browser,
-    _run_ended,
     browser,
     free_port,
     go,
@@ -111,7 +110,7 @@ def step(page, name: str) -> None:
     page.get_by_role("button", name=name).click()
     page.wait_for_function("span => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]"
                            ".some(e => e.innerText.includes('to blame:') && !e.innerText.includes(span))", arg=span)
-    _run_ended(page)
+    wait_idle(page)
 
 
 def each_event(page):
@@ -141,12 +140,12 @@ def test_item_3_reading_options_apply_to_the_last_upload(walk):
     box = page.get_by_label("Columns to ignore (comma-separated)")
     box.fill("pressure")
     box.press("Enter")
-    _run_ended(page)
+    wait_idle(page)
     assert page.get_by_text(re.compile(f"Reading options apply to {files['rig'].name}")).count() == 1
     assert "5 channel(s): acc1, acc2, acc3, thermo, flow." in read_as(page), read_as(page)
     box.fill("")
     box.press("Enter")
-    _run_ended(page)
+    wait_idle(page)
     assert "6 channel(s)" in read_as(page), read_as(page)
     no_exception(page)
 
@@ -157,10 +156,10 @@ def test_item_1_and_7_anomalies_with_an_outage_inside_a_labelled_event(walk):
     page, _ = walk
     start_training(page, 4)
     page.wait_for_selector("text=trained:", timeout=900_000)
-    _run_ended(page)
+    wait_idle(page)
     go(page, "Anomalies")
     page.wait_for_selector("text=Rows caught", timeout=120_000)
-    _run_ended(page)
+    wait_idle(page)
     no_exception(page)
     assert page.get_by_text(re.compile(r"rows without a score \(gaps in the readings")).count() == 1
     for label in ("Precision", "ROC AUC", "Events found", "Rows caught", "False events"):
@@ -177,7 +176,7 @@ def test_item_5_blame_names_the_shaking_accelerometer_and_no_advice_drops_the_fa
     assert not re.search(r"\b(drop|ignore|remove)\b[^.]*\bflow\b", text, re.I), text
     go(page, "Review")
     page.wait_for_selector('h3:has-text("Event 1 of")', timeout=120_000)
-    _run_ended(page)
+    wait_idle(page)
     seen = []
     for header in each_event(page):
         seen.append(header)
@@ -198,19 +197,19 @@ def test_item_6_a_manual_threshold_set_on_another_file_is_said_and_undone(walk):
     go(page, "Anomalies")
     page.locator('[data-testid="stSelectbox"]', has_text="Threshold rule").click()
     page.get_by_role("option", name="manual").click()
-    _run_ended(page)
+    wait_idle(page)
     box = page.get_by_label(re.compile(r"Threshold \("))
     box.fill("0.5")
     box.press("Enter")
-    _run_ended(page)
+    wait_idle(page)
     upload(page, files["shifted"])
     go(page, "Anomalies")
-    _run_ended(page)
+    wait_idle(page)
     notice = page.get_by_text(f"was set on {files['rig'].name}, not on {files['shifted'].name}")
     assert notice.count() == 1
     shot(page, "10d_new_user_manual_elsewhere")
     page.get_by_role("button", name="Use the model's own threshold").click()
-    _run_ended(page)
+    wait_idle(page)
     assert page.get_by_text(re.compile("was set on")).count() == 0
     no_exception(page)
 

@@ -3,7 +3,6 @@
 The floors are the issue's, each with the figure last measured beside it.
 """
 
-
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score

@@ -278,7 +278,9 @@ def test_tags_and_a_comment_thread_are_saved_filtered_and_exported(db_url, pump_
     second = open_key(at)
     assert second != first  # the next event opened
     # a comment on the open event: signed, stored, shown in its thread, counted in the queue
-    thread_box = lambda: [e.proto.expanded for e in at.expander if e.label.startswith("Comments (0)")]  # noqa: E731
+    def thread_box():
+        return [e.proto.expanded for e in at.expander if e.label.startswith("Comments (0)")]
+
     assert thread_box() == [False]  # an empty thread starts closed
     at.text_area(key="review.comment").set_value("bearing noise, ask maintenance")
     ok(at.run())  # written, not yet posted (Ctrl+Enter reruns the page): the thread stays open
