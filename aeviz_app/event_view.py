@@ -198,10 +198,14 @@ def event_overlay_frame(x, actual: pd.DataFrame, reconstruction, rows, *, channe
 
 
 def event_overlay_chart(frame: pd.DataFrame, span, *, x: str = "time", height: int = 60,
-                        width: int = 640) -> alt.VConcatChart:
+                        width: int = 600) -> alt.FacetChart:
     """One small chart per channel: actual (solid) and reconstruction (dashed),
-    the event's rows shaded red; channels in the frame's order, one shared x axis
-    (labelled under the last chart).
+    the event's rows shaded red; channels in the frame's order (named on the left),
+    one shared x axis (under the last chart), each channel on its own y scale.
+
+    One chart faceted by channel, not one chart per channel stacked: the page
+    draws it on every rerun, and Altair builds, copies and validates a spec per
+    chart, which took 0.3 s for seven channels (0.1 s faceted).
 
     Parameters
     ----------
@@ -210,29 +214,29 @@ def event_overlay_chart(frame: pd.DataFrame, span, *, x: str = "time", height: i
     span : (x0, x1)
         The event's extent on the x axis (its first row to just after its last).
     """
-    xt = "T" if pd.api.types.is_datetime64_any_dtype(frame[x].dtype) else "Q"
-    band = pd.DataFrame({"x0": [span[0]], "x1": [span[1]]})
+    temporal = pd.api.types.is_datetime64_any_dtype(frame[x].dtype)
+    xt = "T" if temporal else "Q"
+    # the shade's ends as data: epoch milliseconds for times, as the frame's times reach the chart
+    ends = [pd.Timestamp(v).value // 1_000_000 if temporal else float(v) for v in span]
+    kind = "temporal" if temporal else "quantitative"
+    shade = alt.Chart().mark_rect(color="#d62728", opacity=0.13).encode(
+        x=alt.datum(ends[0], type=kind), x2=alt.datum(ends[1]),
+    ).transform_filter("datum.kind == 'actual'").transform_aggregate(points="count()")  # one per channel
+    lines = alt.Chart().mark_line(strokeWidth=1.3).encode(
+        x=alt.X(f"{x}:{xt}", title=None),
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(tickCount=3)),
+        color=alt.Color("kind:N", title=None, scale=alt.Scale(
+            domain=["actual", "reconstruction"], range=["#1f77b4", "#ff7f0e"]),
+            legend=alt.Legend(orient="top")),
+        strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(
+            domain=["actual", "reconstruction"], range=[[1, 0], [4, 2]])),
+        tooltip=[alt.Tooltip(f"{x}:{xt}"), "kind:N", alt.Tooltip("value:Q", format=".4g")],
+    )
     names = list(pd.unique(frame["channel"]))
-    views = []
-    for i, name in enumerate(names):
-        part = frame[frame["channel"] == name]
-        axis = alt.Axis(title=None) if i == len(names) - 1 else alt.Axis(title=None, labels=False, ticks=False)
-        shade = alt.Chart(band).mark_rect(color="#d62728", opacity=0.13).encode(
-            x=alt.X(f"x0:{xt}", axis=axis), x2=f"x1:{xt}")
-        lines = alt.Chart(part).mark_line(strokeWidth=1.3).encode(
-            x=alt.X(f"{x}:{xt}", axis=axis),
-            y=alt.Y("value:Q", title=str(name), scale=alt.Scale(zero=False),
-                    axis=alt.Axis(titleAngle=0, titleAlign="right", titleBaseline="middle",
-                                  titleLimit=120, tickCount=3)),
-            color=alt.Color("kind:N", title=None, scale=alt.Scale(
-                domain=["actual", "reconstruction"], range=["#1f77b4", "#ff7f0e"]),
-                legend=alt.Legend(orient="top")),
-            strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(
-                domain=["actual", "reconstruction"], range=[[1, 0], [4, 2]])),
-            tooltip=[alt.Tooltip(f"{x}:{xt}"), "kind:N", alt.Tooltip("value:Q", format=".4g")],
-        )
-        views.append(alt.layer(shade, lines).properties(height=height, width=width))
-    return alt.vconcat(*views, spacing=4).resolve_scale(x="shared")
+    row = alt.Row("channel:N", sort=names, title=None,
+                  header=alt.Header(labelAngle=0, labelAlign="right", labelOrient="left", labelLimit=120))
+    return (alt.layer(shade, lines, data=frame).properties(height=height, width=width)
+            .facet(row=row, spacing=4).resolve_scale(y="independent"))
 
 
 def latent_event_frame(coords, starts, window: int | None, row_flags, start: int, end: int) -> pd.DataFrame:

@@ -182,8 +182,13 @@ def _x_type(values) -> str:
 
 
 def channels_chart(long: pd.DataFrame, spans: pd.DataFrame | None = None, *, x: str = "time",
-                   height: int = 90, width: int = 700) -> alt.VConcatChart:
-    """One small line chart per channel (independent y), labelled anomalies shaded.
+                   height: int = 90, width: int = 620) -> alt.FacetChart:
+    """One small line chart per channel (independent y, the channel named on the left), labelled
+    anomalies shaded, one shared x axis.
+
+    One chart faceted by channel rather than a stack of charts: Altair builds, copies and
+    validates a spec per chart, and the Data page draws this one on every rerun. The spans ride
+    in the same data (a facet has one source), once per channel, each part drawn by its layer.
 
     Parameters
     ----------
@@ -193,20 +198,24 @@ def channels_chart(long: pd.DataFrame, spans: pd.DataFrame | None = None, *, x: 
         ``[start, end]`` x ranges to shade (:func:`label_spans`).
     """
     xt = _x_type(long[x]) if len(long) else "Q"
-    rows = []
-    for name, part in long.groupby("channel", sort=False):
-        line = alt.Chart(part).mark_line(strokeWidth=1).encode(
-            x=alt.X(f"{x}:{xt}", title=None),
-            y=alt.Y("value:Q", title=name, scale=alt.Scale(zero=False)),
-            tooltip=[alt.Tooltip(f"{x}:{xt}"), alt.Tooltip("value:Q", format=".4g")],
-        )
-        layer = line
-        if spans is not None and len(spans):
-            shade = alt.Chart(spans).mark_rect(color=_ANOMALY_FILL, opacity=0.3).encode(
-                x=alt.X(f"start:{xt}"), x2=alt.X2("end"))
-            layer = alt.layer(shade, line)
-        rows.append(layer.properties(height=height, width=width))
-    return alt.vconcat(*rows, spacing=4).resolve_scale(x="shared")
+    names = list(pd.unique(long["channel"]))
+    line = alt.Chart().mark_line(strokeWidth=1).encode(
+        x=alt.X(f"{x}:{xt}", title=None),
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        tooltip=[alt.Tooltip(f"{x}:{xt}"), alt.Tooltip("value:Q", format=".4g")],
+    )
+    frame, layers = long, [line]
+    if spans is not None and len(spans):
+        shaded = pd.concat([spans[["start", "end"]].assign(channel=name) for name in names], ignore_index=True)
+        frame = pd.concat([long.assign(part="line"), shaded.assign(part="span")], ignore_index=True)
+        line = line.transform_filter("datum.part == 'line'")
+        shade = alt.Chart().mark_rect(color=_ANOMALY_FILL, opacity=0.3).encode(
+            x=alt.X(f"start:{xt}"), x2=alt.X2("end")).transform_filter("datum.part == 'span'")
+        layers = [shade, line]
+    row = alt.Row("channel:N", sort=names, title=None,
+                  header=alt.Header(labelAngle=0, labelAlign="right", labelOrient="left", labelLimit=120))
+    return (alt.layer(*layers, data=frame).properties(height=height, width=width)
+            .facet(row=row, spacing=4).resolve_scale(y="independent"))
 
 
 def tile_images(images, ncols: int = 10, pad: int = 1) -> np.ndarray:

@@ -100,7 +100,7 @@ def test_opens_on_the_pump_sample(monkeypatch, tmp_path):
     assert metric(at, "Channels") == "7"
     assert metric(at, "Labelled anomalous rows") == "6,761"
     specs = charts(at)
-    assert specs and "vconcat" in specs[0], "the channels chart is a stack of one chart per channel"
+    assert specs and specs[0]["facet"]["row"]["field"] == "channel", "the channels chart: one row per channel"
     assert any("pump_station.csv" in m.value for m in at.sidebar.markdown)
 
 

@@ -90,8 +90,17 @@ def test_long_series_and_label_spans():
     assert spans["rows"].tolist() == [10, 1]
     assert spans["start"].iloc[0] == x[10] and spans["end"].iloc[0] == x[20]
     spec = charts.channels_chart(long, spans).to_dict()
-    assert len(spec["vconcat"]) == 2
-    assert spec["vconcat"][0]["layer"][0]["mark"]["type"] == "rect"
+    assert spec["facet"]["row"]["field"] == "channel" and spec["facet"]["row"]["sort"] == ["a", "b"]
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    shade, line = spec["spec"]["layer"]
+    assert shade["mark"]["type"] == "rect" and line["mark"]["type"] == "line"
+    # each span once per channel, beside the lines in the one data source; each layer keeps its part
+    data = pd.DataFrame(spec["datasets"][spec["data"]["name"]])
+    assert data["part"].value_counts().to_dict() == {"line": len(long), "span": 2 * 2}
+    assert shade["transform"] == [{"filter": "datum.part == 'span'"}]
+    assert line["transform"] == [{"filter": "datum.part == 'line'"}]
+    [alone] = charts.channels_chart(long).to_dict()["spec"]["layer"]  # nothing to shade: the lines alone
+    assert alone["mark"]["type"] == "line" and "transform" not in alone
 
 
 # --------------------------------------------------------------------------- latent scatter and selections

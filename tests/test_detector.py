@@ -160,7 +160,8 @@ def test_a_series_threshold_widens_the_fitted_rule_by_its_margin(fixture, percen
         det.with_threshold(margin=0.5)
 
 
-def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(series):
+def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(series, smooth_detector,
+                                                                                 series_detector):
     """Held-out rows whose windows or averages reach a labelled fault would score the fault and lift
     the threshold toward it; they are left out of the threshold's rows."""
     from aeviz_core import AutoencoderDetector
@@ -175,7 +176,8 @@ def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(
     det = AutoencoderDetector(**params).fit(X, anomalous=y)
     reach = det.series_scorer().reach
     assert len(det.fit_errors_) == 150 - (412 - (420 - reach) + 1)  # the rows within reach are out
-    clean = AutoencoderDetector(**params).fit(series.iloc[:1500])
+    clean = smooth_detector  # the same settings on the same rows without the fault
+    assert clean.get_params() == {**clean.get_params(), **params}
     assert det.fit_errors_.max() < 2 * np.percentile(clean.fit_errors_, 99.5)
     assert det.threshold_ < 1.5 * clean.threshold_
     # the default score, with 150 held-out rows (fewer than 32 windows), on every normal training row
@@ -184,7 +186,8 @@ def test_a_labelled_fault_beside_the_held_out_rows_does_not_raise_the_threshold(
     reach = det.series_scorer().reach
     assert det.threshold_source_ == "training"
     assert len(det.fit_errors_) == 1500 - 21 - 2 * reach  # the fault's rows and the rows within reach are out
-    clean = AutoencoderDetector(**params).fit(series.iloc[:1500])
+    clean = series_detector
+    assert clean.get_params() == {**clean.get_params(), **params}
     assert det.fit_errors_.max() < 2 * np.percentile(clean.fit_errors_, 99.95)
     assert det.threshold_ < 1.5 * clean.threshold_
 

@@ -189,15 +189,22 @@ def test_event_overlay_frame_thins_long_contexts_but_keeps_spikes():
 
 def test_event_overlay_chart_shades_the_span():
     time = pd.date_range("2026-01-05", periods=40, freq="s")
-    actual = pd.DataFrame({"a": np.arange(40.0), "b": np.ones(40)})
+    actual = pd.DataFrame({"b": np.arange(40.0), "a": np.ones(40)})
     frame = E.event_overlay_frame(time.to_numpy(), actual, actual.to_numpy(), np.arange(40))
-    chart = E.event_overlay_chart(frame, (time[10], time[15]))
-    spec = chart.to_dict()
-    assert len(spec["vconcat"]) == 2
-    shade, lines = spec["vconcat"][0]["layer"]
+    spec = E.event_overlay_chart(frame, (time[10], time[15])).to_dict()
+    row = spec["facet"]["row"]
+    assert row["field"] == "channel" and row["sort"] == ["b", "a"]  # one row per channel, in the frame's order
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    shade, lines = spec["spec"]["layer"]
     assert shade["mark"]["type"] == "rect" and shade["encoding"]["x"]["type"] == "temporal"
-    assert lines["encoding"]["y"]["title"] == "a"
+    # the shade's ends in epoch milliseconds, as the frame's times reach the chart
+    assert (shade["encoding"]["x"]["datum"], shade["encoding"]["x2"]["datum"]) == (
+        time[10].value // 10**6, time[15].value // 10**6)
+    assert {"aggregate": [{"op": "count", "as": "points"}]} in shade["transform"]  # one shade per channel
     assert lines["encoding"]["strokeDash"]["field"] == "kind"
+    rows = E.event_overlay_frame(np.arange(40), actual, actual.to_numpy(), np.arange(40), x_name="row")
+    by_row = E.event_overlay_chart(rows, (10, 15), x="row").to_dict()["spec"]["layer"][0]["encoding"]
+    assert by_row["x"] == {"type": "quantitative", "datum": 10.0} and by_row["x2"] == {"datum": 15.0}
 
 
 def test_latent_event_frame_roles():
