@@ -27,6 +27,7 @@ def pytest_collection_modifyitems(items):
     items.sort(key=rank)  # stable: the rest keep their order
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: no error where it is not installed
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: one worker more than the cores. The browser walks leave their worker's core idle
     while the app (another process) and chromium work, and a third worker fills it: 10.4 min
