@@ -203,9 +203,9 @@ def event_overlay_chart(frame: pd.DataFrame, span, *, x: str = "time", height: i
     the event's rows shaded red; channels in the frame's order (named on the left),
     one shared x axis (under the last chart), each channel on its own y scale.
 
-    One chart faceted by channel, not one chart per channel stacked: the page
-    draws it on every rerun, and Altair builds, copies and validates a spec per
-    chart, which took 0.3 s for seven channels (0.1 s faceted).
+    One chart faceted by channel (:func:`aeviz_core.charts.by_channel`), not one
+    chart per channel stacked: the page draws it on every rerun, and Altair built,
+    copied and validated a spec per chart, 0.3 s for seven channels (0.1 s faceted).
 
     Parameters
     ----------
@@ -225,18 +225,10 @@ def event_overlay_chart(frame: pd.DataFrame, span, *, x: str = "time", height: i
     lines = alt.Chart().mark_line(strokeWidth=1.3).encode(
         x=alt.X(f"{x}:{xt}", title=None),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(tickCount=3)),
-        color=alt.Color("kind:N", title=None, scale=alt.Scale(
-            domain=["actual", "reconstruction"], range=["#1f77b4", "#ff7f0e"]),
-            legend=alt.Legend(orient="top")),
-        strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(
-            domain=["actual", "reconstruction"], range=[[1, 0], [4, 2]])),
         tooltip=[alt.Tooltip(f"{x}:{xt}"), "kind:N", alt.Tooltip("value:Q", format=".4g")],
+        **charts.reconstruction_kinds(alt.Legend(orient="top")),
     )
-    names = list(pd.unique(frame["channel"]))
-    row = alt.Row("channel:N", sort=names, title=None,
-                  header=alt.Header(labelAngle=0, labelAlign="right", labelOrient="left", labelLimit=120))
-    return (alt.layer(shade, lines, data=frame).properties(height=height, width=width)
-            .facet(row=row, spacing=4).resolve_scale(y="independent"))
+    return charts.by_channel([shade, lines], frame, height=height, width=width)
 
 
 def latent_event_frame(coords, starts, window: int | None, row_flags, start: int, end: int) -> pd.DataFrame:

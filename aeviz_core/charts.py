@@ -24,6 +24,7 @@ import pandas as pd
 __all__ = [
     "COLOR_BY",
     "FLAG_COLORS",
+    "by_channel",
     "channels_chart",
     "color_legend",
     "contributions_chart",
@@ -38,6 +39,7 @@ __all__ = [
     "minmax_downsample",
     "point_colors",
     "pr_chart",
+    "reconstruction_kinds",
     "roc_chart",
     "score_timeline",
     "selected_indices",
@@ -186,9 +188,8 @@ def channels_chart(long: pd.DataFrame, spans: pd.DataFrame | None = None, *, x: 
     """One small line chart per channel (independent y, the channel named on the left), labelled
     anomalies shaded, one shared x axis.
 
-    One chart faceted by channel rather than a stack of charts: Altair builds, copies and
-    validates a spec per chart, and the Data page draws this one on every rerun. The spans ride
-    in the same data (a facet has one source), once per channel, each part drawn by its layer.
+    One chart faceted by channel (:func:`by_channel`): the spans ride in the same data (a facet
+    has one source), once per channel, each part drawn by its own layer.
 
     Parameters
     ----------
@@ -198,7 +199,6 @@ def channels_chart(long: pd.DataFrame, spans: pd.DataFrame | None = None, *, x: 
         ``[start, end]`` x ranges to shade (:func:`label_spans`).
     """
     xt = _x_type(long[x]) if len(long) else "Q"
-    names = list(pd.unique(long["channel"]))
     line = alt.Chart().mark_line(strokeWidth=1).encode(
         x=alt.X(f"{x}:{xt}", title=None),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
@@ -206,16 +206,34 @@ def channels_chart(long: pd.DataFrame, spans: pd.DataFrame | None = None, *, x: 
     )
     frame, layers = long, [line]
     if spans is not None and len(spans):
-        shaded = pd.concat([spans[["start", "end"]].assign(channel=name) for name in names], ignore_index=True)
+        shaded = pd.concat([spans[["start", "end"]].assign(channel=name) for name in pd.unique(long["channel"])],
+                           ignore_index=True)
         frame = pd.concat([long.assign(part="line"), shaded.assign(part="span")], ignore_index=True)
         line = line.transform_filter("datum.part == 'line'")
         shade = alt.Chart().mark_rect(color=_ANOMALY_FILL, opacity=0.3).encode(
             x=alt.X(f"start:{xt}"), x2=alt.X2("end")).transform_filter("datum.part == 'span'")
         layers = [shade, line]
-    row = alt.Row("channel:N", sort=names, title=None,
+    return by_channel(layers, frame, height=height, width=width)
+
+
+def by_channel(layers, frame: pd.DataFrame, *, height: int, width: int) -> alt.FacetChart:
+    """``layers`` (charts without data) drawn over ``frame`` once per ``channel``, one row each in
+    the frame's order, the channel named on the left, each on its own y scale and one shared x
+    axis: one spec however many channels (a stack of charts costs Altair a spec each, on every
+    rerun of the page that draws it)."""
+    row = alt.Row("channel:N", sort=list(pd.unique(frame["channel"])), title=None,
                   header=alt.Header(labelAngle=0, labelAlign="right", labelOrient="left", labelLimit=120))
     return (alt.layer(*layers, data=frame).properties(height=height, width=width)
             .facet(row=row, spacing=4).resolve_scale(y="independent"))
+
+
+def reconstruction_kinds(legend=alt.Undefined) -> dict:
+    """The ``color`` and ``strokeDash`` encodings of an actual (solid blue) and a reconstructed
+    (dashed orange) line, by a ``kind`` column; ``legend`` places the colour's legend."""
+    kinds = ["actual", "reconstruction"]
+    return {"color": alt.Color("kind:N", title=None, legend=legend,
+                               scale=alt.Scale(domain=kinds, range=["#1f77b4", "#ff7f0e"])),
+            "strokeDash": alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(domain=kinds, range=[[1, 0], [4, 2]]))}
 
 
 def tile_images(images, ncols: int = 10, pad: int = 1) -> np.ndarray:
@@ -509,10 +527,7 @@ def window_overlay(frame: pd.DataFrame, *, x: str = "time", height: int = 70, wi
     return alt.Chart(frame).mark_line(strokeWidth=1.3).encode(
         x=alt.X(f"{x}:{xt}", title=None),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        color=alt.Color("kind:N", title=None, scale=alt.Scale(domain=["actual", "reconstruction"],
-                                                              range=["#1f77b4", "#ff7f0e"])),
-        strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(
-            domain=["actual", "reconstruction"], range=[[1, 0], [4, 2]])),
+        **reconstruction_kinds(),
     ).properties(height=height, width=width).facet(
         row=alt.Row("channel:N", title=None, sort=list(pd.unique(frame["channel"])),
                     header=alt.Header(labelAngle=0, labelAlign="left")),
