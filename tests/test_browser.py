@@ -452,12 +452,7 @@ def test_an_operators_day(desk_app, browser, tmp_path):
     recording.to_csv(path, index=False)
 
     page = open_app(browser, url, height=1500)
-    page.get_by_text("Upload a CSV or Parquet file").click()
-    wait_idle(page)
-    page.locator('input[type="file"]').set_input_files(str(path))
-    page.wait_for_selector('h3:has-text("line_3_december.csv")', timeout=60_000)
-    wait_idle(page)
-    no_exception(page)
+    upload(page, path)
 
     start_training(page, 2)
     page.wait_for_selector("text=trained:", timeout=300_000)
@@ -566,11 +561,7 @@ def test_operators_teach_the_model(desk_app, browser, tmp_path):
     path = tmp_path / "line_4_monday.csv"
     recording.to_csv(path, index=False)
     page = open_app(browser, url, height=1500)
-    page.get_by_text("Upload a CSV or Parquet file").click()
-    wait_idle(page)
-    page.locator('input[type="file"]').set_input_files(str(path))
-    page.wait_for_selector('h3:has-text("line_4_monday.csv")', timeout=60_000)
-    wait_idle(page)
+    upload(page, path)
     start_training(page, 2)
     page.wait_for_selector("text=trained:", timeout=300_000)
     wait_idle(page)
