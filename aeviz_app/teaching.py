@@ -132,6 +132,9 @@ def teach_body(desk: Desk, job, mine: bool, decisions: pd.DataFrame, n_dismissed
     m3.metric("Dismissed events' rows still flagged", f"{result.dismissed_after:.0%}",
               delta=f"{result.dismissed_after - result.dismissed_before:+.0%} (was {result.dismissed_before:.0%})",
               delta_color="inverse")
+    if result.widened:
+        st.caption(f"The {result.widened_text()}: excursions like theirs on those channels are no longer "
+                   "flagged; a confirmed event they alone flag keeps its flag.")
     for warning in result.warnings:
         st.warning(f"Before adopting it: {warning}.", icon=":material/warning:")
     if not auth.allowed("adopt"):

@@ -375,7 +375,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return self
 
     def _train_and_calibrate(self, X, Xs, normal, rng, progress, stop, *, start_from=None, epochs=None,
-                             learning_rate=None) -> None:
+                             learning_rate=None, watch=True) -> None:
         """Train on the ``normal`` items of the prepared ``Xs`` (from ``start_from``'s weights when
         given), then fit the series statistics and the threshold: the part of :meth:`fit` that
         :meth:`refine` repeats."""
@@ -392,11 +392,14 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         if epochs is not None:
             plan = replace(plan, epochs=int(epochs))
         self.model_, self.history_, self.interrupted_ = training.train_model(
-            self, plan, train, val, progress, stop, start_from=start_from, learning_rate=learning_rate)
+            self, plan, train, val if watch else None, progress, stop, start_from=start_from,
+            learning_rate=learning_rate)
         self.model_id_ = training.weights_fingerprint(self.model_)
         self.threshold_source_ = "held-out" if val is not None else "training"
         if series:
-            for name, value in fit_series_statistics(self, X, Xs, normal, held).items():
+            # the rows after the last normal one fit nothing, beyond those its scores depend on
+            end = min(len(X), int(np.flatnonzero(normal)[-1]) + 1 + self.context_rows)
+            for name, value in fit_series_statistics(self, X[:end], Xs[:end], normal[:end], held[:end]).items():
                 setattr(self, name, value)
         else:
             self._fit_isolation(Xs if normal is None else Xs[normal])
@@ -437,8 +440,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         normal : array-like of bool, shape (n_rows,) or (n_items,)
             The rows (items) to learn from.
         epochs : int, optional
-            At most this many epochs (default :meth:`refine_epochs`), with early stopping as the
-            model trained.
+            At most this many epochs (default :meth:`refine_epochs`). The held-out rows fit the
+            threshold but are not watched by early stopping: a fine-tune of a few epochs at a
+            decaying rate keeps its best epoch by the training loss, and skips the held-out
+            pass and its graph (same flags on ``bench/feedback.py``'s three sets).
         learning_rate : float, optional
             Peak rate of the fine-tune (default a third of the model's).
 
@@ -467,7 +472,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         rate = float(self.learning_rate) / 3 if learning_rate is None else float(learning_rate)
         new.fingerprint_ = training.data_fingerprint(X[normal])
         new._train_and_calibrate(X, Xs, normal, np.random.default_rng(self.random_state), progress, stop,
-                                 start_from=self.model_, epochs=epochs, learning_rate=rate)
+                                 start_from=self.model_, epochs=epochs, learning_rate=rate, watch=False)
         return new
 
     def refine_epochs(self) -> int:

@@ -269,6 +269,9 @@ def train_model(detector, plan, train, val, progress=None, stop=None, *, start_f
     schedule = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=None if d.model.endswith("vae") else "mse",
                   run_eagerly=steps <= EAGER_STEPS and keras.backend.backend() == "tensorflow")
+    # the optimizer's variables made now rather than inside the first traced step: TensorFlow
+    # traces a step that creates variables twice (the pump station's refit: 4.6-5.5 s -> 3.7-4.3 s)
+    model.optimizer.build(model.trainable_variables)
     hook = TrainingCallback(plan.epochs, progress, stop)
     callbacks = [keras.callbacks.TerminateOnNaN(), hook]
     if plan.early_stopping:

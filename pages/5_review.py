@@ -10,7 +10,7 @@ from aeviz_app import event_view as E
 from aeviz_app import review_desk as D
 from aeviz_app import review_views as R
 from aeviz_app import session as S
-from aeviz_app.teaching import teach
+from aeviz_app.teaching import teach, versions_note
 from aeviz_core import REVIEW_STATUSES
 
 st.title("Review")
@@ -34,11 +34,12 @@ st.caption(f"**{len(desk.events):,}** flagged events at threshold {desk.threshol
            f"{S.threshold_source(entry, ds)}). Decisions are stored in `{store.url}`, keyed by model "
            f"`{desk.model_id[:12]}` and the data.")
 E.show_trust_notes(desk.in_use, ds, desk.X, desk.scores)
+D.show_flash()  # before a stop: an adopted version that flags nothing here still says it was adopted
 if not len(desk.events):
     st.success("Nothing is flagged at this threshold: there is nothing to review.", icon=":material/check:")
+    versions_note(desk)
     S.stop()
 
-D.show_flash()
 switched = st.container()  # a notice when this data's queue changed model (filled below)
 summary_box = st.container()  # filled once the queue is read, below its controls
 

@@ -1,5 +1,6 @@
 """Operators teach the model: decisions read and checked, a refit from them, ``aeviz refit``."""
 
+import copy
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from aeviz_core import AutoencoderDetector, load_detector, save_detector
 from aeviz_core.cli import main
 from aeviz_core.events import event_spans
-from aeviz_core.feedback import DecisionError, read_decisions, refit
+from aeviz_core.feedback import DecisionError, quiet_dismissed, read_decisions, refit, refit_margin
 from tests.test_real_data import steady_plant
 
 PARAMS = dict(window=16, stride=2, latent_dim=3, epochs=20, random_state=0)
@@ -70,7 +71,62 @@ def test_a_dismissed_lasting_change_becomes_the_new_normal_and_a_confirmed_fault
     assert (det.anomaly_score(later) > det.threshold_).mean() > 0.9
     # the refit fine-tunes from the parent's weights: fewer epochs than the first training
     assert result.epochs <= det.refine_epochs() == max(5, det.training_plan().epochs // 12)
-    assert new.threshold_margin_ == 1.0
+    # its threshold rests on more rows than the parent's: the margin keeps the parent's stretch in
+    # the share of them the parent had
+    assert len(new.fit_errors_) > len(det.fit_errors_)
+    expected = 1 + (det.threshold_margin_ - 1) * len(det.fit_errors_) / len(new.fit_errors_)
+    assert new.threshold_margin_ == pytest.approx(expected) and 1 < new.threshold_margin_ < det.threshold_margin_
+
+
+def test_a_refit_margin_shrinks_with_the_rows_its_threshold_rests_on():
+    from types import SimpleNamespace as Model
+
+    parent = Model(threshold_margin_=1.5, fit_errors_=np.zeros(1_500))
+    assert refit_margin(parent, Model(fit_errors_=np.zeros(1_500))) == 1.5
+    assert refit_margin(parent, Model(fit_errors_=np.zeros(6_000))) == pytest.approx(1.125)
+    assert refit_margin(parent, Model(fit_errors_=np.zeros(500))) == 1.5  # fewer rows: never wider
+    assert refit_margin(Model(threshold_margin_=1.0, fit_errors_=np.zeros(9)), Model(fit_errors_=np.zeros(90))) == 1.0
+
+
+@pytest.fixture(scope="module")
+def excursions():
+    """A plant with four excursions the model (trained on the first 1,000 rows) flags: the pressure
+    up by five noise spreads for 20 rows at 1200, by eight at 1400 and by four at 1800, and the
+    flow down by five spreads at 1500."""
+    X = steady_plant(n=3000)
+    X.loc[1200:1219, "pressure"] += 0.25
+    X.loc[1400:1419, "pressure"] += 0.4
+    X.loc[1500:1519, "flow"] -= 2.0
+    X.loc[1800:1819, "pressure"] += 0.2
+    det = AutoencoderDetector(**PARAMS).fit(X.iloc[:1000])
+    spans = event_spans(det.anomaly_score(X) > det.threshold_, det.event_gap_rows())
+    return X, det, {row: next(s for s in spans if s[0] <= row + 10 <= s[1]) for row in (1200, 1400, 1500, 1800)}
+
+
+def _decide(spans, **statuses):
+    rows = [(*spans[int(row[1:])], status) for row, status in statuses.items()]
+    return pd.DataFrame(rows, columns=["start_row", "end_row", "status"])
+
+
+def test_a_dismissed_excursion_widens_its_channel_so_a_like_one_is_quiet_and_confirmed_ones_stay(excursions):
+    X, det, spans = excursions
+    new = copy.copy(det)
+    factors = quiet_dismissed(new, X, _decide(spans, r1200="dismissed", r1400="confirmed", r1500="confirmed"))
+    pressure = list(X.columns).index("pressure")
+    assert factors[pressure] > 1 and np.delete(factors, pressure).tolist() == [1.0] * 3  # only the blamed channel
+    assert new.threshold_ == det.threshold_ and det.channel_tail_[pressure] < new.channel_tail_[pressure]
+    after = new.anomaly_score(X) > new.threshold_
+    for row, flagged in ((1200, False), (1800, False), (1400, True), (1500, True)):  # 1800: like 1200, smaller
+        a, b = spans[row]
+        assert after[a : b + 1].any() == flagged, row
+        assert (det.anomaly_score(X)[a : b + 1] > det.threshold_).any()  # the parent, untouched, flags them all
+
+    # a confirmed excursion that only the same channel flags: the widening stops short of it
+    new = copy.copy(det)
+    factors = quiet_dismissed(new, X, _decide(spans, r1400="dismissed", r1800="confirmed"))
+    after = new.anomaly_score(X) > new.threshold_
+    assert 1 < factors[pressure] and after[spans[1800][0] : spans[1800][1] + 1].any()
+    assert after[spans[1400][0] : spans[1400][1] + 1].any()  # so the dismissed one is not wholly quiet
 
 
 def test_decisions_on_rows_the_model_does_not_flag_are_refused(shifted):
@@ -104,6 +160,7 @@ def test_aeviz_refit_writes_a_new_version_with_its_lineage_and_leaves_the_parent
     new, old = load_detector(tmp_path / "v2"), load_detector(parent)
     lineage = new.saved_meta_["extra"]["lineage"]
     assert lineage["parent"] == old.model_id_ and lineage["data"] == "plant.csv"
+    assert isinstance(lineage["widened_tails"], dict)  # channel -> factor, those the dismissed events widened
     decided = [d for d in lineage["decisions"] if d["status"] == "dismissed"]
     assert decided and all(d["start_row"] >= 1900 for d in decided)
     assert (new.anomaly_score(X.iloc[2100:]) > new.threshold_).mean() < (old.anomaly_score(X.iloc[2100:])
