@@ -193,7 +193,9 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
         See :meth:`AutoencoderDetector.refine`.
     margin : float, optional
         The new version's threshold margin (default :func:`refit_margin`: the parent's, narrowed
-        by how many more rows the new version learned from).
+        by how many more rows the new threshold rests on, and capped by :func:`confirmed_margin`).
+        The new version keeps the parent's threshold rule and its parameter (a manual threshold
+        value, which would not fit the new weights' scores, gives way to the model's own rule).
 
     Returns
     -------
@@ -235,6 +237,8 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
     normal = (rows < until) & (dismissed | ~undecided) & ~near_confirmed
     started = time.perf_counter()
     new = detector.refine(X, normal, epochs=epochs, progress=progress, stop=stop)
+    if detector.threshold_rule_.rule != "manual":  # the rule an operator chose stays (a value would not)
+        new.set_threshold(detector.threshold_rule_.rule, detector.threshold_rule_.param)
     parts = new.score_parts(X[: int(used["end_row"].max()) + 1 + new.context_rows])
     if margin is None:
         margin = min(refit_margin(detector, new), confirmed_margin(new, parts[0], used))

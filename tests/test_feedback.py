@@ -129,6 +129,19 @@ def test_a_dismissed_excursion_widens_its_channel_so_a_like_one_is_quiet_and_con
     assert after[spans[1400][0] : spans[1400][1] + 1].any()  # so the dismissed one is not wholly quiet
 
 
+def test_a_refit_keeps_the_threshold_rule_an_operator_chose(shifted):
+    X, det, spans = shifted
+    shift = next((a, b) for a, b in spans if a <= 2010 <= b)
+    decisions = read_decisions(pd.DataFrame({"start_row": [shift[0]], "end_row": [shift[1]], "status": ["dismissed"]}),
+                               len(X))
+    chosen = det.with_threshold("percentile", 99.0)  # moved on the Anomalies page
+    new = refit(chosen, X, decisions).detector
+    assert (new.threshold_rule_.rule, new.threshold_rule_.param) == ("percentile", 99.0)
+    manual = det.with_threshold("manual", 0.5)  # a value fits the parent's scores only: the model's own rule
+    new = refit(manual, X, decisions).detector
+    assert new.threshold_rule_ == det.threshold_rule_ and new.threshold_ > 0.5
+
+
 def test_decisions_on_rows_the_model_does_not_flag_are_refused(shifted):
     X, det, _ = shifted
     decisions = read_decisions(pd.DataFrame({"start_row": [100], "end_row": [120], "status": ["dismissed"]}), len(X))
