@@ -222,7 +222,7 @@ def by_channel(layers, frame: pd.DataFrame, *, height: int, width: int) -> alt.F
     axis: one spec however many channels (a stack of charts costs Altair a spec each, on every
     rerun of the page that draws it)."""
     row = alt.Row("channel:N", sort=list(pd.unique(frame["channel"])), title=None,
-                  header=alt.Header(labelAngle=0, labelAlign="right", labelOrient="left", labelLimit=120))
+                  header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=160))
     return (alt.layer(*layers, data=frame).properties(height=height, width=width)
             .facet(row=row, spacing=4).resolve_scale(y="independent"))
 
@@ -524,15 +524,12 @@ def window_overlay(frame: pd.DataFrame, *, x: str = "time", height: int = 70, wi
     """Actual vs reconstruction per channel: ``frame`` is long ``[x, channel, kind, value]``
     with ``kind`` in {"actual", "reconstruction"}; one row of the facet per channel."""
     xt = _x_type(frame[x]) if len(frame) else "Q"
-    return alt.Chart(frame).mark_line(strokeWidth=1.3).encode(
+    lines = alt.Chart().mark_line(strokeWidth=1.3).encode(
         x=alt.X(f"{x}:{xt}", title=None),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         **reconstruction_kinds(),
-    ).properties(height=height, width=width).facet(
-        row=alt.Row("channel:N", title=None, sort=list(pd.unique(frame["channel"])),
-                    header=alt.Header(labelAngle=0, labelAlign="left")),
-        spacing=4,
-    ).resolve_scale(y="independent")
+    )
+    return by_channel([lines], frame, height=height, width=width)
 
 
 # --------------------------------------------------------------------------- anomalies

@@ -239,11 +239,11 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
     new = detector.refine(X, normal, epochs=epochs, progress=progress, stop=stop)
     if detector.threshold_rule_.rule != "manual":  # the rule an operator chose stays (a value would not)
         new.set_threshold(detector.threshold_rule_.rule, detector.threshold_rule_.param)
-    parts = new.score_parts(X[: int(used["end_row"].max()) + 1 + new.context_rows])
+    decided_scores, decided_parts = new.score_parts(X[: int(used["end_row"].max()) + 1 + new.context_rows])
     if margin is None:
-        margin = min(refit_margin(detector, new), confirmed_margin(new, parts[0], used))
+        margin = min(refit_margin(detector, new), confirmed_margin(new, decided_scores, used))
     new.set_threshold(margin=margin)
-    factors = quiet_dismissed(new, X, used, parts=parts[1])
+    factors = quiet_dismissed(new, X, used, parts=decided_parts)
     seconds = time.perf_counter() - started
     after = np.nan_to_num(new.anomaly_score(X), nan=-np.inf) > new.threshold_
 
