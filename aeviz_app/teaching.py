@@ -129,9 +129,12 @@ def teach_body(desk: Desk, job, mine: bool, decisions: pd.DataFrame, n_dismissed
     m2.metric("Confirmed events still flagged", f"{result.confirmed_after} of {result.n_confirmed}",
               delta=f"{result.confirmed_after - result.confirmed_before:+d} (was {result.confirmed_before})",
               delta_color="normal")
-    m3.metric("Dismissed events' rows still flagged", f"{result.dismissed_after:.0%}",
-              delta=f"{result.dismissed_after - result.dismissed_before:+.0%} (was {result.dismissed_before:.0%})",
-              delta_color="inverse")
+    if result.dismissed_after is None:
+        m3.metric("Dismissed events' rows still flagged", "none dismissed")
+    else:
+        m3.metric("Dismissed events' rows still flagged", f"{result.dismissed_after:.0%}",
+                  delta=f"{result.dismissed_after - result.dismissed_before:+.0%} (was {result.dismissed_before:.0%})",
+                  delta_color="inverse")
     if result.widened:
         st.caption(f"The {result.widened_text()}: excursions like theirs on those channels are no longer "
                    "flagged; a confirmed event they alone flag keeps its flag.")

@@ -62,6 +62,16 @@ class ModelMismatchError(ValueError):
     """The data does not match the model (other channels, order, width or item shape)."""
 
 
+def statistics_end(normal: np.ndarray, context_rows: int, cover: int = 0) -> int:
+    """The rows of a series its statistics are fitted over: up to the last ``normal`` one, or the
+    row before ``cover`` when that is later, and the ``context_rows`` their scores depend on (the
+    rows after them fit nothing); all rows without a normal one."""
+    rows = np.flatnonzero(normal)
+    if not len(rows):
+        return len(normal)
+    return min(len(normal), max(int(rows[-1]) + 1, int(cover)) + int(context_rows))
+
+
 class AutoencoderDetector(OutlierMixin, BaseEstimator):
     """Anomaly detector scoring items by how badly an autoencoder rebuilds them.
 
@@ -375,10 +385,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         return self
 
     def _train_and_calibrate(self, X, Xs, normal, rng, progress, stop, *, start_from=None, epochs=None,
-                             learning_rate=None, watch=True) -> None:
+                             learning_rate=None, watch=True, rows_out=None, cover=0) -> None:
         """Train on the ``normal`` items of the prepared ``Xs`` (from ``start_from``'s weights when
         given), then fit the series statistics and the threshold: the part of :meth:`fit` that
-        :meth:`refine` repeats."""
+        :meth:`refine` repeats. ``Xs`` need only hold the rows up to :func:`statistics_end` with
+        ``cover`` (``rows_out``: see :func:`~aeviz_core.scores.fit_series_statistics`)."""
         series, fraction = self.input_kind_ == "series", float(self.validation_fraction)
         if series:
             train, val, held = training.split_series(Xs, normal, self.window, self.stride, fraction)
@@ -397,9 +408,9 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         self.model_id_ = training.weights_fingerprint(self.model_)
         self.threshold_source_ = "held-out" if val is not None else "training"
         if series:
-            # the rows after the last normal one fit nothing, beyond those its scores depend on
-            end = min(len(X), int(np.flatnonzero(normal)[-1]) + 1 + self.context_rows)
-            for name, value in fit_series_statistics(self, X[:end], Xs[:end], normal[:end], held[:end]).items():
+            end = statistics_end(normal, self.context_rows, cover)
+            for name, value in fit_series_statistics(self, X[:end], Xs[:end], normal[:end], held[:end],
+                                                     rows_out=rows_out).items():
                 setattr(self, name, value)
         else:
             self._fit_isolation(Xs if normal is None else Xs[normal])
@@ -452,6 +463,13 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         detector : AutoencoderDetector
             Fitted; ``model_id_`` names the new weights.
         """
+        return self._refine(X, normal, epochs=epochs, learning_rate=learning_rate, progress=progress, stop=stop)
+
+    def _refine(self, X, normal, *, epochs=None, learning_rate=None, progress=None, stop=None, rows_out=None,
+                cover=0):
+        """:meth:`refine`; a series' ``rows_out`` receives the new version's scores and parts of the
+        rows its statistics cover, the rows before ``cover`` among them (:func:`statistics_end`;
+        see :func:`~aeviz_core.scores.fit_series_statistics`)."""
         check_is_fitted(self, "model_")
         X = self._check_array(X)
         normal = np.asarray(normal, dtype=bool)
@@ -462,7 +480,11 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         prep = Preparation.of(self)
         if self.input_kind_ == "series":
             normal = training.trainable_rows(X, normal, self.window)
-            Xs = prep.scale(prep.detrended(X))
+            # only the rows that training and the statistics read are prepared (the level of the
+            # rows after them would not change theirs); the others stay NaN, which nothing reads
+            end = statistics_end(normal, self.context_rows, cover)
+            Xs = np.full(X.shape, np.nan, dtype=np.float32)
+            Xs[:end] = prep.scale(prep.detrended(X[:end]))
         else:
             if not normal.any():
                 raise ValueError("normal marks no item: nothing to learn from")
@@ -472,7 +494,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         rate = float(self.learning_rate) / 3 if learning_rate is None else float(learning_rate)
         new.fingerprint_ = training.data_fingerprint(X[normal])
         new._train_and_calibrate(X, Xs, normal, np.random.default_rng(self.random_state), progress, stop,
-                                 start_from=self.model_, epochs=epochs, learning_rate=rate, watch=False)
+                                 start_from=self.model_, epochs=epochs, learning_rate=rate, watch=False,
+                                 rows_out=rows_out, cover=cover)
         return new
 
     def refine_epochs(self) -> int:

@@ -141,8 +141,8 @@ class Refit:
     flagged_after: float
     confirmed_before: int  # confirmed events the parent flags (any row)
     confirmed_after: int
-    dismissed_before: float  # share of the dismissed events' rows the parent flags
-    dismissed_after: float
+    dismissed_before: float | None  # share of the dismissed events' rows the parent flags (None: none dismissed)
+    dismissed_after: float | None
     seconds: float  # the fine-tune, the new statistics, the widened tails and the threshold
     epochs: int
     warnings: list[str] = field(default_factory=list)
@@ -162,8 +162,9 @@ class Refit:
         return (f"{self.n_dismissed} dismissed and {self.n_confirmed} confirmed event(s) used, learned from "
                 f"{self.normal_rows:,} rows before row {self.until:,} in {self.epochs} epoch(s), {self.seconds:.1f} s; "
                 f"flagged {self.flagged_before:.2%} -> {self.flagged_after:.2%} of the rows; confirmed events "
-                f"flagged {self.confirmed_before} -> {self.confirmed_after} of {self.n_confirmed}; dismissed events' rows "
-                f"flagged {self.dismissed_before:.0%} -> {self.dismissed_after:.0%}"
+                f"flagged {self.confirmed_before} -> {self.confirmed_after} of {self.n_confirmed}"
+                + ("" if self.dismissed_before is None else
+                   f"; dismissed events' rows flagged {self.dismissed_before:.0%} -> {self.dismissed_after:.0%}")
                 + (f"; {self.widened_text()}" if self.widened else ""))
 
     def widened_text(self) -> str:
@@ -236,10 +237,12 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
     rows = np.arange(n)
     normal = (rows < until) & (dismissed | ~undecided) & ~near_confirmed
     started = time.perf_counter()
-    new = detector.refine(X, normal, epochs=epochs, progress=progress, stop=stop)
+    fitted_rows = {}  # the new version's scores and parts of the rows its statistics cover: the decided ones too
+    new = detector._refine(X, normal, epochs=epochs, progress=progress, stop=stop, rows_out=fitted_rows,
+                           cover=int(used["end_row"].max()) + 1)
     if detector.threshold_rule_.rule != "manual":  # the rule an operator chose stays (a value would not)
         new.set_threshold(detector.threshold_rule_.rule, detector.threshold_rule_.param)
-    decided_scores, decided_parts = new.score_parts(X[: int(used["end_row"].max()) + 1 + new.context_rows])
+    decided_scores, decided_parts = fitted_rows["scores"], fitted_rows["parts"]
     if margin is None:
         margin = min(refit_margin(detector, new), confirmed_margin(new, decided_scores, used))
     new.set_threshold(margin=margin)
@@ -252,8 +255,8 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
     after_hits = sum(bool(after[a : b + 1].any()) for a, b in spans)
     out = Refit(detector=new, parent_id=detector.model_id_, decisions=used, until=until, normal_rows=int(normal.sum()),
                 flagged_before=float(flags.mean()), flagged_after=float(after.mean()), confirmed_before=before_hits,
-                confirmed_after=after_hits, dismissed_before=float(flags[dismissed].mean()),
-                dismissed_after=float(after[dismissed].mean()), seconds=seconds, epochs=len(new.history_.get("loss", [])),
+                confirmed_after=after_hits, dismissed_before=float(flags[dismissed].mean()) if dismissed.any() else None,
+                dismissed_after=float(after[dismissed].mean()) if dismissed.any() else None, seconds=seconds, epochs=len(new.history_.get("loss", [])),
                 widened={_channel_name(new, c): float(factors[c]) for c in np.flatnonzero(factors > 1)})
     if after_hits < before_hits:
         out.warnings.append(f"the new version flags {after_hits} of the {len(spans)} confirmed events, the parent "

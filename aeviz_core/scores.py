@@ -320,7 +320,7 @@ class SeriesScore:
 
 
 def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.ndarray,
-                          held: np.ndarray) -> dict:
+                          held: np.ndarray, *, rows_out: dict | None = None) -> dict:
     """The fitted attributes of a series model whose autoencoder has just trained, by name.
 
     * ``fit_errors_``: the row scores its threshold is fitted on, those of the ``held`` rows
@@ -342,6 +342,10 @@ def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.nd
       which :mod:`aeviz_core.trust` compares new data with.
 
     ``X`` is the raw series, ``Xs`` the model's input of it, ``normal`` the rows it may train on.
+    ``rows_out``, when given, receives the fitted model's ``"scores"`` and channel ``"parts"`` of
+    every row of ``X`` (what :meth:`~aeviz_core.detector.AutoencoderDetector.score_parts` gives
+    the rows that lie :attr:`SeriesScore.context_rows` before the end of ``X``), so a caller that
+    needs them does not score the rows again.
     """
     window, run = detector.window, detector.inference()
     runs = segments(Xs, window)
@@ -372,9 +376,11 @@ def fit_series_statistics(detector, X: np.ndarray, Xs: np.ndarray, normal: np.nd
         fitted["channel_tail_"] = tail
     else:
         score = replace(score, reference=score.held_reference(raw[held]))
-    scores = np.full(len(Xs), np.nan)
+    scores, parts = np.full(len(Xs), np.nan), np.full(Xs.shape, np.nan)
     for a, b in runs:
-        scores[a:b] = score.scores(Xs[a:b], raw[a:b])[0]
+        scores[a:b], parts[a:b] = score.scores(Xs[a:b], raw[a:b])
+    if rows_out is not None:
+        rows_out.update(scores=scores, parts=parts)
     if score.version >= LASTING_VERSION and "threshold_source_" not in fitted:
         # the held-out rows are honest but few; every normal training row is many but seen by the
         # model: the threshold is the higher of the two estimates (on the pump sample the held-out

@@ -202,3 +202,33 @@ def test_a_review_queue_gives_its_own_decisions_not_stale_or_open_ones():
     assert decisions[["start_row", "end_row", "status", "reviewer"]].values.tolist() == [
         [10, 20, "confirmed", "ben"], [50, 60, "dismissed", "ana"]]
     assert read_decisions(decisions, 100)["status"].tolist() == ["confirmed", "dismissed"]
+
+
+def test_a_refit_reuses_the_scores_its_statistics_computed_and_prepares_only_the_rows_it_reads(shifted):
+    """The refit reads the decided rows' scores from the fine-tune's statistics pass instead of
+    scoring them again, and prepares only the rows training and the statistics read: both must give
+    what scoring the whole series gives."""
+    X, det, spans = shifted
+    normal = np.arange(len(X)) < 1400
+    rows = {}
+    new = det._refine(X, normal, rows_out=rows, cover=1504)
+    assert len(rows["scores"]) >= 1504 + new.context_rows and len(rows["scores"]) < len(X)
+    scores, parts = new.score_parts(X)
+    np.testing.assert_allclose(rows["scores"][:1504], scores[:1504], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rows["parts"][:1504], parts[:1504], rtol=1e-5, atol=1e-6)
+    whole = det.refine(X, normal)  # the public path, with no rows to cover
+    assert whole.threshold_ == pytest.approx(new.threshold_, rel=1e-6)
+    np.testing.assert_allclose(whole.channel_tail_, new.channel_tail_, rtol=1e-6)
+
+
+def test_a_refit_from_confirmed_events_alone_reports_no_dismissed_rows(shifted):
+    X, det, spans = shifted
+    spike = next((a, b) for a, b in spans if a <= 1503 and b >= 1500)
+    decisions = read_decisions(pd.DataFrame({"start_row": [spike[0]], "end_row": [spike[1]],
+                                             "status": ["confirmed"]}), len(X))
+    result = refit(det, X, decisions)
+    assert result.dismissed_before is None and result.dismissed_after is None
+    assert "dismissed events' rows" not in result.summary() and "confirmed events flagged 1 -> " in result.summary()
+    from aeviz_core.feedback import lineage
+
+    json.dumps(lineage(result, data_name="plant.csv", data_fingerprint="f"), allow_nan=False)  # strict JSON: no NaN

@@ -590,6 +590,20 @@ def test_decisions_teach_a_new_version_that_is_adopted_with_its_queue(db_url, pu
     assert any("adopted" in t.value for t in at.toast)
 
 
+def test_a_model_taught_by_confirmed_events_alone_says_none_was_dismissed(db_url, pump_slice, tiny):
+    """With no dismissed event the page names that, rather than a share of no rows ("nan%")."""
+    at = review_app(pump_slice, [tiny])
+    decide(at, "confirmed", note="real")
+    at.button(key="review.refit").click()
+    ok(at.run())
+    job = at.session_state["review.refit_job"]
+    assert job.wait(120) and job.error is None, job.error
+    ok(at.run())
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Dismissed events' rows still flagged"] == "none dismissed"
+    assert metrics["Confirmed events still flagged"].endswith("of 1")
+
+
 def test_similar_events_are_numbered_as_the_page_counts_events(db_url, pump_slice, tiny):
     """"Event 1 of N" counts the queue as listed; the table and the similar events use the same
     numbers (never the detector's 0-based event ids)."""
