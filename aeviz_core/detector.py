@@ -489,7 +489,6 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             if not normal.any():
                 raise ValueError("normal marks no item: nothing to learn from")
             Xs = prep.scale(X)
-        plan = self.training_plan()
         epochs = self.refine_epochs() if epochs is None else int(epochs)
         rate = float(self.learning_rate) / 3 if learning_rate is None else float(learning_rate)
         new.fingerprint_ = training.data_fingerprint(X[normal])

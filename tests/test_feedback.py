@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeviz_core import AutoencoderDetector, load_detector, save_detector
+from aeviz_core import AutoencoderDetector, load_detector
 from aeviz_core.cli import main
 from aeviz_core.events import event_spans
 from aeviz_core.feedback import DecisionError, quiet_dismissed, read_decisions, refit, refit_margin
