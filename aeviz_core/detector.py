@@ -433,7 +433,8 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         errors = self.inference().item_errors(items)[0]
         self.part_reference_ = (PartReference.fit(errors), PartReference.fit(self.forest_.anomaly_scores(flat)))
 
-    def refine(self, X, normal, *, epochs=None, learning_rate=None, progress=None, stop=None) -> AutoencoderDetector:
+    def refine(self, X, normal, *, epochs=None, learning_rate=None, progress=None, stop=None, rows_out=None,
+               cover=0) -> AutoencoderDetector:
         """A new detector fine-tuned on the ``normal`` rows (or items) of ``X``, from this model's
         weights; this one is left as it is.
 
@@ -457,19 +458,23 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             pass and its graph (same flags on ``bench/feedback.py``'s three sets).
         learning_rate : float, optional
             Peak rate of the fine-tune (default a third of the model's).
+        progress, stop : optional
+            As in :meth:`fit`.
+        rows_out : dict, optional
+            A series only: receives the new version's ``"scores"`` and channel ``"parts"`` of the
+            rows its statistics cover (those up to the last normal row, or the row before
+            ``cover`` when that is later, and :attr:`context_rows` more; the scores of all but
+            the last :attr:`context_rows` are what :meth:`score_parts` of the whole series
+            gives). :func:`aeviz_core.feedback.refit` reads the decided rows' scores there
+            instead of scoring them again.
+        cover : int, optional
+            A series only: the statistics cover at least the rows before this one.
 
         Returns
         -------
         detector : AutoencoderDetector
             Fitted; ``model_id_`` names the new weights.
         """
-        return self._refine(X, normal, epochs=epochs, learning_rate=learning_rate, progress=progress, stop=stop)
-
-    def _refine(self, X, normal, *, epochs=None, learning_rate=None, progress=None, stop=None, rows_out=None,
-                cover=0):
-        """:meth:`refine`; a series' ``rows_out`` receives the new version's scores and parts of the
-        rows its statistics cover, the rows before ``cover`` among them (:func:`statistics_end`;
-        see :func:`~aeviz_core.scores.fit_series_statistics`)."""
         check_is_fitted(self, "model_")
         X = self._check_array(X)
         normal = np.asarray(normal, dtype=bool)

@@ -238,8 +238,8 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
     normal = (rows < until) & (dismissed | ~undecided) & ~near_confirmed
     started = time.perf_counter()
     fitted_rows = {}  # the new version's scores and parts of the rows its statistics cover: the decided ones too
-    new = detector._refine(X, normal, epochs=epochs, progress=progress, stop=stop, rows_out=fitted_rows,
-                           cover=int(used["end_row"].max()) + 1)
+    new = detector.refine(X, normal, epochs=epochs, progress=progress, stop=stop, rows_out=fitted_rows,
+                          cover=int(used["end_row"].max()) + 1)
     if detector.threshold_rule_.rule != "manual":  # the rule an operator chose stays (a value would not)
         new.set_threshold(detector.threshold_rule_.rule, detector.threshold_rule_.param)
     decided_scores, decided_parts = fitted_rows["scores"], fitted_rows["parts"]

@@ -211,7 +211,7 @@ def test_a_refit_reuses_the_scores_its_statistics_computed_and_prepares_only_the
     X, det, spans = shifted
     normal = np.arange(len(X)) < 1400
     rows = {}
-    new = det._refine(X, normal, rows_out=rows, cover=1504)
+    new = det.refine(X, normal, rows_out=rows, cover=1504)
     assert len(rows["scores"]) >= 1504 + new.context_rows and len(rows["scores"]) < len(X)
     scores, parts = new.score_parts(X)
     np.testing.assert_allclose(rows["scores"][:1504], scores[:1504], rtol=1e-5, atol=1e-6)

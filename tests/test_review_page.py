@@ -543,6 +543,16 @@ def test_an_event_like_a_dismissed_one_of_earlier_data_says_so_and_the_queue_fil
     assert queue(at2)["rows"].iloc[0] == f"{a}–{b}"  # the nearest look (distance 0) first
 
 
+def update_the_model(at):
+    """Click "Update the model", wait for the refit, show its result: ``(job, metrics by label)``."""
+    at.button(key="review.refit").click()
+    ok(at.run())
+    job = at.session_state["review.refit_job"]
+    assert job.wait(120) and job.error is None, job.error
+    ok(at.run())
+    return job, {m.label: m.value for m in at.metric}
+
+
 def test_decisions_teach_a_new_version_that_is_adopted_with_its_queue(db_url, pump_slice, tiny):
     """Dismiss and confirm, update the model: the page shows what it used, then the new version's
     figures beside the model's; adopting it makes it the active model, records the version with the
@@ -558,12 +568,7 @@ def test_decisions_teach_a_new_version_that_is_adopted_with_its_queue(db_url, pu
     teach = next(e for e in at.expander if e.label.startswith("Teach the model"))
     assert teach.label == "Teach the model: 3 decision(s) to learn from"
     assert any("**2** dismissed event(s) become normal rows" in m.value for m in at.markdown)
-    at.button(key="review.refit").click()
-    ok(at.run())
-    job = at.session_state["review.refit_job"]
-    assert job.wait(120) and job.error is None, job.error
-    ok(at.run())
-    metrics = {m.label: m.value for m in at.metric}
+    job, metrics = update_the_model(at)
     assert metrics["Confirmed events still flagged"].endswith("of 1")
     assert metrics["Dismissed events' rows still flagged"].endswith("%")
     assert metrics["Rows flagged"].endswith("%")
@@ -594,12 +599,7 @@ def test_a_model_taught_by_confirmed_events_alone_says_none_was_dismissed(db_url
     """With no dismissed event the page names that, rather than a share of no rows ("nan%")."""
     at = review_app(pump_slice, [tiny])
     decide(at, "confirmed", note="real")
-    at.button(key="review.refit").click()
-    ok(at.run())
-    job = at.session_state["review.refit_job"]
-    assert job.wait(120) and job.error is None, job.error
-    ok(at.run())
-    metrics = {m.label: m.value for m in at.metric}
+    job, metrics = update_the_model(at)
     assert metrics["Dismissed events' rows still flagged"] == "none dismissed"
     assert metrics["Confirmed events still flagged"].endswith("of 1")
 
