@@ -28,6 +28,10 @@ no switch by data set), written to ``bench/results/real_data_all.json``:
   later normal rows flagged and of fault events detected;
 - the 22 tabular sets (ADBench's protocol, :mod:`bench.tabular`), with IsolationForest and PCA
   in the same run.
+
+``--seeds 0 1 2 3 4`` adds GECCO's and SKAB's default rows for other training seeds (``aeviz train
+--seed``), so the spread that a seed alone makes reads beside the figures; ``--parts gecco skab``
+reruns only those rows.
 """
 
 from __future__ import annotations
@@ -100,7 +104,13 @@ def _cli_scores(path, fit_rows: int, drop=(), label_col=None, extra=()):
         return frame["score"].to_numpy(), frame["flag"].to_numpy().astype(bool), load_detector(f"{tmp}/m")
 
 
-def gecco_rows(shared: Path) -> dict:
+def _seeded(name: str, seed: int) -> tuple[str, tuple]:
+    """A row's name and ``aeviz train`` options for a training seed (0, the CLI's default, adds
+    neither: the table's rows keep their names)."""
+    return (name, ()) if seed == 0 else (f"{name}, seed {seed}", ("--seed", str(seed)))
+
+
+def gecco_rows(shared: Path, seeds=(0,)) -> dict:
     from sklearn.metrics import average_precision_score
 
     from aeviz_core import load_sensor_table
@@ -110,7 +120,10 @@ def gecco_rows(shared: Path) -> dict:
         return {}
     truth = load_sensor_table(path, label_cols=["EVENT"]).labels["EVENT"].astype(bool).to_numpy()[15_000:]
     out = {}
-    for name, extra in (("defaults", ()), ("--adapt-after 1d", ("--adapt-after", "1d"))):
+    runs = [_seeded("defaults", seed) for seed in seeds]
+    if 0 in seeds:
+        runs.insert(1, ("--adapt-after 1d", ("--adapt-after", "1d")))
+    for name, extra in runs:
         with timed() as t:
             scores, flags, _ = _cli_scores(path, 15_000, label_col="EVENT", extra=extra)
         scores, flags = scores[15_000:], flags[15_000:]
@@ -122,31 +135,38 @@ def gecco_rows(shared: Path) -> dict:
     return out
 
 
-def skab_rows(shared: Path) -> dict:
+def _skab_pooled(files, extra=()) -> dict:
+    """SKAB's protocol over ``files``: pooled F1 / FAR / MAR and each file's row ROC-AUC."""
     from sklearn.metrics import roc_auc_score
 
-    folder = shared / "skab-dev" / "valve1"
-    files = sorted(folder.glob("*.csv"), key=lambda p: int(p.stem)) if folder.is_dir() else []
-    if not files:
-        return {}
     tp = fp = fn = tn = 0
     aucs = {}
     with timed() as t:
         for path in files:
             truth = pd.read_csv(path, sep=";")["anomaly"].to_numpy().astype(bool)[400:]
-            scores, flags, _ = _cli_scores(path, 400, drop=("anomaly", "changepoint"))
+            scores, flags, _ = _cli_scores(path, 400, drop=("anomaly", "changepoint"), extra=extra)
             scores, flags = scores[400:], flags[400:]
             tp += np.sum(flags & truth)
             fp += np.sum(flags & ~truth)
             fn += np.sum(~flags & truth)
             tn += np.sum(~flags & ~truth)
             aucs[path.stem] = round(float(roc_auc_score(truth, np.nan_to_num(scores, nan=-np.inf))), 3)
-    row = {"f1": round(float(tp / (tp + (fn + fp) / 2)), 3), "false_alarm_rate": round(float(fp / (fp + tn)), 4),
-           "missed_alarm_rate": round(float(fn / (fn + tp)), 4),
-           "median_file_roc_auc": round(float(np.median(list(aucs.values()))), 3),
-           "files_roc_auc_ge_0.9": int(sum(v >= 0.9 for v in aucs.values())), "file_roc_auc": aucs,
-           "seconds": round(t(), 1)}
-    out = {"SKAB valve1, defaults": row}
+    return {"f1": round(float(tp / (tp + (fn + fp) / 2)), 3), "false_alarm_rate": round(float(fp / (fp + tn)), 4),
+            "missed_alarm_rate": round(float(fn / (fn + tp)), 4),
+            "median_file_roc_auc": round(float(np.median(list(aucs.values()))), 3),
+            "files_roc_auc_ge_0.9": int(sum(v >= 0.9 for v in aucs.values())), "file_roc_auc": aucs,
+            "seconds": round(t(), 1)}
+
+
+def skab_rows(shared: Path, seeds=(0,)) -> dict:
+    folder = shared / "skab-dev" / "valve1"
+    files = sorted(folder.glob("*.csv"), key=lambda p: int(p.stem)) if folder.is_dir() else []
+    if not files:
+        return {}
+    out = {}
+    for seed in seeds:
+        name, extra = _seeded("SKAB valve1, defaults", seed)
+        out[name] = _skab_pooled(files, extra)
     for name, (f1, far, mar) in SKAB_REFERENCES.items():
         out[f"SKAB valve1, {name}"] = {"f1": f1, "false_alarm_rate": far, "missed_alarm_rate": mar}
     return out
@@ -188,13 +208,14 @@ def tabular_rows(shared: Path) -> dict:
 PARTS = ("gecco", "skab", "pump", "tabular")
 
 
-def development_table(shared: Path, parts=PARTS) -> int:
+def development_table(shared: Path, parts=PARTS, seeds=(0,)) -> int:
     """The table over every development set (``parts``: a subset reruns those rows and keeps the
-    others of the last run's ``real_data_all.json``, each row with its own ``measured_at``)."""
+    others of the last run's ``real_data_all.json``, each row with its own ``measured_at``;
+    ``seeds``: GECCO's and SKAB's default rows for each training seed, 0 the table's own)."""
     import json
     from datetime import UTC, datetime
 
-    runs = {"gecco": lambda: gecco_rows(shared), "skab": lambda: skab_rows(shared), "pump": pump_rows,
+    runs = {"gecco": lambda: gecco_rows(shared, seeds), "skab": lambda: skab_rows(shared, seeds), "pump": pump_rows,
             "tabular": lambda: tabular_rows(shared)}
     table = {}
     previous = Path(__file__).resolve().parent / "results" / "real_data_all.json"
@@ -224,9 +245,11 @@ def main(argv=None):
     parser.add_argument("--shared", default=str(SHARED), help="folder of the shared development data")
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS,
                         help="with --all: the rows to measure (the others are kept from the last run)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+                        help="with --all: GECCO's and SKAB's default rows for each of these training seeds")
     args = parser.parse_args(argv)
     if args.all:
-        return development_table(Path(args.shared), args.parts)
+        return development_table(Path(args.shared), args.parts, tuple(args.seeds))
     drop = ["--drop", *args.drop] if args.drop else []
     if not Path(args.data).is_file():
         print(f"skipped: {args.data} is absent (the shared GECCO series lives in ../shared/data)")
