@@ -139,7 +139,7 @@ def teach_body(desk: Desk, job, mine: bool, decisions: pd.DataFrame, n_dismissed
         st.caption(f"The {result.widened_text()}: excursions like theirs on those channels are no longer "
                    "flagged; a confirmed event they alone flag keeps its flag.")
     for warning in result.warnings:
-        st.warning(f"Before adopting it: {warning}.", icon=":material/warning:")
+        st.warning(f"{warning[:1].upper()}{warning[1:]}.", icon=":material/warning:")  # it says what to check
     if not auth.allowed("adopt"):
         auth.read_only("adopting a model version", action="adopt", key="review.adopt_sign_in")
         st.button("Discard", key="review.discard", on_click=discard_refit)
