@@ -15,7 +15,7 @@ both the parent and the refit version are judged on the rows after it. Per set:
   AP, F1 and false alarms of the later rows.
 
 The refit's time is measured against the first training's, in the same run (on the pump: the
-medians of three of each). Prints a table and
+medians of five of each). Prints a table and
 writes ``bench/results/feedback.json``.
 
 Run: python bench/feedback.py [--shared ../shared/data] [--sets skab pump gecco]
@@ -37,7 +37,7 @@ from bench.common import write_results  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: the pump's first training and refit are each timed this many times (the medians' ratio)
-TIMINGS = 3
+TIMINGS = 5
 MARGIN = [None]  # --margin: the refit versions' threshold margin (default the parent's)
 
 
