@@ -504,10 +504,10 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
 
     def refine_epochs(self) -> int:
         """The most epochs :meth:`refine` runs by default: a twelfth of the training plan's, at least 5.
-        ``bench/feedback.py`` with 3 instead: the pump's refit took 0.56 of its first training instead
-        of 0.72 with the same flags, SKAB's the same, but GECCO's F1 after a month of decisions fell
-        to 0.629 (0.649 with 5); a refit's graph building and new threshold cost what they cost in a
-        first training, so fewer epochs save less than their share."""
+        ``bench/feedback.py`` with 3 instead: the pump's refit took 0.34 of its first training instead
+        of 0.45-0.55 with the same flags, SKAB's the same, but GECCO's F1 after a month of decisions
+        fell to 0.573 (0.634 with 5); a refit's graph building and new threshold cost what they cost
+        in a first training, so fewer epochs save less than their share."""
         return max(5, self.training_plan().epochs // 12)
 
     def event_gap_rows(self) -> int:
