@@ -418,7 +418,7 @@ def threshold_advice(summary: dict, threshold: float) -> str:
         return text + f" A suggested threshold needs at least one {need} event too." + tail
     how = ("halfway between the highest dismissed and the lowest confirmed peak score"
            if summary.get("threshold_method") == "midpoint"
-           else "the cut with the best F1 of flags against confirmed events (they overlap)")
+           else "the cut with the best F1 of flags against confirmed events, since their scores overlap")
     if suggested > threshold * 1.0001:
         move = f"raising it from {threshold:.4g} would drop dismissed events"
     elif suggested < threshold * 0.9999:
