@@ -12,13 +12,14 @@ both the parent and the refit version are judged on the rows after it. Per set:
 - the pump station generator, 24 hours (seeds 0-2), trained on its first quarter, the events that
   start in the next eighth decided; the later normal rows flagged and the fault events detected;
 - GECCO 2018, trained on rows 0-14,999, the events that start in the first month after it decided;
-  AP, F1 and false alarms of the later rows.
+  AP, F1 and false alarms of the later rows; the parent trained with seeds 0, 1 and 2, since a
+  dozen later events sit near the refit's threshold and the seed alone moves them across it.
 
 The refit's time is measured against the first training's, in the same run (on the pump: the
 medians of five of each). Prints a table and
 writes ``bench/results/feedback.json``.
 
-Run: python bench/feedback.py [--shared ../shared/data] [--sets skab pump gecco]
+Run: python bench/feedback.py [--shared ../shared/data] [--sets skab pump gecco] [--gecco-seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def pump(seeds=(0, 1, 2)) -> dict:
     return out
 
 
-def gecco(shared: Path) -> dict:
+def gecco(shared: Path, seeds=(0,)) -> dict:
     from sklearn.metrics import average_precision_score
 
     from aeviz_core import AutoencoderDetector, load_sensor_table
@@ -157,22 +158,25 @@ def gecco(shared: Path) -> dict:
     data = load_sensor_table(path, label_cols=["EVENT"])
     X = data.channels.set_axis(data.time.to_numpy(), axis=0)
     truth = data.labels["EVENT"].astype(bool).to_numpy()
-    t = time.perf_counter()
-    det = AutoencoderDetector(window=32, stride=4, random_state=0).fit(X.iloc[:15_000])
-    train_s = time.perf_counter() - t
-    month = 30 * 24 * 60
-    flags, scores, new_flags, new_scores, first, result = simulate(det, X, truth, 15_000, 15_000 + month, train_s)
-    judged = slice(first, None)
-    row = {}
-    for name, f, s in (("before", flags, scores), ("after", new_flags, new_scores)):
-        y, s, f = truth[judged], s[judged], f[judged]
-        scored = ~np.isnan(s)
-        row[name] = {"average_precision": round(float(average_precision_score(y[scored], s[scored])), 3),
-                     "f1": round(float(2 * np.sum(f & y) / max(f.sum() + y.sum(), 1)), 3),
-                     "false_alarm_rate": round(float(np.mean(f[~y])), 4)}
-    row.update(train_seconds=round(train_s, 1), refit_seconds=round(result.seconds, 1) if result else None,
-               decisions=0 if result is None else len(result.decisions), judged_from_row=int(first))
-    return {"GECCO 2018 (one month decided)": row}
+    out = {}
+    for seed in seeds:
+        t = time.perf_counter()
+        det = AutoencoderDetector(window=32, stride=4, random_state=seed).fit(X.iloc[:15_000])
+        train_s = time.perf_counter() - t
+        month = 30 * 24 * 60
+        flags, scores, new_flags, new_scores, first, result = simulate(det, X, truth, 15_000, 15_000 + month, train_s)
+        judged = slice(first, None)
+        row = {}
+        for name, f, s in (("before", flags, scores), ("after", new_flags, new_scores)):
+            y, s, f = truth[judged], s[judged], f[judged]
+            scored = ~np.isnan(s)
+            row[name] = {"average_precision": round(float(average_precision_score(y[scored], s[scored])), 3),
+                         "f1": round(float(2 * np.sum(f & y) / max(f.sum() + y.sum(), 1)), 3),
+                         "false_alarm_rate": round(float(np.mean(f[~y])), 4)}
+        row.update(train_seconds=round(train_s, 1), refit_seconds=round(result.seconds, 1) if result else None,
+                   decisions=0 if result is None else len(result.decisions), judged_from_row=int(first))
+        out["GECCO 2018 (one month decided)" + ("" if seed == 0 else f", parent seed {seed}")] = row
+    return out
 
 
 def main(argv=None) -> int:
@@ -180,12 +184,14 @@ def main(argv=None) -> int:
     parser.add_argument("--shared", default=str(SHARED))
     parser.add_argument("--sets", nargs="+", default=["skab", "pump", "gecco"], choices=("skab", "pump", "gecco"))
     parser.add_argument("--margin", type=float, default=None, help="the refit versions' threshold margin")
+    parser.add_argument("--gecco-seeds", nargs="+", type=int, default=[0, 1, 2],
+                        help="GECCO's parent trained with each of these seeds (its figures move with the seed)")
     args = parser.parse_args(argv)
     MARGIN[0] = args.margin
     shared = Path(args.shared)
     table = {}
     for name in args.sets:
-        rows = {"skab": lambda: skab(shared), "pump": pump, "gecco": lambda: gecco(shared)}[name]()
+        rows = {"skab": lambda: skab(shared), "pump": pump, "gecco": lambda: gecco(shared, args.gecco_seeds)}[name]()
         for key, row in rows.items():
             print(f"{key}: {row}", flush=True)
         table.update(rows)

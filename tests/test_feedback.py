@@ -10,7 +10,8 @@ import pytest
 from aeviz_core import AutoencoderDetector, load_detector
 from aeviz_core.cli import main
 from aeviz_core.events import event_spans
-from aeviz_core.feedback import DecisionError, quiet_dismissed, read_decisions, refit, refit_margin
+from aeviz_core.feedback import (CONFIRMED_SLACK, DecisionError, confirmed_margin, quiet_dismissed, read_decisions,
+                                 refit, refit_margin)
 from tests.test_real_data import steady_plant
 
 PARAMS = dict(window=16, stride=2, latent_dim=3, epochs=20, random_state=0)
@@ -86,6 +87,28 @@ def test_a_refit_margin_shrinks_with_the_rows_its_threshold_rests_on():
     assert refit_margin(parent, Model(fit_errors_=np.zeros(6_000))) == pytest.approx(1.125)
     assert refit_margin(parent, Model(fit_errors_=np.zeros(500))) == 1.5  # fewer rows: never wider
     assert refit_margin(Model(threshold_margin_=1.0, fit_errors_=np.zeros(9)), Model(fit_errors_=np.zeros(90))) == 1.0
+
+
+def test_confirmed_events_cap_the_margin_with_room_to_spare():
+    """The lowest confirmed peak above the fitted threshold stands CONFIRMED_SLACK further above the
+    median than the new threshold; a peak below the fitted threshold does not count; never below 1."""
+    from types import SimpleNamespace as Model
+
+    from aeviz_core.thresholds import ThresholdRule, widen
+
+    errors = np.linspace(0.0, 1.0, 1001)
+    model = Model(threshold_rule_=ThresholdRule("percentile", 99.0), fit_errors_=errors)
+    fitted, median = np.percentile(errors, 99.0), np.median(errors)
+    scores = np.zeros(100)
+    scores[10:15], scores[40:45] = 1.4, 1.8  # two confirmed events' peaks; a lower one at 0.5
+    scores[70:75] = 0.5
+    decisions = pd.DataFrame({"start_row": [10, 40, 70], "end_row": [14, 44, 74], "status": ["confirmed"] * 3})
+    margin = confirmed_margin(model, scores, decisions)
+    threshold = widen(fitted, errors, margin)
+    assert 1.0 < margin and (1.4 - median) == pytest.approx((1 + CONFIRMED_SLACK) * (threshold - median), rel=1e-5)
+    assert confirmed_margin(model, scores, decisions.iloc[2:]) == np.inf  # below the fitted threshold: not counted
+    scores[10:15] = fitted + 0.01  # just above the fitted threshold: the margin gives way down to 1, no lower
+    assert confirmed_margin(model, scores, decisions) == 1.0
 
 
 @pytest.fixture(scope="module")
