@@ -38,7 +38,8 @@ from .metrics import best_f1_threshold
 from .reviews import REVIEW_STATUSES, STATUS_LABELS
 
 __all__ = ["DECISION_COLUMNS", "DecisionError", "Refit", "confirmed_margin", "decided_rows", "lineage", "queue_decisions",
-           "quiet_dismissed", "read_decisions", "refit", "refit_margin", "separating_threshold", "threshold_summary"]
+           "quiet_dismissed", "read_decisions", "refit", "refit_margin", "separating_threshold", "share_margin",
+           "threshold_summary"]
 
 #: the columns a decisions file needs; ``reviewer``, ``reviewed_at``, ``tags``, ``note`` and
 #: ``data_fingerprint`` are read when present
@@ -247,7 +248,13 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
         new.set_threshold(detector.threshold_rule_.rule, detector.threshold_rule_.param)
     decided_scores, decided_parts = fitted_rows["scores"], fitted_rows["parts"]
     if margin is None:
-        margin = min(refit_margin(detector, new), confirmed_margin(new, decided_scores, used))
+        widest = refit_margin(detector, new)
+        margin = min(widest, confirmed_margin(new, decided_scores, used))
+        bare = min(widest, confirmed_margin(new, decided_scores, used, slack=0.0))
+        if margin < bare:  # the confirmed events' room: never more flags on the rows the operator left normal
+            reviewed = (rows[: len(decided_scores)] < until) & ~confirmed[: len(decided_scores)]
+            parent_share = float(flags[: len(decided_scores)][reviewed].mean()) if reviewed.any() else 0.0
+            margin = min(bare, max(margin, share_margin(new, decided_scores[reviewed], parent_share)))
     new.set_threshold(margin=margin)
     factors = quiet_dismissed(new, X, used, parts=decided_parts)
     seconds = time.perf_counter() - started
@@ -267,11 +274,13 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
     return out
 
 
-def confirmed_margin(detector, scores: np.ndarray, decisions: pd.DataFrame) -> float:
+def confirmed_margin(detector, scores: np.ndarray, decisions: pd.DataFrame, *, slack: float | None = None) -> float:
     """The widest margin (at least 1) at which ``detector`` still flags every confirmed event of
     ``decisions`` that it flags with a margin of 1, given its ``scores`` of the decided rows
     (``inf`` without such an event), with room to spare: the lowest such event's peak stands
-    :data:`CONFIRMED_SLACK` further above the median than the threshold does.
+    ``slack`` (default :data:`CONFIRMED_SLACK`) further above the median than the threshold does.
+    :func:`refit` takes back as much of the room as would flag a larger share of the rows an
+    operator reviewed and left normal than the parent flagged there (:func:`share_margin`).
 
     Confirmed events are an operator's checks of the new version: its threshold gives way to them
     rather than lose one, and leaves room for the later events like them, whose peaks vary. On
@@ -287,7 +296,27 @@ def confirmed_margin(detector, scores: np.ndarray, decisions: pd.DataFrame) -> f
     peaks = [p for p in peaks if p > max(fitted, median)]
     if not peaks or detector.threshold_rule_.rule == "manual" or fitted <= median:
         return np.inf
-    return max(1.0, (min(peaks) - median) / (fitted - median) / (1 + CONFIRMED_SLACK) * (1 - 1e-6))
+    room = 1 + (CONFIRMED_SLACK if slack is None else float(slack))
+    return max(1.0, (min(peaks) - median) / (fitted - median) / room * (1 - 1e-6))
+
+
+def share_margin(detector, scores: np.ndarray, share: float) -> float:
+    """The narrowest margin (at least 1) at which ``detector``'s threshold flags at most ``share``
+    of ``scores`` (NaN: not flagged). On the operators' walk of ``tests/test_browser.py`` (a
+    2-epoch model, the operator's 98th percentile) the confirmed events' room alone had the new
+    version flag 0.70% of the rows the operator reviewed and left normal, where the parent flagged
+    0.32%; on GECCO it flags 0.05% of them against the parent's 0.47%, so the room stays there."""
+    fitted = detector.threshold_rule_.fit(detector.fit_errors_)
+    median = float(np.median(detector.fit_errors_))
+    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf)
+    if not len(scores) or fitted <= median or detector.threshold_rule_.rule == "manual":
+        return 1.0
+    allowed = int(np.floor(share * len(scores)))  # rows that may stay above the threshold
+    ranked = np.sort(scores)[::-1]
+    if allowed >= len(ranked):
+        return 1.0
+    need = ranked[allowed]  # the threshold must reach the score of the first row beyond them
+    return max(1.0, (need - median) / (fitted - median) * (1 + 1e-9))
 
 
 def quiet_dismissed(detector, X, decisions: pd.DataFrame, *, parts: np.ndarray | None = None) -> np.ndarray:

@@ -11,7 +11,7 @@ from aeviz_core import AutoencoderDetector, load_detector
 from aeviz_core.cli import main
 from aeviz_core.events import event_spans
 from aeviz_core.feedback import (CONFIRMED_SLACK, DecisionError, confirmed_margin, quiet_dismissed, read_decisions,
-                                 refit, refit_margin)
+                                 refit, refit_margin, share_margin)
 from tests.test_real_data import steady_plant
 
 PARAMS = dict(window=16, stride=2, latent_dim=3, epochs=20, random_state=0)
@@ -109,6 +109,25 @@ def test_confirmed_events_cap_the_margin_with_room_to_spare():
     assert confirmed_margin(model, scores, decisions.iloc[2:]) == np.inf  # below the fitted threshold: not counted
     scores[10:15] = fitted + 0.01  # just above the fitted threshold: the margin gives way down to 1, no lower
     assert confirmed_margin(model, scores, decisions) == 1.0
+
+
+def test_the_room_gives_way_to_the_parents_share_of_flags_on_reviewed_rows():
+    """share_margin: the narrowest margin whose threshold flags at most the given share of the rows
+    (the room below confirmed peaks may not flag more of the reviewed normal rows than the parent)."""
+    from types import SimpleNamespace as Model
+
+    from aeviz_core.thresholds import ThresholdRule, widen
+
+    errors = np.linspace(0.0, 1.0, 1001)
+    model = Model(threshold_rule_=ThresholdRule("percentile", 99.0), fit_errors_=errors)
+    fitted = np.percentile(errors, 99.0)
+    reviewed = np.random.default_rng(0).normal(0.5, 0.3, 2000)
+    margin = share_margin(model, reviewed, 0.005)
+    assert margin > 1.0
+    assert np.sum(reviewed > widen(fitted, errors, margin)) <= 10  # at most 0.5% of 2000 rows
+    assert np.sum(reviewed > widen(fitted, errors, margin * 0.999)) > 10  # the narrowest such margin
+    assert share_margin(model, reviewed, 0.5) == 1.0  # never below 1
+    assert share_margin(model, np.full(5, np.nan), 0.0) == 1.0  # unscored rows are never flagged
 
 
 @pytest.fixture(scope="module")
