@@ -243,7 +243,7 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
     started = time.perf_counter()
     fitted_rows = {}  # the new version's scores and parts of the rows its statistics cover: the decided ones too
     new = detector.refine(X, normal, epochs=epochs, progress=progress, stop=stop, rows_out=fitted_rows,
-                          cover=int(used["end_row"].max()) + 1)
+                          cover=max(until, int(used["end_row"].max()) + 1))
     if detector.threshold_rule_.rule != "manual":  # the rule an operator chose stays (a value would not)
         new.set_threshold(detector.threshold_rule_.rule, detector.threshold_rule_.param)
     decided_scores, decided_parts = fitted_rows["scores"], fitted_rows["parts"]
@@ -289,15 +289,17 @@ def confirmed_margin(detector, scores: np.ndarray, decisions: pd.DataFrame, *, s
     confirmed peak left a dozen later events of the same kind at 0.98-1.0 of it (F1 0.385 and
     0.363 with the parent trained at seeds 1 and 2); with the room, 0.639 and 0.593 (seed 0: 0.640
     -> 0.650; SKAB and the pump unchanged; 20% room gives the same)."""
-    fitted = detector.threshold_rule_.fit(detector.fit_errors_)
-    median = float(np.median(detector.fit_errors_))
+    line = _margin_line(detector)
+    if line is None:
+        return np.inf
+    median, step = line
     peaks = [np.nanmax(scores[a : b + 1], initial=-np.inf) for a, b in
              decisions.loc[decisions["status"] == "confirmed", ["start_row", "end_row"]].itertuples(index=False)]
-    peaks = [p for p in peaks if p > max(fitted, median)]
-    if not peaks or detector.threshold_rule_.rule == "manual" or fitted <= median:
+    reach = [(p - median) / step for p in peaks if (p - median) / step > 1]  # flagged with a margin of 1
+    if not reach:
         return np.inf
     room = 1 + (CONFIRMED_SLACK if slack is None else float(slack))
-    return max(1.0, (min(peaks) - median) / (fitted - median) / room * (1 - 1e-6))
+    return max(1.0, min(reach) / room * (1 - 1e-6))
 
 
 def share_margin(detector, scores: np.ndarray, share: float) -> float:
@@ -306,17 +308,25 @@ def share_margin(detector, scores: np.ndarray, share: float) -> float:
     2-epoch model, the operator's 98th percentile) the confirmed events' room alone had the new
     version flag 0.70% of the rows the operator reviewed and left normal, where the parent flagged
     0.32%; on GECCO it flags 0.05% of them against the parent's 0.47%, so the room stays there."""
+    line = _margin_line(detector)
+    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf)
+    allowed = int(np.floor(share * len(scores)))  # rows that may stay above the threshold
+    if line is None or allowed >= len(scores):
+        return 1.0
+    median, step = line
+    need = np.sort(scores)[::-1][allowed]  # the threshold must reach the score of the first row beyond them
+    return max(1.0, (need - median) / step * (1 + 1e-9))
+
+
+def _margin_line(detector) -> tuple[float, float] | None:
+    """``(median, step)``: with margin ``m`` the threshold of ``detector`` is ``median + m * step``
+    (:func:`~aeviz_core.thresholds.widen` of its rule fitted on ``fit_errors_``); None where no
+    margin moves it (a manual threshold, a rule at or below the median)."""
     fitted = detector.threshold_rule_.fit(detector.fit_errors_)
     median = float(np.median(detector.fit_errors_))
-    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf)
-    if not len(scores) or fitted <= median or detector.threshold_rule_.rule == "manual":
-        return 1.0
-    allowed = int(np.floor(share * len(scores)))  # rows that may stay above the threshold
-    ranked = np.sort(scores)[::-1]
-    if allowed >= len(ranked):
-        return 1.0
-    need = ranked[allowed]  # the threshold must reach the score of the first row beyond them
-    return max(1.0, (need - median) / (fitted - median) * (1 + 1e-9))
+    if detector.threshold_rule_.rule == "manual" or fitted <= median:
+        return None
+    return median, fitted - median
 
 
 def quiet_dismissed(detector, X, decisions: pd.DataFrame, *, parts: np.ndarray | None = None) -> np.ndarray:
