@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeviz_core import ReviewStore, flags_to_events
+from aeviz_core import flags_to_events
 from aeviz_app import event_view as E
 from aeviz_app import review_views as R
 from aeviz_core.feedback import threshold_summary
