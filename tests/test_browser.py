@@ -123,6 +123,20 @@ def go(page, title: str):
     wait_idle(page)
 
 
+def wait_visible(page, locator, timeout: int) -> None:
+    """Wait for ``locator``; if it never shows, fail with what the page's main area showed instead
+    (an error message, a spinner) rather than with the timeout alone."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        locator.wait_for(timeout=timeout)
+    except PlaywrightTimeout:
+        main = page.locator('[data-testid="stMain"]')
+        shown = main.inner_text() if main.count() else page.inner_text("body")
+        raise AssertionError(f"{locator} never showed within {timeout / 1000:.0f} s; the page showed:\n"
+                             f"{shown[-4000:]}") from None
+
+
 def no_exception(page):
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
         '[data-testid="stException"]').first.inner_text()
@@ -589,7 +603,7 @@ def test_operators_teach_the_model(desk_app, browser, tmp_path):
     wait_idle(page)
     page.get_by_role("button", name="Update the model with 5 decision(s)").click()
     adopt = page.get_by_role("button", name=re.compile("Adopt ae-1 v2"))
-    adopt.wait_for(timeout=300_000)
+    wait_visible(page, adopt, timeout=300_000)
     wait_idle(page)
     no_exception(page)
     assert page.get_by_text("Confirmed events still flagged").count() == 1
