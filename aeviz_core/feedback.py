@@ -252,8 +252,9 @@ def refit(detector, X, decisions: pd.DataFrame, *, until: int | None = None, epo
         margin = min(widest, confirmed_margin(new, decided_scores, used))
         bare = min(widest, confirmed_margin(new, decided_scores, used, slack=0.0))
         if margin < bare:  # the confirmed events' room: never more flags on the rows the operator left normal
-            reviewed = (rows[: len(decided_scores)] < until) & ~confirmed[: len(decided_scores)]
-            parent_share = float(flags[: len(decided_scores)][reviewed].mean()) if reviewed.any() else 0.0
+            covered = len(decided_scores)  # the rows the new version's statistics scored
+            reviewed = (rows[:covered] < until) & ~confirmed[:covered]
+            parent_share = float(flags[:covered][reviewed].mean()) if reviewed.any() else 0.0
             margin = min(bare, max(margin, share_margin(new, decided_scores[reviewed], parent_share)))
     new.set_threshold(margin=margin)
     factors = quiet_dismissed(new, X, used, parts=decided_parts)
