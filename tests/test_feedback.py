@@ -89,16 +89,24 @@ def test_a_refit_margin_shrinks_with_the_rows_its_threshold_rests_on():
     assert refit_margin(Model(threshold_margin_=1.0, fit_errors_=np.zeros(9)), Model(fit_errors_=np.zeros(90))) == 1.0
 
 
+def _percentile_model():
+    """A stand-in fitted model: its 99th-percentile rule on fit errors spread evenly over 0-1, and
+    ``(errors, the rule's fitted threshold)``."""
+    from types import SimpleNamespace as Model
+
+    from aeviz_core.thresholds import ThresholdRule
+
+    errors = np.linspace(0.0, 1.0, 1001)
+    return Model(threshold_rule_=ThresholdRule("percentile", 99.0), fit_errors_=errors), errors, np.percentile(errors, 99.0)
+
+
 def test_confirmed_events_cap_the_margin_with_room_to_spare():
     """The lowest confirmed peak above the fitted threshold stands CONFIRMED_SLACK further above the
     median than the new threshold; a peak below the fitted threshold does not count; never below 1."""
-    from types import SimpleNamespace as Model
+    from aeviz_core.thresholds import widen
 
-    from aeviz_core.thresholds import ThresholdRule, widen
-
-    errors = np.linspace(0.0, 1.0, 1001)
-    model = Model(threshold_rule_=ThresholdRule("percentile", 99.0), fit_errors_=errors)
-    fitted, median = np.percentile(errors, 99.0), np.median(errors)
+    model, errors, fitted = _percentile_model()
+    median = np.median(errors)
     scores = np.zeros(100)
     scores[10:15], scores[40:45] = 1.4, 1.8  # two confirmed events' peaks; a lower one at 0.5
     scores[70:75] = 0.5
@@ -114,13 +122,9 @@ def test_confirmed_events_cap_the_margin_with_room_to_spare():
 def test_the_room_gives_way_to_the_parents_share_of_flags_on_reviewed_rows():
     """share_margin: the narrowest margin whose threshold flags at most the given share of the rows
     (the room below confirmed peaks may not flag more of the reviewed normal rows than the parent)."""
-    from types import SimpleNamespace as Model
+    from aeviz_core.thresholds import widen
 
-    from aeviz_core.thresholds import ThresholdRule, widen
-
-    errors = np.linspace(0.0, 1.0, 1001)
-    model = Model(threshold_rule_=ThresholdRule("percentile", 99.0), fit_errors_=errors)
-    fitted = np.percentile(errors, 99.0)
+    model, errors, fitted = _percentile_model()
     reviewed = np.random.default_rng(0).normal(0.5, 0.3, 2000)
     margin = share_margin(model, reviewed, 0.005)
     assert margin > 1.0
